@@ -1,0 +1,1 @@
+//! Wicket: just-in-time access to Kubernetes, decided by WebAssembly policies.

@@ -1,0 +1,3 @@
+//! The `wicket` binary.
+
+fn main() {}

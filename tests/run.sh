@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine with rustup: installs what it needs,
+# builds the shipped policies to wasm32-wasip2, then runs every test tier.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+rustup target add wasm32-wasip2 >/dev/null
+
+step "policies -> wasm32-wasip2 (target/wasm32-wasip2/release/*.wasm)"
+policy_pkgs=()
+for manifest in policies/*/Cargo.toml; do
+  policy_pkgs+=(-p "$(basename "$(dirname "$manifest")")")
+done
+cargo build --locked --release --target wasm32-wasip2 "${policy_pkgs[@]}"
+
+step "tests"
+cargo test --locked --workspace
+
+step "lint"
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
