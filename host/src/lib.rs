@@ -1,1 +1,3 @@
 //! Wicket: just-in-time access to Kubernetes, decided by WebAssembly policies.
+
+pub mod policy;
