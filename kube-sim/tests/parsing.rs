@@ -7,173 +7,84 @@ use kube_sim::selector::{FieldSelector, LabelSelector};
 use rstest::rstest;
 
 #[rstest]
-#[case::list(
-    "GET",
-    "/api/v1/namespaces/ns/pods",
-    false,
-    "list",
-    "ns",
-    "",
-    "pods",
-    "",
-    ""
-)]
-#[case::watch_query(
-    "GET",
-    "/api/v1/namespaces/ns/pods",
-    true,
-    "watch",
-    "ns",
-    "",
-    "pods",
-    "",
-    ""
-)]
+#[case::list("GET", "/api/v1/namespaces/ns/pods", false, "list ns - pods - -")]
+#[case::watch_query("GET", "/api/v1/namespaces/ns/pods", true, "watch ns - pods - -")]
 #[case::watch_path(
     "GET",
     "/api/v1/watch/namespaces/ns/pods",
     false,
-    "watch",
-    "ns",
-    "",
-    "pods",
-    "",
-    ""
+    "watch ns - pods - -"
 )]
-#[case::get(
-    "GET",
-    "/api/v1/namespaces/ns/pods/web",
-    false,
-    "get",
-    "ns",
-    "",
-    "pods",
-    "",
-    "web"
-)]
+#[case::get("GET", "/api/v1/namespaces/ns/pods/web", false, "get ns - pods - web")]
 #[case::create(
     "POST",
     "/apis/apps/v1/namespaces/ns/deployments",
     false,
-    "create",
-    "ns",
-    "apps",
-    "deployments",
-    "",
-    ""
+    "create ns apps deployments - -"
 )]
 #[case::update(
     "PUT",
     "/apis/apps/v1/namespaces/ns/deployments/d",
     false,
-    "update",
-    "ns",
-    "apps",
-    "deployments",
-    "",
-    "d"
+    "update ns apps deployments - d"
 )]
 #[case::patch(
     "PATCH",
     "/api/v1/namespaces/ns/configmaps/c",
     false,
-    "patch",
-    "ns",
-    "",
-    "configmaps",
-    "",
-    "c"
+    "patch ns - configmaps - c"
 )]
 #[case::delete(
     "DELETE",
     "/api/v1/namespaces/ns/configmaps/c",
     false,
-    "delete",
-    "ns",
-    "",
-    "configmaps",
-    "",
-    "c"
+    "delete ns - configmaps - c"
 )]
 #[case::deletecollection(
     "DELETE",
     "/api/v1/namespaces/ns/configmaps",
     false,
-    "deletecollection",
-    "ns",
-    "",
-    "configmaps",
-    "",
-    ""
+    "deletecollection ns - configmaps - -"
 )]
 #[case::subresource(
     "POST",
     "/api/v1/namespaces/ns/serviceaccounts/bot/token",
     false,
-    "create",
-    "ns",
-    "",
-    "serviceaccounts",
-    "token",
-    "bot"
+    "create ns - serviceaccounts token bot"
 )]
-#[case::namespace_itself(
-    "GET",
-    "/api/v1/namespaces/ns",
-    false,
-    "get",
-    "ns",
-    "",
-    "namespaces",
-    "",
-    "ns"
-)]
+#[case::namespace_itself("GET", "/api/v1/namespaces/ns", false, "get ns - namespaces - ns")]
 #[case::namespace_status(
     "PUT",
     "/api/v1/namespaces/ns/status",
     false,
-    "update",
-    "ns",
-    "",
-    "namespaces",
-    "status",
-    "ns"
+    "update ns - namespaces status ns"
 )]
 #[case::cluster_scoped(
     "GET",
     "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
     false,
-    "get",
-    "",
-    "rbac.authorization.k8s.io",
-    "clusterroles",
-    "",
-    "view"
+    "get - rbac.authorization.k8s.io clusterroles - view"
 )]
+/// `expected` is `verb namespace group resource subresource name`, `-` for empty.
 fn resource_requests(
     #[case] method: &str,
     #[case] path: &str,
     #[case] watch: bool,
-    #[case] verb: &str,
-    #[case] namespace: &str,
-    #[case] group: &str,
-    #[case] resource: &str,
-    #[case] subresource: &str,
-    #[case] name: &str,
+    #[case] expected: &str,
 ) {
     let a = parse(method, path, watch).attrs;
     assert!(a.resource_request);
-    assert_eq!(
-        (
-            a.verb.as_str(),
-            a.namespace.as_str(),
-            a.api_group.as_str(),
-            a.resource.as_str(),
-            a.subresource.as_str(),
-            a.name.as_str()
-        ),
-        (verb, namespace, group, resource, subresource, name)
-    );
+    let got = [
+        &a.verb,
+        &a.namespace,
+        &a.api_group,
+        &a.resource,
+        &a.subresource,
+        &a.name,
+    ]
+    .map(|s| if s.is_empty() { "-" } else { s.as_str() })
+    .join(" ");
+    assert_eq!(got, expected);
 }
 
 #[rstest]
