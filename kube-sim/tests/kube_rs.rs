@@ -511,3 +511,120 @@ async fn faults_over_the_admin_endpoint_are_admin_only() {
     assert_eq!(cleared["cleared"], true);
     assert!(sim.faults().list().is_empty());
 }
+
+#[tokio::test]
+async fn token_review_and_access_reviews_over_json() {
+    use k8s_openapi::api::authentication::v1::TokenReview;
+    use k8s_openapi::api::authorization::v1::{SelfSubjectAccessReview, SubjectAccessReview};
+
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let admin = admin(&sim).await;
+    let (bot, token) = team_a_bot(&sim, &admin).await;
+    let pp = PostParams::default();
+
+    let review = Api::<TokenReview>::all(admin.clone())
+        .create(&pp, &named(json!({"spec": {"token": token}})))
+        .await
+        .expect("token review");
+    let status = review.status.expect("status");
+    assert_eq!(status.authenticated, Some(true));
+    let user = status.user.expect("user");
+    assert_eq!(
+        user.username.as_deref(),
+        Some("system:serviceaccount:team-a:bot")
+    );
+    assert_eq!(
+        user.groups,
+        Some(vec![
+            "system:serviceaccounts".into(),
+            "system:serviceaccounts:team-a".into(),
+            "system:authenticated".into()
+        ])
+    );
+    let wrong_audience = Api::<TokenReview>::all(admin.clone())
+        .create(
+            &pp,
+            &named(json!({"spec": {"token": token, "audiences": ["vault"]}})),
+        )
+        .await
+        .expect("token review");
+    assert_ne!(
+        wrong_audience.status.expect("status").authenticated,
+        Some(true)
+    );
+
+    let ssar = |verb: &str, resource: &str, ns: &str| {
+        named::<SelfSubjectAccessReview>(
+            json!({"spec": {"resourceAttributes": {"verb": verb, "resource": resource, "namespace": ns}}}),
+        )
+    };
+    let allowed = |r: SelfSubjectAccessReview| r.status.expect("status").allowed;
+    let self_reviews = Api::<SelfSubjectAccessReview>::all(bot.clone());
+    assert!(allowed(
+        self_reviews
+            .create(&pp, &ssar("list", "pods", "team-a"))
+            .await
+            .expect("ssar")
+    ));
+    assert!(!allowed(
+        self_reviews
+            .create(&pp, &ssar("delete", "pods", "team-a"))
+            .await
+            .expect("ssar")
+    ));
+
+    let sar = named::<SubjectAccessReview>(
+        json!({"spec": {"user": "system:serviceaccount:team-a:bot",
+        "groups": ["system:serviceaccounts"], "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "other"}}}),
+    );
+    let answer = Api::<SubjectAccessReview>::all(admin)
+        .create(&pp, &sar)
+        .await
+        .expect("sar");
+    assert!(!answer.status.expect("status").allowed);
+}
+
+#[rstest]
+#[case::merge(Patch::Merge(json!({"data": {"b": "2"}})), json!({"a": "1", "b": "2"}))]
+#[case::strategic(Patch::Strategic(json!({"data": {"a": null}})), json!({}))]
+#[case::apply(Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "5"}})), json!({"a": "5"}))]
+#[tokio::test]
+async fn patch_kinds(#[case] patch: Patch<Value>, #[case] data: Value) {
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let cms = Api::<ConfigMap>::namespaced(admin(&sim).await, "default");
+    cms.create(
+        &PostParams::default(),
+        &named(json!({"metadata": {"name": "p"}, "data": {"a": "1"}})),
+    )
+    .await
+    .expect("create");
+    let pp = PatchParams::apply("wicket");
+    let patched = cms.patch("p", &pp, &patch).await.expect("patch");
+    assert_eq!(json!(patched.data.unwrap_or_default()), data);
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_and_dry_run_stores_nothing() {
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let cms = Api::<ConfigMap>::namespaced(admin(&sim).await, "default");
+    let applied = cms
+        .patch(
+            "new",
+            &PatchParams::apply("wicket"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}}),
+            ),
+        )
+        .await
+        .expect("apply creates");
+    assert!(applied.metadata.uid.is_some());
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    cms.create(&dry, &named(json!({"metadata": {"name": "ghost"}})))
+        .await
+        .expect("dry run");
+    let err = cms.get("ghost").await.expect_err("not stored");
+    assert_eq!(status(err).0, 404);
+}
