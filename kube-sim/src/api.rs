@@ -2,23 +2,25 @@
 //! authorize, apply injected faults, then serve (discovery, objects, reviews, admin endpoints).
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::auth::{TokenSigner, UserInfo, service_account_user};
 use crate::faults::{Action, Faults};
 use crate::rbac::{self, Attributes};
 use crate::request_info;
 use crate::status::ApiError;
-use crate::store::Store;
-use crate::{admin, discovery, objects};
+use crate::store::{Change, Store};
+use crate::{admin, discovery, objects, watch as watches};
 
 /// Largest accepted request body (the real server's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -38,12 +40,22 @@ pub struct State {
     pub server_address: String,
     /// Flips to true on shutdown (releases hanging requests).
     pub shutdown: watch::Receiver<bool>,
+    /// Stored changes, for watches.
+    pub events: broadcast::Sender<Arc<Change>>,
 }
 
 impl State {
     /// Locks the store (a panic in another request does not poison it for the rest).
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends the changes the last write made to every watch.
+    pub fn publish(&self, changes: Vec<Change>) {
+        for c in changes {
+            // No receiver means no watch is open: nothing to tell.
+            let _ = self.events.send(Arc::new(c));
+        }
     }
 
     /// The user a bearer token designates, or `None` when it is not valid now.
@@ -72,21 +84,24 @@ pub struct Body {
     pub bytes: Bytes,
 }
 
+/// The body type of every response (whole JSON documents, or a watch stream).
+pub type ResponseBody = BoxBody<Bytes, Infallible>;
+
 /// JSON response with a status code.
-pub fn json_response(code: u16, body: &Value) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+pub fn json_response(code: u16, body: &Value) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
-fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
+fn error_response(e: &ApiError) -> Response<ResponseBody> {
     json_response(e.code, &e.to_status())
 }
 
 /// Serves one HTTP request.
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
@@ -185,6 +200,17 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
 
+    if info.attrs.resource_request && info.attrs.verb == "watch" {
+        return match watches::start(state.clone(), &info, &query) {
+            Ok(body) => {
+                let mut resp = Response::new(body.boxed());
+                resp.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp
+            }
+            Err(e) => error_response(&e),
+        };
+    }
     let result = if info.attrs.resource_request {
         objects::serve(&state, &user, &info, &query, &body)
     } else {

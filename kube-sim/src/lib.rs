@@ -31,6 +31,7 @@ pub mod status;
 pub mod store;
 pub mod tls;
 pub mod validation;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use faults::{Action as FaultAction, FaultRule, Faults, When};

@@ -97,6 +97,25 @@ pub fn serve(
     } else {
         &mut guard
     };
+    let result = dispatch(store, user, rt, a, namespace, query, body);
+    if !dry_run {
+        let changes = guard.take_changes();
+        drop(guard);
+        state.publish(changes);
+    }
+    result
+}
+
+/// One verb on a stored resource type.
+fn dispatch(
+    store: &mut Store,
+    user: &UserInfo,
+    rt: &'static ResourceType,
+    a: &Attributes,
+    namespace: &str,
+    query: &BTreeMap<String, String>,
+    body: &Body,
+) -> Result<(u16, Value)> {
     match a.verb.as_str() {
         "get" => store
             .get(rt, namespace, &a.name)

@@ -143,6 +143,7 @@ impl KubeSim {
         }
         let mut store = Store::default();
         seed(&mut store, &config.namespaces);
+        store.take_changes();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let faults = Faults::default();
         let state = Arc::new(State {
@@ -152,6 +153,7 @@ impl KubeSim {
             faults: faults.clone(),
             server_address: addr.to_string(),
             shutdown: shutdown_rx.clone(),
+            events: tokio::sync::broadcast::channel(1024).0,
         });
         let acceptor = TlsAcceptor::from(certs.server_config.clone());
         let task = tokio::spawn(serve(listener, acceptor, state.clone(), shutdown_rx));

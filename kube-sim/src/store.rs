@@ -12,11 +12,23 @@ use crate::status::{ApiError, Result};
 
 type Key = (&'static str, String, String);
 
+/// What happened to an object, as a watch reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    /// The plural of the object's resource type.
+    pub plural: &'static str,
+    /// The object after the change (for `DELETED`, its last state with the deletion's resourceVersion).
+    pub object: Value,
+}
+
 /// All stored objects.
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     objects: BTreeMap<Key, Value>,
     last_rv: u64,
+    changes: Vec<Change>,
 }
 
 /// A fresh random RFC 4122 version-4 UUID.
@@ -101,6 +113,19 @@ impl Store {
         self.last_rv.to_string()
     }
 
+    /// Takes the changes made since the last call (what watches must be told).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn record(&mut self, kind: &'static str, plural: &'static str, object: &Value) {
+        self.changes.push(Change {
+            kind,
+            plural,
+            object: object.clone(),
+        });
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> String {
         self.last_rv.to_string()
@@ -162,6 +187,7 @@ impl Store {
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         meta.remove("deletionTimestamp");
         self.objects.insert(key, obj.clone());
+        self.record("ADDED", rt.plural, &obj);
         Ok(obj)
     }
 
@@ -198,23 +224,38 @@ impl Store {
         meta.insert("creationTimestamp".into(), json!(created));
         meta.insert("resourceVersion".into(), json!(rv));
         self.objects.insert(key, obj.clone());
+        self.record("MODIFIED", rt.plural, &obj);
         Ok(obj)
     }
 
     /// Removes an object and returns it. Deleting a namespace removes every object in it.
     pub fn delete(&mut self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value> {
-        let Some(obj) = self.objects.remove(&Self::key(rt, namespace, name)) else {
+        let Some(mut obj) = self.objects.remove(&Self::key(rt, namespace, name)) else {
             return Err(ApiError::not_found(rt, name));
         };
         if rt.plural == "namespaces" {
-            self.objects.retain(|(plural, ns, _), _| {
-                let namespaced = RESOURCES
-                    .iter()
-                    .any(|r| r.plural == *plural && r.namespaced);
-                !(namespaced && ns == name)
-            });
+            let inside: Vec<Key> = self
+                .objects
+                .keys()
+                .filter(|(plural, ns, _)| {
+                    ns == name
+                        && RESOURCES
+                            .iter()
+                            .any(|r| r.plural == *plural && r.namespaced)
+                })
+                .cloned()
+                .collect();
+            for key in inside {
+                if let Some(mut gone) = self.objects.remove(&key) {
+                    let rv = self.next_rv();
+                    meta_mut(&mut gone).insert("resourceVersion".into(), json!(rv));
+                    self.record("DELETED", key.0, &gone);
+                }
+            }
         }
-        self.next_rv();
+        let rv = self.next_rv();
+        meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
+        self.record("DELETED", rt.plural, &obj);
         Ok(obj)
     }
 }

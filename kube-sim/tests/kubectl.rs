@@ -355,3 +355,85 @@ async fn injected_faults_surface_as_the_injected_status(#[case] version: &str) {
         r#"Error from server (NotFound): Unable to list "/v1, Resource=pods": gone fishing"#
     );
 }
+
+#[rstest]
+#[case::v1_31("1.31")]
+#[case::v1_32_path("1.32")]
+#[case::v1_33("1.33")]
+#[tokio::test]
+async fn watch_streams_changes_to_kubectl(#[case] version: &str) {
+    use tokio::io::AsyncReadExt;
+
+    let Some(env) = env(version).await else {
+        return;
+    };
+    let a = &env.admin;
+    a.ok(&["create", "configmap", "before", "-n", "default"])
+        .await;
+    let mut watcher = tokio::process::Command::new(&a.bin)
+        .arg("--kubeconfig")
+        .arg(&a.kubeconfig)
+        .arg("--cache-dir")
+        .arg(&a.cache)
+        .args([
+            "get",
+            "configmaps",
+            "-n",
+            "default",
+            "--watch",
+            "--output-watch-events",
+            "-o",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start kubectl --watch");
+    let mut stdout = watcher.stdout.take().expect("stdout");
+    let mut seen: Vec<String> = Vec::new();
+    let mut buf = Vec::new();
+    let mut wrote = false;
+    let read_all = async {
+        while seen.len() < 4 {
+            let mut chunk = [0u8; 4096];
+            let n = stdout.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "kubectl --watch ended early");
+            buf.extend_from_slice(&chunk[..n]);
+            let mut stream =
+                serde_json::Deserializer::from_slice(&buf).into_iter::<serde_json::Value>();
+            seen = stream
+                .by_ref()
+                .filter_map(Result::ok)
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["type"].as_str().unwrap_or(""),
+                        e["object"]["metadata"]["name"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            if !seen.is_empty() && !wrote {
+                // The initial list arrived, so the watch is open: now change things.
+                wrote = true;
+                a.ok(&["create", "configmap", "during", "-n", "default"])
+                    .await;
+                a.ok(&["label", "configmap", "during", "-n", "default", "x=y"])
+                    .await;
+                a.ok(&["delete", "configmap", "during", "-n", "default"])
+                    .await;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), read_all)
+        .await
+        .expect("watch events within two minutes");
+    assert_eq!(
+        seen,
+        [
+            "ADDED before",
+            "ADDED during",
+            "MODIFIED during",
+            "DELETED during"
+        ]
+    );
+}
