@@ -36,7 +36,7 @@ pub struct Config {
     pub issuer: String,
     /// Audiences the server accepts in service-account tokens.
     pub api_audiences: Vec<String>,
-    /// Namespaces that exist at start (besides none: list them all).
+    /// Namespaces that exist at start, each with its `default` ServiceAccount.
     pub namespaces: Vec<String>,
 }
 

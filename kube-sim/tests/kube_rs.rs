@@ -628,3 +628,50 @@ async fn server_side_apply_creates_and_dry_run_stores_nothing() {
     let err = cms.get("ghost").await.expect_err("not stored");
     assert_eq!(status(err).0, 404);
 }
+
+#[tokio::test]
+async fn static_user_tokens_authenticate_with_their_groups() {
+    let mut config = Config::default();
+    let alice = kube_sim::auth::UserInfo {
+        username: "alice".into(),
+        uid: String::new(),
+        groups: vec!["auditors".into()],
+        extra: BTreeMap::new(),
+    };
+    config.static_users.insert("alice-token".into(), alice);
+    let sim = KubeSim::start(config).await.expect("start");
+    let admin = admin(&sim).await;
+    let binding = json!({"metadata": {"name": "auditors-view"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "auditors"}]});
+    Api::<RoleBinding>::namespaced(admin, "default")
+        .create(&PostParams::default(), &named(binding))
+        .await
+        .expect("binding");
+    let alice = client(
+        &sim.kubeconfig_with_token("alice", "alice-token")
+            .expect("kubeconfig"),
+    )
+    .await;
+    Api::<Pod>::namespaced(alice.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .expect("view through the group");
+    let err = Api::<Pod>::namespaced(alice, "kube-system")
+        .list(&ListParams::default())
+        .await
+        .expect_err("not there");
+    assert_eq!(
+        status(err).2,
+        r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "kube-system""#
+    );
+    let stranger = client(
+        &sim.kubeconfig_with_token("x", "not-a-token")
+            .expect("kubeconfig"),
+    )
+    .await;
+    let err = Api::<Pod>::namespaced(stranger, "default")
+        .list(&ListParams::default())
+        .await
+        .expect_err("unknown token");
+    assert_eq!(status(err).0, 401);
+}
