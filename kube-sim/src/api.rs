@@ -20,7 +20,7 @@ use crate::rbac::{self, Attributes};
 use crate::request_info;
 use crate::status::ApiError;
 use crate::store::{Change, Store};
-use crate::{admin, discovery, objects, watch as watches};
+use crate::{admin, discovery, impersonation, objects, watch as watches};
 
 /// Largest accepted request body (the real server's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -140,6 +140,11 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Respo
                 return error_response(&ApiError::unauthorized());
             }
         },
+    };
+
+    let user = match impersonation::resolve(&state.store(), user, &parts.headers) {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
     };
 
     let bytes = match Limited::new(body, MAX_BODY).collect().await {

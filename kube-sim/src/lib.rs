@@ -17,6 +17,7 @@ pub mod auth;
 pub mod discovery;
 mod error;
 pub mod faults;
+pub mod impersonation;
 mod kubeconfig;
 pub mod objects;
 pub mod patch;

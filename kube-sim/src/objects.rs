@@ -146,6 +146,18 @@ fn dispatch(
         }
         "patch" => patch(store, user, rt, a, body),
         "delete" => {
+            if rt.plural == "namespaces"
+                && ["default", "kube-system", "kube-public"].contains(&a.name.as_str())
+            {
+                let why = "this namespace may not be deleted";
+                return Err(ApiError::forbidden(
+                    &rt.group_resource(),
+                    "",
+                    rt.plural,
+                    &a.name,
+                    why,
+                ));
+            }
             let mut obj = store.delete(rt, namespace, &a.name)?;
             if rt.plural == "namespaces" {
                 obj["status"] = json!({"phase": "Terminating"});

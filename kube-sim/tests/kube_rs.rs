@@ -675,3 +675,50 @@ async fn static_user_tokens_authenticate_with_their_groups() {
         .expect_err("unknown token");
     assert_eq!(status(err).0, 401);
 }
+
+#[tokio::test]
+async fn impersonation_is_authorized_with_the_impersonate_verb() {
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let admin_client = admin(&sim).await;
+    let (_, token) = team_a_bot(&sim, &admin_client).await;
+    let as_user = |token: &str, who: &str| {
+        let mut kc: Value =
+            serde_json::from_str(&sim.kubeconfig_with_token("x", token).expect("kubeconfig"))
+                .expect("json");
+        kc["users"][0]["user"]["as"] = json!(who);
+        kc.to_string()
+    };
+    // The admin may act as the bot and gets exactly the bot's rights.
+    let admin_as_bot = client(&as_user(
+        sim.admin_token(),
+        "system:serviceaccount:team-a:bot",
+    ))
+    .await;
+    Api::<Pod>::namespaced(admin_as_bot.clone(), "team-a")
+        .list(&ListParams::default())
+        .await
+        .expect("bot may list");
+    let err = Api::<Pod>::namespaced(admin_as_bot, "other")
+        .list(&ListParams::default())
+        .await
+        .expect_err("bot may not");
+    assert!(
+        status(err)
+            .2
+            .starts_with(r#"pods is forbidden: User "system:serviceaccount:team-a:bot""#)
+    );
+    // The bot may not act as anyone.
+    let bot_as_admin = client(&as_user(&token, "kube-sim-admin")).await;
+    let err = Api::<Pod>::namespaced(bot_as_admin, "team-a")
+        .list(&ListParams::default())
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        status(err),
+        (
+            403,
+            "Forbidden".to_owned(),
+            r#"users "kube-sim-admin" is forbidden: User "system:serviceaccount:team-a:bot" cannot impersonate resource "users" in API group "" at the cluster scope"#.to_owned()
+        )
+    );
+}
