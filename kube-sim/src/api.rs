@@ -42,6 +42,8 @@ pub struct State {
     pub shutdown: watch::Receiver<bool>,
     /// Stored changes, for watches.
     pub events: broadcast::Sender<Arc<Change>>,
+    /// Every request served, in order.
+    pub log: Mutex<Vec<RequestRecord>>,
 }
 
 impl State {
@@ -100,11 +102,44 @@ fn error_response(e: &ApiError) -> Response<ResponseBody> {
     json_response(e.code, &e.to_status())
 }
 
-/// Serves one HTTP request.
+/// One served request, as the request log keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The user the request acted as (`""` when authentication failed).
+    pub user: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Verb, namespace, group, resource, subresource and name as RBAC saw them.
+    pub attrs: Attributes,
+    /// HTTP status code answered.
+    pub code: u16,
+}
+
+/// Serves one HTTP request and records it in the request log.
 pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let mut record = RequestRecord::default();
+    let resp = respond(&state, req, &mut record).await;
+    record.code = resp.status().as_u16();
+    state
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(record);
+    resp
+}
+
+async fn respond(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    record: &mut RequestRecord,
+) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
+    record.method = method.clone();
+    record.path = path.clone();
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .into_owned()
@@ -147,6 +182,8 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Respo
         Err(e) => return error_response(&e),
     };
 
+    record.user = user.username.clone();
+
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
@@ -163,7 +200,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Respo
     };
 
     if path.starts_with("/kube-sim/") {
-        return match admin::serve(&state, &user, &method, &path, &body) {
+        return match admin::serve(state, &user, &method, &path, &body) {
             Ok((code, v)) => json_response(code, &v),
             Err(e) => error_response(&e),
         };
@@ -171,6 +208,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Respo
 
     let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     let info = request_info::parse(&method, &path, watch);
+    record.attrs = info.attrs.clone();
     let decision = rbac::authorize(&state.store(), &user, &info.attrs);
     if !decision.allowed {
         let e = forbidden(&user, &info.attrs);
@@ -217,9 +255,9 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Respo
         };
     }
     let result = if info.attrs.resource_request {
-        objects::serve(&state, &user, &info, &query, &body)
+        objects::serve(state, &user, &info, &query, &body)
     } else {
-        non_resource(&state, &path)
+        non_resource(state, &path)
     };
     match result {
         Ok((code, v)) => json_response(code, &v),

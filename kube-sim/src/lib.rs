@@ -34,6 +34,7 @@ pub mod tls;
 pub mod validation;
 pub mod watch;
 
+pub use api::RequestRecord;
 pub use error::{Error, Result};
 pub use faults::{Action as FaultAction, FaultRule, Faults, When};
 pub use server::{Config, KubeSim};

@@ -722,3 +722,56 @@ async fn impersonation_is_authorized_with_the_impersonate_verb() {
         )
     );
 }
+
+#[tokio::test]
+async fn request_log_and_object_snapshot_show_what_a_client_did() {
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let admin = admin(&sim).await;
+    let (bot, _) = team_a_bot(&sim, &admin).await;
+    sim.clear_request_log();
+    let _ = Api::<Pod>::namespaced(bot, "other")
+        .list(&ListParams::default())
+        .await;
+    Api::<ServiceAccount>::namespaced(admin, "team-a")
+        .delete("bot", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let log: Vec<(String, String, String, String, u16)> = sim
+        .request_log()
+        .into_iter()
+        .map(|r| {
+            (
+                r.user,
+                r.attrs.verb,
+                r.attrs.resource,
+                r.attrs.namespace,
+                r.code,
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (
+                "system:serviceaccount:team-a:bot".to_owned(),
+                "list".to_owned(),
+                "pods".to_owned(),
+                "other".to_owned(),
+                403
+            ),
+            (
+                "kube-sim-admin".to_owned(),
+                "delete".to_owned(),
+                "serviceaccounts".to_owned(),
+                "team-a".to_owned(),
+                200
+            ),
+        ]
+    );
+    let left: Vec<String> = sim
+        .objects("", "serviceaccounts", "team-a")
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(left, ["default"]);
+}
