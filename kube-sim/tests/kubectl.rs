@@ -73,6 +73,7 @@ async fn reader(env: &Env) -> Kubectl {
 }
 
 #[rstest]
+#[case::v1_29("1.29")]
 #[case::v1_31("1.31")]
 #[case::v1_32_path("1.32")]
 #[case::v1_33("1.33")]
