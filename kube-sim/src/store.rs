@@ -31,11 +31,21 @@ pub struct Store {
     changes: Vec<Change>,
 }
 
-/// A fresh random RFC 4122 version-4 UUID.
+/// Distinguishes uids even if the system RNG ever fails.
+static UID_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A fresh RFC 4122 version-4 UUID: random, with a process-wide counter in the last bytes so that
+/// two uids never collide even without entropy (a re-created account must never reuse a uid).
 pub fn new_uid() -> String {
     let mut b = [0u8; 16];
-    // The system RNG only fails when the OS has no entropy source; a zero uid would still be unique per counter below.
+    // Without an OS entropy source the counter below still keeps uids unique.
     SystemRandom::new().fill(&mut b).unwrap_or_default();
+    let n = UID_COUNTER
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_be_bytes();
+    for (dst, src) in b[10..].iter_mut().zip(&n[2..]) {
+        *dst ^= src;
+    }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
