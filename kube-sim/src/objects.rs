@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Body, State};
 use crate::auth::UserInfo;
-use crate::patch::{json_patch, merge_patch};
+use crate::patch::{json_patch, merge_patch, strategic_merge_patch};
 use crate::rbac::{self, Attributes, escalation, validate as rbac_validate};
 use crate::request_info::RequestInfo;
 use crate::resources::{RBAC_GROUP, ResourceType, Storage, lookup};
@@ -368,21 +368,15 @@ fn patch(
             return create(store, user, rt, a, obj).map(|o| (201, o));
         }
         (_, None) => return Err(ApiError::not_found(rt, &a.name)),
+        ("application/merge-patch+json", Some(mut obj)) => {
+            merge_patch(&mut obj, &parse()?);
+            obj
+        }
         (
-            ct @ ("application/merge-patch+json"
-            | "application/strategic-merge-patch+json"
-            | "application/apply-patch+yaml"),
+            "application/strategic-merge-patch+json" | "application/apply-patch+yaml",
             Some(mut obj),
         ) => {
-            let p = parse()?;
-            if ct != "application/apply-patch+yaml"
-                || p.pointer("/metadata/resourceVersion").is_some()
-            {
-                merge_patch(&mut obj, &p);
-            } else {
-                meta_mut(&mut obj).remove("resourceVersion");
-                merge_patch(&mut obj, &p);
-            }
+            strategic_merge_patch(&mut obj, &parse()?);
             obj
         }
         ("application/json-patch+json", Some(mut obj)) => {

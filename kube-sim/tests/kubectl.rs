@@ -9,6 +9,7 @@ use rstest::rstest;
 
 const CAN_I: &str = include_str!("fixtures/can-i.txt");
 const READER_ROLE: &str = include_str!("fixtures/team-a-reader.yaml");
+const DEPLOYMENT: &str = include_str!("fixtures/deployment.yaml");
 
 struct Env {
     sim: KubeSim,
@@ -484,4 +485,46 @@ async fn impersonation_needs_the_impersonate_verb(#[case] version: &str) {
         "{}",
         refused.stderr
     );
+}
+
+#[rstest]
+#[case::v1_31("1.31")]
+#[case::v1_32_path("1.32")]
+#[case::v1_33("1.33")]
+#[tokio::test]
+async fn apply_updates_a_deployment_by_strategic_merge(#[case] version: &str) {
+    let Some(env) = env(version).await else {
+        return;
+    };
+    let file = env.dir.path().join("deployment.yaml");
+    std::fs::write(&file, DEPLOYMENT).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    assert_eq!(
+        env.admin.ok(&["apply", "-f", path]).await.trim(),
+        "deployment.apps/web created"
+    );
+    std::fs::write(
+        &file,
+        DEPLOYMENT
+            .replace("nginx:1", "nginx:2")
+            .replace(r#"value: "1""#, r#"value: "2""#),
+    )
+    .expect("write");
+    assert_eq!(
+        env.admin.ok(&["apply", "-f", path]).await.trim(),
+        "deployment.apps/web configured"
+    );
+    let out = env
+        .admin
+        .ok(&["get", "deployment", "web", "-n", "default", "-o", "json"])
+        .await;
+    let d: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"],
+        serde_json::json!([
+            {"name": "web", "image": "nginx:2", "ports": [{"containerPort": 80}], "env": [{"name": "A", "value": "2"}]},
+            {"name": "side", "image": "busybox", "args": ["sleep", "1000"]}
+        ])
+    );
+    assert_eq!(d["spec"]["replicas"], 2);
 }

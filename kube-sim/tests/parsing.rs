@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use kube_sim::patch::{json_patch, merge_patch};
+use kube_sim::patch::{json_patch, merge_patch, strategic_merge_patch};
 use kube_sim::request_info::parse;
 use kube_sim::selector::{FieldSelector, LabelSelector};
 use rstest::rstest;
@@ -202,4 +202,34 @@ fn json_patch_table(#[case] ops: Value, #[case] expected: Value) {
 fn json_patch_errors(#[case] ops: Value, #[case] code: u16) {
     let mut doc = json!({"a": 1});
     assert_eq!(json_patch(&mut doc, &ops).expect_err("fails").code, code);
+}
+
+#[rstest]
+#[case::container_image_by_name(
+    json!({"spec": {"$setElementOrder/containers": [{"name": "web"}, {"name": "side"}], "containers": [{"name": "web", "image": "nginx:2"}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:2", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}]}})
+)]
+#[case::new_container_appended(
+    json!({"spec": {"containers": [{"name": "extra", "image": "redis"}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}, {"name": "extra", "image": "redis"}]}})
+)]
+#[case::delete_directive(
+    json!({"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}]}})
+)]
+#[case::ports_by_container_port(
+    json!({"spec": {"containers": [{"name": "web", "ports": [{"containerPort": 80, "name": "http"}]}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80, "name": "http"}]}, {"name": "side", "image": "busybox"}]}})
+)]
+#[case::unkeyed_list_replaced(
+    json!({"spec": {"args": ["b"]}}),
+    json!({"spec": {"args": ["b"], "containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}]}})
+)]
+fn strategic_merge_patch_table(#[case] patch: Value, #[case] expected: Value) {
+    let mut doc = json!({"spec": {"args": ["a"], "containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}]}});
+    if expected["spec"].get("args").is_none() {
+        doc["spec"].as_object_mut().expect("spec").remove("args");
+    }
+    strategic_merge_patch(&mut doc, &patch);
+    assert_eq!(doc, expected);
 }
