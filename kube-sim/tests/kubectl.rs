@@ -474,7 +474,7 @@ async fn impersonation_needs_the_impersonate_verb(#[case] version: &str) {
         .await;
     assert_eq!(no.stdout.trim(), "no", "{}", no.stderr);
 
-    // The exact Status text is asserted in kube_rs.rs; kubectl's aggregated-discovery client reports
+    // The exact Status text is asserted in kube_rs_auth.rs; kubectl's aggregated-discovery client reports
     // it as `unknown`, so only the reason is checked here.
     let refused = reader
         .run(&["get", "pods", "-n", "team-a", "--as=admin"])
