@@ -1,1 +1,35 @@
-//! wicket-tests
+//! Cross-crate tests of Wicket. The library holds the paths of the test guests in
+//! `tests/guests/`, built to wasm32-wasip2 by the build script, and helpers shared by the
+//! integration tests in `tests/`.
+
+/// Paths of the guest components, one constant per guest (e.g. [`guests::INFINITE_LOOP`]).
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+use wicket::policy::types::{AccessRequest, Identity};
+
+/// An identity of a person in the `sre` group.
+pub fn alice() -> Identity {
+    serde_json::from_value(serde_json::json!({
+        "subject": "alice",
+        "issuer": "https://idp.example.com",
+        "groups": ["sre"],
+        "claims": {"email": "alice@example.com"}
+    }))
+    .expect("a valid identity")
+}
+
+/// A request for `edit` in `payments` on `prod` for half an hour.
+pub fn edit_payments() -> AccessRequest {
+    serde_json::from_value(serde_json::json!({
+        "id": "req-1",
+        "cluster": "prod",
+        "namespaces": ["payments"],
+        "role": "edit",
+        "duration_seconds": 1800,
+        "reason": "INC-123 payments failing",
+        "requested_at": "2026-11-23T10:00:00Z"
+    }))
+    .expect("a valid request")
+}
