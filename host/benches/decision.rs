@@ -76,13 +76,19 @@ fn inputs() -> (Value, Identity, AccessRequest) {
 
 fn native(settings: &group_access::Settings, file: &Value) -> Decision {
     // The SDK types have the same JSON form as the host's.
-    let identity: wicket_sdk::Identity = serde_json::from_value(file["identity"].clone()).expect("sdk identity");
-    let request: wicket_sdk::AccessRequest = serde_json::from_value(file["request"].clone()).expect("sdk request");
+    let identity: wicket_sdk::Identity =
+        serde_json::from_value(file["identity"].clone()).expect("sdk identity");
+    let request: wicket_sdk::AccessRequest =
+        serde_json::from_value(file["request"].clone()).expect("sdk request");
     let decision = group_access::decide(settings, &identity, &request);
     serde_json::from_value(serde_json::to_value(decision).expect("json")).expect("host decision")
 }
 
-fn cedar(policies: &cedar_policy::PolicySet, identity: &Identity, request: &AccessRequest) -> Decision {
+fn cedar(
+    policies: &cedar_policy::PolicySet,
+    identity: &Identity,
+    request: &AccessRequest,
+) -> Decision {
     use cedar_policy::{Authorizer, Context, Entities, EntityUid, Request};
     let role = match &request.access {
         wicket::policy::types::Access::Role(role) => role.clone(),
@@ -105,29 +111,45 @@ fn cedar(policies: &cedar_policy::PolicySet, identity: &Identity, request: &Acce
     if response.decision() == cedar_policy::Decision::Allow {
         grant_for(request, request.duration_seconds.min(3600))
     } else {
-        Decision::Deny { reason: "cedar denied".into() }
+        Decision::Deny {
+            reason: "cedar denied".into(),
+        }
     }
 }
 
 fn rego(engine: &mut regorus::Engine, file: &Value, request: &AccessRequest) -> Decision {
     engine.set_input(regorus::Value::from_json_str(&file.to_string()).expect("input"));
-    let ttls = engine.eval_rule("data.wicket.ttls".into()).expect("rego eval");
+    let ttls = engine
+        .eval_rule("data.wicket.ttls".into())
+        .expect("rego eval");
     let ttl = ttls
         .as_set()
         .ok()
         .and_then(|set| set.iter().filter_map(|v| v.as_u64().ok()).max());
     match ttl {
         Some(ttl) => grant_for(request, ttl),
-        None => Decision::Deny { reason: "rego denied".into() },
+        None => Decision::Deny {
+            reason: "rego denied".into(),
+        },
     }
 }
 
 fn bench(c: &mut Criterion) {
-    let module_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release/group_access.wasm");
+    let module_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/release/group_access.wasm");
     let engine = PolicyEngine::new(&EngineConfig::default()).expect("engine");
-    let module = Arc::new(engine.load_file(&module_path, Limits::default()).expect("build group-access first"));
+    let module = Arc::new(
+        engine
+            .load_file(&module_path, Limits::default())
+            .expect("build group-access first"),
+    );
     let settings: Value = serde_json::from_str(SETTINGS).expect("settings");
-    let chain = Chain::new(vec![ChainEntry::new("group-access", Arc::clone(&module), &settings)]).expect("chain");
+    let chain = Chain::new(vec![ChainEntry::new(
+        "group-access",
+        Arc::clone(&module),
+        &settings,
+    )])
+    .expect("chain");
     let (file, identity, request) = inputs();
     let expected = grant_for(&request, 1800);
 
@@ -137,14 +159,22 @@ fn bench(c: &mut Criterion) {
     assert_eq!(Decision::Allow { grant }, expected);
     let mut reused = module.reused_instance().expect("instance");
     let settings_text = settings.to_string();
-    assert_eq!(reused.decide(&settings_text, &identity, &request), Ok(expected.clone()));
-    let native_settings: group_access::Settings = serde_json::from_value(settings.clone()).expect("native settings");
+    assert_eq!(
+        reused.decide(&settings_text, &identity, &request),
+        Ok(expected.clone())
+    );
+    let native_settings: group_access::Settings =
+        serde_json::from_value(settings.clone()).expect("native settings");
     assert_eq!(native(&native_settings, &file), expected);
     let policies = cedar_policy::PolicySet::from_str(CEDAR).expect("cedar policy");
     assert_eq!(cedar(&policies, &identity, &request), expected);
     let mut rego_engine = regorus::Engine::new();
-    rego_engine.add_policy("wicket.rego".into(), REGO.into()).expect("rego policy");
-    rego_engine.add_data(regorus::Value::from_json_str(SETTINGS).expect("data")).expect("data");
+    rego_engine
+        .add_policy("wicket.rego".into(), REGO.into())
+        .expect("rego policy");
+    rego_engine
+        .add_data(regorus::Value::from_json_str(SETTINGS).expect("data"))
+        .expect("data");
     assert_eq!(rego(&mut rego_engine, &file, &request), expected);
 
     let mut group = c.benchmark_group("group-access decision");
@@ -152,7 +182,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(chain.evaluate(black_box(&identity), black_box(&request))));
     });
     group.bench_function("wasm, reused instance", |b| {
-        b.iter(|| black_box(reused.decide(&settings_text, black_box(&identity), black_box(&request))));
+        b.iter(|| {
+            black_box(reused.decide(&settings_text, black_box(&identity), black_box(&request)))
+        });
     });
     group.bench_function("native Rust", |b| {
         b.iter(|| black_box(native(&native_settings, black_box(&file))));
@@ -161,7 +193,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(cedar(&policies, black_box(&identity), black_box(&request))));
     });
     group.bench_function("Rego (regorus)", |b| {
-        b.iter(|| black_box(rego(&mut rego_engine, black_box(&file), black_box(&request))));
+        b.iter(|| {
+            black_box(rego(
+                &mut rego_engine,
+                black_box(&file),
+                black_box(&request),
+            ))
+        });
     });
     group.finish();
 }

@@ -15,7 +15,9 @@ fn repo() -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The built module of a shipped policy (`policies/<dir>`).
@@ -52,16 +54,36 @@ fn every_shipped_policy_passes_its_cases() {
         if !cases.is_file() {
             continue;
         }
-        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let module = policy_module(&name);
-        let out = wicket(&["policy".as_ref(), "test".as_ref(), module.as_os_str(), cases.as_os_str()]);
+        let out = wicket(&[
+            "policy".as_ref(),
+            "test".as_ref(),
+            module.as_os_str(),
+            cases.as_os_str(),
+        ]);
         let stdout = text(&out.stdout);
-        assert!(out.status.success(), "{name}: {stdout}\n{}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {stdout}\n{}",
+            text(&out.stderr)
+        );
         let file: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&cases).expect("cases")).expect("json");
         let count = file["cases"].as_array().expect("cases array").len();
-        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok   ")).count(), count, "{name}: {stdout}");
-        assert!(stdout.contains(&format!("{count} passed, 0 failed")), "{stdout}");
+        assert_eq!(
+            stdout.lines().filter(|l| l.starts_with("ok   ")).count(),
+            count,
+            "{name}: {stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("{count} passed, 0 failed")),
+            "{stdout}"
+        );
         seen += 1;
     }
     assert!(seen >= 1, "no policies/*/cases.json found");
@@ -71,12 +93,26 @@ fn every_shipped_policy_passes_its_cases() {
 fn a_wrong_case_fails_with_a_diff() {
     let module = policy_module("group-access");
     let cases = fixture("wrong-cases.json");
-    let out = wicket(&["policy".as_ref(), "test".as_ref(), module.as_os_str(), cases.as_os_str()]);
+    let out = wicket(&[
+        "policy".as_ref(),
+        "test".as_ref(),
+        module.as_os_str(),
+        cases.as_os_str(),
+    ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("ok   view is allowed, as expected"), "{stdout}");
-    assert!(stdout.contains("FAIL deliberately wrong: expects edit to be allowed"), "{stdout}");
-    assert!(stdout.contains("  -   \"decision\": \"allow\","), "{stdout}");
+    assert!(
+        stdout.contains("ok   view is allowed, as expected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL deliberately wrong: expects edit to be allowed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  -   \"decision\": \"allow\","),
+        "{stdout}"
+    );
     assert!(stdout.contains("  +   \"decision\": \"deny\","), "{stdout}");
     assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
 }
@@ -84,14 +120,24 @@ fn a_wrong_case_fails_with_a_diff() {
 #[test]
 fn check_reports_world_digest_and_interfaces() {
     let module = policy_module("group-access");
-    let out = wicket(&["policy".as_ref(), "check".as_ref(), module.as_os_str(), "--json".as_ref()]);
+    let out = wicket(&[
+        "policy".as_ref(),
+        "check".as_ref(),
+        module.as_os_str(),
+        "--json".as_ref(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let bytes = std::fs::read(&module).expect("module");
     assert_eq!(report["world"], "policy");
     assert_eq!(report["sha256"], hex::encode(Sha256::digest(&bytes)));
     assert_eq!(report["size"], bytes.len());
-    let exports: Vec<&str> = report["exports"].as_array().expect("exports").iter().filter_map(|e| e.as_str()).collect();
+    let exports: Vec<&str> = report["exports"]
+        .as_array()
+        .expect("exports")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
     assert_eq!(exports, ["wicket:policy/evaluator@0.1.0"]);
 }
 
@@ -100,15 +146,24 @@ fn eval_prints_the_verdict_with_timings() {
     let module = policy_module("group-access");
     let (settings, request) = (fixture("settings.json"), fixture("request.json"));
     let out = wicket(&[
-        "policy".as_ref(), "eval".as_ref(), module.as_os_str(),
-        "--settings".as_ref(), settings.as_os_str(), "--request".as_ref(), request.as_os_str(),
+        "policy".as_ref(),
+        "eval".as_ref(),
+        module.as_os_str(),
+        "--settings".as_ref(),
+        settings.as_os_str(),
+        "--request".as_ref(),
+        request.as_os_str(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let evaluation: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
     assert_eq!(evaluation["verdict"]["grant"]["ttl_seconds"], 1800);
     assert_eq!(evaluation["modules"][0]["outcome"], "decided");
-    assert!(evaluation["modules"][0]["duration_us"].as_f64().is_some_and(|d| d > 0.0));
+    assert!(
+        evaluation["modules"][0]["duration_us"]
+            .as_f64()
+            .is_some_and(|d| d > 0.0)
+    );
     assert!(evaluation["duration_us"].as_f64().is_some_and(|d| d > 0.0));
 }
 
@@ -118,7 +173,13 @@ fn compiled_modules_are_cached_by_digest() {
     let cache = tempfile::tempdir().expect("tempdir");
     for _ in 0..2 {
         let out = Command::new(env!("CARGO_BIN_EXE_wicket"))
-            .args(["--cache-dir".as_ref(), cache.path().as_os_str(), "policy".as_ref(), "check".as_ref(), module.as_os_str()])
+            .args([
+                "--cache-dir".as_ref(),
+                cache.path().as_os_str(),
+                "policy".as_ref(),
+                "check".as_ref(),
+                module.as_os_str(),
+            ])
             .output()
             .expect("running wicket");
         assert!(out.status.success(), "{}", text(&out.stderr));
@@ -129,7 +190,10 @@ fn compiled_modules_are_cached_by_digest() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
-    assert!(cached[0].starts_with(&digest) && cached[0].ends_with(".cwasm"), "{cached:?}");
+    assert!(
+        cached[0].starts_with(&digest) && cached[0].ends_with(".cwasm"),
+        "{cached:?}"
+    );
 }
 
 enum Module {
@@ -148,13 +212,18 @@ enum Module {
 #[case::malformed_request(Module::GroupAccess, &["eval", "--settings", "@settings.json", "--request", "@malformed.json"], "is not valid")]
 #[case::request_is_not_a_request(Module::GroupAccess, &["eval", "--settings", "@settings.json", "--request", "@settings.json"], "unknown field `allow`")]
 #[case::settings_rejected(Module::GroupAccess, &["eval", "--settings", "@request.json", "--request", "@request.json"], "rejected its settings")]
-fn bad_input_is_one_line_and_exit_2(#[case] module: Module, #[case] args: &[&str], #[case] message: &str) {
+fn bad_input_is_one_line_and_exit_2(
+    #[case] module: Module,
+    #[case] args: &[&str],
+    #[case] message: &str,
+) {
     let module = match module {
         Module::GroupAccess => policy_module("group-access"),
         Module::Fixture(name) => fixture(name),
         Module::Missing => fixture("no-such-module.wasm"),
     };
-    let mut command: Vec<std::ffi::OsString> = vec!["policy".into(), args[0].into(), module.into_os_string()];
+    let mut command: Vec<std::ffi::OsString> =
+        vec!["policy".into(), args[0].into(), module.into_os_string()];
     for arg in &args[1..] {
         command.push(match arg.strip_prefix('@') {
             Some(name) => fixture(name).into_os_string(),

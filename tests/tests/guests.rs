@@ -31,8 +31,11 @@ fn engine() -> &'static PolicyEngine {
 }
 
 fn chain(path: &str, settings: serde_json::Value, limits: Limits) -> Chain {
-    let module = engine().load_file(path.as_ref(), limits).expect("guest loads");
-    Chain::new(vec![ChainEntry::new("guest", Arc::new(module), &settings)]).expect("settings accepted")
+    let module = engine()
+        .load_file(path.as_ref(), limits)
+        .expect("guest loads");
+    Chain::new(vec![ChainEntry::new("guest", Arc::new(module), &settings)])
+        .expect("settings accepted")
 }
 
 fn evaluate(path: &str, settings: serde_json::Value) -> Evaluation {
@@ -84,7 +87,10 @@ fn allow() {
 #[test]
 fn infinite_loop() {
     let deadline = Duration::from_millis(100);
-    let limits = Limits { deadline, ..Limits::default() };
+    let limits = Limits {
+        deadline,
+        ..Limits::default()
+    };
     let chain = chain(guests::INFINITE_LOOP, json!({}), limits);
     let started = Instant::now();
     let evaluation = chain.evaluate(&alice(), &edit_payments());
@@ -92,7 +98,10 @@ fn infinite_loop() {
     let (error, reason) = failure(&evaluation);
     assert!(error.contains("deadline of 100 ms exceeded"), "{error}");
     assert!(reason.contains("deadline"), "{reason}");
-    assert!(elapsed >= deadline, "stopped before its deadline: {elapsed:?}");
+    assert!(
+        elapsed >= deadline,
+        "stopped before its deadline: {elapsed:?}"
+    );
     assert!(elapsed < deadline + MARGIN, "took {elapsed:?}");
     assert_engine_still_serves();
 }
@@ -122,7 +131,10 @@ fn panic() {
     assert!(error.contains("trapped"), "{error}");
     let output = &evaluation.modules[0].output;
     assert!(output.stdout.contains("deciding for alice"), "{output:?}");
-    assert!(output.stderr.contains("guest panicked on purpose"), "{output:?}");
+    assert!(
+        output.stderr.contains("guest panicked on purpose"),
+        "{output:?}"
+    );
     assert_engine_still_serves();
 }
 
@@ -133,18 +145,32 @@ fn huge_reason() {
     let (error, _) = failure(&evaluation);
     assert!(error.contains("memory limit"), "{error}");
     // With room for it, the host refuses the oversized reason.
-    let roomy = Limits { memory_bytes: 512 << 20, deadline: Duration::from_secs(5), ..Limits::default() };
-    let evaluation = chain(guests::HUGE_REASON, json!({}), roomy).evaluate(&alice(), &edit_payments());
+    let roomy = Limits {
+        memory_bytes: 512 << 20,
+        deadline: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let evaluation =
+        chain(guests::HUGE_REASON, json!({}), roomy).evaluate(&alice(), &edit_payments());
     let (error, reason) = failure(&evaluation);
-    assert!(error.contains("malformed decision: the deny reason is 100000000 bytes long"), "{error}");
-    assert!(reason.len() < 1000, "the verdict must not carry the huge reason");
+    assert!(
+        error.contains("malformed decision: the deny reason is 100000000 bytes long"),
+        "{error}"
+    );
+    assert!(
+        reason.len() < 1000,
+        "the verdict must not carry the huge reason"
+    );
     assert_engine_still_serves();
 }
 
 #[test]
 fn read_file() {
     let evaluation = evaluate(guests::READ_FILE, json!({}));
-    assert!(denied(&evaluation).starts_with("no file access"), "{evaluation:#?}");
+    assert!(
+        denied(&evaluation).starts_with("no file access"),
+        "{evaluation:#?}"
+    );
     assert!(matches!(evaluation.verdict, Verdict::Deny { .. }));
     assert_engine_still_serves();
 }
@@ -152,7 +178,10 @@ fn read_file() {
 #[test]
 fn read_env() {
     let evaluation = evaluate(guests::READ_ENV, json!({}));
-    assert_eq!(denied(&evaluation), "no environment: 0 variables, 0 arguments");
+    assert_eq!(
+        denied(&evaluation),
+        "no environment: 0 variables, 0 arguments"
+    );
     assert_engine_still_serves();
 }
 
@@ -162,7 +191,10 @@ fn socket() {
     listener.set_nonblocking(true).expect("nonblocking");
     let address = listener.local_addr().expect("address").to_string();
     let evaluation = evaluate(guests::SOCKET, json!(address));
-    assert!(denied(&evaluation).starts_with("no network"), "{evaluation:#?}");
+    assert!(
+        denied(&evaluation).starts_with("no network"),
+        "{evaluation:#?}"
+    );
     assert!(listener.accept().is_err(), "the guest reached the listener");
     assert_engine_still_serves();
 }
@@ -178,10 +210,19 @@ fn counter() {
 
 #[test]
 fn reject_settings() {
-    let module = engine().load_file(guests::REJECT_SETTINGS.as_ref(), Limits::default()).expect("loads");
-    let error = Chain::new(vec![ChainEntry::new("picky", Arc::new(module), &json!({"max_ttl": 0}))])
-        .expect_err("settings must be rejected");
-    assert!(matches!(&error, Error::Settings { name, .. } if name == "picky"), "{error:?}");
+    let module = engine()
+        .load_file(guests::REJECT_SETTINGS.as_ref(), Limits::default())
+        .expect("loads");
+    let error = Chain::new(vec![ChainEntry::new(
+        "picky",
+        Arc::new(module),
+        &json!({"max_ttl": 0}),
+    )])
+    .expect_err("settings must be rejected");
+    assert!(
+        matches!(&error, Error::Settings { name, .. } if name == "picky"),
+        "{error:?}"
+    );
     assert_eq!(
         error.to_string(),
         r#"module `picky` rejected its settings: `max_ttl` must be a positive number of seconds (settings: {"max_ttl":0})"#
@@ -190,10 +231,15 @@ fn reject_settings() {
 
 #[test]
 fn wrong_world() {
-    let error = engine().load_file(guests::WRONG_WORLD.as_ref(), Limits::default()).expect_err("must be refused");
+    let error = engine()
+        .load_file(guests::WRONG_WORLD.as_ref(), Limits::default())
+        .expect_err("must be refused");
     assert!(matches!(error, Error::WrongWorld { .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("wicket:policy/evaluator@0.1.0"), "{message}");
+    assert!(
+        message.contains("wicket:policy/evaluator@0.1.0"),
+        "{message}"
+    );
     assert!(message.contains("it exports: `answer`"), "{message}");
 }
 
@@ -209,7 +255,13 @@ fn malformed_decisions_are_denied(#[case] mode: &str, #[case] diagnostic: &str) 
     let (error, _) = failure(&evaluation);
     assert!(error.starts_with("malformed decision: "), "{error}");
     assert!(error.contains(diagnostic), "{error}");
-    assert!(matches!(evaluation.modules[0].result, ModuleResult::Failed { returned: Some(_), .. }));
+    assert!(matches!(
+        evaluation.modules[0].result,
+        ModuleResult::Failed {
+            returned: Some(_),
+            ..
+        }
+    ));
 }
 
 #[rstest]
@@ -220,11 +272,15 @@ fn settings_are_validated_once_at_load(
     #[case] settings: serde_json::Value,
     #[case] rejection: Option<&str>,
 ) {
-    let module = engine().load_file(path.as_ref(), Limits::default()).expect("loads");
+    let module = engine()
+        .load_file(path.as_ref(), Limits::default())
+        .expect("loads");
     let result = Chain::new(vec![ChainEntry::new("m", Arc::new(module), &settings)]);
     match (result, rejection) {
         (Ok(chain), None) => assert_eq!(chain.entries()[0].settings(), settings.to_string()),
-        (Err(Error::Settings { message, .. }), Some(want)) => assert!(message.contains(want), "{message}"),
+        (Err(Error::Settings { message, .. }), Some(want)) => {
+            assert!(message.contains(want), "{message}")
+        }
         (other, _) => panic!("unexpected {other:?}"),
     }
 }
@@ -234,7 +290,13 @@ fn settings_are_validated_once_at_load(
 #[case::approval_required(json!("needs_approval"), "needs_approval")]
 #[case::both_allow(json!({}), "allow")]
 fn chains_of_real_modules(#[case] second: serde_json::Value, #[case] expected: &str) {
-    let load = || Arc::new(engine().load_file(guests::ALLOW.as_ref(), Limits::default()).expect("loads"));
+    let load = || {
+        Arc::new(
+            engine()
+                .load_file(guests::ALLOW.as_ref(), Limits::default())
+                .expect("loads"),
+        )
+    };
     let chain = Chain::new(vec![
         ChainEntry::new("first", load(), &json!({})),
         ChainEntry::new("second", load(), &second),

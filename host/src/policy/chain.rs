@@ -34,7 +34,11 @@ pub struct ChainEntry {
 
 impl ChainEntry {
     /// An entry named `name` running `module` with `settings`.
-    pub fn new(name: impl Into<String>, module: Arc<PolicyModule>, settings: &serde_json::Value) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        module: Arc<PolicyModule>,
+        settings: &serde_json::Value,
+    ) -> Self {
         Self {
             name: name.into(),
             module,
@@ -182,7 +186,9 @@ pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
             Ok(narrowed) => narrowed,
             Err(conflict) => {
                 return Verdict::Deny {
-                    reason: format!("module `{name}` conflicts with the modules before it: {conflict}"),
+                    reason: format!(
+                        "module `{name}` conflicts with the modules before it: {conflict}"
+                    ),
                 };
             }
         };

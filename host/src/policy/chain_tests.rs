@@ -123,7 +123,10 @@ fn combining_decisions(#[case] modules: Vec<ModuleOutcome>, #[case] expected: Ve
 
 #[test]
 fn every_approval_is_required_and_the_grant_narrowed() {
-    let leads = approval("leads", grant(&[("ns", role("edit")), ("other", role("edit"))], 900));
+    let leads = approval(
+        "leads",
+        grant(&[("ns", role("edit")), ("other", role("edit"))], 900),
+    );
     let security = approval("security", grant(&[("ns", role("edit"))], 1800));
     let modules = vec![
         needs("a", leads.clone()),

@@ -54,7 +54,9 @@ impl PolicyEngine {
     /// module loaded from it are dropped).
     pub fn new(config: &EngineConfig) -> Result<Self> {
         if config.epoch_tick.is_zero() {
-            return Err(Error::Limit("the epoch tick must be longer than zero".into()));
+            return Err(Error::Limit(
+                "the epoch tick must be longer than zero".into(),
+            ));
         }
         let mut pooling = PoolingAllocationConfig::new();
         pooling
@@ -90,9 +92,10 @@ impl PolicyEngine {
             path: path.to_owned(),
             source,
         })?;
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         self.load(&name, &bytes, limits)
     }
 
@@ -129,12 +132,11 @@ impl PolicyEngine {
                 ),
             }
         }
-        let component = Component::new(&self.engine, bytes).map_err(|source| {
-            Error::NotComponent {
+        let component =
+            Component::new(&self.engine, bytes).map_err(|source| Error::NotComponent {
                 name: name.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         if let Err(error) = write_cache(dir, &path, &component) {
             tracing::warn!(path = %path.display(), %error, "cannot cache compiled module");
         }
@@ -156,7 +158,9 @@ impl PolicyEngine {
     /// compiler settings, target).
     fn compatibility_key(&self) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 }

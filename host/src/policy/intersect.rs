@@ -87,7 +87,10 @@ fn rule(left: &Rule, right: &Rule) -> Option<Rule> {
     let api_groups = lists(&left.api_groups, &right.api_groups, name);
     let resources = lists(&left.resources, &right.resources, resource);
     let verbs = lists(&left.verbs, &right.verbs, name);
-    let resource_names = match (left.resource_names.is_empty(), right.resource_names.is_empty()) {
+    let resource_names = match (
+        left.resource_names.is_empty(),
+        right.resource_names.is_empty(),
+    ) {
         (true, _) => right.resource_names.clone(),
         (_, true) => left.resource_names.clone(),
         _ => {
@@ -184,7 +187,11 @@ mod tests {
     #[case::groups_disjoint(vec![r(&["apps"], &["deployments"], &["get"], &[])], vec![r(&[""], &["deployments"], &["get"], &[])], vec![])]
     #[case::verbs_disjoint(vec![r(&[""], &["pods"], &["get"], &[])], vec![r(&[""], &["pods"], &["delete"], &[])], vec![])]
     #[case::pairwise(vec![r(&[""], &["pods"], &["get"], &[]), r(&["apps"], &["*"], &["list"], &[])], vec![r(&["apps", ""], &["deployments", "pods"], &["get", "list"], &[])], vec![r(&[""], &["pods"], &["get"], &[]), r(&["apps"], &["deployments", "pods"], &["list"], &[])])]
-    fn rule_intersection(#[case] left: Vec<Rule>, #[case] right: Vec<Rule>, #[case] expected: Vec<Rule>) {
+    fn rule_intersection(
+        #[case] left: Vec<Rule>,
+        #[case] right: Vec<Rule>,
+        #[case] expected: Vec<Rule>,
+    ) {
         assert_eq!(rules(&left, &right), expected);
         // The meet is symmetric up to order.
         let mut swapped = rules(&right, &left);
@@ -224,7 +231,11 @@ mod tests {
     #[case::rules_disjoint_drop_namespace(g(&[("a", get_pods()), ("b", role("view"))], 60), g(&[("a", Access::Rules(vec![r(&[""], &["secrets"], &["get"], &[])])), ("b", role("view"))], 60), Ok(g(&[("b", role("view"))], 60)))]
     #[case::different_roles(g(&[("a", role("edit"))], 60), g(&[("a", role("view"))], 60), Err(Conflict { namespace: "a".into(), left: "role `edit`".into(), right: "role `view`".into() }))]
     #[case::role_vs_rules(g(&[("a", role("edit"))], 60), g(&[("a", get_pods())], 60), Err(Conflict { namespace: "a".into(), left: "role `edit`".into(), right: "1 explicit rule(s)".into() }))]
-    fn grant_intersection(#[case] left: Grant, #[case] right: Grant, #[case] expected: Result<Grant, Conflict>) {
+    fn grant_intersection(
+        #[case] left: Grant,
+        #[case] right: Grant,
+        #[case] expected: Result<Grant, Conflict>,
+    ) {
         assert_eq!(grants(&left, &right), expected);
     }
 }

@@ -37,6 +37,8 @@ pub mod validate;
 pub use chain::{Chain, ChainEntry, combine};
 pub use engine::{EngineConfig, PolicyEngine};
 pub use error::{Error, Result};
-pub use module::{EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, ReusedInstance, World};
+pub use module::{
+    EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, ReusedInstance, World,
+};
 pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
 pub use sandbox::Output;

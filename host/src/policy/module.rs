@@ -195,7 +195,11 @@ impl PolicyModule {
 
     /// Decides one request in a fresh instance. Never fails: a trap, a deadline or memory
     /// limit hit is a [`Failure`]; the decision itself is not validated here.
-    pub(crate) fn decide(&self, settings: &str, input: &Input) -> (Result<Decision, Failure>, Output) {
+    pub(crate) fn decide(
+        &self,
+        settings: &str,
+        input: &Input,
+    ) -> (Result<Decision, Failure>, Output) {
         let (result, output) = self.call(|store, policy| {
             policy.wicket_policy_evaluator().call_evaluate(
                 store,
@@ -237,7 +241,12 @@ impl PolicyModule {
         (result, output)
     }
 
-    fn failure(&self, store: &Store<Sandbox>, error: &wasmtime::Error, elapsed: Duration) -> Failure {
+    fn failure(
+        &self,
+        store: &Store<Sandbox>,
+        error: &wasmtime::Error,
+        elapsed: Duration,
+    ) -> Failure {
         let message = if store.data().memory_exceeded() {
             format!(
                 "memory limit of {} MiB exceeded",

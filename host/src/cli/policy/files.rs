@@ -33,7 +33,11 @@ pub struct RequestFile {
 
 /// Turns the JSON of an identity and a request into domain types, filling a missing request
 /// `id` with `cli` and a missing `requested_at` with now. `path` names the file in errors.
-pub fn parse_request(path: &Path, identity: Value, request: Value) -> Result<(Identity, AccessRequest)> {
+pub fn parse_request(
+    path: &Path,
+    identity: Value,
+    request: Value,
+) -> Result<(Identity, AccessRequest)> {
     let json_error = |source| Error::Json {
         path: path.to_owned(),
         source,

@@ -49,7 +49,11 @@ pub fn run(global: &GlobalArgs, args: &TestArgs) -> Result<ExitCode> {
         let problem = match (plan, input) {
             (Plan::SettingsError(want), _) => settings_problem(&module, &case.name, settings, want),
             (Plan::Decide { .. }, Some((identity, request))) => {
-                match Chain::new(vec![ChainEntry::new(case.name.clone(), Arc::clone(&module), settings)]) {
+                match Chain::new(vec![ChainEntry::new(
+                    case.name.clone(),
+                    Arc::clone(&module),
+                    settings,
+                )]) {
                     Err(error) => Some(format!("  settings rejected: {error}\n")),
                     Ok(chain) => {
                         let evaluation = chain.evaluate(&identity, &request);
@@ -81,7 +85,12 @@ pub fn run(global: &GlobalArgs, args: &TestArgs) -> Result<ExitCode> {
 }
 
 /// `None` if the module rejects `settings` with a message containing `want`.
-fn settings_problem(module: &Arc<PolicyModule>, name: &str, settings: &Value, want: &str) -> Option<String> {
+fn settings_problem(
+    module: &Arc<PolicyModule>,
+    name: &str,
+    settings: &Value,
+    want: &str,
+) -> Option<String> {
     match Chain::new(vec![ChainEntry::new(name, Arc::clone(module), settings)]) {
         Ok(_) => Some(format!(
             "  expected the settings to be rejected with a message containing `{want}`, but they were accepted\n"

@@ -16,7 +16,9 @@ impl Guest for Env {
         if vars > 0 || args > 0 || std::env::var("HOME").is_ok() {
             return Decision::Allow(asked_for(&request));
         }
-        Decision::Deny(format!("no environment: {vars} variables, {args} arguments"))
+        Decision::Deny(format!(
+            "no environment: {vars} variables, {args} arguments"
+        ))
     }
 }
 

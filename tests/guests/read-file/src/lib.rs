@@ -16,7 +16,10 @@ impl Guest for Snoop {
             std::fs::read_dir("/").map(|_| ()),
             std::fs::read_dir(".").map(|_| ()),
         ];
-        let errors: Vec<String> = attempts.iter().filter_map(|a| a.as_ref().err().map(ToString::to_string)).collect();
+        let errors: Vec<String> = attempts
+            .iter()
+            .filter_map(|a| a.as_ref().err().map(ToString::to_string))
+            .collect();
         if errors.len() < attempts.len() {
             return Decision::Allow(asked_for(&request));
         }

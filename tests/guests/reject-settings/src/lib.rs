@@ -7,7 +7,9 @@ struct Picky;
 
 impl Guest for Picky {
     fn validate_settings(settings: String) -> Result<(), String> {
-        Err(format!("`max_ttl` must be a positive number of seconds (settings: {settings})"))
+        Err(format!(
+            "`max_ttl` must be a positive number of seconds (settings: {settings})"
+        ))
     }
 
     fn evaluate(_settings: String, _requester: Identity, _request: AccessRequest) -> Decision {
