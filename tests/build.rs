@@ -14,7 +14,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", guests.display());
     println!(
         "cargo:rerun-if-changed={}",
-        manifest_dir.join("../host/wit").display()
+        manifest_dir.join("../wit").display()
     );
 
     let members = [

@@ -2,8 +2,7 @@
 
 wit_bindgen::generate!({
     world: "policy",
-    // The host's copy of the contract (see `host/src/policy/bindings.rs`).
-    path: "../../../host/wit",
+    path: "../../../wit",
     default_bindings_module: "crate::common",
 });
 
