@@ -1,3 +1,6 @@
 //! Wicket: just-in-time access to Kubernetes, decided by WebAssembly policies.
 
+pub mod audit;
+pub mod config;
 pub mod policy;
+pub mod store;
