@@ -557,3 +557,13 @@ async fn known_keys_keep_working_while_a_refresh_fails() {
     );
     assert_eq!(server.fetches(), 2, "it did try to refresh");
 }
+
+/// The API edge verifies tokens from many tasks at once.
+#[test]
+fn the_authenticator_and_its_futures_cross_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let auth = authenticator();
+    send_sync(&auth);
+    send(auth.verify("x"));
+}

@@ -45,6 +45,9 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// `open_existing` found no database.
+    #[error("no Wicket database at `{0}`")]
+    NoDatabase(PathBuf),
     /// The schema could not be brought up to date.
     #[error("cannot apply database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -130,10 +133,7 @@ impl Store {
             path.to_owned()
         };
         if !file.is_file() {
-            return Err(Error::Open {
-                path: file,
-                source: sqlx::Error::Configuration("no database file here".into()),
-            });
+            return Err(Error::NoDatabase(file));
         }
         Self::open(&file).await
     }

@@ -571,3 +571,41 @@ async fn objects_are_recorded_once_in_creation_order_and_marked_deleted() {
         ]
     );
 }
+
+#[tokio::test]
+async fn open_existing_takes_a_data_directory_or_a_file_and_never_creates_one() {
+    let t = test_store().await;
+    t.store
+        .insert_request(&request("r1"), &identity("alice"))
+        .await
+        .unwrap();
+    let data_dir = t.dir.path().join("data");
+    for path in [data_dir.clone(), data_dir.join("wicket.db")] {
+        let store = Store::open_existing(&path).await.unwrap();
+        assert_eq!(store.get_request("r1").await.unwrap().id, "r1");
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let error = Store::open_existing(empty.path()).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "no Wicket database at `{}`",
+            empty.path().join("wicket.db").display()
+        )
+    );
+    assert!(!empty.path().join("wicket.db").exists());
+}
+
+/// The API edge and background tasks share one store across threads.
+#[test]
+fn store_and_its_futures_cross_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let store: Option<Store> = None;
+    send_sync(&store);
+    if let Some(store) = store {
+        send(store.get_request("r1"));
+        send(store.list_requests(&ListFilter::default()));
+        send(crate::audit::verify(&store));
+    }
+}
