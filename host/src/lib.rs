@@ -1,3 +1,7 @@
 //! Wicket: just-in-time access to Kubernetes, decided by WebAssembly policies.
 
+pub mod audit;
+pub mod auth;
+pub mod config;
 pub mod policy;
+pub mod store;
