@@ -5,3 +5,4 @@ pub mod auth;
 pub mod config;
 pub mod policy;
 pub mod store;
+pub mod workflow;
