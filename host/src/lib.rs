@@ -1,5 +1,6 @@
 //! Wicket: just-in-time access to Kubernetes, decided by WebAssembly policies.
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;

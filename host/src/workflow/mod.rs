@@ -470,4 +470,4 @@ fn owns(identity: &Identity, record: &RequestRecord) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

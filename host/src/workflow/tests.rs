@@ -15,7 +15,7 @@ const NEW_REQUEST: &str = include_str!("fixtures/edit-payments.json");
 const GRANT: &str = include_str!("fixtures/grant-edit-payments.json");
 
 /// A chain that always answers the same.
-struct Fixed(Decision);
+pub(crate) struct Fixed(pub(crate) Decision);
 
 impl Decider for Fixed {
     fn decide(
@@ -47,9 +47,9 @@ impl Decider for Fixed {
 
 /// An in-memory cluster named `dev`: objects by request, an optional failing step.
 #[derive(Default)]
-struct Memory {
-    objects: Mutex<Vec<ManagedObject>>,
-    fail_step: Mutex<Option<String>>,
+pub(crate) struct Memory {
+    pub(crate) objects: Mutex<Vec<ManagedObject>>,
+    pub(crate) fail_step: Mutex<Option<String>>,
     teardowns: Mutex<Vec<(String, jiff::Timestamp)>>,
 }
 
@@ -142,7 +142,7 @@ impl Clusters for Memory {
     }
 }
 
-fn grant() -> Grant {
+pub(crate) fn grant() -> Grant {
     serde_json::from_str(GRANT).unwrap()
 }
 
@@ -150,7 +150,7 @@ fn body() -> NewRequest {
     serde_json::from_str(NEW_REQUEST).unwrap()
 }
 
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings {
         max_duration: Duration::from_secs(12 * 3600),
         retry_interval: Duration::from_millis(50),
