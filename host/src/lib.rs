@@ -4,6 +4,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod cluster;
 pub mod policy;
 pub mod store;
 pub mod workflow;
