@@ -1,9 +1,12 @@
 //! Wicket: just-in-time access to Kubernetes, decided by WebAssembly policies.
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod dev;
+pub mod embedded;
 pub mod cluster;
 pub mod policy;
 pub mod store;

@@ -19,6 +19,7 @@ mod expiry;
 mod metrics;
 mod ports;
 mod reconcile;
+mod targets;
 mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,7 @@ pub use ports::{
     ProvisionPlan,
 };
 pub use reconcile::Sweep;
+pub use targets::KubeClusters;
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};
