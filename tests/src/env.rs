@@ -14,7 +14,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wicket::app::Service;
 use wicket::config::Config;
-use wicket::workflow::{Decider, KubeClusters};
+use wicket::policy::{EngineConfig, PolicyEngine};
+use wicket::workflow::{Decider, KubeClusters, PolicyChains};
 
 use crate::native::NativeChain;
 use crate::tokens::SECRET;
@@ -110,6 +111,19 @@ impl Env {
             .find(|p| p.name == name)
             .expect("a configured policy");
         Value::Object(policy.settings.clone())
+    }
+
+    /// The configured chains, as WebAssembly components on the policy engine (compiled
+    /// modules cached in the environment's directory).
+    pub fn wasm_chain(&self) -> Arc<dyn Decider> {
+        let engine = PolicyEngine::new(&EngineConfig {
+            cache_dir: Some(self.dir.path().join("module-cache")),
+            ..EngineConfig::default()
+        })
+        .expect("a policy engine");
+        Arc::new(
+            PolicyChains::load(&engine, &self.config.clusters).expect("the configured chains load"),
+        )
     }
 
     /// The sample chain, natively.

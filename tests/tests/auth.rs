@@ -59,7 +59,7 @@ fn rsa_claims() -> Value {
 #[tokio::test]
 async fn bad_tokens_are_401_audited_and_run_no_policy(#[case] bad: String, #[case] code: &str) {
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     let answer = wicket
         .call("POST", "/v1/requests", Some(&bad), Some(EDIT_PAYMENTS))
         .await;
@@ -88,7 +88,7 @@ async fn bad_tokens_are_401_audited_and_run_no_policy(#[case] bad: String, #[cas
 #[tokio::test]
 async fn a_good_rsa_token_is_accepted() {
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     let answer = wicket
         .call(
             "GET",
@@ -132,7 +132,7 @@ async fn bad_bodies_are_4xx_with_a_clear_message_and_write_nothing(
     #[case] message: &str,
 ) {
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     let answer = wicket
         .call(
             "POST",

@@ -22,7 +22,7 @@ fn with_duration(duration: &str) -> String {
 #[tokio::test]
 async fn sre_gets_edit_in_payments_uses_it_with_kubectl_and_loses_it_on_revoke() {
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     let alice = token("alice", &["sre"]);
     let created = wicket
         .call("POST", "/v1/requests", Some(&alice), Some(EDIT_PAYMENTS))
@@ -94,7 +94,7 @@ async fn sre_gets_edit_in_payments_uses_it_with_kubectl_and_loses_it_on_revoke()
 #[tokio::test]
 async fn outsider_is_denied_with_the_policy_reason_and_nothing_is_created() {
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     let mallory = token("mallory", &["developers"]);
     let denied = wicket
         .call("POST", "/v1/requests", Some(&mallory), Some(EDIT_PAYMENTS))
@@ -112,7 +112,7 @@ async fn outsider_is_denied_with_the_policy_reason_and_nothing_is_created() {
 #[tokio::test]
 async fn a_grant_of_a_few_seconds_expires_by_itself_within_a_second() {
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     let alice = token("alice", &["sre"]);
     let created = wicket
         .call(
@@ -162,7 +162,7 @@ async fn a_failing_provisioning_step_rolls_back_and_ends_failed(
     #[case] step: &str,
 ) {
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     env.sim.faults().add(
         FaultRule::new(FaultAction::Fail {
             code: 500,
@@ -205,7 +205,7 @@ async fn a_failing_provisioning_step_rolls_back_and_ends_failed(
 #[tokio::test]
 async fn a_crash_mid_provisioning_is_cleaned_up_by_the_next_start() {
     let env = Env::start("1h").await;
-    let first = env.serve(env.native_chain()).await;
+    let first = env.serve(env.wasm_chain()).await;
     env.sim.faults().add(
         FaultRule::new(FaultAction::Hang)
             .verb("create")
@@ -243,7 +243,7 @@ async fn a_crash_mid_provisioning_is_cleaned_up_by_the_next_start() {
     assert_eq!(stuck.len(), 1, "one request was mid-provisioning");
     let id = stuck[0].id.clone();
 
-    let second = env.serve(env.native_chain()).await;
+    let second = env.serve(env.wasm_chain()).await;
     assert_eq!(second.state(&id).await, "failed");
     assert_eq!(
         env.labelled_objects().await,

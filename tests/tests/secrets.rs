@@ -34,7 +34,7 @@ async fn tokens_and_kubeconfigs_appear_in_neither_logs_nor_audit() {
         .with_ansi(false)
         .init();
     let env = Env::start("1h").await;
-    let wicket = env.serve(env.native_chain()).await;
+    let wicket = env.serve(env.wasm_chain()).await;
     let alice = token("alice", &["sre"]);
     let created = wicket
         .call("POST", "/v1/requests", Some(&alice), Some(EDIT_PAYMENTS))

@@ -1,4 +1,42 @@
 //! The policy engine: loads WebAssembly policy modules and evaluates access requests with
 //! them. It knows nothing of HTTP or Kubernetes.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wicket::policy::{Chain, ChainEntry, EngineConfig, Limits, PolicyEngine};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = PolicyEngine::new(&EngineConfig::default())?;
+//! let module = engine.load_file("group_access.wasm".as_ref(), Limits::default())?;
+//! let settings = serde_json::json!({"groups": {}});
+//! let chain = Chain::new(vec![ChainEntry::new("groups", Arc::new(module), &settings)])?;
+//! # let (identity, request) = todo!();
+//! let evaluation = chain.evaluate(&identity, &request);
+//! println!("{:?}", evaluation.verdict);
+//! # Ok(()) }
+//! ```
+//!
+//! - [`PolicyEngine`]: one per process; compiles (with an on-disk cache) and pre-links modules.
+//! - [`PolicyModule`]: one loaded module; every call gets a fresh instance in its own store,
+//!   with a memory limit, a deadline, no files, no environment, no network and captured output.
+//! - [`Chain`]: modules with settings, validated once; [`Chain::evaluate`] combines their
+//!   decisions (deny overrides, then needs-approval, grants intersected, minimum TTL).
+//! - [`Evaluation`]: the verdict plus per-module diagnostics; failures are denies, never errors.
 
+mod bindings;
+mod chain;
+mod engine;
+mod error;
+pub mod intersect;
+mod module;
+mod outcome;
+mod sandbox;
 pub mod types;
+pub mod validate;
+
+pub use chain::{Chain, ChainEntry, combine};
+pub use engine::{EngineConfig, PolicyEngine};
+pub use error::{Error, Result};
+pub use module::{EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, ReusedInstance, World};
+pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
+pub use sandbox::Output;

@@ -15,6 +15,7 @@
 //! The [reconciler](Workflow::reconcile) deletes every Wicket-labelled object whose request
 //! is not active or is past its expiry, on start and periodically, so a crash leaves nothing.
 
+mod chains;
 mod expiry;
 mod metrics;
 mod ports;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::task::AbortHandle;
 
+pub use chains::PolicyChains;
 pub use metrics::Metrics;
 pub use ports::{
     BoxFuture, ChainVerdict, ClusterFailure, Clusters, Decider, IssuedKubeconfig, ManagedObject,

@@ -1,0 +1,170 @@
+//! One `group-access` decision, five ways, on identical inputs (outputs asserted equal before
+//! timing): the wasm module with a fresh instance (the production path, `Chain::evaluate`),
+//! the wasm module with a reused instance, the policy's logic as native Rust, the same rule in
+//! Cedar, and in Rego (regorus).
+//!
+//! `cargo build --release --target wasm32-wasip2 -p group-access`, then
+//! `cargo bench -p wicket --features bench-compare --bench decision`.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use wicket::policy::types::{AccessRequest, Decision, Grant, Identity, NamespaceGrant};
+use wicket::policy::{Chain, ChainEntry, EngineConfig, Limits, PolicyEngine, Verdict};
+
+const SETTINGS: &str = include_str!("../tests/fixtures/settings.json");
+const REQUEST: &str = include_str!("../tests/fixtures/request.json");
+
+const CEDAR: &str = r#"
+permit(principal, action == Action::"request", resource == Cluster::"prod")
+when {
+    context.groups.contains("sre") &&
+    ["payments"].containsAll(context.namespaces) &&
+    ["edit"].contains(context.role)
+};
+"#;
+
+const REGO: &str = r#"
+package wicket
+import rego.v1
+
+covers(e) if {
+    some g in input.identity.groups
+    g in e.groups
+    input.request.cluster in e.clusters
+    every ns in input.request.namespaces { ns in e.namespaces }
+    input.request.role in e.roles
+}
+
+ttls contains t if {
+    some e in data.allow
+    covers(e)
+    t := min({input.request.duration_seconds, e.max_ttl_seconds})
+}
+"#;
+
+/// The decision every implementation must reach: what was asked, TTL capped at the entry's.
+fn grant_for(request: &AccessRequest, ttl: u64) -> Decision {
+    Decision::Allow {
+        grant: Grant {
+            namespaces: request
+                .namespaces
+                .iter()
+                .map(|ns| NamespaceGrant {
+                    namespace: ns.clone(),
+                    access: request.access.clone(),
+                })
+                .collect(),
+            cluster_rules: vec![],
+            ttl_seconds: ttl,
+        },
+    }
+}
+
+fn inputs() -> (Value, Identity, AccessRequest) {
+    let mut file: Value = serde_json::from_str(REQUEST).expect("request fixture");
+    file["request"]["id"] = json!("bench");
+    file["request"]["requested_at"] = json!("2026-11-23T10:00:00Z");
+    let identity = serde_json::from_value(file["identity"].clone()).expect("identity");
+    let request = serde_json::from_value(file["request"].clone()).expect("request");
+    (file, identity, request)
+}
+
+fn native(settings: &group_access::Settings, file: &Value) -> Decision {
+    // The SDK types have the same JSON form as the host's.
+    let identity: wicket_sdk::Identity = serde_json::from_value(file["identity"].clone()).expect("sdk identity");
+    let request: wicket_sdk::AccessRequest = serde_json::from_value(file["request"].clone()).expect("sdk request");
+    let decision = group_access::decide(settings, &identity, &request);
+    serde_json::from_value(serde_json::to_value(decision).expect("json")).expect("host decision")
+}
+
+fn cedar(policies: &cedar_policy::PolicySet, identity: &Identity, request: &AccessRequest) -> Decision {
+    use cedar_policy::{Authorizer, Context, Entities, EntityUid, Request};
+    let role = match &request.access {
+        wicket::policy::types::Access::Role(role) => role.clone(),
+        wicket::policy::types::Access::Rules(_) => String::new(),
+    };
+    let context = Context::from_json_value(
+        json!({"groups": identity.groups, "namespaces": request.namespaces, "role": role}),
+        None,
+    )
+    .expect("context");
+    let cedar_request = Request::new(
+        EntityUid::from_str(&format!("User::{:?}", identity.subject)).expect("principal"),
+        EntityUid::from_str(r#"Action::"request""#).expect("action"),
+        EntityUid::from_str(&format!("Cluster::{:?}", request.cluster)).expect("resource"),
+        context,
+        None,
+    )
+    .expect("cedar request");
+    let response = Authorizer::new().is_authorized(&cedar_request, policies, &Entities::empty());
+    if response.decision() == cedar_policy::Decision::Allow {
+        grant_for(request, request.duration_seconds.min(3600))
+    } else {
+        Decision::Deny { reason: "cedar denied".into() }
+    }
+}
+
+fn rego(engine: &mut regorus::Engine, file: &Value, request: &AccessRequest) -> Decision {
+    engine.set_input(regorus::Value::from_json_str(&file.to_string()).expect("input"));
+    let ttls = engine.eval_rule("data.wicket.ttls".into()).expect("rego eval");
+    let ttl = ttls
+        .as_set()
+        .ok()
+        .and_then(|set| set.iter().filter_map(|v| v.as_u64().ok()).max());
+    match ttl {
+        Some(ttl) => grant_for(request, ttl),
+        None => Decision::Deny { reason: "rego denied".into() },
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let module_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release/group_access.wasm");
+    let engine = PolicyEngine::new(&EngineConfig::default()).expect("engine");
+    let module = Arc::new(engine.load_file(&module_path, Limits::default()).expect("build group-access first"));
+    let settings: Value = serde_json::from_str(SETTINGS).expect("settings");
+    let chain = Chain::new(vec![ChainEntry::new("group-access", Arc::clone(&module), &settings)]).expect("chain");
+    let (file, identity, request) = inputs();
+    let expected = grant_for(&request, 1800);
+
+    let Verdict::Allow { grant } = chain.evaluate(&identity, &request).verdict else {
+        panic!("group-access must allow the benchmark request")
+    };
+    assert_eq!(Decision::Allow { grant }, expected);
+    let mut reused = module.reused_instance().expect("instance");
+    let settings_text = settings.to_string();
+    assert_eq!(reused.decide(&settings_text, &identity, &request), Ok(expected.clone()));
+    let native_settings: group_access::Settings = serde_json::from_value(settings.clone()).expect("native settings");
+    assert_eq!(native(&native_settings, &file), expected);
+    let policies = cedar_policy::PolicySet::from_str(CEDAR).expect("cedar policy");
+    assert_eq!(cedar(&policies, &identity, &request), expected);
+    let mut rego_engine = regorus::Engine::new();
+    rego_engine.add_policy("wicket.rego".into(), REGO.into()).expect("rego policy");
+    rego_engine.add_data(regorus::Value::from_json_str(SETTINGS).expect("data")).expect("data");
+    assert_eq!(rego(&mut rego_engine, &file, &request), expected);
+
+    let mut group = c.benchmark_group("group-access decision");
+    group.bench_function("wasm, fresh instance (Chain::evaluate)", |b| {
+        b.iter(|| black_box(chain.evaluate(black_box(&identity), black_box(&request))));
+    });
+    group.bench_function("wasm, reused instance", |b| {
+        b.iter(|| black_box(reused.decide(&settings_text, black_box(&identity), black_box(&request))));
+    });
+    group.bench_function("native Rust", |b| {
+        b.iter(|| black_box(native(&native_settings, black_box(&file))));
+    });
+    group.bench_function("Cedar", |b| {
+        b.iter(|| black_box(cedar(&policies, black_box(&identity), black_box(&request))));
+    });
+    group.bench_function("Rego (regorus)", |b| {
+        b.iter(|| black_box(rego(&mut rego_engine, black_box(&file), black_box(&request))));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,189 @@
+//! The one wasmtime engine every policy module runs on: pooling allocator with copy-on-write
+//! memory images, epoch interruption driven by a ticker thread, WASI p2 linked once, and an
+//! on-disk cache of compiled modules.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::error::{Error, Result};
+use super::module::{Limits, PolicyModule};
+use super::sandbox::Sandbox;
+
+/// How the engine is set up. [`EngineConfig::default`] suits a server.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where compiled modules are cached (`<sha256>-<engine>.cwasm`); `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the epoch advances; deadlines are enforced with this granularity.
+    pub epoch_tick: Duration,
+    /// How many module instances may exist at once (concurrent decisions), per pool slot kind.
+    pub max_instances: u32,
+    /// Bytes of each linear memory kept resident (reset in place rather than unmapped) when an
+    /// instance is freed; makes the next instantiation cheaper.
+    pub memory_keep_resident: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(5),
+            max_instances: 256,
+            memory_keep_resident: 1 << 20,
+        }
+    }
+}
+
+/// The policy engine: compiles and loads modules that then decide requests.
+///
+/// Create one per process and share it; every [`PolicyModule`] keeps what it needs of it.
+pub struct PolicyEngine {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    cache_dir: Option<PathBuf>,
+    epoch_tick: Duration,
+}
+
+impl PolicyEngine {
+    /// Builds the engine and starts its epoch ticker (which stops once the engine and every
+    /// module loaded from it are dropped).
+    pub fn new(config: &EngineConfig) -> Result<Self> {
+        if config.epoch_tick.is_zero() {
+            return Err(Error::Limit("the epoch tick must be longer than zero".into()));
+        }
+        let mut pooling = PoolingAllocationConfig::new();
+        pooling
+            .total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances.saturating_mul(4))
+            .total_memories(config.max_instances.saturating_mul(2))
+            .total_tables(config.max_instances.saturating_mul(4))
+            .total_stacks(config.max_instances)
+            .max_memories_per_component(16)
+            .max_tables_per_component(32)
+            .max_core_instances_per_component(64)
+            .linear_memory_keep_resident(config.memory_keep_resident)
+            .table_keep_resident(64 << 10);
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&wasm).map_err(Error::Engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Engine)?;
+        spawn_ticker(&engine, config.epoch_tick).map_err(Error::Ticker)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir: config.cache_dir.clone(),
+            epoch_tick: config.epoch_tick,
+        })
+    }
+
+    /// Loads a module from a file; its name is the file name.
+    pub fn load_file(&self, path: &Path, limits: Limits) -> Result<PolicyModule> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let name = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        self.load(&name, &bytes, limits)
+    }
+
+    /// Compiles (or loads from the cache), checks the world and pre-links a module.
+    pub fn load(&self, name: &str, bytes: &[u8], limits: Limits) -> Result<PolicyModule> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = self.compile(name, &digest, bytes)?;
+        PolicyModule::link(
+            name,
+            digest,
+            bytes.len(),
+            &self.linker,
+            &component,
+            limits,
+            self.epoch_tick,
+        )
+    }
+
+    fn compile(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component> {
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, bytes).map_err(|source| Error::NotComponent {
+                name: name.to_owned(),
+                source,
+            });
+        };
+        let path = dir.join(format!("{digest}-{}.cwasm", self.compatibility_key()));
+        if path.is_file() {
+            match self.deserialize_cached(&path) {
+                Ok(component) => return Ok(component),
+                Err(error) => tracing::warn!(
+                    path = %path.display(),
+                    error = %format!("{error:#}"),
+                    "ignoring unusable cached module"
+                ),
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|source| {
+            Error::NotComponent {
+                name: name.to_owned(),
+                source,
+            }
+        })?;
+        if let Err(error) = write_cache(dir, &path, &component) {
+            tracing::warn!(path = %path.display(), %error, "cannot cache compiled module");
+        }
+        Ok(component)
+    }
+
+    // Loading native code from a file is unsafe in wasmtime because a tampered file could run
+    // arbitrary code. The file lives in Wicket's own cache directory, was written by
+    // `Component::serialize` of an engine with the same configuration (the compatibility key is
+    // in its name, and wasmtime re-checks the header), and is named by the sha256 of the module
+    // it was compiled from, so it is exactly what compiling that module would produce.
+    #[allow(unsafe_code)]
+    fn deserialize_cached(&self, path: &Path) -> wasmtime::Result<Component> {
+        // SAFETY: see the comment above; the cache directory is trusted like the binary itself.
+        unsafe { Component::deserialize_file(&self.engine, path) }
+    }
+
+    /// A short hex key of everything that makes compiled code incompatible (wasmtime version,
+    /// compiler settings, target).
+    fn compatibility_key(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+}
+
+/// Writes the compiled module next to its final name, then renames it, so readers never see a
+/// half-written file.
+fn write_cache(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
+    let bytes = component
+        .serialize()
+        .map_err(|error| std::io::Error::other(format!("{error:#}")))?;
+    std::fs::create_dir_all(dir)?;
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path)
+}
+
+/// Advances the engine's epoch every `tick` until the engine is dropped.
+fn spawn_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wicket-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .map(drop)
+}

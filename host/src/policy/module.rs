@@ -1,0 +1,326 @@
+//! One loaded policy module: compiled, world checked, pre-linked once, then instantiated
+//! afresh in its own sandboxed `Store` for every call.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, Trap};
+
+use super::bindings::{self, Policy, PolicyPre};
+use super::error::{Error, Result};
+use super::sandbox::{Output, Sandbox};
+use super::types::{AccessRequest, Decision, Identity};
+
+/// The WIT interface every policy exports.
+pub const EVALUATOR_INTERFACE: &str = "wicket:policy/evaluator@0.1.0";
+/// The WIT interface a relay policy exports in addition.
+pub const RELAY_INTERFACE: &str = "wicket:policy/relay@0.1.0";
+
+/// Which `wicket:policy` world a module implements, detected from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// `wicket:policy/policy`: decides access requests.
+    Policy,
+    /// `wicket:policy/relay-policy`: also decides each relayed API call.
+    RelayPolicy,
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            World::Policy => "wicket:policy/policy@0.1.0",
+            World::RelayPolicy => "wicket:policy/relay-policy@0.1.0",
+        })
+    }
+}
+
+/// Per-module resource limits, enforced on every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most linear memory the module may use, in bytes (default 64 MiB). Growing past it
+    /// traps the module.
+    pub memory_bytes: usize,
+    /// How long one call may run (default 100 ms).
+    pub deadline: Duration,
+    /// Bytes of stdout and of stderr captured per call (default 64 KiB); writing more traps.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            deadline: Duration::from_millis(100),
+            output_bytes: 64 << 10,
+        }
+    }
+}
+
+/// A compiled, checked, pre-linked policy module. Cheap to share (`Arc`), `Send + Sync`.
+pub struct PolicyModule {
+    name: String,
+    digest: String,
+    size: usize,
+    world: World,
+    imports: Vec<String>,
+    exports: Vec<String>,
+    pre: PolicyPre<Sandbox>,
+    limits: Limits,
+    deadline_ticks: u64,
+}
+
+impl fmt::Debug for PolicyModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyModule")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field("world", &self.world)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a call into a module produced no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure(pub(crate) String);
+
+impl PolicyModule {
+    pub(crate) fn link(
+        name: &str,
+        digest: String,
+        size: usize,
+        linker: &Linker<Sandbox>,
+        component: &Component,
+        limits: Limits,
+        epoch_tick: Duration,
+    ) -> Result<Self> {
+        if limits.memory_bytes == 0 || limits.deadline.is_zero() {
+            return Err(Error::Limit(format!(
+                "module `{name}` needs a memory limit and a deadline above zero"
+            )));
+        }
+        let engine = linker.engine();
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+        let world = if !exports.iter().any(|e| e == EVALUATOR_INTERFACE) {
+            return Err(Error::WrongWorld {
+                name: name.to_owned(),
+                exports: if exports.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    exports
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            });
+        } else if exports.iter().any(|e| e == RELAY_INTERFACE) {
+            World::RelayPolicy
+        } else {
+            World::Policy
+        };
+        let link_error = |source| Error::Link {
+            name: name.to_owned(),
+            source,
+        };
+        let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
+        let pre = PolicyPre::new(instance_pre).map_err(link_error)?;
+        // The epoch may advance right after the deadline is set, so one extra tick makes sure
+        // a guest always gets at least its whole deadline.
+        let ticks = limits.deadline.as_nanos().div_ceil(epoch_tick.as_nanos()) + 1;
+        Ok(Self {
+            name: name.to_owned(),
+            digest,
+            size,
+            world,
+            imports,
+            exports,
+            pre,
+            limits,
+            deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// The module's name (its file name when loaded from a file).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The sha256 of the module's bytes, lowercase hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The size of the module's bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The world the module implements.
+    pub fn world(&self) -> World {
+        self.world
+    }
+
+    /// What the module imports (WIT interface names), all provided by the sandbox.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// What the module exports (WIT interface names).
+    pub fn exports(&self) -> &[String] {
+        &self.exports
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Asks the module whether `settings` (JSON text) are valid: `Ok(Err(message))` is the
+    /// module's own rejection, `Err` a failure (trap, deadline, memory) while checking.
+    pub(crate) fn validate_settings(
+        &self,
+        settings: &str,
+    ) -> (Result<Result<(), String>, Failure>, Output) {
+        self.call(|store, policy| {
+            policy
+                .wicket_policy_evaluator()
+                .call_validate_settings(store, settings)
+        })
+    }
+
+    /// Decides one request in a fresh instance. Never fails: a trap, a deadline or memory
+    /// limit hit is a [`Failure`]; the decision itself is not validated here.
+    pub(crate) fn decide(&self, settings: &str, input: &Input) -> (Result<Decision, Failure>, Output) {
+        let (result, output) = self.call(|store, policy| {
+            policy.wicket_policy_evaluator().call_evaluate(
+                store,
+                settings,
+                &input.identity,
+                &input.request,
+            )
+        });
+        (result.map(bindings::decision), output)
+    }
+
+    /// Runs `f` against a fresh instance in a fresh store under the module's limits.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&mut Store<Sandbox>, &Policy) -> wasmtime::Result<R>,
+    ) -> (Result<R, Failure>, Output) {
+        let mut store = Store::new(
+            self.pre.engine(),
+            Sandbox::new(self.limits.memory_bytes, self.limits.output_bytes),
+        );
+        store.limiter(|sandbox| sandbox);
+        store.set_epoch_deadline(self.deadline_ticks);
+        let started = Instant::now();
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|policy| f(&mut store, &policy));
+        let result = result.map_err(|error| self.failure(&store, &error, started.elapsed()));
+        let output = store.data().output();
+        if !output.is_empty() {
+            tracing::info!(
+                module = %self.name,
+                digest = %self.digest,
+                stdout = %output.stdout,
+                stderr = %output.stderr,
+                "policy module wrote output"
+            );
+        }
+        (result, output)
+    }
+
+    fn failure(&self, store: &Store<Sandbox>, error: &wasmtime::Error, elapsed: Duration) -> Failure {
+        let message = if store.data().memory_exceeded() {
+            format!(
+                "memory limit of {} MiB exceeded",
+                self.limits.memory_bytes.div_ceil(1 << 20)
+            )
+        } else {
+            match error.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => format!(
+                    "deadline of {} ms exceeded (stopped after {} ms)",
+                    self.limits.deadline.as_millis(),
+                    elapsed.as_millis()
+                ),
+                Some(trap) => format!("module trapped: {trap}"),
+                None => format!("module failed: {error:#}"),
+            }
+        };
+        let message = message.replace('\n', " ");
+        tracing::warn!(module = %self.name, digest = %self.digest, %message, "policy module failed");
+        Failure(message)
+    }
+}
+
+/// One instance kept across calls, to measure the cost of a call without instantiation.
+///
+/// Not for deciding real requests: a guest's globals survive between calls, which is exactly
+/// the isolation [`PolicyModule`] otherwise guarantees. The deadline is re-armed per call.
+pub struct ReusedInstance {
+    store: Store<Sandbox>,
+    policy: Policy,
+    deadline_ticks: u64,
+}
+
+impl ReusedInstance {
+    /// Decides a request in the kept instance; `Err` holds the diagnostic of a failure.
+    pub fn decide(
+        &mut self,
+        settings: &str,
+        identity: &Identity,
+        request: &AccessRequest,
+    ) -> Result<Decision, String> {
+        let input = Input::new(identity, request);
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.policy
+            .wicket_policy_evaluator()
+            .call_evaluate(&mut self.store, settings, &input.identity, &input.request)
+            .map(bindings::decision)
+            .map_err(|error| format!("{error:#}"))
+    }
+}
+
+impl PolicyModule {
+    /// Instantiates the module once for repeated calls (benchmarks, diagnostics); see
+    /// [`ReusedInstance`].
+    pub fn reused_instance(&self) -> Result<ReusedInstance, String> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            Sandbox::new(self.limits.memory_bytes, self.limits.output_bytes),
+        );
+        store.limiter(|sandbox| sandbox);
+        store.set_epoch_deadline(self.deadline_ticks);
+        let policy = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|error| format!("{error:#}"))?;
+        Ok(ReusedInstance {
+            store,
+            policy,
+            deadline_ticks: self.deadline_ticks,
+        })
+    }
+}
+
+/// A request converted once to the form modules receive, shared by every module of a chain.
+pub(crate) struct Input {
+    identity: bindings::wicket::policy::types::Identity,
+    request: bindings::wicket::policy::types::AccessRequest,
+}
+
+impl Input {
+    pub(crate) fn new(identity: &Identity, request: &AccessRequest) -> Self {
+        Self {
+            identity: bindings::identity(identity),
+            request: bindings::request(request),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The per-decision sandbox state a wasm `Store` holds: memory limits and a WASI context that
+//! gives the guest nothing but two bounded in-memory output pipes.
+//!
+//! The WASI context is built lazily, on the guest's first WASI call: most Rust policies never
+//! make one during a decision, and building the context (random generators, clocks, pipes)
+//! costs more than instantiating the guest.
+
+use serde::Serialize;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// What a guest wrote to stdout and stderr during one call (lossy UTF-8, bounded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Output {
+    /// Captured stdout.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
+    /// Captured stderr.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+}
+
+impl Output {
+    /// Whether the guest wrote nothing.
+    pub fn is_empty(&self) -> bool {
+        self.stdout.is_empty() && self.stderr.is_empty()
+    }
+}
+
+/// The data of one `Store`: one decision (or one settings check) of one module.
+pub(crate) struct Sandbox {
+    /// The most linear memory the guest may have, in bytes.
+    memory_limit: usize,
+    /// Set when the guest tried to grow its memory past `memory_limit`.
+    memory_exceeded: bool,
+    /// Capacity of each output pipe, in bytes.
+    output_capacity: usize,
+    /// Built on the first WASI call.
+    wasi: Option<Box<WasiState>>,
+}
+
+struct WasiState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl Sandbox {
+    /// A sandbox with this memory limit and output pipe capacity.
+    pub(crate) fn new(memory_limit: usize, output_capacity: usize) -> Self {
+        Self {
+            memory_limit,
+            memory_exceeded: false,
+            output_capacity,
+            wasi: None,
+        }
+    }
+
+    /// Whether the guest hit its memory limit (which traps it).
+    pub(crate) fn memory_exceeded(&self) -> bool {
+        self.memory_exceeded
+    }
+
+    /// What the guest wrote so far (empty if it never touched WASI).
+    pub(crate) fn output(&self) -> Output {
+        self.wasi
+            .as_ref()
+            .map(|wasi| Output {
+                stdout: String::from_utf8_lossy(&wasi.stdout.contents()).into_owned(),
+                stderr: String::from_utf8_lossy(&wasi.stderr.contents()).into_owned(),
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl WasiState {
+    fn new(output_capacity: usize) -> Self {
+        let stdout = MemoryOutputPipe::new(output_capacity);
+        let stderr = MemoryOutputPipe::new(output_capacity);
+        // No preopened directories, no environment, no arguments, no stdin, no sockets:
+        // the builder's defaults plus explicit network denial.
+        let ctx = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            ctx,
+            table: ResourceTable::new(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let capacity = self.output_capacity;
+        let wasi = self
+            .wasi
+            .get_or_insert_with(|| Box::new(WasiState::new(capacity)));
+        WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
+    }
+}
+
+/// Most elements a guest table may grow to; beyond, `table.grow` fails (returns -1).
+const TABLE_ELEMENTS_LIMIT: usize = 1 << 20;
+
+impl ResourceLimiter for Sandbox {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            // Trapping instead of failing the grow: a guest must not be able to carry on
+            // (and decide) after running out of its budget.
+            self.memory_exceeded = true;
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded (the guest asked for {desired})",
+                self.memory_limit
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_ELEMENTS_LIMIT)
+    }
+}

@@ -1,0 +1,172 @@
+//! `wicket policy` run as a process: the shipped policies' cases files pass, a wrong cases
+//! file fails with a diff, and bad input is one `error:` line with exit code 2.
+//!
+//! Needs the policies built first (as `tests/run.sh` does):
+//! `cargo build --release --target wasm32-wasip2 -p group-access -p change-window -p require-ticket -p workload-identity`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rstest::rstest;
+use sha2::{Digest, Sha256};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The built module of a shipped policy (`policies/<dir>`).
+fn policy_module(dir: &str) -> PathBuf {
+    let path = repo()
+        .join("target/wasm32-wasip2/release")
+        .join(format!("{}.wasm", dir.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the policies first (cargo build --release --target wasm32-wasip2 -p {dir})",
+        path.display()
+    );
+    path
+}
+
+fn wicket(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wicket"))
+        .arg("--no-cache")
+        .args(args)
+        .output()
+        .expect("running wicket")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_shipped_policy_passes_its_cases() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(repo().join("policies")).expect("policies/") {
+        let dir = entry.expect("entry").path();
+        let cases = dir.join("cases.json");
+        if !cases.is_file() {
+            continue;
+        }
+        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let module = policy_module(&name);
+        let out = wicket(&["policy".as_ref(), "test".as_ref(), module.as_os_str(), cases.as_os_str()]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{name}: {stdout}\n{}", text(&out.stderr));
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cases).expect("cases")).expect("json");
+        let count = file["cases"].as_array().expect("cases array").len();
+        assert_eq!(stdout.lines().filter(|l| l.starts_with("ok   ")).count(), count, "{name}: {stdout}");
+        assert!(stdout.contains(&format!("{count} passed, 0 failed")), "{stdout}");
+        seen += 1;
+    }
+    assert!(seen >= 1, "no policies/*/cases.json found");
+}
+
+#[test]
+fn a_wrong_case_fails_with_a_diff() {
+    let module = policy_module("group-access");
+    let cases = fixture("wrong-cases.json");
+    let out = wicket(&["policy".as_ref(), "test".as_ref(), module.as_os_str(), cases.as_os_str()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("ok   view is allowed, as expected"), "{stdout}");
+    assert!(stdout.contains("FAIL deliberately wrong: expects edit to be allowed"), "{stdout}");
+    assert!(stdout.contains("  -   \"decision\": \"allow\","), "{stdout}");
+    assert!(stdout.contains("  +   \"decision\": \"deny\","), "{stdout}");
+    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn check_reports_world_digest_and_interfaces() {
+    let module = policy_module("group-access");
+    let out = wicket(&["policy".as_ref(), "check".as_ref(), module.as_os_str(), "--json".as_ref()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let bytes = std::fs::read(&module).expect("module");
+    assert_eq!(report["world"], "policy");
+    assert_eq!(report["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(report["size"], bytes.len());
+    let exports: Vec<&str> = report["exports"].as_array().expect("exports").iter().filter_map(|e| e.as_str()).collect();
+    assert_eq!(exports, ["wicket:policy/evaluator@0.1.0"]);
+}
+
+#[test]
+fn eval_prints_the_verdict_with_timings() {
+    let module = policy_module("group-access");
+    let (settings, request) = (fixture("settings.json"), fixture("request.json"));
+    let out = wicket(&[
+        "policy".as_ref(), "eval".as_ref(), module.as_os_str(),
+        "--settings".as_ref(), settings.as_os_str(), "--request".as_ref(), request.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let evaluation: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
+    assert_eq!(evaluation["verdict"]["grant"]["ttl_seconds"], 1800);
+    assert_eq!(evaluation["modules"][0]["outcome"], "decided");
+    assert!(evaluation["modules"][0]["duration_us"].as_f64().is_some_and(|d| d > 0.0));
+    assert!(evaluation["duration_us"].as_f64().is_some_and(|d| d > 0.0));
+}
+
+#[test]
+fn compiled_modules_are_cached_by_digest() {
+    let module = policy_module("group-access");
+    let cache = tempfile::tempdir().expect("tempdir");
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_wicket"))
+            .args(["--cache-dir".as_ref(), cache.path().as_os_str(), "policy".as_ref(), "check".as_ref(), module.as_os_str()])
+            .output()
+            .expect("running wicket");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let digest = hex::encode(Sha256::digest(std::fs::read(&module).expect("module")));
+    let cached: Vec<String> = std::fs::read_dir(cache.path())
+        .expect("cache dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with(&digest) && cached[0].ends_with(".cwasm"), "{cached:?}");
+}
+
+enum Module {
+    GroupAccess,
+    Fixture(&'static str),
+    Missing,
+}
+
+#[rstest]
+#[case::missing_module(Module::Missing, &["check"], "cannot read policy module")]
+#[case::not_a_component(Module::Fixture("not-wasm.wasm"), &["check"], "is not a valid WebAssembly component")]
+#[case::wrong_world(Module::Fixture("empty-component.wasm"), &["check"], "it exports: nothing")]
+#[case::missing_cases_file(Module::GroupAccess, &["test", "no-such-cases.json"], "cannot read `")]
+#[case::malformed_cases_json(Module::GroupAccess, &["test", "@malformed.json"], "is not valid")]
+#[case::unknown_field(Module::GroupAccess, &["test", "@unknown-field-cases.json"], "unknown field `ttl`")]
+#[case::malformed_request(Module::GroupAccess, &["eval", "--settings", "@settings.json", "--request", "@malformed.json"], "is not valid")]
+#[case::request_is_not_a_request(Module::GroupAccess, &["eval", "--settings", "@settings.json", "--request", "@settings.json"], "unknown field `allow`")]
+#[case::settings_rejected(Module::GroupAccess, &["eval", "--settings", "@request.json", "--request", "@request.json"], "rejected its settings")]
+fn bad_input_is_one_line_and_exit_2(#[case] module: Module, #[case] args: &[&str], #[case] message: &str) {
+    let module = match module {
+        Module::GroupAccess => policy_module("group-access"),
+        Module::Fixture(name) => fixture(name),
+        Module::Missing => fixture("no-such-module.wasm"),
+    };
+    let mut command: Vec<std::ffi::OsString> = vec!["policy".into(), args[0].into(), module.into_os_string()];
+    for arg in &args[1..] {
+        command.push(match arg.strip_prefix('@') {
+            Some(name) => fixture(name).into_os_string(),
+            None => (*arg).into(),
+        });
+    }
+    let refs: Vec<&std::ffi::OsStr> = command.iter().map(AsRef::as_ref).collect();
+    let out = wicket(&refs);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}

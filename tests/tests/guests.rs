@@ -1,0 +1,247 @@
+//! Adversarial guests: every one is denied with a diagnostic, within its deadline plus a
+//! generous margin, and the same engine decides normally right after.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rstest::rstest;
+use serde_json::json;
+use wicket::policy::types::{Access, Decision};
+use wicket::policy::{
+    Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, PolicyEngine, Verdict,
+};
+use wicket_tests::{alice, edit_payments, guests};
+
+// Every guest must have a test function of its own name below.
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[allow(unused_imports)]
+        use self::$name as _;
+    };
+}
+wicket_tests::foreach_guest!(assert_test_exists);
+
+/// Far more than any deadline, so a slow shared machine cannot fail the tests.
+const MARGIN: Duration = Duration::from_secs(10);
+
+fn engine() -> &'static PolicyEngine {
+    static ENGINE: OnceLock<PolicyEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| PolicyEngine::new(&EngineConfig::default()).expect("engine"))
+}
+
+fn chain(path: &str, settings: serde_json::Value, limits: Limits) -> Chain {
+    let module = engine().load_file(path.as_ref(), limits).expect("guest loads");
+    Chain::new(vec![ChainEntry::new("guest", Arc::new(module), &settings)]).expect("settings accepted")
+}
+
+fn evaluate(path: &str, settings: serde_json::Value) -> Evaluation {
+    chain(path, settings, Limits::default()).evaluate(&alice(), &edit_payments())
+}
+
+/// The module's own error (failure) and the verdict's reason.
+fn failure(evaluation: &Evaluation) -> (&str, &str) {
+    let ModuleResult::Failed { error, .. } = &evaluation.modules[0].result else {
+        panic!("expected a failure, got {evaluation:#?}")
+    };
+    let Verdict::Deny { reason } = &evaluation.verdict else {
+        panic!("expected deny, got {evaluation:#?}")
+    };
+    (error, reason)
+}
+
+/// The reason of a deny the module itself decided.
+fn denied(evaluation: &Evaluation) -> &str {
+    match &evaluation.modules[0].result {
+        ModuleResult::Decided {
+            decision: Decision::Deny { reason },
+        } => reason,
+        other => panic!("expected the module to deny, got {other:#?}"),
+    }
+}
+
+fn assert_engine_still_serves() {
+    let evaluation = evaluate(guests::ALLOW, json!({}));
+    assert!(
+        matches!(&evaluation.verdict, Verdict::Allow { grant } if grant.ttl_seconds == 1800),
+        "{evaluation:#?}"
+    );
+}
+
+#[test]
+fn allow() {
+    let evaluation = evaluate(guests::ALLOW, json!({}));
+    let Verdict::Allow { grant } = &evaluation.verdict else {
+        panic!("{evaluation:#?}")
+    };
+    assert_eq!(grant.namespaces.len(), 1);
+    assert_eq!(grant.namespaces[0].namespace, "payments");
+    assert_eq!(grant.namespaces[0].access, Access::Role("edit".into()));
+    assert_eq!(evaluation.modules[0].digest.len(), 64);
+    assert!(evaluation.modules[0].output.is_empty());
+}
+
+#[test]
+fn infinite_loop() {
+    let deadline = Duration::from_millis(100);
+    let limits = Limits { deadline, ..Limits::default() };
+    let chain = chain(guests::INFINITE_LOOP, json!({}), limits);
+    let started = Instant::now();
+    let evaluation = chain.evaluate(&alice(), &edit_payments());
+    let elapsed = started.elapsed();
+    let (error, reason) = failure(&evaluation);
+    assert!(error.contains("deadline of 100 ms exceeded"), "{error}");
+    assert!(reason.contains("deadline"), "{reason}");
+    assert!(elapsed >= deadline, "stopped before its deadline: {elapsed:?}");
+    assert!(elapsed < deadline + MARGIN, "took {elapsed:?}");
+    assert_engine_still_serves();
+}
+
+#[test]
+fn big_alloc() {
+    let started = Instant::now();
+    let evaluation = evaluate(guests::BIG_ALLOC, json!({}));
+    let (error, _) = failure(&evaluation);
+    assert!(error.contains("memory limit of 64 MiB exceeded"), "{error}");
+    assert!(started.elapsed() < Limits::default().deadline + MARGIN);
+    assert_engine_still_serves();
+}
+
+#[test]
+fn recursion() {
+    let evaluation = evaluate(guests::RECURSION, json!({}));
+    let (error, _) = failure(&evaluation);
+    assert!(error.contains("stack"), "{error}");
+    assert_engine_still_serves();
+}
+
+#[test]
+fn panic() {
+    let evaluation = evaluate(guests::PANIC, json!({}));
+    let (error, _) = failure(&evaluation);
+    assert!(error.contains("trapped"), "{error}");
+    let output = &evaluation.modules[0].output;
+    assert!(output.stdout.contains("deciding for alice"), "{output:?}");
+    assert!(output.stderr.contains("guest panicked on purpose"), "{output:?}");
+    assert_engine_still_serves();
+}
+
+#[test]
+fn huge_reason() {
+    // Within the default 64 MiB the 100 MB string cannot even be built.
+    let evaluation = evaluate(guests::HUGE_REASON, json!({}));
+    let (error, _) = failure(&evaluation);
+    assert!(error.contains("memory limit"), "{error}");
+    // With room for it, the host refuses the oversized reason.
+    let roomy = Limits { memory_bytes: 512 << 20, deadline: Duration::from_secs(5), ..Limits::default() };
+    let evaluation = chain(guests::HUGE_REASON, json!({}), roomy).evaluate(&alice(), &edit_payments());
+    let (error, reason) = failure(&evaluation);
+    assert!(error.contains("malformed decision: the deny reason is 100000000 bytes long"), "{error}");
+    assert!(reason.len() < 1000, "the verdict must not carry the huge reason");
+    assert_engine_still_serves();
+}
+
+#[test]
+fn read_file() {
+    let evaluation = evaluate(guests::READ_FILE, json!({}));
+    assert!(denied(&evaluation).starts_with("no file access"), "{evaluation:#?}");
+    assert!(matches!(evaluation.verdict, Verdict::Deny { .. }));
+    assert_engine_still_serves();
+}
+
+#[test]
+fn read_env() {
+    let evaluation = evaluate(guests::READ_ENV, json!({}));
+    assert_eq!(denied(&evaluation), "no environment: 0 variables, 0 arguments");
+    assert_engine_still_serves();
+}
+
+#[test]
+fn socket() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let address = listener.local_addr().expect("address").to_string();
+    let evaluation = evaluate(guests::SOCKET, json!(address));
+    assert!(denied(&evaluation).starts_with("no network"), "{evaluation:#?}");
+    assert!(listener.accept().is_err(), "the guest reached the listener");
+    assert_engine_still_serves();
+}
+
+#[test]
+fn counter() {
+    let chain = chain(guests::COUNTER, json!({}), Limits::default());
+    for _ in 0..3 {
+        let evaluation = chain.evaluate(&alice(), &edit_payments());
+        assert_eq!(denied(&evaluation), "decision number 1");
+    }
+}
+
+#[test]
+fn reject_settings() {
+    let module = engine().load_file(guests::REJECT_SETTINGS.as_ref(), Limits::default()).expect("loads");
+    let error = Chain::new(vec![ChainEntry::new("picky", Arc::new(module), &json!({"max_ttl": 0}))])
+        .expect_err("settings must be rejected");
+    assert!(matches!(&error, Error::Settings { name, .. } if name == "picky"), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        r#"module `picky` rejected its settings: `max_ttl` must be a positive number of seconds (settings: {"max_ttl":0})"#
+    );
+}
+
+#[test]
+fn wrong_world() {
+    let error = engine().load_file(guests::WRONG_WORLD.as_ref(), Limits::default()).expect_err("must be refused");
+    assert!(matches!(error, Error::WrongWorld { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("wicket:policy/evaluator@0.1.0"), "{message}");
+    assert!(message.contains("it exports: `answer`"), "{message}");
+}
+
+#[rstest]
+#[case::zero_ttl("zero_ttl", "the grant's ttl_seconds is 0")]
+#[case::empty_verbs("empty_verbs", "a rule has no verbs")]
+#[case::bad_namespace("bad_namespace", "`Not A Namespace` is not a valid namespace name")]
+#[case::no_namespaces("no_namespaces", "the grant has no namespaces and no cluster rules")]
+#[case::empty_role("empty_role", "is not a valid role name")]
+#[case::zero_approvals("zero_approvals", "the approval requires no approver")]
+fn malformed_decisions_are_denied(#[case] mode: &str, #[case] diagnostic: &str) {
+    let evaluation = evaluate(guests::ALLOW, json!(mode));
+    let (error, _) = failure(&evaluation);
+    assert!(error.starts_with("malformed decision: "), "{error}");
+    assert!(error.contains(diagnostic), "{error}");
+    assert!(matches!(evaluation.modules[0].result, ModuleResult::Failed { returned: Some(_), .. }));
+}
+
+#[rstest]
+#[case::accepted(guests::ALLOW, json!({"anything": true}), None)]
+#[case::rejected_with_its_own_message(guests::REJECT_SETTINGS, json!({}), Some("`max_ttl` must be a positive number of seconds"))]
+fn settings_are_validated_once_at_load(
+    #[case] path: &str,
+    #[case] settings: serde_json::Value,
+    #[case] rejection: Option<&str>,
+) {
+    let module = engine().load_file(path.as_ref(), Limits::default()).expect("loads");
+    let result = Chain::new(vec![ChainEntry::new("m", Arc::new(module), &settings)]);
+    match (result, rejection) {
+        (Ok(chain), None) => assert_eq!(chain.entries()[0].settings(), settings.to_string()),
+        (Err(Error::Settings { message, .. }), Some(want)) => assert!(message.contains(want), "{message}"),
+        (other, _) => panic!("unexpected {other:?}"),
+    }
+}
+
+#[rstest]
+#[case::deny_overrides(json!("deny"), "deny")]
+#[case::approval_required(json!("needs_approval"), "needs_approval")]
+#[case::both_allow(json!({}), "allow")]
+fn chains_of_real_modules(#[case] second: serde_json::Value, #[case] expected: &str) {
+    let load = || Arc::new(engine().load_file(guests::ALLOW.as_ref(), Limits::default()).expect("loads"));
+    let chain = Chain::new(vec![
+        ChainEntry::new("first", load(), &json!({})),
+        ChainEntry::new("second", load(), &second),
+    ])
+    .expect("chain");
+    let evaluation = chain.evaluate(&alice(), &edit_payments());
+    assert_eq!(evaluation.modules.len(), 2);
+    let verdict = serde_json::to_value(&evaluation.verdict).expect("json");
+    assert_eq!(verdict["decision"], expected, "{verdict:#}");
+}
