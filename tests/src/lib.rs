@@ -1,6 +1,15 @@
-//! Cross-crate tests of Wicket. The library holds the paths of the test guests in
-//! `tests/guests/`, built to wasm32-wasip2 by the build script, and helpers shared by the
+//! Cross-crate tests of Wicket. The library holds the shared harness of the end-to-end tests
+//! (kube-sim and Wicket's real HTTP server on `127.0.0.1:0` with the configuration in
+//! `fixtures/wicket.toml`, test tokens, real kubectl), the paths of the test guests in
+//! `tests/guests/` (built to wasm32-wasip2 by the build script), and helpers shared by the
 //! integration tests in `tests/`.
+
+pub mod env;
+pub mod kubectl;
+pub mod native;
+pub mod tokens;
+
+pub use env::{Env, Running, wait_for};
 
 /// Paths of the guest components, one constant per guest (e.g. [`guests::INFINITE_LOOP`]).
 pub mod guests {

@@ -1,8 +1,12 @@
 //! The `wicket` command line. Each subcommand lives in its own module: adding one is adding a
 //! file and a variant of [`Command`].
 
+mod audit;
+mod dev;
 mod error;
 mod policy;
+mod serve;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,12 +61,21 @@ impl GlobalArgs {
 pub enum Command {
     /// Inspect, run and test policy modules.
     Policy(policy::PolicyArgs),
+    /// Run the service.
+    Serve(serve::ServeArgs),
+    /// Run everything locally: kube-sim, the shipped policies, a token and commands to try.
+    Dev(dev::DevArgs),
+    /// Check the audit log.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs the command; bad input is one `error: ...` line on stderr and exit code 2.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Policy(args) => policy::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Dev(args) => dev::run(&cli.global, args),
+        Command::Audit(args) => audit::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

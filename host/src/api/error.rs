@@ -1,0 +1,144 @@
+//! [`ApiError`]: every failure of the REST API as a status and a JSON body
+//! `{"error":{"code":"...","message":"..."}}`. Client errors say what was wrong; internal
+//! errors are logged with their detail and answered with a generic 500.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::workflow;
+
+/// A failed API call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or an invalid bearer token.
+    #[error("{message}")]
+    Unauthenticated {
+        /// A stable code, e.g. `expired`.
+        code: &'static str,
+        /// What was wrong with the token.
+        message: String,
+    },
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The policy chain denied the request (it is stored as `denied`).
+    #[error("{reason}")]
+    Denied {
+        /// The stored request.
+        request_id: String,
+        /// The policy's reason.
+        reason: String,
+    },
+    /// No such resource, or not one the caller may see.
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not allowed on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body or query is invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than the configured limit.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The body is not JSON.
+    #[error("request body must be JSON (`content-type: application/json`)")]
+    UnsupportedMediaType,
+    /// The resource is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller sent too many requests.
+    #[error("too many requests: at most {0} per minute")]
+    RateLimited(u32),
+    /// Provisioning failed; the request is stored as `failed` and was rolled back.
+    #[error("{message}")]
+    ProvisioningFailed {
+        /// The stored request.
+        request_id: String,
+        /// The cause.
+        message: String,
+    },
+    /// A cluster could not do what was asked (details in the logs).
+    #[error("the cluster could not complete the operation")]
+    BadGateway,
+    /// A dependency is not ready.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (details in the logs only).
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::Denied { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::ProvisioningFailed { .. } | Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated { code, .. } => code,
+            Self::Forbidden(_) => "forbidden",
+            Self::Denied { .. } => "denied",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadRequest(_) => "bad_request",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Conflict(_) => "conflict",
+            Self::RateLimited(_) => "rate_limited",
+            Self::ProvisioningFailed { .. } => "provisioning_failed",
+            Self::BadGateway => "bad_gateway",
+            Self::Unavailable(_) => "not_ready",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code(), "message": self.to_string()});
+        if let Self::Denied { request_id, .. } | Self::ProvisioningFailed { request_id, .. } = &self
+        {
+            error["request_id"] = json!(request_id);
+        }
+        (self.status(), Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<workflow::Error> for ApiError {
+    fn from(error: workflow::Error) -> Self {
+        match error {
+            workflow::Error::Invalid(invalid) => Self::BadRequest(invalid.to_string()),
+            workflow::Error::NotFound(id) => Self::NotFound(format!("request `{id}` not found")),
+            workflow::Error::Conflict(message) => Self::Conflict(message),
+            workflow::Error::Cluster { cluster, source } => {
+                tracing::error!(%cluster, error = %source, "cluster operation failed");
+                Self::BadGateway
+            }
+            workflow::Error::Store(error) => {
+                tracing::error!(%error, "store operation failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// `Result` with [`ApiError`].
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;

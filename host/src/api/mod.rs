@@ -1,0 +1,104 @@
+//! The REST API edge (axum): routes, the bearer-token extractor, JSON errors, body size and
+//! per-subject rate limits, health, readiness, Prometheus metrics and the OpenAPI document.
+//!
+//! [`router`] builds the whole API from an [`AppState`]; tests call it without a socket.
+
+mod error;
+mod extract;
+mod rate;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::{ApiError, Result};
+pub use extract::{ApiJson, Caller};
+pub use rate::RateLimiter;
+
+use crate::auth::Authenticator;
+use crate::config::Limits;
+use crate::workflow::Workflow;
+
+/// The hand-written OpenAPI 3 document served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every route, as `(method, path)`; the OpenAPI document describes each.
+pub const ROUTES: [(&str, &str); 11] = [
+    ("post", "/v1/requests"),
+    ("get", "/v1/requests"),
+    ("get", "/v1/requests/{id}"),
+    ("get", "/v1/requests/{id}/kubeconfig"),
+    ("post", "/v1/requests/{id}/revoke"),
+    ("get", "/v1/policies"),
+    ("get", "/v1/audit"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The request workflow (and through it the store, policies and clusters).
+    pub workflow: Workflow,
+    /// Verifies bearer tokens.
+    pub auth: Arc<Authenticator>,
+    /// Members of these groups see and revoke every request.
+    pub admin_groups: Arc<Vec<String>>,
+    /// Members of these groups read the audit log.
+    pub auditor_groups: Arc<Vec<String>>,
+    /// Body size and request rate limits.
+    pub limits: Limits,
+    /// The per-subject limiter of `POST /v1/requests`.
+    pub rate: Arc<RateLimiter>,
+}
+
+impl AppState {
+    /// State for `workflow` and `auth` with the configured groups and limits.
+    pub fn new(
+        workflow: Workflow,
+        auth: Arc<Authenticator>,
+        admin_groups: Vec<String>,
+        auditor_groups: Vec<String>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            workflow,
+            auth,
+            admin_groups: Arc::new(admin_groups),
+            auditor_groups: Arc::new(auditor_groups),
+            rate: Arc::new(RateLimiter::new(limits.requests_per_minute)),
+            limits,
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.body_bytes;
+    Router::new()
+        .route(
+            "/v1/requests",
+            post(routes::submit).get(routes::list_requests),
+        )
+        .route("/v1/requests/{id}", get(routes::get_request))
+        .route("/v1/requests/{id}/kubeconfig", get(routes::kubeconfig))
+        .route("/v1/requests/{id}/revoke", post(routes::revoke))
+        .route("/v1/policies", get(routes::policies))
+        .route("/v1/audit", get(routes::audit))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

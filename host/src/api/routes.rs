@@ -1,0 +1,272 @@
+//! The handlers.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, Result};
+use super::extract::{ApiJson, Caller};
+use super::{AppState, OPENAPI};
+use crate::store::{ListFilter, ModuleVerdict, RequestRecord, RequestState};
+use crate::workflow::NewRequest;
+
+/// A request as the API shows it.
+#[derive(Serialize)]
+pub(super) struct RequestView {
+    #[serde(flatten)]
+    record: RequestRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modules: Option<Vec<ModuleVerdict>>,
+}
+
+fn view(record: RequestRecord) -> Json<RequestView> {
+    Json(RequestView {
+        record,
+        modules: None,
+    })
+}
+
+/// `POST /v1/requests`: 201 active, 202 pending approval, 403 denied (with the policy's
+/// reason), 502 when provisioning failed (rolled back).
+pub(super) async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewRequest>,
+) -> Result<Response> {
+    if !state.rate.allow(&caller.0) {
+        return Err(ApiError::RateLimited(state.rate.per_minute()));
+    }
+    let record = state.workflow.submit(&caller.0, body).await?;
+    let status = match record.state {
+        RequestState::Active => StatusCode::CREATED,
+        RequestState::PendingApproval => StatusCode::ACCEPTED,
+        RequestState::Denied => {
+            let reason = match &record.verdict {
+                Some(crate::policy::types::Decision::Deny { reason }) => reason.clone(),
+                _ => "denied by policy".to_owned(),
+            };
+            return Err(ApiError::Denied {
+                request_id: record.id,
+                reason,
+            });
+        }
+        RequestState::Failed => {
+            return Err(ApiError::ProvisioningFailed {
+                message: record
+                    .error
+                    .unwrap_or_else(|| "provisioning failed".to_owned()),
+                request_id: record.id,
+            });
+        }
+        other => {
+            tracing::error!(request_id = %record.id, state = %other, "submit ended in an unexpected state");
+            return Err(ApiError::Internal);
+        }
+    };
+    let location = format!("/v1/requests/{}", record.id);
+    Ok((status, [(header::LOCATION, location)], view(record)).into_response())
+}
+
+/// `GET /v1/requests/{id}`.
+pub(super) async fn get_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>> {
+    let see_all = caller.in_any(&state.admin_groups) || caller.in_any(&state.auditor_groups);
+    let (record, modules) = state.workflow.get(&caller.0, &id, see_all).await?;
+    Ok(Json(RequestView {
+        record,
+        modules: Some(modules),
+    }))
+}
+
+fn parse_limit(value: Option<&String>) -> Result<u32> {
+    value.map_or(Ok(0), |text| {
+        text.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("`limit` `{text}` must be between 1 and 500"))
+            })
+    })
+}
+
+fn reject_unknown(query: &HashMap<String, String>, known: &[&str]) -> Result<()> {
+    match query.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(ApiError::BadRequest(format!(
+            "unknown query parameter `{key}`; expected one of {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `GET /v1/requests?state=&cluster=&limit=&cursor=`: the caller's own requests; admins
+/// and auditors see everyone's.
+pub(super) async fn list_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    reject_unknown(&query, &["state", "cluster", "limit", "cursor"])?;
+    let request_state = query
+        .get("state")
+        .map(|s| RequestState::from_str(s).map_err(|e| ApiError::BadRequest(e.to_string())))
+        .transpose()?;
+    let filter = ListFilter {
+        requester: None,
+        cluster: query.get("cluster").cloned(),
+        state: request_state,
+        limit: parse_limit(query.get("limit"))?,
+        cursor: query.get("cursor").cloned(),
+    };
+    let see_all = caller.in_any(&state.admin_groups) || caller.in_any(&state.auditor_groups);
+    let page = state
+        .workflow
+        .list(&caller.0, see_all, filter)
+        .await
+        .map_err(|error| match error {
+            crate::workflow::Error::Store(crate::store::Error::BadCursor(cursor)) => {
+                ApiError::BadRequest(format!("`cursor` `{cursor}` is invalid"))
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(json!({"items": page.items, "next": page.next})))
+}
+
+/// `GET /v1/requests/{id}/kubeconfig`: a fresh kubeconfig, to the requester only, while the
+/// grant is active. Never stored, logged or audited (the audit records that one was issued).
+pub(super) async fn kubeconfig(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let issued = state.workflow.kubeconfig(&caller.0, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/yaml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        issued.yaml,
+    )
+        .into_response())
+}
+
+/// `POST /v1/requests/{id}/revoke`: the requester or an admin.
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>> {
+    let admin = caller.in_any(&state.admin_groups);
+    let record = state.workflow.revoke(&caller.0, &id, admin).await?;
+    Ok(view(record))
+}
+
+/// `GET /v1/policies`: the loaded chains, their modules and digests.
+pub(super) async fn policies(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
+    Json(state.workflow.decider().describe())
+}
+
+/// `GET /v1/audit?after=&limit=`: auditors only, oldest first, paged by sequence number.
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    if !caller.in_any(&state.auditor_groups) {
+        return Err(ApiError::Forbidden(
+            "reading the audit log needs membership of an auditor group".to_owned(),
+        ));
+    }
+    reject_unknown(&query, &["after", "limit"])?;
+    let after = query.get("after").map_or(Ok(0), |text| {
+        text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::BadRequest(format!("`after` `{text}` must be a sequence number"))
+        })
+    })?;
+    let limit = match parse_limit(query.get("limit"))? {
+        0 => 100,
+        n => n,
+    };
+    let events = state
+        .workflow
+        .store()
+        .audit_events(after, limit)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot read the audit log");
+            ApiError::Internal
+        })?;
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(json!({"items": events, "next": next})))
+}
+
+/// `GET /healthz`: the process answers.
+pub(super) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store answers and every cluster's API server lists Wicket's objects.
+pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
+    if let Err(error) = state.workflow.store().audit_events(0, 1).await {
+        tracing::warn!(%error, "store not ready");
+        return Err(ApiError::Unavailable(
+            "the store is not reachable".to_owned(),
+        ));
+    }
+    let clusters = state.workflow.clusters();
+    for cluster in clusters.names() {
+        if let Err(error) = clusters.list_managed(&cluster).await {
+            tracing::warn!(%cluster, %error, "cluster not ready");
+            return Err(ApiError::Unavailable(format!(
+                "cluster `{cluster}` is not reachable"
+            )));
+        }
+    }
+    Ok(Json(json!({"status": "ready"})))
+}
+
+/// `GET /metrics`: Prometheus text.
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    let active = state
+        .workflow
+        .store()
+        .requests_in_state(RequestState::Active)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot count active grants");
+            ApiError::Internal
+        })?
+        .len();
+    let text = state.workflow.metrics().render(active);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// `GET /openapi.json`.
+pub(super) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Any other path.
+pub(super) async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for `{}`", uri.path()))
+}
+
+/// A known path with another method.
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,144 @@
+//! What an audit event says: a typed set of event kinds, so that nothing but the fields
+//! listed here can reach the log.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::policy::types::{Access, Decision, Identity, Rule};
+use crate::store::{ModuleVerdict, ObjectRef};
+
+/// Who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Actor {
+    /// A person or workload, by its verified token.
+    User {
+        /// The token's `iss`.
+        issuer: String,
+        /// The token's `sub`.
+        subject: String,
+    },
+    /// Wicket itself, naming the part that acted (`workflow`, `expiry`, `reconciler`, ...).
+    Service {
+        /// The acting part.
+        component: String,
+    },
+    /// A caller whose token did not verify.
+    Anonymous,
+}
+
+impl Actor {
+    /// The actor for a verified identity.
+    pub fn user(identity: &Identity) -> Self {
+        Self::User {
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+        }
+    }
+
+    /// Wicket's own `component` acting.
+    pub fn service(component: &str) -> Self {
+        Self::Service {
+            component: component.to_owned(),
+        }
+    }
+}
+
+/// The details of an audit event; the variant is the event's kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Details {
+    /// An access request was received and stored.
+    RequestReceived {
+        /// Target cluster.
+        cluster: String,
+        /// Namespaces asked for.
+        namespaces: Vec<String>,
+        /// What was asked for in them.
+        access: Access,
+        /// Cluster-scoped rules asked for.
+        cluster_rules: Vec<Rule>,
+        /// Duration asked for, in seconds.
+        duration_seconds: u64,
+        /// The requester's reason.
+        reason: String,
+        /// The requester's context.
+        context: BTreeMap<String, String>,
+    },
+    /// A token did not verify; no policy ran.
+    AuthenticationFailed {
+        /// The failure's code.
+        code: String,
+        /// The client-safe message.
+        message: String,
+    },
+    /// The policy chain decided.
+    Verdict {
+        /// The combined decision.
+        decision: Decision,
+        /// Each module's answer, digest and duration.
+        modules: Vec<ModuleVerdict>,
+    },
+    /// The request moved from one state to another.
+    StateChanged {
+        /// The state before.
+        from: String,
+        /// The state after.
+        to: String,
+        /// Why, e.g. the cause of a failure.
+        note: Option<String>,
+    },
+    /// A Kubernetes object was created for the request.
+    ObjectCreated {
+        /// The object.
+        object: ObjectRef,
+    },
+    /// A Kubernetes object of the request was deleted.
+    ObjectDeleted {
+        /// The object.
+        object: ObjectRef,
+    },
+    /// A kubeconfig was handed to the requester (its content is never logged).
+    KubeconfigIssued {
+        /// When the credentials in it stop working.
+        expires_at: Timestamp,
+    },
+}
+
+impl Details {
+    /// The event's kind, as stored in the `kind` column and the hashed event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RequestReceived { .. } => "request_received",
+            Self::AuthenticationFailed { .. } => "authentication_failed",
+            Self::Verdict { .. } => "verdict",
+            Self::StateChanged { .. } => "state_changed",
+            Self::ObjectCreated { .. } => "object_created",
+            Self::ObjectDeleted { .. } => "object_deleted",
+            Self::KubeconfigIssued { .. } => "kubeconfig_issued",
+        }
+    }
+}
+
+/// One stored audit event, as read back and exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// When it was appended (millisecond precision).
+    pub time: Timestamp,
+    /// The kind (the `kind` of `details`).
+    pub kind: String,
+    /// The request it concerns, if any.
+    pub request_id: Option<String>,
+    /// Who caused it.
+    pub actor: serde_json::Value,
+    /// What happened, redacted, as hashed.
+    pub details: serde_json::Value,
+    /// The hash of the previous event (64 zeros for the first).
+    pub prev_hash: String,
+    /// sha256 over `prev_hash` and the canonical JSON of this event.
+    pub hash: String,
+}

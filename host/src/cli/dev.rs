@@ -1,0 +1,142 @@
+//! `wicket dev`: kube-sim, SQLite and the shipped policies in one process, with a ready token
+//! and copy-paste commands; `wicket dev token` mints more tokens for a running `wicket dev`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::service::{bind, fail, runtime, serve, start};
+use super::{GlobalArgs, Result};
+use crate::config::duration;
+use crate::dev::{self, DevEnvironment};
+
+/// Arguments of `wicket dev`.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DevArgs {
+    /// Mint a token instead of starting the environment.
+    #[command(subcommand)]
+    pub command: Option<DevCommand>,
+    /// Where state, the signing key and the generated files live [default: <temp dir>/wicket-dev].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The address the API listens on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// The `wicket dev` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DevCommand {
+    /// Prints a development token accepted by `wicket dev` running on the same data directory.
+    Token(TokenArgs),
+}
+
+/// Arguments of `wicket dev token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The token's subject.
+    #[arg(long)]
+    pub sub: String,
+    /// A group of the subject (repeat for several).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// How long the token is valid, e.g. `1h`.
+    #[arg(long, default_value = "12h")]
+    pub ttl: String,
+    /// The data directory of the running `wicket dev` [default: <temp dir>/wicket-dev].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+fn default_data() -> PathBuf {
+    std::env::temp_dir().join("wicket-dev")
+}
+
+/// Runs `wicket dev` or `wicket dev token`.
+pub fn run(global: &GlobalArgs, args: DevArgs) -> Result<ExitCode> {
+    if let Some(DevCommand::Token(token)) = args.command {
+        return Ok(mint(token));
+    }
+    let data = args.data.unwrap_or_else(default_data);
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => return Ok(fail(&error, 1)),
+    };
+    Ok(runtime.block_on(run_dev(global, &data, args.listen)))
+}
+
+fn mint(args: TokenArgs) -> ExitCode {
+    if args.sub.trim().is_empty() {
+        eprintln!("error: `--sub` must not be empty");
+        return ExitCode::from(2);
+    }
+    let ttl = match duration::parse(&args.ttl) {
+        Ok(ttl) => i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+        Err(message) => {
+            eprintln!("error: `--ttl`: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let data = args.data.unwrap_or_else(default_data);
+    let token = dev::secret(&data, false)
+        .and_then(|secret| dev::mint(&secret, &args.sub, &args.groups, ttl));
+    match token {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error, 2),
+    }
+}
+
+async fn run_dev(global: &GlobalArgs, data: &Path, listen: SocketAddr) -> ExitCode {
+    let env = match DevEnvironment::start(data, listen).await {
+        Ok(env) => env,
+        Err(error) => return fail(&error, 1),
+    };
+    let listener = match bind(&env.config).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
+    let service = match start(global, &env.config).await {
+        Ok(service) => service,
+        Err(code) => return code,
+    };
+    let token = match env.token("alice", &["sre".to_owned()], 12 * 3600) {
+        Ok(token) => token,
+        Err(error) => return fail(&error, 1),
+    };
+    let addr = listener.local_addr().unwrap_or(listen);
+    print!("{}", instructions(&env, addr, &token));
+    serve(&service, listener).await
+}
+
+/// What `wicket dev` prints: where things are, a token, and commands that work as printed.
+fn instructions(env: &DevEnvironment, addr: SocketAddr, token: &str) -> String {
+    let data = env.data.display();
+    let kubeconfig = format!("{data}/alice.kubeconfig");
+    let body = r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"30m","reason":"INC-123: payments are failing"}"#;
+    format!(
+        "wicket dev: ready
+  api       http://{addr}  (OpenAPI at /openapi.json)
+  cluster   `dev`: kube-sim at {server}  (admin kubeconfig: {data}/admin.kubeconfig)
+  data      {data}  (SQLite, signing key, the generated wicket.toml)
+  policies  groups (group-access) -> window (change-window) -> tickets (require-ticket)
+
+# A token for `alice` in group `sre`, valid for 12 hours (more: wicket dev token --sub bob --group developers --data {data})
+export WICKET=http://{addr}
+export WICKET_TOKEN={token}
+# Ask for `edit` in `payments` for 30 minutes; the answer is the request, `active` when allowed
+ID=$(curl -sS -X POST \"$WICKET/v1/requests\" -H \"Authorization: Bearer $WICKET_TOKEN\" -H 'Content-Type: application/json' -d '{body}' | grep -o '\"id\":\"[0-9a-f]*\"' | head -n 1 | cut -d '\"' -f 4)
+# Fetch a kubeconfig for it and use it with kubectl
+curl -sS \"$WICKET/v1/requests/$ID/kubeconfig\" -H \"Authorization: Bearer $WICKET_TOKEN\" -o {kubeconfig}
+kubectl --kubeconfig {kubeconfig} get pods -n payments
+kubectl --kubeconfig {kubeconfig} auth can-i delete pods -n kube-system
+# End the access early
+curl -sS -X POST \"$WICKET/v1/requests/$ID/revoke\" -H \"Authorization: Bearer $WICKET_TOKEN\"
+# (end of commands)
+",
+        server = env.sim.url(),
+    )
+}

@@ -1,0 +1,42 @@
+//! `wicket serve --config wicket.toml`: the service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::service::{bind, fail, runtime, serve, start};
+use super::{GlobalArgs, Result};
+use crate::config::Config;
+
+/// Arguments of `wicket serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file.
+    #[arg(long, short, env = "WICKET_CONFIG", default_value = "wicket.toml")]
+    pub config: PathBuf,
+}
+
+/// Runs the service until Ctrl-C or SIGTERM. A bad configuration is exit code 2.
+pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => return Ok(fail(&error, 2)),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => return Ok(fail(&error, 1)),
+    };
+    Ok(runtime.block_on(async {
+        let service = match start(global, &config).await {
+            Ok(service) => service,
+            Err(code) => return code,
+        };
+        let listener = match bind(&config).await {
+            Ok(listener) => listener,
+            Err(code) => return code,
+        };
+        if let Ok(addr) = listener.local_addr() {
+            eprintln!("wicket: serving on http://{addr}");
+        }
+        serve(&service, listener).await
+    }))
+}

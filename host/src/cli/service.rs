@@ -1,0 +1,108 @@
+//! What `wicket serve` and `wicket dev` share: building the policy chains and clusters from a
+//! configuration, binding the listener, serving until Ctrl-C or SIGTERM.
+
+use std::error::Error as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::GlobalArgs;
+use crate::app::Service;
+use crate::config::Config;
+use crate::policy::{EngineConfig, PolicyEngine};
+use crate::workflow::{KubeClusters, PolicyChains};
+
+/// An error and its causes on one line.
+pub(super) fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+/// Prints `error: ...` and returns `code`.
+pub(super) fn fail(error: &dyn std::error::Error, code: u8) -> ExitCode {
+    eprintln!("error: {}", one_line(error));
+    ExitCode::from(code)
+}
+
+/// A multi-threaded runtime for the service commands.
+pub(super) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Loads the chains (bad modules or settings: exit code 2), connects the clusters and builds
+/// and starts the service.
+pub(super) async fn start(global: &GlobalArgs, config: &Config) -> Result<Service, ExitCode> {
+    let engine = PolicyEngine::new(&EngineConfig {
+        cache_dir: global.module_cache(),
+        ..EngineConfig::default()
+    })
+    .map_err(|e| fail(&e, 1))?;
+    let chains = PolicyChains::load(&engine, &config.clusters).map_err(|e| fail(&e, 2))?;
+    let clusters = KubeClusters::connect(&config.clusters)
+        .await
+        .map_err(|e| fail(&e, 2))?;
+    let service = Service::build(config, Arc::new(chains), Arc::new(clusters))
+        .await
+        .map_err(|e| fail(&e, 1))?;
+    let sweep = service.start().await.map_err(|e| fail(&e, 1))?;
+    if sweep.deleted > 0 || !sweep.failed_clusters.is_empty() {
+        tracing::warn!(deleted = sweep.deleted, failed = ?sweep.failed_clusters, "start-up reconcile");
+    }
+    Ok(service)
+}
+
+/// Binds `config.listen` (bad address: exit code 2).
+pub(super) async fn bind(config: &Config) -> Result<TcpListener, ExitCode> {
+    TcpListener::bind(config.listen).await.map_err(|e| {
+        eprintln!("error: cannot listen on `{}`: {e}", config.listen);
+        ExitCode::from(2)
+    })
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub(super) async fn serve(service: &Service, listener: TcpListener) -> ExitCode {
+    match service.serve(listener, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if let Some(source) = error.source() {
+                tracing::error!(error = %source, "serving failed");
+            }
+            fail(&error, 1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

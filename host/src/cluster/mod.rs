@@ -1,0 +1,49 @@
+//! Everything Wicket does to a Kubernetes cluster: provisioning a grant as a short-lived
+//! ServiceAccount with exactly the granted RBAC, issuing its kubeconfig, tearing it down, and
+//! listing what Wicket manages for the reconciler. It knows nothing of HTTP, the store or the
+//! workflow.
+//!
+//! Every object is named `wicket-<request id>` (DNS-1123-safe), labelled
+//! `app.kubernetes.io/managed-by=wicket` and `wicket.dev/request=<id>`, annotated with the
+//! requester, the expiry and the reason, and written with field manager `wicket`.
+//!
+//! ```no_run
+//! # async fn example(spec: wicket::cluster::ProvisionSpec) -> wicket::cluster::Result<()> {
+//! use wicket::cluster::{ClusterTarget, Connection, TargetSettings};
+//!
+//! let settings = TargetSettings::new(
+//!     "prod",
+//!     Connection::Kubeconfig { path: "/etc/wicket/kubeconfig".into(), context: None },
+//! );
+//! let target = ClusterTarget::connect(&settings).await?;
+//! let provisioned = target.provision(&spec).await?; // all or nothing
+//! let yaml = provisioned.credential.kubeconfig.expose(); // to the requester only
+//! # let _ = yaml;
+//! target.teardown(&spec.request_id).await?; // ServiceAccount first: every token dies with it
+//! # Ok(())
+//! # }
+//! ```
+
+mod credential;
+mod error;
+mod names;
+mod objects;
+mod provision;
+mod target;
+mod teardown;
+
+pub use credential::{Credential, MIN_TOKEN_SECONDS, Secret};
+pub use error::{
+    ApiError, Error, ProvisionFailure, ProvisionStep, Result, StepFailure, TeardownFailure,
+};
+pub use names::{
+    EXPIRES_AT_ANNOTATION, FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_ANNOTATION,
+    REASON_ANNOTATION, REQUEST_LABEL, REQUESTER_ANNOTATION, object_name,
+};
+pub use objects::{Kind, ObjectRef};
+pub use provision::{Outcome, ProvisionSpec, Provisioned, StepRecord};
+pub use target::{
+    ClusterTarget, Connection, DEFAULT_JIT_NAMESPACE, DEFAULT_REQUEST_TIMEOUT, Endpoint,
+    TargetSettings,
+};
+pub use teardown::{Deleted, ManagedObject, TeardownReport};

@@ -1,0 +1,219 @@
+//! `[[clusters]]`: the Kubernetes clusters Wicket grants access to, each with its policy chain.
+
+use std::path::PathBuf;
+
+use reqwest::Url;
+use serde::Deserialize;
+
+/// The default namespace for JIT ServiceAccounts.
+pub const DEFAULT_NAMESPACE: &str = "wicket-system";
+/// The default memory limit of one policy instance, in MiB.
+pub const DEFAULT_MEMORY_LIMIT_MIB: u32 = 64;
+/// The default deadline of one policy decision, in milliseconds.
+pub const DEFAULT_DEADLINE_MS: u64 = 100;
+
+/// One target cluster.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawCluster")]
+pub struct ClusterConfig {
+    /// The name requests use (a DNS-1123 label).
+    pub name: String,
+    /// How Wicket itself reaches the cluster.
+    pub connection: Connection,
+    /// Where JIT ServiceAccounts are created.
+    pub namespace: String,
+    /// The API server URL written into issued kubeconfigs.
+    pub server: Url,
+    /// The CA bundle written into issued kubeconfigs; `None` when the server's certificate
+    /// is signed by a publicly trusted CA.
+    pub ca_file: Option<PathBuf>,
+    /// The policy chain, evaluated in order.
+    pub policies: Vec<PolicyConfig>,
+}
+
+/// How Wicket reaches a cluster's API server with its own credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    /// A kubeconfig file, optionally with a context other than its current one.
+    Kubeconfig {
+        /// The kubeconfig file.
+        path: PathBuf,
+        /// The context to use; `None` for the file's current context.
+        context: Option<String>,
+    },
+    /// The ServiceAccount Wicket runs as, when it runs inside the cluster.
+    InCluster,
+}
+
+/// One module of a cluster's policy chain.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawPolicy")]
+pub struct PolicyConfig {
+    /// The name the module is known by in verdicts and logs.
+    pub name: String,
+    /// The WebAssembly component file.
+    pub module: PathBuf,
+    /// The module's settings, handed to it as JSON.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Memory limit of one instance, in MiB.
+    pub memory_limit_mib: u32,
+    /// Deadline of one decision, in milliseconds.
+    pub deadline_ms: u64,
+}
+
+/// Whether `name` is a DNS-1123 label: 1 to 63 lowercase letters, digits and `-`, starting
+/// and ending with a letter or digit.
+pub fn is_dns1123_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+fn default_namespace() -> String {
+    DEFAULT_NAMESPACE.to_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    name: String,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    #[serde(default)]
+    in_cluster: bool,
+    #[serde(default = "default_namespace")]
+    namespace: String,
+    server: String,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    policies: Vec<PolicyConfig>,
+}
+
+impl TryFrom<RawCluster> for ClusterConfig {
+    type Error = String;
+
+    fn try_from(raw: RawCluster) -> Result<Self, String> {
+        let name = raw.name;
+        if !is_dns1123_label(&name) {
+            return Err(format!("cluster name `{name}` is not a DNS-1123 label"));
+        }
+        let connection = match (raw.kubeconfig, raw.in_cluster) {
+            (Some(path), false) => Connection::Kubeconfig {
+                path,
+                context: raw.context,
+            },
+            (None, true) if raw.context.is_none() => Connection::InCluster,
+            (None, true) => {
+                return Err(format!(
+                    "cluster `{name}`: `context` only applies with `kubeconfig`"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "cluster `{name}` needs exactly one of `kubeconfig` or `in_cluster = true`"
+                ));
+            }
+        };
+        if !is_dns1123_label(&raw.namespace) {
+            return Err(format!(
+                "cluster `{name}`: namespace `{}` is not a DNS-1123 label",
+                raw.namespace
+            ));
+        }
+        let server = Url::parse(&raw.server)
+            .ok()
+            .filter(|url| url.scheme() == "https" && url.host_str().is_some())
+            .ok_or_else(|| {
+                format!(
+                    "cluster `{name}`: `server` `{}` must be an https URL",
+                    raw.server
+                )
+            })?;
+        if raw.policies.is_empty() {
+            return Err(format!(
+                "cluster `{name}` has no `[[clusters.policies]]`; every request would be denied"
+            ));
+        }
+        for (index, policy) in raw.policies.iter().enumerate() {
+            if raw.policies[..index].iter().any(|p| p.name == policy.name) {
+                return Err(format!(
+                    "cluster `{name}`: policy name `{}` is used twice",
+                    policy.name
+                ));
+            }
+        }
+        Ok(Self {
+            name,
+            connection,
+            namespace: raw.namespace,
+            server,
+            ca_file: raw.ca_file,
+            policies: raw.policies,
+        })
+    }
+}
+
+fn default_memory_limit_mib() -> u32 {
+    DEFAULT_MEMORY_LIMIT_MIB
+}
+
+fn default_deadline_ms() -> u64 {
+    DEFAULT_DEADLINE_MS
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: String,
+    module: PathBuf,
+    #[serde(default)]
+    settings: serde_json::Map<String, serde_json::Value>,
+    #[serde(default = "default_memory_limit_mib")]
+    memory_limit_mib: u32,
+    #[serde(default = "default_deadline_ms")]
+    deadline_ms: u64,
+}
+
+impl TryFrom<RawPolicy> for PolicyConfig {
+    type Error = String;
+
+    fn try_from(raw: RawPolicy) -> Result<Self, String> {
+        let name = raw.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(format!(
+                "policy name `{name}` must be letters, digits, `-`, `_` or `.`"
+            ));
+        }
+        if raw.module.as_os_str().is_empty() {
+            return Err(format!("policy `{name}`: `module` must not be empty"));
+        }
+        if !(1..=4096).contains(&raw.memory_limit_mib) {
+            return Err(format!(
+                "policy `{name}`: `memory_limit_mib` must be between 1 and 4096, not {}",
+                raw.memory_limit_mib
+            ));
+        }
+        if !(1..=60_000).contains(&raw.deadline_ms) {
+            return Err(format!(
+                "policy `{name}`: `deadline_ms` must be between 1 and 60000, not {}",
+                raw.deadline_ms
+            ));
+        }
+        Ok(Self {
+            name,
+            module: raw.module,
+            settings: raw.settings,
+            memory_limit_mib: raw.memory_limit_mib,
+            deadline_ms: raw.deadline_ms,
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! The small sections of the configuration: `[data]`, `[limits]`, `[expiry]`, `[reconcile]`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration;
+
+/// `[data]`: where Wicket keeps its state.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawData")]
+pub struct DataConfig {
+    /// The SQLite database file.
+    pub path: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("wicket.db"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawData {
+    path: Option<PathBuf>,
+    url: Option<String>,
+}
+
+impl TryFrom<RawData> for DataConfig {
+    type Error = String;
+
+    fn try_from(raw: RawData) -> Result<Self, String> {
+        match (raw.path, raw.url) {
+            (Some(path), None) => Ok(Self { path }),
+            (None, None) => Ok(Self::default()),
+            (None, Some(url)) => {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .ok_or_else(|| {
+                        let scheme = url.split(':').next().unwrap_or_default();
+                        format!(
+                            "`url` scheme `{scheme}` is not supported by this version; \
+                             use a `sqlite:` URL or `path`"
+                        )
+                    })?;
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() {
+                    return Err(format!("`url` `{url}` names no database file"));
+                }
+                Ok(Self {
+                    path: PathBuf::from(path),
+                })
+            }
+            (Some(_), Some(_)) => Err("give either `path` or `url`, not both".to_owned()),
+        }
+    }
+}
+
+/// `[limits]`: bounds on what one client may send.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The largest request body accepted, in bytes.
+    pub body_bytes: usize,
+    /// Requests accepted per minute from one subject.
+    pub requests_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            requests_per_minute: 60,
+        }
+    }
+}
+
+impl Limits {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if !(1..=16 * 1024 * 1024).contains(&self.body_bytes) {
+            return Err(format!(
+                "`limits.body_bytes` must be between 1 and 16777216, not {}",
+                self.body_bytes
+            ));
+        }
+        if self.requests_per_minute == 0 {
+            return Err("`limits.requests_per_minute` must be more than zero".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// `[expiry]`: how long grants may last and how their teardown is retried.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expiry {
+    /// The longest duration a request may ask for.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub max_duration: Duration,
+    /// How long to wait before retrying a teardown that failed.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub retry_interval: Duration,
+}
+
+impl Default for Expiry {
+    fn default() -> Self {
+        Self {
+            max_duration: Duration::from_secs(12 * 3600),
+            retry_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[reconcile]`: the periodic sweep that removes objects whose grant is over.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reconcile {
+    /// Time between two sweeps (one also runs at start).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub interval: Duration,
+}
+
+impl Default for Reconcile {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(300),
+        }
+    }
+}

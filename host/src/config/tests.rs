@@ -1,0 +1,299 @@
+use std::path::Path;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use rstest::rstest;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../examples/config/wicket.toml");
+const DEV_EXAMPLE: &str = include_str!("../../../examples/config/dev.toml");
+
+/// A minimal valid configuration the error cases below append to or replace parts of.
+const MINIMAL: &str = r#"
+[[issuers]]
+issuer = "https://login.example.com"
+audiences = ["wicket"]
+algorithms = ["RS256"]
+jwks_file = "jwks.json"
+
+[[clusters]]
+name = "prod"
+kubeconfig = "prod.kubeconfig"
+server = "https://prod.example.com:6443"
+
+[[clusters.policies]]
+name = "group-access"
+module = "group_access.wasm"
+"#;
+
+fn parse(text: &str) -> Result<Config> {
+    Config::parse(text, "wicket.toml", Path::new("/etc/wicket"))
+}
+
+#[test]
+fn documented_example_parses_with_every_section() {
+    let config = parse(EXAMPLE).unwrap();
+    assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.data.path, Path::new("/var/lib/wicket/wicket.db"));
+    assert_eq!(config.admin_groups, ["platform-admins"]);
+    assert_eq!(config.auditor_groups, ["security"]);
+    assert_eq!(config.expiry.max_duration, Duration::from_secs(8 * 3600));
+    assert_eq!(config.reconcile.interval, Duration::from_secs(300));
+    let people = &config.issuers[0];
+    assert_eq!(people.algorithms, [Algorithm::RS256, Algorithm::ES256]);
+    let KeySource::JwksUrl {
+        url,
+        refresh,
+        min_refetch,
+    } = &people.keys
+    else {
+        panic!("expected a JWKS URL, got {:?}", people.keys)
+    };
+    assert_eq!(
+        url.as_str(),
+        "https://login.example.com/.well-known/jwks.json"
+    );
+    assert_eq!(*refresh, Duration::from_secs(3600));
+    assert_eq!(*min_refetch, Duration::from_secs(30));
+    let ci = &config.issuers[1];
+    assert_eq!(ci.groups_claim, "teams");
+    assert_eq!(
+        ci.keys,
+        KeySource::JwksFile("/etc/wicket/keys/ci-jwks.json".into())
+    );
+    let prod = &config.clusters[0];
+    assert_eq!(
+        prod.connection,
+        Connection::Kubeconfig {
+            path: "/etc/wicket/prod.kubeconfig".into(),
+            context: Some("wicket@prod".into()),
+        }
+    );
+    assert_eq!(prod.policies.len(), 2);
+    assert_eq!(
+        prod.policies[0].settings["groups"]["sre"],
+        serde_json::json!(["edit"])
+    );
+    assert_eq!(prod.policies[1].memory_limit_mib, DEFAULT_MEMORY_LIMIT_MIB);
+    assert_eq!(prod.policies[1].deadline_ms, DEFAULT_DEADLINE_MS);
+}
+
+#[test]
+fn dev_example_parses_and_resolves_relative_paths() {
+    let config = Config::parse(DEV_EXAMPLE, "dev.toml", Path::new("/tmp/wicket-dev")).unwrap();
+    assert!(config.dev);
+    assert!(matches!(config.issuers[0].keys, KeySource::Hs256Secret(_)));
+    assert_eq!(config.data.path, Path::new("/tmp/wicket-dev/wicket.db"));
+    assert_eq!(
+        config.clusters[0].policies[0].module,
+        Path::new("/tmp/wicket-dev/group_access.wasm")
+    );
+}
+
+#[test]
+fn defaults_fill_what_is_left_out() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert!(!config.dev);
+    assert_eq!(config.data.path, Path::new("/etc/wicket/wicket.db"));
+    assert_eq!(config.limits, Limits::default());
+    assert_eq!(config.issuers[0].groups_claim, "groups");
+    assert_eq!(config.issuers[0].leeway, Duration::from_secs(30));
+    assert_eq!(config.clusters[0].namespace, DEFAULT_NAMESPACE);
+    assert_eq!(
+        config.clusters[0].policies[0].settings,
+        serde_json::Map::new()
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let config = Config::parse(DEV_EXAMPLE, "dev.toml", Path::new("/")).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("dev-only-secret"), "{debug}");
+    assert!(debug.contains("<redacted>"));
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let error = Config::load(Path::new("/nonexistent/wicket.toml")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("cannot read config file `/nonexistent/wicket.toml`"),
+        "{error}"
+    );
+}
+
+/// Errors that name the unknown or wrong key and where it is.
+#[rstest]
+#[case::unknown_top_level_key(
+    "lisen = \"0.0.0.0:1\"\n",
+    "wicket.toml:1:1: ",
+    "unknown field `lisen`"
+)]
+#[case::unknown_policy_key(
+    "[[clusters]]\nname = \"a\"\nin_cluster = true\nserver = \"https://a.example.com\"\n\
+     [[clusters.policies]]\nname = \"x\"\nmodule = \"x.wasm\"\nmodul = \"y\"\n",
+    "wicket.toml:8:1: ",
+    "at `clusters[0].policies[0].modul`: unknown field `modul`"
+)]
+#[case::unknown_issuer_key(
+    "[[issuers]]\nissuer = \"b\"\naudiences = [\"w\"]\nalgorithms = [\"RS256\"]\njwks_file = \"k\"\naudience = \"w\"\n",
+    "wicket.toml:6:1: ",
+    "unknown field `audience`"
+)]
+#[case::unknown_limits_key("[limits]\nbody = 3\n", "wicket.toml:2:1: ", "unknown field `body`")]
+#[case::wrong_type(
+    "[limits]\nbody_bytes = \"big\"\n",
+    "wicket.toml:2:14: ",
+    "at `limits.body_bytes`: invalid type: string \"big\", expected a non-negative integer"
+)]
+#[case::bad_duration(
+    "[reconcile]\ninterval = \"soon\"\n",
+    "wicket.toml:2:12: ",
+    "`soon` is not a duration"
+)]
+#[case::bad_listen(
+    "listen = \"everywhere\"\n",
+    "wicket.toml:1:10: ",
+    "at `listen`: invalid socket address"
+)]
+#[case::not_toml("[[issuers]\n", "wicket.toml:1:", "")]
+fn parse_errors_name_key_and_place(#[case] text: &str, #[case] prefix: &str, #[case] needle: &str) {
+    // Unknown keys are found wherever they sit, so put the snippet in front of a valid file.
+    let error = parse(&format!("{text}{MINIMAL}")).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, Error::Parse { .. }), "{message}");
+    assert!(message.starts_with(prefix), "{message}");
+    assert!(message.contains(needle), "{message}");
+    assert!(!message.contains('\n'), "one line: {message}");
+}
+
+/// Values that parse but make no sense: one clear line naming what is wrong.
+#[rstest]
+#[case::alg_none(
+    r#"algorithms = ["RS256"]"#,
+    r#"algorithms = ["none"]"#,
+    "algorithm `none` is never allowed"
+)]
+#[case::alg_unknown(
+    r#"algorithms = ["RS256"]"#,
+    r#"algorithms = ["XS999"]"#,
+    "algorithm `XS999` is not supported"
+)]
+#[case::hmac_with_jwks(
+    r#"algorithms = ["RS256"]"#,
+    r#"algorithms = ["RS256", "HS256"]"#,
+    "HMAC algorithm `HS256` cannot be used with a JWKS"
+)]
+#[case::no_audiences(
+    r#"audiences = ["wicket"]"#,
+    "audiences = []",
+    "at least one non-empty entry in `audiences`"
+)]
+#[case::two_key_sources(
+    r#"jwks_file = "jwks.json""#,
+    "jwks_file = \"jwks.json\"\njwks_url = \"https://login.example.com/k\"",
+    "needs exactly one of `jwks_file`, `jwks_url` or `hs256_secret`"
+)]
+#[case::no_key_source(r#"jwks_file = "jwks.json""#, "", "needs exactly one of")]
+#[case::plain_http_jwks(
+    r#"jwks_file = "jwks.json""#,
+    r#"jwks_url = "http://login.example.com/k""#,
+    "must use https (plain http only on loopback)"
+)]
+#[case::refresh_without_url(
+    r#"jwks_file = "jwks.json""#,
+    "jwks_file = \"jwks.json\"\njwks_refresh = \"1h\"",
+    "`jwks_refresh` and `jwks_min_refetch` only apply with `jwks_url`"
+)]
+#[case::secret_without_dev(
+    "algorithms = [\"RS256\"]\njwks_file = \"jwks.json\"",
+    "algorithms = [\"HS256\"]\nhs256_secret = \"0123456789abcdef0123456789abcdef\"",
+    "`hs256_secret` is only allowed with `dev = true`"
+)]
+#[case::cluster_name(
+    r#"name = "prod""#,
+    r#"name = "Prod_1""#,
+    "cluster name `Prod_1` is not a DNS-1123 label"
+)]
+#[case::two_connections(
+    r#"kubeconfig = "prod.kubeconfig""#,
+    "kubeconfig = \"prod.kubeconfig\"\nin_cluster = true",
+    "needs exactly one of `kubeconfig` or `in_cluster = true`"
+)]
+#[case::plain_http_server(
+    r#"server = "https://prod.example.com:6443""#,
+    r#"server = "http://prod.example.com""#,
+    "`server` `http://prod.example.com` must be an https URL"
+)]
+#[case::deadline(
+    r#"module = "group_access.wasm""#,
+    "module = \"group_access.wasm\"\ndeadline_ms = 0",
+    "`deadline_ms` must be between 1 and 60000, not 0"
+)]
+#[case::memory(
+    r#"module = "group_access.wasm""#,
+    "module = \"group_access.wasm\"\nmemory_limit_mib = 100000",
+    "`memory_limit_mib` must be between 1 and 4096, not 100000"
+)]
+fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] needle: &str) {
+    assert!(MINIMAL.contains(from), "case does not fit the base: {from}");
+    let error = parse(&MINIMAL.replacen(from, to, 1)).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains(needle), "{message}");
+    assert!(!message.contains('\n'), "one line: {message}");
+}
+
+#[rstest]
+#[case::duplicate_issuer(
+    "[[issuers]]\nissuer = \"https://login.example.com\"\naudiences = [\"x\"]\nalgorithms = [\"ES256\"]\njwks_file = \"b.json\"\n",
+    "issuer `https://login.example.com` is configured twice"
+)]
+#[case::duplicate_cluster(
+    "[[clusters]]\nname = \"prod\"\nin_cluster = true\nserver = \"https://a.example.com\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",
+    "cluster `prod` is configured twice"
+)]
+#[case::no_policies(
+    "[[clusters]]\nname = \"stage\"\nin_cluster = true\nserver = \"https://a.example.com\"\n",
+    "cluster `stage` has no `[[clusters.policies]]`"
+)]
+#[case::zero_rate(
+    "[limits]\nrequests_per_minute = 0\n",
+    "`limits.requests_per_minute` must be more than zero"
+)]
+#[case::postgres_url(
+    "[data]\nurl = \"postgres://db/wicket\"\n",
+    "`url` scheme `postgres` is not supported by this version"
+)]
+fn whole_file_rules(#[case] extra: &str, #[case] needle: &str) {
+    // Plain tables must come before the arrays of tables of the base file.
+    let text = if extra.starts_with('[') && !extra.starts_with("[[") {
+        format!("{extra}{MINIMAL}")
+    } else {
+        format!("{MINIMAL}{extra}")
+    };
+    let message = parse(&text).unwrap_err().to_string();
+    assert!(message.contains(needle), "{message}");
+}
+
+#[test]
+fn no_issuers_is_refused() {
+    let clusters_only = &MINIMAL[MINIMAL.find("[[clusters]]").unwrap()..];
+    let message = parse(clusters_only).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "wicket.toml: no `[[issuers]]`: nobody could authenticate"
+    );
+}
+
+#[test]
+fn sqlite_url_is_a_path() {
+    let config = parse(&format!(
+        "[data]\nurl = \"sqlite:///srv/w.db?mode=rwc\"\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(config.data.path, Path::new("/srv/w.db"));
+}

@@ -1,0 +1,206 @@
+//! `wicket dev`: the embedded environment a newcomer runs first. kube-sim on loopback (with
+//! namespaces `payments`, `orders` and `kube-system`), state in SQLite in a data directory,
+//! the shipped policies with sample settings, and a development signing key kept in the data
+//! directory so that `wicket dev token` mints tokens the running service accepts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use kube_sim::KubeSim;
+use serde_json::json;
+
+use crate::config::{self, Config};
+
+/// The issuer of development tokens.
+pub const ISSUER: &str = "wicket-dev";
+/// The audience of development tokens.
+pub const AUDIENCE: &str = "wicket";
+/// The cluster name of the simulated cluster.
+pub const CLUSTER: &str = "dev";
+/// The namespaces kube-sim starts with.
+pub const NAMESPACES: [&str; 6] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    "payments",
+    "orders",
+    "wicket-system",
+];
+/// The file in the data directory holding the signing secret.
+pub const SECRET_FILE: &str = "dev-signing-key";
+
+const TEMPLATE: &str = include_str!("wicket-dev.toml");
+
+/// Why the development environment could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file in the data directory could not be written or read.
+    #[error("cannot use `{path}`")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// There is no signing key: `wicket dev` has not run with this data directory.
+    #[error("no development signing key in `{0}`; run `wicket dev` with this `--data` first")]
+    NoKey(PathBuf),
+    /// kube-sim did not start.
+    #[error("cannot start kube-sim")]
+    KubeSim(#[source] kube_sim::Error),
+    /// The generated configuration is invalid (a bug).
+    #[error("the generated configuration is invalid")]
+    Config(#[source] config::Error),
+    /// A token could not be signed.
+    #[error("cannot sign a token")]
+    Sign(#[source] jsonwebtoken::errors::Error),
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The running simulated cluster and the configuration to serve it with.
+#[derive(Debug)]
+pub struct DevEnvironment {
+    /// kube-sim, serving until dropped.
+    pub sim: KubeSim,
+    /// The configuration (also written to `<data>/wicket.toml`).
+    pub config: Config,
+    /// The data directory.
+    pub data: PathBuf,
+    secret: String,
+}
+
+/// The signing secret of `data`, created (64 random hex digits) if there is none yet.
+pub fn secret(data: &Path, create: bool) -> Result<String> {
+    let path = data.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if !secret.trim().is_empty() => Ok(secret.trim().to_owned()),
+        Ok(_) | Err(_) if !create => Err(Error::NoKey(data.to_owned())),
+        _ => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+            let secret = hex::encode(bytes);
+            write_private(&path, &secret)?;
+            Ok(secret)
+        }
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
+    }
+    Ok(())
+}
+
+/// A development token for `subject` in `groups`, valid for `ttl_seconds`.
+pub fn mint(secret: &str, subject: &str, groups: &[String], ttl_seconds: i64) -> Result<String> {
+    let now = jiff::Timestamp::now().as_second();
+    let claims = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "groups": groups,
+        "iat": now, "nbf": now, "exp": now + ttl_seconds,
+    });
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(Error::Sign)
+}
+
+impl DevEnvironment {
+    /// Prepares `data` (policies, signing key, kube-sim CA and admin kubeconfig, the
+    /// configuration) and starts kube-sim on loopback.
+    pub async fn start(data: &Path, listen: SocketAddr) -> Result<Self> {
+        std::fs::create_dir_all(data).map_err(io(data))?;
+        let data = std::fs::canonicalize(data).map_err(io(data))?;
+        let policies = data.join("policies");
+        std::fs::create_dir_all(&policies).map_err(io(&policies))?;
+        for (name, bytes) in crate::embedded::ALL {
+            let path = policies.join(format!("{}.wasm", name.replace('-', "_")));
+            std::fs::write(&path, bytes).map_err(io(&path))?;
+        }
+        let secret = secret(&data, true)?;
+        let sim = KubeSim::start(kube_sim::Config {
+            namespaces: NAMESPACES.iter().map(|n| (*n).to_owned()).collect(),
+            ..kube_sim::Config::default()
+        })
+        .await
+        .map_err(Error::KubeSim)?;
+        let admin = data.join("admin.kubeconfig");
+        let admin_text = sim.kubeconfig("kube-sim").map_err(Error::KubeSim)?;
+        write_private(&admin, &admin_text)?;
+        let ca = data.join("kube-sim-ca.pem");
+        std::fs::write(&ca, sim.ca_pem()).map_err(io(&ca))?;
+        let text = TEMPLATE
+            .replace("{listen}", &listen.to_string())
+            .replace("{data}", &data.display().to_string())
+            .replace("{secret}", &secret)
+            .replace("{server}", &sim.url());
+        let path = data.join("wicket.toml");
+        write_private(&path, &text)?;
+        let config =
+            Config::parse(&text, &path.display().to_string(), &data).map_err(Error::Config)?;
+        Ok(Self {
+            sim,
+            config,
+            data,
+            secret,
+        })
+    }
+
+    /// A development token for `subject` in `groups`, valid for `ttl_seconds`.
+    pub fn token(&self, subject: &str, groups: &[String], ttl_seconds: i64) -> Result<String> {
+        mint(&self.secret, subject, groups, ttl_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn prepares_a_valid_configuration_and_a_reusable_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = DevEnvironment::start(dir.path(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(env.config.clusters[0].name, CLUSTER);
+        let names: Vec<&str> = env.config.clusters[0]
+            .policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["groups", "window", "tickets"]);
+        assert!(
+            env.config.clusters[0]
+                .policies
+                .iter()
+                .all(|p| p.module.is_file())
+        );
+        let again = secret(&env.data, false).unwrap();
+        assert_eq!(again, env.secret, "`wicket dev token` finds the same key");
+        let token = env.token("alice", &["sre".to_owned()], 60).unwrap();
+        let auth = crate::auth::Authenticator::new(&env.config.issuers).unwrap();
+        let identity = auth.verify(&token).await.unwrap();
+        assert_eq!(identity.groups, ["sre"]);
+        let missing = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            secret(missing.path(), false),
+            Err(Error::NoKey(_))
+        ));
+    }
+}

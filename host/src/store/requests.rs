@@ -1,0 +1,431 @@
+//! Access requests: insert, verdict, state transitions (compare-and-set, with their audit
+//! event in the same transaction), reads and paged lists.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::audit_log::append;
+use super::{Error, RequestState, Result, Store, from_json, now, parse_state, timestamp, to_json};
+use crate::audit::{Actor, Details};
+use crate::policy::types::{Access, AccessRequest, Decision, Grant, Identity, Rule};
+
+/// A stored access request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestRecord {
+    /// The request's id.
+    pub id: String,
+    /// The requester's `sub`.
+    pub subject: String,
+    /// The requester's `iss`.
+    pub issuer: String,
+    /// Target cluster.
+    pub cluster: String,
+    /// Namespaces asked for.
+    pub namespaces: Vec<String>,
+    /// What was asked for in them.
+    pub access: Access,
+    /// Cluster-scoped rules asked for.
+    pub cluster_rules: Vec<Rule>,
+    /// Duration asked for, in seconds.
+    pub duration_seconds: u64,
+    /// The requester's reason.
+    pub reason: String,
+    /// The requester's context.
+    pub context: BTreeMap<String, String>,
+    /// Where it stands.
+    pub state: RequestState,
+    /// The policy chain's combined decision, once made.
+    pub verdict: Option<Decision>,
+    /// What is (to be) provisioned: the grant of an allowing or approval-needing verdict.
+    pub grant: Option<Grant>,
+    /// When the grant ends, once active.
+    pub expires_at: Option<Timestamp>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// When it was received.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// One policy module's part in a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleVerdict {
+    /// The module's configured name.
+    pub module: String,
+    /// sha256 of the module's bytes, hex.
+    pub digest: String,
+    /// Its decision; `None` when it failed (trap, timeout, malformed answer).
+    pub decision: Option<Decision>,
+    /// How long it took, in microseconds.
+    pub duration_us: u64,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// A move of one request from one state to another.
+#[derive(Debug, Clone)]
+pub struct Transition<'a> {
+    /// The request.
+    pub id: &'a str,
+    /// The state the caller saw; the move only happens if the request is still in it.
+    pub from: RequestState,
+    /// The state to move to.
+    pub to: RequestState,
+    /// Who moves it.
+    pub actor: &'a Actor,
+    /// Why; stored as the request's error when moving to `failed`.
+    pub note: Option<&'a str>,
+    /// When the grant ends; set when moving to `active`.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Which requests to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only requests by this issuer's subject (set both for "own requests").
+    pub requester: Option<(String, String)>,
+    /// Only requests for this cluster.
+    pub cluster: Option<String>,
+    /// Only requests in this state.
+    pub state: Option<RequestState>,
+    /// Page size; 0 means the default (50), capped at 500.
+    pub limit: u32,
+    /// Continue after this cursor (from [`Page::next`]).
+    pub cursor: Option<String>,
+}
+
+/// One page of a list, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<String>,
+}
+
+/// A `SELECT` of every request column, followed by `$tail` (a `WHERE`/`ORDER BY` literal).
+macro_rules! select_request {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, requester_subject, requester_issuer, cluster, namespaces, access,
+                duration_seconds, reason, context, state, verdict, grant_json, expires_at, error,
+                created_at, updated_at FROM requests ",
+            $tail
+        )
+    };
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredAccess {
+    access: Access,
+    cluster_rules: Vec<Rule>,
+}
+
+impl Store {
+    /// Stores a new request in state `received`, with its `request_received` event.
+    pub async fn insert_request(
+        &self,
+        request: &AccessRequest,
+        requester: &Identity,
+    ) -> Result<RequestRecord> {
+        let created = Timestamp::from_millisecond(request.requested_at.as_millisecond())
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let duration = i64::try_from(request.duration_seconds)
+            .map_err(|_| Error::Corrupt("duration is out of range".to_owned()))?;
+        let access = StoredAccess {
+            access: request.access.clone(),
+            cluster_rules: request.cluster_rules.clone(),
+        };
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO requests (id, requester_subject, requester_issuer, cluster, namespaces,
+                access, duration_seconds, reason, context, state, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&request.id)
+        .bind(&requester.subject)
+        .bind(&requester.issuer)
+        .bind(&request.cluster)
+        .bind(to_json(&request.namespaces)?)
+        .bind(to_json(&access)?)
+        .bind(duration)
+        .bind(&request.reason)
+        .bind(to_json(&request.context)?)
+        .bind(RequestState::Received.as_str())
+        .bind(created.as_millisecond())
+        .bind(created.as_millisecond())
+        .execute(&mut *tx)
+        .await;
+        if let Err(sqlx::Error::Database(e)) = &inserted
+            && e.is_unique_violation()
+        {
+            return Err(Error::Duplicate(request.id.clone()));
+        }
+        inserted?;
+        let details = Details::RequestReceived {
+            cluster: request.cluster.clone(),
+            namespaces: request.namespaces.clone(),
+            access: request.access.clone(),
+            cluster_rules: request.cluster_rules.clone(),
+            duration_seconds: request.duration_seconds,
+            reason: request.reason.clone(),
+            context: request.context.clone(),
+        };
+        append(
+            &mut tx,
+            Some(&request.id),
+            &Actor::user(requester),
+            &details,
+        )
+        .await?;
+        tx.commit().await?;
+        self.get_request(&request.id).await
+    }
+
+    /// Stores the policy chain's verdict for a `received` request, each module's part, and
+    /// moves it to `to` (`approved`, `pending-approval`, `denied` or `failed`), with a
+    /// `verdict` and a `state_changed` event, in one transaction.
+    pub async fn record_verdict(
+        &self,
+        id: &str,
+        decision: &Decision,
+        modules: &[ModuleVerdict],
+        to: RequestState,
+        actor: &Actor,
+    ) -> Result<RequestRecord> {
+        let from = RequestState::Received;
+        if !from.can_move_to(to) {
+            return Err(Error::InvalidTransition { from, to });
+        }
+        let grant = match decision {
+            Decision::Allow { grant } => Some(to_json(grant)?),
+            Decision::NeedsApproval { approval } => Some(to_json(&approval.grant)?),
+            Decision::Deny { .. } => None,
+        };
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE requests SET state = ?, verdict = ?, grant_json = ?, updated_at = ?
+             WHERE id = ? AND state = ?",
+        )
+        .bind(to.as_str())
+        .bind(to_json(decision)?)
+        .bind(grant)
+        .bind(now().as_millisecond())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(self.conflict(id, from).await);
+        }
+        for (position, module) in modules.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO module_verdicts (request_id, position, module, digest, decision,
+                    duration_us, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(&module.module)
+            .bind(&module.digest)
+            .bind(module.decision.as_ref().map(to_json).transpose()?)
+            .bind(i64::try_from(module.duration_us).unwrap_or(i64::MAX))
+            .bind(&module.error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let verdict = Details::Verdict {
+            decision: decision.clone(),
+            modules: modules.to_vec(),
+        };
+        append(&mut tx, Some(id), actor, &verdict).await?;
+        let changed = Details::StateChanged {
+            from: from.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+            note: None,
+        };
+        append(&mut tx, Some(id), actor, &changed).await?;
+        tx.commit().await?;
+        self.get_request(id).await
+    }
+
+    /// Moves a request from `t.from` to `t.to` if it is still in `t.from` (compare-and-set:
+    /// of two replicas racing, exactly one wins; the other gets [`Error::StateConflict`]),
+    /// with its `state_changed` event, in one transaction.
+    pub async fn transition(&self, t: Transition<'_>) -> Result<RequestRecord> {
+        if !t.from.can_move_to(t.to) {
+            return Err(Error::InvalidTransition {
+                from: t.from,
+                to: t.to,
+            });
+        }
+        let error = (t.to == RequestState::Failed).then_some(t.note).flatten();
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE requests SET state = ?, updated_at = ?,
+                expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
+             WHERE id = ? AND state = ?",
+        )
+        .bind(t.to.as_str())
+        .bind(now().as_millisecond())
+        .bind(t.expires_at.map(|at| at.as_millisecond()))
+        .bind(error)
+        .bind(t.id)
+        .bind(t.from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(self.conflict(t.id, t.from).await);
+        }
+        let changed = Details::StateChanged {
+            from: t.from.as_str().to_owned(),
+            to: t.to.as_str().to_owned(),
+            note: t.note.map(str::to_owned),
+        };
+        append(&mut tx, Some(t.id), t.actor, &changed).await?;
+        tx.commit().await?;
+        self.get_request(t.id).await
+    }
+
+    /// Why a compare-and-set on `id` from `expected` changed nothing.
+    async fn conflict(&self, id: &str, expected: RequestState) -> Error {
+        match self.get_request(id).await {
+            Ok(record) => Error::StateConflict {
+                id: id.to_owned(),
+                expected,
+                actual: record.state,
+            },
+            Err(error) => error,
+        }
+    }
+
+    /// The request with this id.
+    pub async fn get_request(&self, id: &str) -> Result<RequestRecord> {
+        let row = sqlx::query(select_request!("WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        read_request(&row)
+    }
+
+    /// Each module's part in the request's verdict, in chain order.
+    pub async fn module_verdicts(&self, id: &str) -> Result<Vec<ModuleVerdict>> {
+        let rows = sqlx::query(
+            "SELECT module, digest, decision, duration_us, error FROM module_verdicts
+             WHERE request_id = ? ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let decision: Option<String> = row.try_get("decision")?;
+                Ok(ModuleVerdict {
+                    module: row.try_get("module")?,
+                    digest: row.try_get("digest")?,
+                    decision: decision
+                        .map(|text| from_json("decision", &text))
+                        .transpose()?,
+                    duration_us: u64::try_from(row.try_get::<i64, _>("duration_us")?)
+                        .unwrap_or_default(),
+                    error: row.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every request in `state`, soonest `expires_at` first (e.g. the `active` ones, to
+    /// re-arm their expiry timers after a restart).
+    pub async fn requests_in_state(&self, state: RequestState) -> Result<Vec<RequestRecord>> {
+        let rows = sqlx::query(select_request!(
+            "WHERE state = ? ORDER BY expires_at, created_at, id"
+        ))
+        .bind(state.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(read_request).collect()
+    }
+
+    /// One page of requests matching `filter`, newest first.
+    pub async fn list_requests(&self, filter: &ListFilter) -> Result<Page<RequestRecord>> {
+        let limit = match filter.limit {
+            0 => 50,
+            n => n.min(500),
+        };
+        let cursor = filter.cursor.as_deref().map(parse_cursor).transpose()?;
+        let (issuer, subject) = filter.requester.clone().unzip();
+        let rows = sqlx::query(select_request!(
+            "WHERE (?1 IS NULL OR requester_issuer = ?1)
+               AND (?2 IS NULL OR requester_subject = ?2)
+               AND (?3 IS NULL OR cluster = ?3)
+               AND (?4 IS NULL OR state = ?4)
+               AND (?5 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?6))
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?7"
+        ))
+        .bind(issuer)
+        .bind(subject)
+        .bind(filter.cluster.as_deref())
+        .bind(filter.state.map(RequestState::as_str))
+        .bind(cursor.as_ref().map(|(at, _)| *at))
+        .bind(cursor.as_ref().map(|(_, id)| id.as_str()))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let mut items = rows.iter().map(read_request).collect::<Result<Vec<_>>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| format!("{}.{}", last.created_at.as_millisecond(), last.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String)> {
+    cursor
+        .split_once('.')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_owned())))
+        .ok_or_else(|| Error::BadCursor(cursor.to_owned()))
+}
+
+fn read_request(row: &SqliteRow) -> Result<RequestRecord> {
+    let text = |column: &str| -> Result<String> { Ok(row.try_get::<String, _>(column)?) };
+    let optional = |column: &str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
+    let access: StoredAccess = from_json("access", &text("access")?)?;
+    Ok(RequestRecord {
+        id: text("id")?,
+        subject: text("requester_subject")?,
+        issuer: text("requester_issuer")?,
+        cluster: text("cluster")?,
+        namespaces: from_json("namespaces", &text("namespaces")?)?,
+        access: access.access,
+        cluster_rules: access.cluster_rules,
+        duration_seconds: u64::try_from(row.try_get::<i64, _>("duration_seconds")?)
+            .map_err(|_| Error::Corrupt("negative duration".to_owned()))?,
+        reason: text("reason")?,
+        context: from_json("context", &text("context")?)?,
+        state: parse_state(&text("state")?)?,
+        verdict: optional("verdict")?
+            .map(|v| from_json("verdict", &v))
+            .transpose()?,
+        grant: optional("grant_json")?
+            .map(|g| from_json("grant_json", &g))
+            .transpose()?,
+        expires_at: row
+            .try_get::<Option<i64>, _>("expires_at")?
+            .map(timestamp)
+            .transpose()?,
+        error: optional("error")?,
+        created_at: timestamp(row.try_get("created_at")?)?,
+        updated_at: timestamp(row.try_get("updated_at")?)?,
+    })
+}

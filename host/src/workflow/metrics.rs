@@ -1,0 +1,134 @@
+//! The service's counters, rendered in the Prometheus text format: requests by outcome,
+//! policy decision latency, provisioning failures by step, and active grants.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the decision latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+];
+
+#[derive(Debug, Default)]
+struct Inner {
+    outcomes: BTreeMap<String, u64>,
+    buckets: [u64; BUCKETS.len()],
+    decisions: u64,
+    decision_seconds: f64,
+    provisioning_failures: BTreeMap<String, u64>,
+}
+
+/// The counters, shared by every task.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut inner)
+    }
+
+    /// Counts a submitted request by how it ended (`active`, `denied`, `failed`, ...).
+    pub fn request(&self, outcome: &str) {
+        self.with(|m| *m.outcomes.entry(outcome.to_owned()).or_default() += 1);
+    }
+
+    /// Records how long a chain took to decide.
+    pub fn decision(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        self.with(|m| {
+            for (bucket, bound) in m.buckets.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *bucket += 1;
+                }
+            }
+            m.decisions += 1;
+            m.decision_seconds += seconds;
+        });
+    }
+
+    /// Counts a provisioning failure at `step`.
+    pub fn provisioning_failure(&self, step: &str) {
+        self.with(|m| *m.provisioning_failures.entry(step.to_owned()).or_default() += 1);
+    }
+
+    /// The Prometheus text exposition, with `active_grants` as the current gauge value.
+    pub fn render(&self, active_grants: usize) -> String {
+        self.with(|m| {
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
+                "# HELP wicket_requests_total Access requests by outcome.\n# TYPE wicket_requests_total counter"
+            );
+            for (outcome, count) in &m.outcomes {
+                let _ = writeln!(out, "wicket_requests_total{{outcome=\"{outcome}\"}} {count}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP wicket_decision_seconds Time the policy chain took to decide.\n# TYPE wicket_decision_seconds histogram"
+            );
+            for (count, bound) in m.buckets.iter().zip(BUCKETS) {
+                let _ = writeln!(out, "wicket_decision_seconds_bucket{{le=\"{bound}\"}} {count}");
+            }
+            let _ = writeln!(
+                out,
+                "wicket_decision_seconds_bucket{{le=\"+Inf\"}} {}\nwicket_decision_seconds_sum {}\nwicket_decision_seconds_count {}",
+                m.decisions, m.decision_seconds, m.decisions
+            );
+            let _ = writeln!(
+                out,
+                "# HELP wicket_provisioning_failures_total Failed provisionings by step.\n# TYPE wicket_provisioning_failures_total counter"
+            );
+            for (step, count) in &m.provisioning_failures {
+                let _ = writeln!(
+                    out,
+                    "wicket_provisioning_failures_total{{step=\"{step}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP wicket_active_grants Grants in effect now.\n# TYPE wicket_active_grants gauge\nwicket_active_grants {active_grants}"
+            );
+            out
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histogram_and_gauge() {
+        let metrics = Metrics::default();
+        metrics.request("denied");
+        metrics.request("denied");
+        metrics.request("active");
+        metrics.decision(Duration::from_micros(80));
+        metrics.decision(Duration::from_millis(3));
+        metrics.provisioning_failure("role-binding");
+        let text = metrics.render(4);
+        for line in [
+            "wicket_requests_total{outcome=\"denied\"} 2",
+            "wicket_requests_total{outcome=\"active\"} 1",
+            "wicket_decision_seconds_bucket{le=\"0.0001\"} 1",
+            "wicket_decision_seconds_bucket{le=\"0.005\"} 2",
+            "wicket_decision_seconds_bucket{le=\"+Inf\"} 2",
+            "wicket_decision_seconds_count 2",
+            "wicket_provisioning_failures_total{step=\"role-binding\"} 1",
+            "wicket_active_grants 4",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in:\n{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The access request state machine. No HTTP types: the API edge calls it with a verified
+//! [`Identity`] and a parsed [`NewRequest`].
+//!
+//! ```text
+//! submit ─► validate ─► store `received` ─► chain verdict ─┬─ deny ─────────► denied
+//!                                                          ├─ needs-approval ► pending-approval
+//!                                                          └─ allow ─► approved ─► provisioning
+//!                          provisioning ─┬─ ok ─► active ─┬─ timer at expires_at ─► expired
+//!                                        │                └─ revoke ─────────────► revoked
+//!                                        └─ failed step (rolled back) ─► failed
+//! ```
+//!
+//! Every transition is one compare-and-set store write with its audit event. Expiry is a
+//! timer per grant (a task sleeping until `expires_at`), re-armed from the store on start.
+//! The [reconciler](Workflow::reconcile) deletes every Wicket-labelled object whose request
+//! is not active or is past its expiry, on start and periodically, so a crash leaves nothing.
+
+mod chains;
+mod expiry;
+mod metrics;
+mod ports;
+mod reconcile;
+mod targets;
+mod validate;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::task::AbortHandle;
+
+pub use chains::PolicyChains;
+pub use metrics::Metrics;
+pub use ports::{
+    BoxFuture, ChainVerdict, ClusterFailure, Clusters, Decider, IssuedKubeconfig, ManagedObject,
+    ProvisionPlan,
+};
+pub use reconcile::Sweep;
+pub use targets::KubeClusters;
+pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
+
+use crate::audit::{Actor, Details};
+use crate::policy::types::{Decision, Grant, Identity};
+use crate::store::{
+    self, ListFilter, ModuleVerdict, Page, RequestRecord, RequestState, Store, Transition,
+};
+
+/// Why a workflow call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The new request is invalid; nothing was stored.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// No such request, or not one the caller may see.
+    #[error("request `{0}` not found")]
+    NotFound(String),
+    /// The request is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// The cluster could not do what was asked (e.g. mint a kubeconfig).
+    #[error("cluster `{cluster}` failed: {source}")]
+    Cluster {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: ClusterFailure,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Timing settings of the workflow.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The longest duration a request may ask for.
+    pub max_duration: Duration,
+    /// Wait before retrying a teardown that failed.
+    pub retry_interval: Duration,
+    /// Time between two reconciler sweeps.
+    pub reconcile_interval: Duration,
+}
+
+struct Inner {
+    store: Store,
+    decider: Arc<dyn Decider>,
+    clusters: Arc<dyn Clusters>,
+    bounds: Bounds,
+    settings: Settings,
+    metrics: Metrics,
+    timers: Mutex<HashMap<String, AbortHandle>>,
+    background: Mutex<Vec<AbortHandle>>,
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// The workflow: cheap to clone, shared by the API handlers and the background tasks.
+#[derive(Clone)]
+pub struct Workflow {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow")
+            .field("clusters", &self.inner.bounds.clusters)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Now, to the millisecond (what the store keeps).
+fn now() -> Timestamp {
+    Timestamp::from_millisecond(Timestamp::now().as_millisecond())
+        .expect("the current time is a valid timestamp")
+}
+
+/// A fresh request id: 24 random lowercase hex digits (a valid label value and name part).
+fn new_id() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+    hex::encode(bytes)
+}
+
+/// Marks a request as being worked on by this process, so that the reconciler leaves its
+/// objects alone; unmarks it when dropped.
+struct InFlight<'a> {
+    inner: &'a Inner,
+    id: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(inner: &'a Inner, id: &str) -> Self {
+        lock(&inner.in_flight).insert(id.to_owned());
+        Self {
+            inner,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.in_flight).remove(&self.id);
+    }
+}
+
+fn actor(component: &str) -> Actor {
+    Actor::service(component)
+}
+
+impl Workflow {
+    /// A workflow over `store`, deciding with `decider` and provisioning on `clusters`.
+    /// Call [`Workflow::start`] to recover state and start the background tasks.
+    pub fn new(
+        store: Store,
+        decider: Arc<dyn Decider>,
+        clusters: Arc<dyn Clusters>,
+        settings: Settings,
+    ) -> Self {
+        let bounds = Bounds {
+            clusters: clusters.names().into_iter().collect(),
+            max_duration: settings.max_duration,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                decider,
+                clusters,
+                bounds,
+                settings,
+                metrics: Metrics::default(),
+                timers: Mutex::new(HashMap::new()),
+                background: Mutex::new(Vec::new()),
+                in_flight: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The policy chains.
+    pub fn decider(&self) -> &Arc<dyn Decider> {
+        &self.inner.decider
+    }
+
+    /// The clusters.
+    pub fn clusters(&self) -> &Arc<dyn Clusters> {
+        &self.inner.clusters
+    }
+
+    /// Validates, stores and decides a new request, and provisions it when allowed. Returns
+    /// the request in its resulting state: `active`, `pending-approval`, `denied` or `failed`.
+    #[tracing::instrument(skip_all, fields(subject = %identity.subject))]
+    pub async fn submit(&self, identity: &Identity, body: NewRequest) -> Result<RequestRecord> {
+        let request = body.validate(&self.inner.bounds, new_id(), now())?;
+        let _in_flight = InFlight::new(&self.inner, &request.id);
+        self.inner.store.insert_request(&request, identity).await?;
+        let verdict = self
+            .inner
+            .decider
+            .decide(identity, &request)
+            .unwrap_or_else(|| ChainVerdict {
+                decision: Decision::Deny {
+                    reason: format!("cluster `{}` has no policy chain", request.cluster),
+                },
+                modules: Vec::new(),
+                duration: Duration::ZERO,
+            });
+        self.inner.metrics.decision(verdict.duration);
+        let to = match &verdict.decision {
+            Decision::Deny { .. } => RequestState::Denied,
+            Decision::NeedsApproval { .. } => RequestState::PendingApproval,
+            Decision::Allow { .. } => RequestState::Approved,
+        };
+        let record = self
+            .inner
+            .store
+            .record_verdict(
+                &request.id,
+                &verdict.decision,
+                &verdict.modules,
+                to,
+                &actor("policy"),
+            )
+            .await?;
+        tracing::info!(request_id = %request.id, state = %record.state, "decided");
+        let record = match verdict.decision {
+            Decision::Allow { grant } => self.provision(record, grant).await?,
+            _ => record,
+        };
+        self.inner.metrics.request(record.state.as_str());
+        Ok(record)
+    }
+
+    /// `approved` → `provisioning` → `active` (timer armed) or `failed` (rolled back).
+    async fn provision(&self, record: RequestRecord, grant: Grant) -> Result<RequestRecord> {
+        let store = &self.inner.store;
+        let workflow = actor("workflow");
+        let id = record.id.as_str();
+        store
+            .transition(Transition {
+                id,
+                from: RequestState::Approved,
+                to: RequestState::Provisioning,
+                actor: &workflow,
+                note: None,
+                expires_at: None,
+            })
+            .await?;
+        let ttl = i64::try_from(grant.ttl_seconds).unwrap_or(i64::MAX);
+        let expires_at = now()
+            .checked_add(jiff::SignedDuration::from_secs(ttl))
+            .map_err(|_| Invalid::Field(format!("a grant of {ttl} s is out of range")))?;
+        let plan = ProvisionPlan {
+            request_id: record.id.clone(),
+            requester: record.subject.clone(),
+            reason: record.reason.clone(),
+            expires_at,
+            grant,
+        };
+        match self.inner.clusters.provision(&record.cluster, &plan).await {
+            Ok(objects) => {
+                for object in &objects {
+                    store.record_object(id, object, &workflow).await?;
+                }
+                let active = store
+                    .transition(Transition {
+                        id,
+                        from: RequestState::Provisioning,
+                        to: RequestState::Active,
+                        actor: &workflow,
+                        note: None,
+                        expires_at: Some(expires_at),
+                    })
+                    .await?;
+                self.arm(id, expires_at);
+                tracing::info!(request_id = %id, %expires_at, "active");
+                Ok(active)
+            }
+            Err(failure) => {
+                let step = failure.step.as_deref().unwrap_or("provision");
+                self.inner.metrics.provisioning_failure(step);
+                tracing::warn!(request_id = %id, step, error = %failure.message, "provisioning failed");
+                let note = format!("provisioning failed at step `{step}`: {}", failure.message);
+                Ok(store
+                    .transition(Transition {
+                        id,
+                        from: RequestState::Provisioning,
+                        to: RequestState::Failed,
+                        actor: &workflow,
+                        note: Some(&note),
+                        expires_at: None,
+                    })
+                    .await?)
+            }
+        }
+    }
+
+    /// The request and its per-module verdicts, if `identity` may see it (its requester,
+    /// or anyone when `see_all`).
+    pub async fn get(
+        &self,
+        identity: &Identity,
+        id: &str,
+        see_all: bool,
+    ) -> Result<(RequestRecord, Vec<ModuleVerdict>)> {
+        let record = self.visible(identity, id, see_all).await?;
+        let modules = self.inner.store.module_verdicts(id).await?;
+        Ok((record, modules))
+    }
+
+    async fn visible(&self, identity: &Identity, id: &str, see_all: bool) -> Result<RequestRecord> {
+        match self.inner.store.get_request(id).await {
+            Ok(record) if see_all || owns(identity, &record) => Ok(record),
+            Ok(_) | Err(store::Error::NotFound(_)) => Err(Error::NotFound(id.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One page of requests: the caller's own, or everyone's when `see_all`.
+    pub async fn list(
+        &self,
+        identity: &Identity,
+        see_all: bool,
+        mut filter: ListFilter,
+    ) -> Result<Page<RequestRecord>> {
+        if !see_all {
+            filter.requester = Some((identity.issuer.clone(), identity.subject.clone()));
+        }
+        Ok(self.inner.store.list_requests(&filter).await?)
+    }
+
+    /// Mints a kubeconfig for an active request of `identity`. Only its requester gets one;
+    /// the text is never stored, logged or audited (the audit says that one was issued).
+    pub async fn kubeconfig(&self, identity: &Identity, id: &str) -> Result<IssuedKubeconfig> {
+        let record = self.visible(identity, id, false).await?;
+        let now = now();
+        let remaining = match (record.state, record.expires_at) {
+            (RequestState::Active, Some(at)) if at > now => {
+                Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+            }
+            (state, _) => {
+                return Err(Error::Conflict(format!(
+                    "request `{id}` is `{state}`; a kubeconfig is only issued while it is active"
+                )));
+            }
+        };
+        let issued = self
+            .inner
+            .clusters
+            .kubeconfig(&record.cluster, id, remaining)
+            .await
+            .map_err(|source| Error::Cluster {
+                cluster: record.cluster.clone(),
+                source,
+            })?;
+        self.inner
+            .store
+            .append_audit(
+                Some(id),
+                &Actor::user(identity),
+                &Details::KubeconfigIssued {
+                    expires_at: issued.expires_at,
+                },
+            )
+            .await?;
+        Ok(issued)
+    }
+
+    /// Ends a request early: an active grant is torn down at once, a pending one withdrawn.
+    /// Its requester may revoke it, and anyone when `admin`.
+    pub async fn revoke(
+        &self,
+        identity: &Identity,
+        id: &str,
+        admin: bool,
+    ) -> Result<RequestRecord> {
+        let record = self.visible(identity, id, admin).await?;
+        let by = Actor::user(identity);
+        match record.state {
+            RequestState::Active => {
+                self.disarm(id);
+                self.end_grant(&record, RequestState::Revoked, &by).await
+            }
+            from @ (RequestState::PendingApproval | RequestState::Approved) => Ok(self
+                .inner
+                .store
+                .transition(Transition {
+                    id,
+                    from,
+                    to: RequestState::Revoked,
+                    actor: &by,
+                    note: None,
+                    expires_at: None,
+                })
+                .await?),
+            state => Err(Error::Conflict(format!(
+                "request `{id}` is `{state}`; only active or pending requests can be revoked"
+            ))),
+        }
+    }
+
+    /// Tears down an active grant and moves it to `to` (`expired` or `revoked`), recording
+    /// each deleted object. If another task ended it first, returns it as that one left it.
+    async fn end_grant(
+        &self,
+        record: &RequestRecord,
+        to: RequestState,
+        by: &Actor,
+    ) -> Result<RequestRecord> {
+        let store = &self.inner.store;
+        let deleted = self
+            .inner
+            .clusters
+            .teardown(&record.cluster, &record.id)
+            .await
+            .map_err(|source| Error::Cluster {
+                cluster: record.cluster.clone(),
+                source,
+            })?;
+        for object in &deleted {
+            store.record_object_deleted(&record.id, object, by).await?;
+        }
+        let moved = store
+            .transition(Transition {
+                id: &record.id,
+                from: RequestState::Active,
+                to,
+                actor: by,
+                note: None,
+                expires_at: None,
+            })
+            .await;
+        match moved {
+            Ok(record) => {
+                tracing::info!(request_id = %record.id, state = %record.state, "grant ended");
+                Ok(record)
+            }
+            Err(store::Error::StateConflict { .. }) => Ok(store.get_request(&record.id).await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops every timer and background task of this workflow (the grants stay recorded;
+    /// a new workflow on the same store re-arms them).
+    pub fn shutdown(&self) {
+        for (_, timer) in lock(&self.inner.timers).drain() {
+            timer.abort();
+        }
+        for task in lock(&self.inner.background).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+fn owns(identity: &Identity, record: &RequestRecord) -> bool {
+    record.subject == identity.subject && record.issuer == identity.issuer
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

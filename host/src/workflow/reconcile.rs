@@ -1,0 +1,146 @@
+//! Start-up recovery and the reconciler.
+//!
+//! On start, requests left half-way by a stopped process (`received`, `approved`,
+//! `provisioning`) are marked `failed`, active grants get their timers back (overdue ones
+//! expire at once), and the reconciler runs. The reconciler lists Wicket-labelled objects on
+//! every cluster and deletes those whose request is unknown, not active, or past its expiry,
+//! auditing each deletion; it leaves alone requests this process is working on.
+
+use std::time::Duration;
+
+use super::{Result, Workflow, actor, lock, now};
+use crate::audit::Details;
+use crate::store::{self, RequestState, Transition};
+
+/// What one reconciler sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Objects deleted.
+    pub deleted: usize,
+    /// Clusters that could not be listed or cleaned completely.
+    pub failed_clusters: Vec<String>,
+}
+
+impl Workflow {
+    /// Recovers after a restart, runs the reconciler once, and starts its periodic sweep.
+    pub async fn start(&self) -> Result<Sweep> {
+        let store = &self.inner.store;
+        let workflow = actor("workflow");
+        for from in [
+            RequestState::Received,
+            RequestState::Approved,
+            RequestState::Provisioning,
+        ] {
+            for record in store.requests_in_state(from).await? {
+                if lock(&self.inner.in_flight).contains(&record.id) {
+                    continue;
+                }
+                let note =
+                    format!("interrupted: the service stopped while the request was `{from}`");
+                match store
+                    .transition(Transition {
+                        id: &record.id,
+                        from,
+                        to: RequestState::Failed,
+                        actor: &workflow,
+                        note: Some(&note),
+                        expires_at: None,
+                    })
+                    .await
+                {
+                    Ok(_) | Err(store::Error::StateConflict { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        for record in store.requests_in_state(RequestState::Active).await? {
+            if let Some(expires_at) = record.expires_at {
+                self.arm(&record.id, expires_at);
+            }
+        }
+        let sweep = self.reconcile().await?;
+        let interval = self.inner.settings.reconcile_interval;
+        let workflow = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                if let Err(error) = workflow.reconcile().await {
+                    tracing::error!(%error, "reconciler sweep failed");
+                }
+            }
+        });
+        lock(&self.inner.background).push(task.abort_handle());
+        Ok(sweep)
+    }
+
+    /// One reconciler sweep over every cluster.
+    #[tracing::instrument(skip(self))]
+    pub async fn reconcile(&self) -> Result<Sweep> {
+        let store = &self.inner.store;
+        let reconciler = actor("reconciler");
+        let mut sweep = Sweep::default();
+        for cluster in self.inner.clusters.names() {
+            let managed = match self.inner.clusters.list_managed(&cluster).await {
+                Ok(managed) => managed,
+                Err(error) => {
+                    tracing::warn!(%cluster, %error, "cannot list managed objects");
+                    sweep.failed_clusters.push(cluster);
+                    continue;
+                }
+            };
+            let mut cluster_failed = false;
+            for object in managed {
+                let keep = match &object.request_id {
+                    None => false,
+                    Some(id) if lock(&self.inner.in_flight).contains(id) => true,
+                    Some(id) => match store.get_request(id).await {
+                        Ok(record) => {
+                            record.cluster == cluster
+                                && record.state == RequestState::Active
+                                && record.expires_at.is_some_and(|at| at > now())
+                        }
+                        Err(store::Error::NotFound(_)) => false,
+                        Err(e) => return Err(e.into()),
+                    },
+                };
+                if keep {
+                    continue;
+                }
+                if let Err(error) = self.inner.clusters.delete_managed(&cluster, &object).await {
+                    tracing::warn!(%cluster, object = ?object.object, %error, "cannot delete");
+                    cluster_failed = true;
+                    continue;
+                }
+                tracing::info!(%cluster, object = ?object.object, request_id = ?object.request_id, "reconciler deleted");
+                match &object.request_id {
+                    Some(id) => {
+                        store
+                            .record_object_deleted(id, &object.object, &reconciler)
+                            .await?;
+                    }
+                    None => {
+                        store
+                            .append_audit(
+                                None,
+                                &reconciler,
+                                &Details::ObjectDeleted {
+                                    object: object.object.clone(),
+                                },
+                            )
+                            .await?;
+                    }
+                }
+                sweep.deleted += 1;
+            }
+            if cluster_failed {
+                sweep.failed_clusters.push(cluster);
+            }
+        }
+        Ok(sweep)
+    }
+
+    /// The configured reconciler interval.
+    pub fn reconcile_interval(&self) -> Duration {
+        self.inner.settings.reconcile_interval
+    }
+}

@@ -1,0 +1,229 @@
+//! [`Clusters`] on real API servers: the configured clusters as [`ClusterTarget`]s.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::ports::{
+    BoxFuture, ClusterFailure, Clusters, IssuedKubeconfig, ManagedObject, ProvisionPlan,
+};
+use crate::cluster::{self, ClusterTarget, Endpoint, Kind, TargetSettings};
+use crate::config::{ClusterConfig, Connection};
+use crate::store::ObjectRef;
+
+/// The configured clusters, by name.
+#[derive(Debug, Clone, Default)]
+pub struct KubeClusters {
+    targets: BTreeMap<String, ClusterTarget>,
+}
+
+/// An error with its causes, `outer: inner: ...`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn failure(error: &cluster::Error) -> ClusterFailure {
+    ClusterFailure {
+        step: error.step().map(|step| step.as_str().to_owned()),
+        message: chain(error),
+    }
+}
+
+fn to_store(object: &cluster::ObjectRef) -> ObjectRef {
+    ObjectRef {
+        kind: object.kind.as_str().to_owned(),
+        namespace: object.namespace.clone(),
+        name: object.name.clone(),
+    }
+}
+
+fn to_cluster(object: &ObjectRef) -> Option<cluster::ObjectRef> {
+    let kind = [
+        Kind::ServiceAccount,
+        Kind::Role,
+        Kind::RoleBinding,
+        Kind::ClusterRole,
+        Kind::ClusterRoleBinding,
+    ]
+    .into_iter()
+    .find(|kind| kind.as_str() == object.kind)?;
+    Some(cluster::ObjectRef {
+        kind,
+        namespace: object.namespace.clone(),
+        name: object.name.clone(),
+    })
+}
+
+impl KubeClusters {
+    /// Connects (builds clients; sends nothing yet) to every configured cluster.
+    pub async fn connect(configs: &[ClusterConfig]) -> cluster::Result<Self> {
+        let mut targets = BTreeMap::new();
+        for config in configs {
+            let connection = match &config.connection {
+                Connection::Kubeconfig { path, context } => cluster::Connection::Kubeconfig {
+                    path: path.clone(),
+                    context: context.clone(),
+                },
+                Connection::InCluster => cluster::Connection::InCluster,
+            };
+            let ca_pem = config
+                .ca_file
+                .as_ref()
+                .map(|file| {
+                    std::fs::read_to_string(file).map_err(|e| cluster::Error::InvalidTarget {
+                        cluster: config.name.clone(),
+                        reason: format!("cannot read `ca_file` `{}`: {e}", file.display()),
+                    })
+                })
+                .transpose()?;
+            let mut settings = TargetSettings::new(config.name.clone(), connection);
+            settings.jit_namespace = Some(config.namespace.clone());
+            settings.issued_endpoint = Some(Endpoint {
+                server: config.server.as_str().trim_end_matches('/').to_owned(),
+                ca_pem,
+            });
+            targets.insert(
+                config.name.clone(),
+                ClusterTarget::connect(&settings).await?,
+            );
+        }
+        Ok(Self { targets })
+    }
+
+    /// Clusters from targets built elsewhere.
+    pub fn from_targets(targets: impl IntoIterator<Item = ClusterTarget>) -> Self {
+        Self {
+            targets: targets
+                .into_iter()
+                .map(|target| (target.name().to_owned(), target))
+                .collect(),
+        }
+    }
+
+    fn target(&self, cluster: &str) -> Result<&ClusterTarget, ClusterFailure> {
+        self.targets.get(cluster).ok_or_else(|| ClusterFailure {
+            step: None,
+            message: format!("cluster `{cluster}` is not configured"),
+        })
+    }
+}
+
+impl Clusters for KubeClusters {
+    fn names(&self) -> Vec<String> {
+        self.targets.keys().cloned().collect()
+    }
+
+    fn provision<'a>(
+        &'a self,
+        cluster: &'a str,
+        plan: &'a ProvisionPlan,
+    ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
+        Box::pin(async move {
+            let spec = cluster::ProvisionSpec {
+                request_id: plan.request_id.clone(),
+                requester: plan.requester.clone(),
+                reason: plan.reason.clone(),
+                expires_at: plan.expires_at,
+                grant: plan.grant.clone(),
+            };
+            let provisioned = self
+                .target(cluster)?
+                .provision(&spec)
+                .await
+                .map_err(|e| failure(&e))?;
+            Ok(provisioned
+                .objects
+                .iter()
+                .map(|step| to_store(&step.object))
+                .collect())
+        })
+    }
+
+    fn teardown<'a>(
+        &'a self,
+        cluster: &'a str,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
+        Box::pin(async move {
+            let report = self
+                .target(cluster)?
+                .teardown(request_id)
+                .await
+                .map_err(|e| failure(&e))?;
+            Ok(report.deleted.iter().map(to_store).collect())
+        })
+    }
+
+    fn kubeconfig<'a>(
+        &'a self,
+        cluster: &'a str,
+        request_id: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<IssuedKubeconfig, ClusterFailure>> {
+        Box::pin(async move {
+            let credential = self
+                .target(cluster)?
+                .issue_credential(request_id, ttl)
+                .await
+                .map_err(|e| failure(&e))?;
+            Ok(IssuedKubeconfig {
+                yaml: credential.kubeconfig.expose().to_owned(),
+                expires_at: credential.token_expires_at,
+            })
+        })
+    }
+
+    fn list_managed<'a>(
+        &'a self,
+        cluster: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>> {
+        Box::pin(async move {
+            let found = self
+                .target(cluster)?
+                .list_managed()
+                .await
+                .map_err(|e| failure(&e))?;
+            Ok(found
+                .into_iter()
+                .map(|managed| ManagedObject {
+                    object: to_store(&managed.object),
+                    request_id: managed.request_id,
+                    expires_at: managed.expires_at,
+                })
+                .collect())
+        })
+    }
+
+    fn delete_managed<'a>(
+        &'a self,
+        cluster: &'a str,
+        object: &'a ManagedObject,
+    ) -> BoxFuture<'a, Result<(), ClusterFailure>> {
+        Box::pin(async move {
+            let target = self.target(cluster)?;
+            let reference = to_cluster(&object.object).ok_or_else(|| ClusterFailure {
+                step: None,
+                message: format!("`{}` is not a kind Wicket manages", object.object.kind),
+            })?;
+            let managed = cluster::ManagedObject {
+                object: reference,
+                request_id: object.request_id.clone(),
+                expires_at: object.expires_at,
+            };
+            target
+                .delete_managed(&managed)
+                .await
+                .map(|_| ())
+                .map_err(|e| failure(&e))
+        })
+    }
+}

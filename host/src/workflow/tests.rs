@@ -1,0 +1,523 @@
+//! Workflow tests against an in-memory cluster double (fault injection included) and fixed
+//! chain verdicts; the policy engine and kube-sim are exercised in `tests/`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rstest::rstest;
+
+use super::*;
+use crate::policy::types::{Approval, Grant};
+use crate::store::ObjectRef;
+use crate::store::tests::{identity, test_store};
+
+const NEW_REQUEST: &str = include_str!("fixtures/edit-payments.json");
+const GRANT: &str = include_str!("fixtures/grant-edit-payments.json");
+
+/// A chain that always answers the same.
+pub(crate) struct Fixed(pub(crate) Decision);
+
+impl Decider for Fixed {
+    fn decide(
+        &self,
+        _: &Identity,
+        request: &crate::policy::types::AccessRequest,
+    ) -> Option<ChainVerdict> {
+        let mut decision = self.0.clone();
+        if let Decision::Allow { grant } = &mut decision {
+            grant.ttl_seconds = grant.ttl_seconds.min(request.duration_seconds);
+        }
+        Some(ChainVerdict {
+            modules: vec![ModuleVerdict {
+                module: "fixed".into(),
+                digest: "d1".into(),
+                decision: Some(decision.clone()),
+                duration_us: 3,
+                error: None,
+            }],
+            decision,
+            duration: Duration::from_micros(3),
+        })
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+/// An in-memory cluster named `dev`: objects by request, an optional failing step.
+#[derive(Default)]
+pub(crate) struct Memory {
+    pub(crate) objects: Mutex<Vec<ManagedObject>>,
+    pub(crate) fail_step: Mutex<Option<String>>,
+    teardowns: Mutex<Vec<(String, jiff::Timestamp)>>,
+}
+
+fn object(kind: &str, namespace: &str, id: &str) -> ObjectRef {
+    ObjectRef {
+        kind: kind.into(),
+        namespace: Some(namespace.into()),
+        name: format!("wicket-{id}"),
+    }
+}
+
+impl Clusters for Memory {
+    fn names(&self) -> Vec<String> {
+        vec!["dev".into()]
+    }
+
+    fn provision<'a>(
+        &'a self,
+        _: &'a str,
+        plan: &'a ProvisionPlan,
+    ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
+        Box::pin(async move {
+            if let Some(step) = lock(&self.fail_step).clone() {
+                return Err(ClusterFailure {
+                    step: Some(step),
+                    message: "the api server answered 500".into(),
+                });
+            }
+            let id = &plan.request_id;
+            let mut created = vec![object("ServiceAccount", "wicket-system", id)];
+            for grant in &plan.grant.namespaces {
+                created.push(object("RoleBinding", &grant.namespace, id));
+            }
+            lock(&self.objects).extend(created.iter().map(|o| ManagedObject {
+                object: o.clone(),
+                request_id: Some(id.clone()),
+                expires_at: Some(plan.expires_at),
+            }));
+            Ok(created)
+        })
+    }
+
+    fn teardown<'a>(
+        &'a self,
+        _: &'a str,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
+        Box::pin(async move {
+            lock(&self.teardowns).push((request_id.to_owned(), jiff::Timestamp::now()));
+            let mut objects = lock(&self.objects);
+            let (gone, kept) = objects
+                .drain(..)
+                .partition(|o| o.request_id.as_deref() == Some(request_id));
+            *objects = kept;
+            Ok(gone.into_iter().map(|o: ManagedObject| o.object).collect())
+        })
+    }
+
+    fn kubeconfig<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<IssuedKubeconfig, ClusterFailure>> {
+        Box::pin(async move {
+            Ok(IssuedKubeconfig {
+                yaml: "apiVersion: v1\nkind: Config\n".into(),
+                expires_at: jiff::Timestamp::now()
+                    + jiff::SignedDuration::try_from(ttl.max(Duration::from_secs(600))).unwrap(),
+            })
+        })
+    }
+
+    fn list_managed<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>> {
+        Box::pin(async move { Ok(lock(&self.objects).clone()) })
+    }
+
+    fn delete_managed<'a>(
+        &'a self,
+        _: &'a str,
+        object: &'a ManagedObject,
+    ) -> BoxFuture<'a, Result<(), ClusterFailure>> {
+        Box::pin(async move {
+            lock(&self.objects).retain(|o| o != object);
+            Ok(())
+        })
+    }
+}
+
+pub(crate) fn grant() -> Grant {
+    serde_json::from_str(GRANT).unwrap()
+}
+
+fn body() -> NewRequest {
+    serde_json::from_str(NEW_REQUEST).unwrap()
+}
+
+pub(crate) fn settings() -> Settings {
+    Settings {
+        max_duration: Duration::from_secs(12 * 3600),
+        retry_interval: Duration::from_millis(50),
+        reconcile_interval: Duration::from_secs(3600),
+    }
+}
+
+struct Harness {
+    workflow: Workflow,
+    cluster: Arc<Memory>,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness(decision: Decision) -> Harness {
+    let test = test_store().await;
+    let cluster = Arc::new(Memory::default());
+    let workflow = Workflow::new(
+        test.store,
+        Arc::new(Fixed(decision)),
+        cluster.clone(),
+        settings(),
+    );
+    Harness {
+        workflow,
+        cluster,
+        _dir: test.dir,
+    }
+}
+
+fn allow() -> Decision {
+    Decision::Allow { grant: grant() }
+}
+
+async fn audit_kinds(workflow: &Workflow, id: &str) -> Vec<String> {
+    let events = workflow.store().audit_events_of(id, 100).await.unwrap();
+    events.into_iter().map(|e| e.kind).collect()
+}
+
+/// Polls `check` until it holds, for at most a generous minute.
+async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn allowed_request_is_provisioned_and_active() {
+    let h = harness(allow()).await;
+    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    assert_eq!(record.state, RequestState::Active);
+    let expires_at = record.expires_at.expect("an active request has an expiry");
+    let lifetime = expires_at.duration_since(record.created_at).as_secs();
+    assert!(
+        (1795..=1805).contains(&lifetime),
+        "expires after {lifetime} s"
+    );
+    let objects = h
+        .workflow
+        .store()
+        .objects_of(&record.id, false)
+        .await
+        .unwrap();
+    assert_eq!(objects.len(), 2);
+    assert_eq!(h.workflow.armed_timers(), 1);
+    assert_eq!(
+        audit_kinds(&h.workflow, &record.id).await,
+        [
+            "request_received",
+            "verdict",
+            "state_changed",
+            "state_changed",
+            "object_created",
+            "object_created",
+            "state_changed"
+        ]
+    );
+    let modules = h
+        .workflow
+        .store()
+        .module_verdicts(&record.id)
+        .await
+        .unwrap();
+    assert_eq!(modules[0].digest, "d1");
+}
+
+#[rstest]
+#[case::deny(Decision::Deny { reason: "not in `sre`".into() }, RequestState::Denied)]
+#[case::needs_approval(
+    Decision::NeedsApproval { approval: Approval { groups: vec!["leads".into()], subjects: vec![], count: 1, reason: "prod".into(), grant: grant() } },
+    RequestState::PendingApproval
+)]
+#[tokio::test]
+async fn undecided_or_denied_requests_provision_nothing(
+    #[case] decision: Decision,
+    #[case] state: RequestState,
+) {
+    let h = harness(decision.clone()).await;
+    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    assert_eq!(record.state, state);
+    assert_eq!(record.verdict, Some(decision));
+    assert!(lock(&h.cluster.objects).is_empty());
+    assert_eq!(h.workflow.armed_timers(), 0);
+    assert_eq!(
+        audit_kinds(&h.workflow, &record.id).await,
+        ["request_received", "verdict", "state_changed"]
+    );
+}
+
+#[rstest]
+#[case::service_account("service-account")]
+#[case::role_binding("role-binding")]
+#[case::token_request("token-request")]
+#[tokio::test]
+async fn failed_provisioning_ends_failed_with_the_step(#[case] step: &str) {
+    let h = harness(allow()).await;
+    *lock(&h.cluster.fail_step) = Some(step.to_owned());
+    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    assert_eq!(record.state, RequestState::Failed);
+    let error = record.error.unwrap();
+    assert!(error.contains(&format!("step `{step}`")), "{error}");
+    assert!(h.workflow.metrics().render(0).contains(&format!(
+        "wicket_provisioning_failures_total{{step=\"{step}\"}} 1"
+    )));
+    assert_eq!(h.workflow.armed_timers(), 0);
+}
+
+#[tokio::test]
+async fn a_short_grant_expires_by_itself_on_time() {
+    let h = harness(allow()).await;
+    let mut new = body();
+    new.duration = DurationValue::Seconds(1);
+    let record = h.workflow.submit(&identity("alice"), new).await.unwrap();
+    let expires_at = record.expires_at.unwrap();
+    let id = record.id.clone();
+    eventually("expiry", async || {
+        h.workflow.store().get_request(&id).await.unwrap().state == RequestState::Expired
+    })
+    .await;
+    let (_, torn_at) = lock(&h.cluster.teardowns)[0].clone();
+    let late = torn_at.duration_since(expires_at);
+    assert!(!late.is_negative(), "torn down {late:?} before expiry");
+    assert!(
+        late < jiff::SignedDuration::from_secs(1),
+        "torn down {late:?} after expiry"
+    );
+    assert!(lock(&h.cluster.objects).is_empty());
+    assert_eq!(h.workflow.armed_timers(), 0);
+}
+
+#[tokio::test]
+async fn revoke_tears_down_at_once_for_the_requester_or_an_admin() {
+    let h = harness(allow()).await;
+    let alice = identity("alice");
+    let record = h.workflow.submit(&alice, body()).await.unwrap();
+    let bob = identity("bob");
+    assert!(matches!(
+        h.workflow.revoke(&bob, &record.id, false).await,
+        Err(Error::NotFound(_))
+    ));
+    let revoked = h.workflow.revoke(&bob, &record.id, true).await.unwrap();
+    assert_eq!(revoked.state, RequestState::Revoked);
+    assert!(lock(&h.cluster.objects).is_empty());
+    assert_eq!(h.workflow.armed_timers(), 0);
+    assert!(matches!(
+        h.workflow.revoke(&alice, &record.id, false).await,
+        Err(Error::Conflict(_))
+    ));
+    let deleted = h
+        .workflow
+        .store()
+        .objects_of(&record.id, true)
+        .await
+        .unwrap();
+    assert!(deleted.iter().all(|o| o.deleted_at.is_some()));
+}
+
+#[tokio::test]
+async fn kubeconfig_only_for_the_requester_while_active_and_never_audited() {
+    let h = harness(allow()).await;
+    let alice = identity("alice");
+    let record = h.workflow.submit(&alice, body()).await.unwrap();
+    assert!(matches!(
+        h.workflow.kubeconfig(&identity("bob"), &record.id).await,
+        Err(Error::NotFound(_))
+    ));
+    let issued = h.workflow.kubeconfig(&alice, &record.id).await.unwrap();
+    assert!(issued.yaml.contains("kind: Config"));
+    let events = h
+        .workflow
+        .store()
+        .audit_events_of(&record.id, 100)
+        .await
+        .unwrap();
+    let issued_event = events
+        .iter()
+        .find(|e| e.kind == "kubeconfig_issued")
+        .unwrap();
+    assert!(!issued_event.details.to_string().contains("kind: Config"));
+    h.workflow.revoke(&alice, &record.id, false).await.unwrap();
+    assert!(matches!(
+        h.workflow.kubeconfig(&alice, &record.id).await,
+        Err(Error::Conflict(_))
+    ));
+}
+
+#[rstest]
+#[case::unknown_cluster(
+    r#"{"cluster":"prod","namespaces":["payments"],"role":"edit","duration":"1h","reason":"r"}"#,
+    "cluster `prod` is not configured"
+)]
+#[case::bad_namespace(
+    r#"{"cluster":"dev","namespaces":["Payments"],"role":"edit","duration":"1h","reason":"r"}"#,
+    "namespace `Payments` is not a DNS-1123 label"
+)]
+#[case::zero_duration(
+    r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":0,"reason":"r"}"#,
+    "`duration` must be more than zero"
+)]
+#[case::absurd_duration(
+    r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"9999h","reason":"r"}"#,
+    "longer than the allowed maximum"
+)]
+#[case::words_duration(
+    r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"soon","reason":"r"}"#,
+    "`soon` is not a duration"
+)]
+#[case::role_and_rules(r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","rules":[],"duration":"1h","reason":"r"}"#, "either `role` or `rules`")]
+#[case::no_access(
+    r#"{"cluster":"dev","namespaces":["payments"],"duration":"1h","reason":"r"}"#,
+    "give `role` or `rules`"
+)]
+#[case::empty_reason(
+    r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"1h","reason":"  "}"#,
+    "`reason` must not be empty"
+)]
+#[case::bad_role(
+    r#"{"cluster":"dev","namespaces":["payments"],"role":"Edit Me","duration":"1h","reason":"r"}"#,
+    "is not a valid role name"
+)]
+#[tokio::test]
+async fn invalid_requests_are_refused_and_nothing_is_written(
+    #[case] json: &str,
+    #[case] message: &str,
+) {
+    let h = harness(allow()).await;
+    let new: NewRequest = serde_json::from_str(json).unwrap();
+    let error = h
+        .workflow
+        .submit(&identity("alice"), new)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Invalid(_)));
+    assert!(error.to_string().contains(message), "{error}");
+    assert!(
+        h.workflow
+            .store()
+            .audit_events(0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overdue_grants() {
+    let h = harness(allow()).await;
+    let alice = identity("alice");
+    // An active grant whose process stopped: expired while nobody watched.
+    let mut short = body();
+    short.duration = DurationValue::Seconds(1);
+    let overdue = h.workflow.submit(&alice, short).await.unwrap();
+    h.workflow.shutdown();
+    // A request interrupted mid-provisioning, with an object already on the cluster.
+    let request = body()
+        .validate(&h.workflow.inner.bounds, "cafe01".into(), now())
+        .unwrap();
+    h.workflow
+        .store()
+        .insert_request(&request, &alice)
+        .await
+        .unwrap();
+    h.workflow
+        .store()
+        .record_verdict(
+            "cafe01",
+            &allow(),
+            &[],
+            RequestState::Approved,
+            &actor("policy"),
+        )
+        .await
+        .unwrap();
+    h.workflow
+        .store()
+        .transition(Transition {
+            id: "cafe01",
+            from: RequestState::Approved,
+            to: RequestState::Provisioning,
+            actor: &actor("workflow"),
+            note: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    lock(&h.cluster.objects).push(ManagedObject {
+        object: object("ServiceAccount", "wicket-system", "cafe01"),
+        request_id: Some("cafe01".into()),
+        expires_at: None,
+    });
+    // An unlabelled orphan.
+    lock(&h.cluster.objects).push(ManagedObject {
+        object: object("Role", "payments", "orphan"),
+        request_id: None,
+        expires_at: None,
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await; // let the 1 s grant become overdue
+    let restarted = Workflow::new(
+        h.workflow.store().clone(),
+        Arc::new(Fixed(allow())),
+        h.cluster.clone(),
+        settings(),
+    );
+    let sweep = restarted.start().await.unwrap();
+    assert_eq!(
+        restarted.store().get_request("cafe01").await.unwrap().state,
+        RequestState::Failed
+    );
+    eventually("overdue expiry", async || {
+        restarted
+            .store()
+            .get_request(&overdue.id)
+            .await
+            .unwrap()
+            .state
+            == RequestState::Expired
+    })
+    .await;
+    assert!(sweep.deleted >= 2, "{sweep:?}");
+    assert!(lock(&h.cluster.objects).is_empty());
+    let events = restarted.store().audit_events(0, 1000).await.unwrap();
+    let deletions = events
+        .iter()
+        .filter(|e| e.kind == "object_deleted" && e.actor["component"] == "reconciler")
+        .count();
+    assert!(deletions >= 2, "{deletions}");
+    restarted.shutdown();
+}
+
+#[tokio::test]
+async fn reconciler_keeps_active_grants() {
+    let h = harness(allow()).await;
+    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    let sweep = h.workflow.reconcile().await.unwrap();
+    assert_eq!(sweep, Sweep::default());
+    assert_eq!(lock(&h.cluster.objects).len(), 2);
+    assert_eq!(
+        h.workflow
+            .store()
+            .get_request(&record.id)
+            .await
+            .unwrap()
+            .state,
+        RequestState::Active
+    );
+}

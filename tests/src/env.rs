@@ -1,0 +1,275 @@
+//! One test environment: a kube-sim, a data directory, the shipped policies on disk, and the
+//! test configuration; Wicket services are started (and restarted) on it.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube_sim::KubeSim;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wicket::app::Service;
+use wicket::config::Config;
+use wicket::policy::{EngineConfig, PolicyEngine};
+use wicket::workflow::{Decider, KubeClusters, PolicyChains};
+
+use crate::native::NativeChain;
+use crate::tokens::SECRET;
+
+const CONFIG: &str = include_str!("../fixtures/wicket.toml");
+
+/// The namespaces kube-sim starts with.
+pub const NAMESPACES: [&str; 5] = [
+    "default",
+    "kube-system",
+    "payments",
+    "orders",
+    "wicket-system",
+];
+
+/// kube-sim, a data directory and the configuration.
+pub struct Env {
+    /// Temporary files: data, policies, kubeconfigs.
+    pub dir: TempDir,
+    /// The simulated cluster.
+    pub sim: KubeSim,
+    /// The parsed configuration.
+    pub config: Config,
+}
+
+/// Polls `check` every 20 ms until it holds; panics after a generous `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Env {
+    /// Starts kube-sim and writes the configuration with a reconciler interval of `reconcile`.
+    pub async fn start(reconcile: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let sim = KubeSim::start(kube_sim::Config {
+            namespaces: NAMESPACES.iter().map(|n| (*n).to_owned()).collect(),
+            ..kube_sim::Config::default()
+        })
+        .await
+        .expect("start kube-sim");
+        let root = dir.path();
+        let policies = root.join("policies");
+        std::fs::create_dir_all(&policies).expect("a policies directory");
+        for (name, bytes) in wicket::embedded::ALL {
+            std::fs::write(
+                policies.join(format!("{}.wasm", name.replace('-', "_"))),
+                bytes,
+            )
+            .expect("write a policy");
+        }
+        let kubeconfig = root.join("admin.kubeconfig");
+        sim.write_kubeconfig(&kubeconfig)
+            .expect("write the admin kubeconfig");
+        let ca = root.join("kube-sim-ca.pem");
+        std::fs::write(&ca, sim.ca_pem()).expect("write the CA");
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let text = CONFIG
+            .replace("{data}", &root.join("data").display().to_string())
+            .replace("{reconcile}", reconcile)
+            .replace("{secret}", SECRET)
+            .replace("{fixtures}", &fixtures.display().to_string())
+            .replace("{kubeconfig}", &kubeconfig.display().to_string())
+            .replace("{server}", &sim.url())
+            .replace("{ca}", &ca.display().to_string())
+            .replace("{policies}", &policies.display().to_string());
+        let path = root.join("wicket.toml");
+        std::fs::write(&path, &text).expect("write the configuration");
+        let config = Config::load(&path).expect("the test configuration is valid");
+        Self { dir, sim, config }
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The policy settings of the `dev` cluster's chain entry `name`.
+    pub fn settings(&self, name: &str) -> Value {
+        let policy = self.config.clusters[0]
+            .policies
+            .iter()
+            .find(|p| p.name == name)
+            .expect("a configured policy");
+        Value::Object(policy.settings.clone())
+    }
+
+    /// The configured chains, as WebAssembly components on the policy engine (compiled
+    /// modules cached in the environment's directory).
+    pub fn wasm_chain(&self) -> Arc<dyn Decider> {
+        let engine = PolicyEngine::new(&EngineConfig {
+            cache_dir: Some(self.dir.path().join("module-cache")),
+            ..EngineConfig::default()
+        })
+        .expect("a policy engine");
+        Arc::new(
+            PolicyChains::load(&engine, &self.config.clusters).expect("the configured chains load"),
+        )
+    }
+
+    /// The sample chain, natively.
+    pub fn native_chain(&self) -> Arc<dyn Decider> {
+        Arc::new(
+            NativeChain::new(&self.settings("groups"), &self.settings("tickets"))
+                .expect("valid settings"),
+        )
+    }
+
+    /// Builds, starts (recovery + reconciler) and serves Wicket on `127.0.0.1:0`.
+    pub async fn serve(&self, decider: Arc<dyn Decider>) -> Running {
+        let clusters = KubeClusters::connect(&self.config.clusters)
+            .await
+            .expect("connect to kube-sim");
+        let service = Service::build(&self.config, decider, Arc::new(clusters))
+            .await
+            .expect("build the service");
+        service.start().await.expect("start the service");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = service.clone();
+        let task = tokio::spawn(async move {
+            serving
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+        });
+        Running {
+            service,
+            base,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Every object on the cluster labelled as managed by Wicket, as `Kind ns/name`.
+    pub async fn labelled_objects(&self) -> Vec<String> {
+        let clusters = KubeClusters::connect(&self.config.clusters)
+            .await
+            .expect("connect to kube-sim");
+        use wicket::workflow::Clusters as _;
+        clusters
+            .list_managed("dev")
+            .await
+            .expect("list managed objects")
+            .into_iter()
+            .map(|m| {
+                format!(
+                    "{} {}/{}",
+                    m.object.kind,
+                    m.object.namespace.unwrap_or_default(),
+                    m.object.name
+                )
+            })
+            .collect()
+    }
+}
+
+/// A running Wicket.
+pub struct Running {
+    /// The service.
+    pub service: Service,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client.
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// A response: status and body (JSON when it parses, else `Null`) and the raw text.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The body as JSON, or `Null`.
+    pub json: Value,
+    /// The body as text.
+    pub text: String,
+}
+
+impl Running {
+    /// Sends `method path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.expect("wicket answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        Answer {
+            status,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    /// The state of request `id`, read from the store.
+    pub async fn state(&self, id: &str) -> String {
+        self.service
+            .workflow()
+            .store()
+            .get_request(id)
+            .await
+            .expect("a stored request")
+            .state
+            .to_string()
+    }
+
+    /// Stops serving gracefully and waits.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Drops the service abruptly, as a crash would: the server task and every timer stop;
+    /// requests in flight are left where they are.
+    pub fn kill(self) {
+        self.task.abort();
+        self.service.workflow().shutdown();
+    }
+}
+
+/// Reads a file into a string.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
