@@ -19,6 +19,7 @@ mod error;
 pub mod faults;
 mod kubeconfig;
 pub mod objects;
+pub mod patch;
 pub mod proto;
 pub mod rbac;
 pub mod request_info;
@@ -29,6 +30,7 @@ mod server;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod validation;
 
 pub use error::{Error, Result};
 pub use faults::{Action as FaultAction, FaultRule, Faults, When};

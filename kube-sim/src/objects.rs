@@ -3,18 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::api::{Body, State};
 use crate::auth::UserInfo;
+use crate::patch::{json_patch, merge_patch};
 use crate::rbac::{self, Attributes, escalation, validate as rbac_validate};
 use crate::request_info::RequestInfo;
 use crate::resources::{RBAC_GROUP, ResourceType, Storage, lookup};
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::status::{ApiError, FieldError, Result};
+use crate::status::{ApiError, Result};
 use crate::store::{Store, meta_mut, meta_str};
+use crate::validation::{apply_defaults, invalid, validate};
 use crate::{proto, reviews};
 
 /// Decodes a JSON or protobuf body into an object.
@@ -157,143 +157,6 @@ fn selectors(query: &BTreeMap<String, String>) -> Result<(LabelSelector, FieldSe
 
 fn list_of(rt: &ResourceType, items: Vec<Value>, rv: &str) -> Value {
     json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv}, "items": items})
-}
-
-const DNS1123_SUBDOMAIN: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const DNS1123_LABEL: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-
-fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn name_errors(rt: &ResourceType, name: &str) -> Vec<FieldError> {
-    if rt.group == RBAC_GROUP {
-        // RBAC objects only need to be valid path segments.
-        if name == "." || name == ".." || name.contains('/') || name.contains('%') {
-            return vec![FieldError::invalid(
-                "metadata.name",
-                &format!("{name:?}"),
-                "may not contain '/' or '%' or be '.' or '..'",
-            )];
-        }
-        return vec![];
-    }
-    if rt.plural == "namespaces" {
-        if !is_label(name) {
-            return vec![FieldError::invalid(
-                "metadata.name",
-                &format!("{name:?}"),
-                DNS1123_LABEL,
-            )];
-        }
-        return vec![];
-    }
-    if name.len() > 253 || !name.split('.').all(is_label) {
-        return vec![FieldError::invalid(
-            "metadata.name",
-            &format!("{name:?}"),
-            DNS1123_SUBDOMAIN,
-        )];
-    }
-    vec![]
-}
-
-fn validate(rt: &ResourceType, obj: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    let name = meta_str(obj, "name");
-    if name.is_empty() {
-        errs.push(FieldError::required(
-            "metadata.name",
-            "name or generateName is required",
-        ));
-    } else {
-        errs.extend(name_errors(rt, name));
-    }
-    match rt.plural {
-        "roles" => errs.extend(rbac_validate::rules(obj, true)),
-        "clusterroles" => errs.extend(rbac_validate::rules(obj, false)),
-        "rolebindings" => errs.extend(rbac_validate::binding(obj, true)),
-        "clusterrolebindings" => errs.extend(rbac_validate::binding(obj, false)),
-        "deployments"
-            if obj
-                .pointer("/spec/template/spec/containers")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty) =>
-        {
-            errs.push(FieldError::required("spec.template.spec.containers", ""));
-        }
-        "pods"
-            if obj
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty) =>
-        {
-            errs.push(FieldError::required("spec.containers", ""));
-        }
-        _ => {}
-    }
-    errs
-}
-
-fn invalid(rt: &ResourceType, name: &str, errs: &[FieldError]) -> ApiError {
-    ApiError::invalid(rt.kind, rt.group, name, errs)
-}
-
-/// Defaults the real API server fills in.
-fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
-    match rt.plural {
-        "namespaces" => {
-            let name = meta_str(obj, "name").to_owned();
-            if !name.is_empty() {
-                let meta = meta_mut(obj);
-                let labels = meta.entry("labels").or_insert_with(|| json!({}));
-                labels["kubernetes.io/metadata.name"] = json!(name);
-            }
-            if obj
-                .pointer("/spec/finalizers")
-                .and_then(Value::as_array)
-                .is_none_or(Vec::is_empty)
-            {
-                obj["spec"] = json!({"finalizers": ["kubernetes"]});
-            }
-            obj["status"] = json!({"phase": "Active"});
-        }
-        "secrets" => {
-            if obj
-                .get("type")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
-                obj["type"] = json!("Opaque");
-            }
-            if let Some(Value::Object(string_data)) =
-                obj.as_object_mut().and_then(|o| o.remove("stringData"))
-            {
-                if !obj.get("data").is_some_and(Value::is_object) {
-                    obj["data"] = json!({});
-                }
-                for (k, v) in string_data {
-                    obj["data"][k] = json!(STANDARD.encode(v.as_str().unwrap_or("")));
-                }
-            }
-        }
-        "pods" if obj.get("status").is_none() => {
-            obj["status"] = json!({"phase": "Pending"});
-        }
-        "deployments" => {
-            if obj.pointer("/spec/replicas").is_none()
-                && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
-            {
-                spec.insert("replicas".into(), json!(1));
-            }
-        }
-        _ => {}
-    }
 }
 
 fn attrs_for(verb: &str, resource: &str, namespace: &str, name: &str) -> Attributes {
@@ -453,111 +316,6 @@ fn update(
     check_escalation(store, user, rt, a, &obj)?;
     apply_defaults(rt, &mut obj);
     store.update(rt, &a.namespace, &a.name, obj)
-}
-
-/// RFC 7386 JSON merge patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            if let Value::Object(t) = target {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
-}
-
-fn pointer_parent<'a>(doc: &'a mut Value, path: &str) -> Result<(&'a mut Value, String)> {
-    let (parent, last) = path
-        .rsplit_once('/')
-        .ok_or_else(|| ApiError::bad_request(format!("invalid json patch path `{path}`")))?;
-    let last = last.replace("~1", "/").replace("~0", "~");
-    let target = doc
-        .pointer_mut(parent)
-        .ok_or_else(|| ApiError::bad_request(format!("json patch path `{path}` does not exist")))?;
-    Ok((target, last))
-}
-
-/// RFC 6902 JSON patch (add, remove, replace, test).
-pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<()> {
-    let ops = ops
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("a json patch must be an array of operations"))?;
-    for op in ops {
-        let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
-        let path = op.get("path").and_then(Value::as_str).unwrap_or("");
-        let value = op.get("value").cloned().unwrap_or(Value::Null);
-        match kind {
-            "test" => {
-                if doc.pointer(path) != Some(&value) {
-                    return Err(ApiError::custom(
-                        422,
-                        "Invalid",
-                        &format!("json patch test operation failed at `{path}`"),
-                    ));
-                }
-            }
-            "replace" => {
-                let slot = doc.pointer_mut(path).ok_or_else(|| {
-                    ApiError::bad_request(format!("json patch path `{path}` does not exist"))
-                })?;
-                *slot = value;
-            }
-            "add" | "remove" => {
-                let (parent, key) = pointer_parent(doc, path)?;
-                match parent {
-                    Value::Object(m) if kind == "add" => {
-                        m.insert(key, value);
-                    }
-                    Value::Object(m) => {
-                        m.remove(&key).ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "json patch path `{path}` does not exist"
-                            ))
-                        })?;
-                    }
-                    Value::Array(arr) => {
-                        let idx = if key == "-" {
-                            arr.len()
-                        } else {
-                            key.parse().map_err(|_| {
-                                ApiError::bad_request(format!("invalid array index in `{path}`"))
-                            })?
-                        };
-                        if kind == "add" && idx <= arr.len() {
-                            arr.insert(idx, value);
-                        } else if kind == "remove" && idx < arr.len() {
-                            arr.remove(idx);
-                        } else {
-                            return Err(ApiError::bad_request(format!(
-                                "array index out of range in `{path}`"
-                            )));
-                        }
-                    }
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "json patch path `{path}` does not exist"
-                        )));
-                    }
-                }
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unsupported json patch operation `{other}`"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn patch(
