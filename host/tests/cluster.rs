@@ -14,7 +14,10 @@ use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kube_sim::{FaultAction, FaultRule};
 use rstest::rstest;
-use wicket::cluster::{Error, Kind, ObjectRef, Outcome, ProvisionStep, StepFailure};
+use wicket::cluster::{
+    ClusterTarget, Connection, Error, Kind, ObjectRef, Outcome, ProvisionStep, StepFailure,
+    TargetSettings,
+};
 use wicket::policy::types::Access;
 
 const EDIT_CAN_I: &str = include_str!("fixtures/cluster/edit-can-i.txt");
@@ -617,4 +620,42 @@ async fn a_failing_delete_is_reported_and_the_rest_still_goes() {
         [ObjectRef::role_binding("payments", "wicket-r9")]
     );
     assert!(labelled(&env.admin, "r9").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_preflight_sees_wickets_own_permissions() {
+    let env = env(&["payments"]).await;
+    let missing = env.wicket.missing_permissions().await.expect("preflight");
+    assert!(
+        missing.is_empty(),
+        "the shipped RBAC must cover every need: {missing:?}"
+    );
+
+    // An identity without Wicket's RBAC lacks every permission.
+    let bare: ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "bare"}})).unwrap();
+    Api::<ServiceAccount>::namespaced(env.admin.clone(), "wicket-system")
+        .create(&PostParams::default(), &bare)
+        .await
+        .unwrap();
+    let token = env.sim.token_for("wicket-system", "bare", 3600).unwrap();
+    let path = env.dir.path().join("bare.kubeconfig");
+    std::fs::write(
+        &path,
+        env.sim.kubeconfig_with_token("bare", &token).unwrap(),
+    )
+    .unwrap();
+    let settings = TargetSettings::new(
+        "sim",
+        Connection::Kubeconfig {
+            path,
+            context: None,
+        },
+    );
+    let bare = ClusterTarget::connect(&settings).await.unwrap();
+    let missing = bare.missing_permissions().await.expect("preflight");
+    assert_eq!(
+        missing,
+        wicket::cluster::required_permissions("wicket-system")
+    );
 }
