@@ -659,3 +659,86 @@ async fn the_preflight_sees_wickets_own_permissions() {
         wicket::cluster::required_permissions("wicket-system")
     );
 }
+
+#[tokio::test]
+async fn each_granted_namespace_gets_its_own_binding() {
+    let env = env(&["payments", "billing"]).await;
+    let s = spec(
+        "r10",
+        vec![
+            ("payments", Access::Role("view".into())),
+            ("billing", Access::Rules(vec![rule(&["pods"], &["list"])])),
+        ],
+        vec![],
+    );
+    let provisioned = env.wicket.provision(&s).await.expect("provision");
+    let mut found = labelled(&env.admin, "r10").await;
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "Role billing/wicket-r10",
+            "RoleBinding billing/wicket-r10",
+            "RoleBinding payments/wicket-r10",
+            "ServiceAccount wicket-system/wicket-r10"
+        ]
+    );
+    assert_eq!(
+        provisioned.credential.context, "sim-payments",
+        "the first namespace names the context"
+    );
+    let user = cluster_env::client(provisioned.credential.kubeconfig.expose()).await;
+    for ns in ["payments", "billing"] {
+        Api::<Pod>::namespaced(user.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .expect(ns);
+    }
+    let denied = Api::<Pod>::namespaced(user, "default")
+        .list(&ListParams::default())
+        .await;
+    assert_eq!(status_of(denied), (403, "Forbidden".to_owned()));
+}
+
+#[tokio::test]
+async fn a_failed_rollback_is_reported_as_left_behind() {
+    let env = env(&["payments"]).await;
+    let fail = |resource: &str, verb: &str| {
+        FaultRule::new(FaultAction::Fail {
+            code: 500,
+            reason: "InternalError".into(),
+            message: "injected".into(),
+        })
+        .verb(verb)
+        .resource(resource)
+    };
+    env.sim.faults().add(fail("clusterroles", "create"));
+    env.sim.faults().add(fail("roles", "delete"));
+    let err = env.wicket.provision(&full_spec("r11")).await.unwrap_err();
+    let Error::Provision(failure) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(failure.step, ProvisionStep::ClusterRole);
+    assert_eq!(
+        failure.left_behind,
+        [ObjectRef::role("payments", "wicket-r11")]
+    );
+    assert_eq!(
+        failure.rolled_back,
+        [
+            ObjectRef::role_binding("payments", "wicket-r11"),
+            ObjectRef::service_account("wicket-system", "wicket-r11")
+        ]
+    );
+    // What was left behind is labelled, so the reconciler finds it.
+    env.sim.faults().clear();
+    let managed = env.wicket.list_managed().await.unwrap();
+    assert_eq!(managed.len(), 1);
+    assert_eq!(managed[0].object, ObjectRef::role("payments", "wicket-r11"));
+    assert_eq!(managed[0].request_id.as_deref(), Some("r11"));
+    assert_eq!(
+        env.wicket.delete_managed(&managed[0]).await.unwrap(),
+        wicket::cluster::Deleted::Now
+    );
+    assert!(labelled(&env.admin, "r11").await.is_empty());
+}
