@@ -2,23 +2,25 @@
 //! authorize, apply injected faults, then serve (discovery, objects, reviews, admin endpoints).
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::auth::{TokenSigner, UserInfo, service_account_user};
 use crate::faults::{Action, Faults};
 use crate::rbac::{self, Attributes};
 use crate::request_info;
 use crate::status::ApiError;
-use crate::store::Store;
-use crate::{admin, discovery, objects};
+use crate::store::{Change, Store};
+use crate::{admin, discovery, impersonation, objects, watch as watches};
 
 /// Largest accepted request body (the real server's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -38,12 +40,24 @@ pub struct State {
     pub server_address: String,
     /// Flips to true on shutdown (releases hanging requests).
     pub shutdown: watch::Receiver<bool>,
+    /// Stored changes, for watches.
+    pub events: broadcast::Sender<Arc<Change>>,
+    /// Every request served, in order.
+    pub log: Mutex<Vec<RequestRecord>>,
 }
 
 impl State {
     /// Locks the store (a panic in another request does not poison it for the rest).
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends the changes the last write made to every watch.
+    pub fn publish(&self, changes: Vec<Change>) {
+        for c in changes {
+            // No receiver means no watch is open: nothing to tell.
+            let _ = self.events.send(Arc::new(c));
+        }
     }
 
     /// The user a bearer token designates, or `None` when it is not valid now.
@@ -72,24 +86,60 @@ pub struct Body {
     pub bytes: Bytes,
 }
 
+/// The body type of every response (whole JSON documents, or a watch stream).
+pub type ResponseBody = BoxBody<Bytes, Infallible>;
+
 /// JSON response with a status code.
-pub fn json_response(code: u16, body: &Value) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+pub fn json_response(code: u16, body: &Value) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
-fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
+fn error_response(e: &ApiError) -> Response<ResponseBody> {
     json_response(e.code, &e.to_status())
 }
 
-/// Serves one HTTP request.
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// One served request, as the request log keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The user the request acted as (`""` when authentication failed).
+    pub user: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Verb, namespace, group, resource, subresource and name as RBAC saw them.
+    pub attrs: Attributes,
+    /// HTTP status code answered.
+    pub code: u16,
+}
+
+/// Serves one HTTP request and records it in the request log.
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let mut record = RequestRecord::default();
+    let resp = respond(&state, req, &mut record).await;
+    record.code = resp.status().as_u16();
+    state
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(record);
+    resp
+}
+
+async fn respond(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    record: &mut RequestRecord,
+) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
+    record.method = method.clone();
+    record.path = path.clone();
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .into_owned()
@@ -127,6 +177,13 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<
         },
     };
 
+    let user = match impersonation::resolve(&state.store(), user, &parts.headers) {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
+    };
+
+    record.user = user.username.clone();
+
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
@@ -143,7 +200,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<
     };
 
     if path.starts_with("/kube-sim/") {
-        return match admin::serve(&state, &user, &method, &path, &body) {
+        return match admin::serve(state, &user, &method, &path, &body) {
             Ok((code, v)) => json_response(code, &v),
             Err(e) => error_response(&e),
         };
@@ -151,6 +208,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<
 
     let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     let info = request_info::parse(&method, &path, watch);
+    record.attrs = info.attrs.clone();
     let decision = rbac::authorize(&state.store(), &user, &info.attrs);
     if !decision.allowed {
         let e = forbidden(&user, &info.attrs);
@@ -185,10 +243,21 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
 
+    if info.attrs.resource_request && info.attrs.verb == "watch" {
+        return match watches::start(state.clone(), &info, &query) {
+            Ok(body) => {
+                let mut resp = Response::new(body.boxed());
+                resp.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp
+            }
+            Err(e) => error_response(&e),
+        };
+    }
     let result = if info.attrs.resource_request {
-        objects::serve(&state, &user, &info, &query, &body)
+        objects::serve(state, &user, &info, &query, &body)
     } else {
-        non_resource(&state, &path)
+        non_resource(state, &path)
     };
     match result {
         Ok((code, v)) => json_response(code, &v),

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod discovery;
 mod error;
 pub mod faults;
+pub mod impersonation;
 mod kubeconfig;
 pub mod objects;
 pub mod patch;
@@ -31,7 +32,9 @@ pub mod status;
 pub mod store;
 pub mod tls;
 pub mod validation;
+pub mod watch;
 
+pub use api::RequestRecord;
 pub use error::{Error, Result};
 pub use faults::{Action as FaultAction, FaultRule, Faults, When};
 pub use server::{Config, KubeSim};

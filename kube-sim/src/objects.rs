@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Body, State};
 use crate::auth::UserInfo;
-use crate::patch::{json_patch, merge_patch};
+use crate::patch::{json_patch, merge_patch, strategic_merge_patch};
 use crate::rbac::{self, Attributes, escalation, validate as rbac_validate};
 use crate::request_info::RequestInfo;
 use crate::resources::{RBAC_GROUP, ResourceType, Storage, lookup};
@@ -97,6 +97,25 @@ pub fn serve(
     } else {
         &mut guard
     };
+    let result = dispatch(store, user, rt, a, namespace, query, body);
+    if !dry_run {
+        let changes = guard.take_changes();
+        drop(guard);
+        state.publish(changes);
+    }
+    result
+}
+
+/// One verb on a stored resource type.
+fn dispatch(
+    store: &mut Store,
+    user: &UserInfo,
+    rt: &'static ResourceType,
+    a: &Attributes,
+    namespace: &str,
+    query: &BTreeMap<String, String>,
+    body: &Body,
+) -> Result<(u16, Value)> {
     match a.verb.as_str() {
         "get" => store
             .get(rt, namespace, &a.name)
@@ -127,6 +146,18 @@ pub fn serve(
         }
         "patch" => patch(store, user, rt, a, body),
         "delete" => {
+            if rt.plural == "namespaces"
+                && ["default", "kube-system", "kube-public"].contains(&a.name.as_str())
+            {
+                let why = "this namespace may not be deleted";
+                return Err(ApiError::forbidden(
+                    &rt.group_resource(),
+                    "",
+                    rt.plural,
+                    &a.name,
+                    why,
+                ));
+            }
             let mut obj = store.delete(rt, namespace, &a.name)?;
             if rt.plural == "namespaces" {
                 obj["status"] = json!({"phase": "Terminating"});
@@ -337,21 +368,15 @@ fn patch(
             return create(store, user, rt, a, obj).map(|o| (201, o));
         }
         (_, None) => return Err(ApiError::not_found(rt, &a.name)),
+        ("application/merge-patch+json", Some(mut obj)) => {
+            merge_patch(&mut obj, &parse()?);
+            obj
+        }
         (
-            ct @ ("application/merge-patch+json"
-            | "application/strategic-merge-patch+json"
-            | "application/apply-patch+yaml"),
+            "application/strategic-merge-patch+json" | "application/apply-patch+yaml",
             Some(mut obj),
         ) => {
-            let p = parse()?;
-            if ct != "application/apply-patch+yaml"
-                || p.pointer("/metadata/resourceVersion").is_some()
-            {
-                merge_patch(&mut obj, &p);
-            } else {
-                meta_mut(&mut obj).remove("resourceVersion");
-                merge_patch(&mut obj, &p);
-            }
+            strategic_merge_patch(&mut obj, &parse()?);
             obj
         }
         ("application/json-patch+json", Some(mut obj)) => {

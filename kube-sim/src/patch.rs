@@ -1,5 +1,6 @@
-//! JSON merge patch (RFC 7386; strategic merge and apply are treated as merge for these kinds)
-//! and JSON patch (RFC 6902: add, remove, replace, test).
+//! JSON merge patch (RFC 7386), strategic merge patch for the lists of the served kinds that have a
+//! merge key (containers by name, ports by containerPort, ...), and JSON patch (RFC 6902: add,
+//! remove, replace, test).
 
 use serde_json::{Value, json};
 
@@ -108,4 +109,93 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The merge key of a list field in the served kinds (`patchMergeKey` in the Kubernetes types).
+fn merge_key(field: &str) -> Option<&'static str> {
+    match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "hostAliases"
+        | "readinessGates"
+        | "conditions" => Some(match field {
+            "hostAliases" => "ip",
+            "readinessGates" => "conditionType",
+            "conditions" => "type",
+            _ => "name",
+        }),
+        "ports" => Some("containerPort"),
+        "volumeMounts" => Some("mountPath"),
+        "volumeDevices" => Some("devicePath"),
+        _ => None,
+    }
+}
+
+/// Strategic merge patch: a merge patch whose keyed lists merge element by element (an element
+/// with `"$patch": "delete"` removes its match); `$setElementOrder/…` and `$retainKeys` directives
+/// are dropped, and `"$patch": "replace"` replaces the map it is in.
+pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if p.get("$patch").and_then(Value::as_str) == Some("replace") {
+        let mut replacement = patch.clone();
+        if let Value::Object(m) = &mut replacement {
+            m.remove("$patch");
+        }
+        *target = replacement;
+        return;
+    }
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let Value::Object(t) = target else { return };
+    for (k, v) in p {
+        if k.starts_with("$setElementOrder/") || k == "$retainKeys" || k == "$patch" {
+            continue;
+        }
+        match (v, merge_key(k)) {
+            (Value::Null, _) => {
+                t.remove(k);
+            }
+            (Value::Array(items), Some(key)) => {
+                let slot = t
+                    .entry(k.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if !slot.is_array() {
+                    *slot = Value::Array(Vec::new());
+                }
+                if let Value::Array(existing) = slot {
+                    merge_keyed_list(existing, items, key);
+                }
+            }
+            (Value::Object(_), _) => {
+                strategic_merge_patch(t.entry(k.clone()).or_insert(Value::Null), v)
+            }
+            _ => {
+                t.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str) {
+    for item in items {
+        let id = item.get(key);
+        let pos = id.and_then(|id| existing.iter().position(|e| e.get(key) == Some(id)));
+        let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
+        match (pos, delete) {
+            (Some(i), true) => {
+                existing.remove(i);
+            }
+            (None, true) => {}
+            (Some(i), false) => strategic_merge_patch(&mut existing[i], item),
+            (None, false) => existing.push(item.clone()),
+        }
+    }
 }

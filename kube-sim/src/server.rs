@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::api::{self, State};
+use crate::api::{self, RequestRecord, State};
 use crate::auth::{TokenSigner, UserInfo};
 use crate::error::{Error, Result};
 use crate::faults::Faults;
@@ -36,7 +36,7 @@ pub struct Config {
     pub issuer: String,
     /// Audiences the server accepts in service-account tokens.
     pub api_audiences: Vec<String>,
-    /// Namespaces that exist at start (besides none: list them all).
+    /// Namespaces that exist at start, each with its `default` ServiceAccount.
     pub namespaces: Vec<String>,
 }
 
@@ -143,6 +143,7 @@ impl KubeSim {
         }
         let mut store = Store::default();
         seed(&mut store, &config.namespaces);
+        store.take_changes();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let faults = Faults::default();
         let state = Arc::new(State {
@@ -152,6 +153,8 @@ impl KubeSim {
             faults: faults.clone(),
             server_address: addr.to_string(),
             shutdown: shutdown_rx.clone(),
+            events: tokio::sync::broadcast::channel(1024).0,
+            log: Mutex::new(Vec::new()),
         });
         let acceptor = TlsAcceptor::from(certs.server_config.clone());
         let task = tokio::spawn(serve(listener, acceptor, state.clone(), shutdown_rx));
@@ -209,6 +212,41 @@ impl KubeSim {
     /// Fault and latency injection rules.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Every request served so far, in order (user, method, path, RBAC attributes, status code):
+    /// lets tests assert what a client did, e.g. that a teardown deleted the ServiceAccount first.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The stored objects of `resource` in `api_group` (in `namespace`, or everywhere when empty),
+    /// read without going through HTTP or RBAC: for "nothing left behind" assertions.
+    pub fn objects(
+        &self,
+        api_group: &str,
+        resource: &str,
+        namespace: &str,
+    ) -> Vec<serde_json::Value> {
+        let Some(rt) = lookup(api_group, "v1", resource) else {
+            return Vec::new();
+        };
+        self.state
+            .store()
+            .list(rt, namespace, &Default::default(), &Default::default())
     }
 
     /// Mints a service-account token directly (the account must exist), as TokenRequest would.

@@ -12,18 +12,40 @@ use crate::status::{ApiError, Result};
 
 type Key = (&'static str, String, String);
 
+/// What happened to an object, as a watch reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    /// The plural of the object's resource type.
+    pub plural: &'static str,
+    /// The object after the change (for `DELETED`, its last state with the deletion's resourceVersion).
+    pub object: Value,
+}
+
 /// All stored objects.
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     objects: BTreeMap<Key, Value>,
     last_rv: u64,
+    changes: Vec<Change>,
 }
 
-/// A fresh random RFC 4122 version-4 UUID.
+/// Distinguishes uids even if the system RNG ever fails.
+static UID_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A fresh RFC 4122 version-4 UUID: random, with a process-wide counter in the last bytes so that
+/// two uids never collide even without entropy (a re-created account must never reuse a uid).
 pub fn new_uid() -> String {
     let mut b = [0u8; 16];
-    // The system RNG only fails when the OS has no entropy source; a zero uid would still be unique per counter below.
+    // Without an OS entropy source the counter below still keeps uids unique.
     SystemRandom::new().fill(&mut b).unwrap_or_default();
+    let n = UID_COUNTER
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_be_bytes();
+    for (dst, src) in b[10..].iter_mut().zip(&n[2..]) {
+        *dst ^= src;
+    }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -101,6 +123,19 @@ impl Store {
         self.last_rv.to_string()
     }
 
+    /// Takes the changes made since the last call (what watches must be told).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn record(&mut self, kind: &'static str, plural: &'static str, object: &Value) {
+        self.changes.push(Change {
+            kind,
+            plural,
+            object: object.clone(),
+        });
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> String {
         self.last_rv.to_string()
@@ -162,6 +197,7 @@ impl Store {
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         meta.remove("deletionTimestamp");
         self.objects.insert(key, obj.clone());
+        self.record("ADDED", rt.plural, &obj);
         Ok(obj)
     }
 
@@ -198,23 +234,38 @@ impl Store {
         meta.insert("creationTimestamp".into(), json!(created));
         meta.insert("resourceVersion".into(), json!(rv));
         self.objects.insert(key, obj.clone());
+        self.record("MODIFIED", rt.plural, &obj);
         Ok(obj)
     }
 
     /// Removes an object and returns it. Deleting a namespace removes every object in it.
     pub fn delete(&mut self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value> {
-        let Some(obj) = self.objects.remove(&Self::key(rt, namespace, name)) else {
+        let Some(mut obj) = self.objects.remove(&Self::key(rt, namespace, name)) else {
             return Err(ApiError::not_found(rt, name));
         };
         if rt.plural == "namespaces" {
-            self.objects.retain(|(plural, ns, _), _| {
-                let namespaced = RESOURCES
-                    .iter()
-                    .any(|r| r.plural == *plural && r.namespaced);
-                !(namespaced && ns == name)
-            });
+            let inside: Vec<Key> = self
+                .objects
+                .keys()
+                .filter(|(plural, ns, _)| {
+                    ns == name
+                        && RESOURCES
+                            .iter()
+                            .any(|r| r.plural == *plural && r.namespaced)
+                })
+                .cloned()
+                .collect();
+            for key in inside {
+                if let Some(mut gone) = self.objects.remove(&key) {
+                    let rv = self.next_rv();
+                    meta_mut(&mut gone).insert("resourceVersion".into(), json!(rv));
+                    self.record("DELETED", key.0, &gone);
+                }
+            }
         }
-        self.next_rv();
+        let rv = self.next_rv();
+        meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
+        self.record("DELETED", rt.plural, &obj);
         Ok(obj)
     }
 }

@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use kube_sim::patch::{json_patch, merge_patch, strategic_merge_patch};
 use kube_sim::request_info::parse;
 use kube_sim::selector::{FieldSelector, LabelSelector};
 use rstest::rstest;
+use serde_json::{Value, json};
 
 #[rstest]
 #[case::list("GET", "/api/v1/namespaces/ns/pods", false, "list ns - pods - -")]
@@ -167,4 +169,67 @@ fn unsupported_field_selector_is_400() {
         (err.code, err.message.as_str()),
         (400, "field label not supported: spec.nodeName")
     );
+}
+
+#[rstest]
+#[case::add_field(json!({"b": 2}), json!({"a": 1, "b": 2, "o": {"x": 1}}))]
+#[case::null_removes(json!({"a": null}), json!({"o": {"x": 1}}))]
+#[case::nested_merge(json!({"o": {"y": 2}}), json!({"a": 1, "o": {"x": 1, "y": 2}}))]
+#[case::scalar_replaces_object(json!({"o": 5}), json!({"a": 1, "o": 5}))]
+fn merge_patch_table(#[case] patch: Value, #[case] expected: Value) {
+    let mut doc = json!({"a": 1, "o": {"x": 1}});
+    merge_patch(&mut doc, &patch);
+    assert_eq!(doc, expected);
+}
+
+#[rstest]
+#[case::replace(json!([{"op": "replace", "path": "/a", "value": 9}]), json!({"a": 9, "l": [1, 2]}))]
+#[case::add_to_object(json!([{"op": "add", "path": "/b", "value": "x"}]), json!({"a": 1, "b": "x", "l": [1, 2]}))]
+#[case::append(json!([{"op": "add", "path": "/l/-", "value": 3}]), json!({"a": 1, "l": [1, 2, 3]}))]
+#[case::insert(json!([{"op": "add", "path": "/l/0", "value": 0}]), json!({"a": 1, "l": [0, 1, 2]}))]
+#[case::remove(json!([{"op": "remove", "path": "/l/1"}, {"op": "remove", "path": "/a"}]), json!({"l": [1]}))]
+#[case::test_passes(json!([{"op": "test", "path": "/a", "value": 1}]), json!({"a": 1, "l": [1, 2]}))]
+fn json_patch_table(#[case] ops: Value, #[case] expected: Value) {
+    let mut doc = json!({"a": 1, "l": [1, 2]});
+    json_patch(&mut doc, &ops).expect("applies");
+    assert_eq!(doc, expected);
+}
+
+#[rstest]
+#[case::failed_test(json!([{"op": "test", "path": "/a", "value": 2}]), 422)]
+#[case::missing_path(json!([{"op": "replace", "path": "/nope", "value": 2}]), 400)]
+#[case::unknown_op(json!([{"op": "move", "from": "/a", "path": "/b"}]), 400)]
+fn json_patch_errors(#[case] ops: Value, #[case] code: u16) {
+    let mut doc = json!({"a": 1});
+    assert_eq!(json_patch(&mut doc, &ops).expect_err("fails").code, code);
+}
+
+#[rstest]
+#[case::container_image_by_name(
+    json!({"spec": {"$setElementOrder/containers": [{"name": "web"}, {"name": "side"}], "containers": [{"name": "web", "image": "nginx:2"}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:2", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}]}})
+)]
+#[case::new_container_appended(
+    json!({"spec": {"containers": [{"name": "extra", "image": "redis"}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}, {"name": "extra", "image": "redis"}]}})
+)]
+#[case::delete_directive(
+    json!({"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}]}})
+)]
+#[case::ports_by_container_port(
+    json!({"spec": {"containers": [{"name": "web", "ports": [{"containerPort": 80, "name": "http"}]}]}}),
+    json!({"spec": {"containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80, "name": "http"}]}, {"name": "side", "image": "busybox"}]}})
+)]
+#[case::unkeyed_list_replaced(
+    json!({"spec": {"args": ["b"]}}),
+    json!({"spec": {"args": ["b"], "containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}]}})
+)]
+fn strategic_merge_patch_table(#[case] patch: Value, #[case] expected: Value) {
+    let mut doc = json!({"spec": {"args": ["a"], "containers": [{"name": "web", "image": "nginx:1", "ports": [{"containerPort": 80}]}, {"name": "side", "image": "busybox"}]}});
+    if expected["spec"].get("args").is_none() {
+        doc["spec"].as_object_mut().expect("spec").remove("args");
+    }
+    strategic_merge_patch(&mut doc, &patch);
+    assert_eq!(doc, expected);
 }

@@ -224,3 +224,57 @@ impl From<wit::Decision> for Decision {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case::epoch(0, 0, 0, 0)]
+    #[case::after(1_795_255_200, 250_000_000, 1_795_255_200, 250_000_000)]
+    #[case::before_with_fraction(-1, -500_000_000, -2, 500_000_000)]
+    fn request_times_round_trip_through_wit(
+        #[case] seconds: i64,
+        #[case] nanos: i32,
+        #[case] wit_seconds: i64,
+        #[case] wit_nanos: u32,
+    ) {
+        let at = Timestamp::new(seconds, nanos).unwrap();
+        let request = AccessRequest::new("prod", Access::role("view"), 60)
+            .with_context("ticket", "INC-1")
+            .with_cluster_rule(Rule::new([""], ["nodes"], ["get"]))
+            .with_requested_at(at);
+        let lowered = wit::AccessRequest::from(request.clone());
+        assert_eq!(
+            (
+                lowered.requested_at.seconds,
+                lowered.requested_at.nanoseconds
+            ),
+            (wit_seconds, wit_nanos)
+        );
+        assert_eq!(AccessRequest::try_from(lowered).unwrap(), request);
+    }
+
+    #[test]
+    fn out_of_range_request_time_is_an_error() {
+        let mut lowered = wit::AccessRequest::from(AccessRequest::new("p", Access::role("v"), 1));
+        lowered.requested_at.seconds = i64::MAX;
+        assert!(
+            AccessRequest::try_from(lowered)
+                .unwrap_err()
+                .contains("out of range")
+        );
+    }
+
+    #[test]
+    fn identity_claims_keep_their_json_text() {
+        let identity = Identity::new("ci", "https://issuer")
+            .with_group("deployers")
+            .with_claim("ref", "refs/heads/main");
+        let lowered = wit::Identity::from(identity.clone());
+        assert_eq!(lowered.claims[0].json, "\"refs/heads/main\"");
+        assert_eq!(Identity::from(lowered), identity);
+    }
+}

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
+pub mod kube;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 

@@ -1,225 +1,19 @@
-//! kube-rs against kube-sim: typed CRUD, TokenRequest, RBAC-scoped clients, revocation,
-//! optimistic concurrency, selectors, Status bodies, and fault injection (library and HTTP).
+//! kube-rs against kube-sim, object side: CRUD, conflicts, selectors, namespaces, RBAC validation,
+//! patches, dry-run, fault injection (library and HTTP), request log.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use common::kube::{admin, named, status, team_a_bot};
+use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Error};
 use kube_sim::{Config, FaultAction, FaultRule, KubeSim, When};
 use rstest::rstest;
 use serde_json::{Value, json};
-
-const OBJECTS: &str = include_str!("fixtures/team-a-objects.json");
-
-async fn client(kubeconfig: &str) -> Client {
-    let kc = Kubeconfig::from_yaml(kubeconfig).expect("parse kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    Client::try_from(config).expect("client")
-}
-
-async fn admin(sim: &KubeSim) -> Client {
-    client(&sim.kubeconfig("admin").expect("kubeconfig")).await
-}
-
-fn status(err: Error) -> (u16, String, String) {
-    match err {
-        Error::Api(s) => (s.code, s.reason.clone(), s.message.clone()),
-        other => panic!("expected an API error, got {other:?}"),
-    }
-}
-
-fn named<T: serde::de::DeserializeOwned>(v: Value) -> T {
-    serde_json::from_value(v).expect("fixture object")
-}
-
-/// team-a with ServiceAccount `bot` allowed to get/list pods there; returns the bot's client.
-async fn team_a_bot(sim: &KubeSim, admin: &Client) -> (Client, String) {
-    let objects: Value = serde_json::from_str(OBJECTS).expect("fixture");
-    let pp = PostParams::default();
-    for ns in ["team-a", "other"] {
-        Api::<Namespace>::all(admin.clone())
-            .create(&pp, &named(json!({"metadata": {"name": ns}})))
-            .await
-            .expect("namespace");
-    }
-    let sas = Api::<ServiceAccount>::namespaced(admin.clone(), "team-a");
-    sas.create(&pp, &named(json!({"metadata": {"name": "bot"}})))
-        .await
-        .expect("service account");
-    Api::<Role>::namespaced(admin.clone(), "team-a")
-        .create(&pp, &named(objects["role"].clone()))
-        .await
-        .expect("role");
-    Api::<RoleBinding>::namespaced(admin.clone(), "team-a")
-        .create(&pp, &named(objects["binding"].clone()))
-        .await
-        .expect("binding");
-    let tr = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let token = sas
-        .create_token_request("bot", &pp, &tr)
-        .await
-        .expect("token")
-        .status
-        .expect("status")
-        .token
-        .expect("token");
-    let bot = client(
-        &sim.kubeconfig_with_token("bot", &token)
-            .expect("kubeconfig"),
-    )
-    .await;
-    (bot, token)
-}
-
-#[tokio::test]
-async fn service_account_token_is_scoped_and_revoked() {
-    let sim = KubeSim::start(Config::default()).await.expect("start");
-    let admin = admin(&sim).await;
-    let (bot, _) = team_a_bot(&sim, &admin).await;
-
-    let pods = Api::<Pod>::namespaced(bot.clone(), "team-a")
-        .list(&ListParams::default())
-        .await
-        .expect("own namespace");
-    assert!(pods.items.is_empty());
-
-    let err = Api::<Pod>::namespaced(bot.clone(), "other")
-        .list(&ListParams::default())
-        .await
-        .expect_err("forbidden");
-    assert_eq!(
-        status(err),
-        (
-            403,
-            "Forbidden".to_owned(),
-            r#"pods is forbidden: User "system:serviceaccount:team-a:bot" cannot list resource "pods" in API group "" in the namespace "other""#
-                .to_owned()
-        )
-    );
-    let err = Api::<ConfigMap>::namespaced(bot.clone(), "team-a")
-        .get("x")
-        .await
-        .expect_err("forbidden");
-    assert_eq!(
-        status(err).2,
-        r#"configmaps "x" is forbidden: User "system:serviceaccount:team-a:bot" cannot get resource "configmaps" in API group "" in the namespace "team-a""#
-    );
-    let err = Api::<Namespace>::all(bot.clone())
-        .list(&ListParams::default())
-        .await
-        .expect_err("forbidden");
-    assert_eq!(
-        status(err).2,
-        r#"namespaces is forbidden: User "system:serviceaccount:team-a:bot" cannot list resource "namespaces" in API group "" at the cluster scope"#
-    );
-
-    Api::<ServiceAccount>::namespaced(admin.clone(), "team-a")
-        .delete("bot", &DeleteParams::default())
-        .await
-        .expect("delete");
-    let err = Api::<Pod>::namespaced(bot.clone(), "team-a")
-        .list(&ListParams::default())
-        .await
-        .expect_err("revoked");
-    assert_eq!(
-        status(err),
-        (401, "Unauthorized".to_owned(), "Unauthorized".to_owned())
-    );
-
-    // A new account with the same name has another uid: the old token stays dead.
-    Api::<ServiceAccount>::namespaced(admin.clone(), "team-a")
-        .create(
-            &PostParams::default(),
-            &named(json!({"metadata": {"name": "bot"}})),
-        )
-        .await
-        .expect("recreate");
-    let err = Api::<Pod>::namespaced(bot, "team-a")
-        .list(&ListParams::default())
-        .await
-        .expect_err("still revoked");
-    assert_eq!(status(err).0, 401);
-}
-
-#[tokio::test]
-async fn expired_tokens_are_refused() {
-    let sim = KubeSim::start(Config::default()).await.expect("start");
-    let admin = admin(&sim).await;
-    team_a_bot(&sim, &admin).await;
-    let expired = sim.token_for("team-a", "bot", -1).expect("token");
-    let bot = client(
-        &sim.kubeconfig_with_token("bot", &expired)
-            .expect("kubeconfig"),
-    )
-    .await;
-    let err = Api::<Pod>::namespaced(bot, "team-a")
-        .list(&ListParams::default())
-        .await
-        .expect_err("expired");
-    assert_eq!(status(err).0, 401);
-}
-
-#[rstest]
-#[case::too_short(json!({"spec": {"expirationSeconds": 599}}), 422,
-    r#"TokenRequest.authentication.k8s.io "bot" is invalid: spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 10 minutes"#)]
-#[case::name_mismatch(json!({"metadata": {"name": "someone-else"}, "spec": {}}), 422,
-    r#"TokenRequest.authentication.k8s.io "bot" is invalid: metadata.name: Invalid value: "someone-else": must match the service account name if specified"#)]
-#[tokio::test]
-async fn token_request_validation(#[case] body: Value, #[case] code: u16, #[case] message: &str) {
-    let sim = KubeSim::start(Config::default()).await.expect("start");
-    let admin = admin(&sim).await;
-    team_a_bot(&sim, &admin).await;
-    let err = Api::<ServiceAccount>::namespaced(admin, "team-a")
-        .create_token_request("bot", &PostParams::default(), &named(body))
-        .await
-        .expect_err("invalid");
-    let (c, _, m) = status(err);
-    assert_eq!((c, m.as_str()), (code, message));
-}
-
-#[tokio::test]
-async fn token_request_defaults_and_missing_account() {
-    let sim = KubeSim::start(Config::default()).await.expect("start");
-    let admin = admin(&sim).await;
-    let sas = Api::<ServiceAccount>::namespaced(admin, "default");
-    let tr = sas
-        .create_token_request("default", &PostParams::default(), &TokenRequest::default())
-        .await
-        .expect("token");
-    let spec = tr.spec.expect("spec");
-    assert_eq!(spec.expiration_seconds, Some(3600));
-    assert_eq!(
-        spec.audiences,
-        Some(vec![
-            "https://kubernetes.default.svc.cluster.local".to_owned()
-        ])
-    );
-    let err = sas
-        .create_token_request("ghost", &PostParams::default(), &TokenRequest::default())
-        .await
-        .expect_err("missing");
-    assert_eq!(
-        status(err),
-        (
-            404,
-            "NotFound".to_owned(),
-            r#"serviceaccounts "ghost" not found"#.to_owned()
-        )
-    );
-}
 
 #[tokio::test]
 async fn crud_conflicts_and_label_selectors() {
@@ -510,4 +304,102 @@ async fn faults_over_the_admin_endpoint_are_admin_only() {
         .expect("clear");
     assert_eq!(cleared["cleared"], true);
     assert!(sim.faults().list().is_empty());
+}
+
+#[rstest]
+#[case::merge(Patch::Merge(json!({"data": {"b": "2"}})), json!({"a": "1", "b": "2"}))]
+#[case::strategic(Patch::Strategic(json!({"data": {"a": null}})), json!({}))]
+#[case::apply(Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "5"}})), json!({"a": "5"}))]
+#[tokio::test]
+async fn patch_kinds(#[case] patch: Patch<Value>, #[case] data: Value) {
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let cms = Api::<ConfigMap>::namespaced(admin(&sim).await, "default");
+    cms.create(
+        &PostParams::default(),
+        &named(json!({"metadata": {"name": "p"}, "data": {"a": "1"}})),
+    )
+    .await
+    .expect("create");
+    let pp = PatchParams::apply("wicket");
+    let patched = cms.patch("p", &pp, &patch).await.expect("patch");
+    assert_eq!(json!(patched.data.unwrap_or_default()), data);
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_and_dry_run_stores_nothing() {
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let cms = Api::<ConfigMap>::namespaced(admin(&sim).await, "default");
+    let applied = cms
+        .patch(
+            "new",
+            &PatchParams::apply("wicket"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}}),
+            ),
+        )
+        .await
+        .expect("apply creates");
+    assert!(applied.metadata.uid.is_some());
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    cms.create(&dry, &named(json!({"metadata": {"name": "ghost"}})))
+        .await
+        .expect("dry run");
+    let err = cms.get("ghost").await.expect_err("not stored");
+    assert_eq!(status(err).0, 404);
+}
+
+#[tokio::test]
+async fn request_log_and_object_snapshot_show_what_a_client_did() {
+    let sim = KubeSim::start(Config::default()).await.expect("start");
+    let admin = admin(&sim).await;
+    let (bot, _) = team_a_bot(&sim, &admin).await;
+    sim.clear_request_log();
+    let _ = Api::<Pod>::namespaced(bot, "other")
+        .list(&ListParams::default())
+        .await;
+    Api::<ServiceAccount>::namespaced(admin, "team-a")
+        .delete("bot", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let log: Vec<(String, String, String, String, u16)> = sim
+        .request_log()
+        .into_iter()
+        .map(|r| {
+            (
+                r.user,
+                r.attrs.verb,
+                r.attrs.resource,
+                r.attrs.namespace,
+                r.code,
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (
+                "system:serviceaccount:team-a:bot".to_owned(),
+                "list".to_owned(),
+                "pods".to_owned(),
+                "other".to_owned(),
+                403
+            ),
+            (
+                "kube-sim-admin".to_owned(),
+                "delete".to_owned(),
+                "serviceaccounts".to_owned(),
+                "team-a".to_owned(),
+                200
+            ),
+        ]
+    );
+    let left: Vec<String> = sim
+        .objects("", "serviceaccounts", "team-a")
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(left, ["default"]);
 }
