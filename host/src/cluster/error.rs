@@ -237,6 +237,15 @@ pub enum Error {
         /// What failed, with why.
         failures: Vec<TeardownFailure>,
     },
+    /// Wicket's own permissions could not be reviewed.
+    #[error("cannot review wicket's permissions on cluster `{cluster}`")]
+    Preflight {
+        /// The cluster's name.
+        cluster: String,
+        /// The cause.
+        #[source]
+        source: ApiError,
+    },
     /// Listing managed objects failed.
     #[error("cannot list managed {kind}")]
     List {
@@ -269,7 +278,8 @@ impl Error {
                 source: StepFailure::Api(api),
                 ..
             }
-            | Self::List { source: api, .. } => api.status(),
+            | Self::List { source: api, .. }
+            | Self::Preflight { source: api, .. } => api.status(),
             Self::Teardown { failures, .. } => failures.iter().find_map(|f| f.error.status()),
             _ => None,
         }
@@ -288,6 +298,7 @@ impl Error {
             Self::Credential { .. } => "credential",
             Self::Teardown { .. } => "teardown",
             Self::List { .. } => "list",
+            Self::Preflight { .. } => "preflight",
         }
     }
 }

@@ -28,6 +28,7 @@ mod credential;
 mod error;
 mod names;
 mod objects;
+mod preflight;
 mod provision;
 mod target;
 mod teardown;
@@ -41,6 +42,7 @@ pub use names::{
     REASON_ANNOTATION, REQUEST_LABEL, REQUESTER_ANNOTATION, object_name,
 };
 pub use objects::{Kind, ObjectRef};
+pub use preflight::{Permission, required_permissions};
 pub use provision::{Outcome, ProvisionSpec, Provisioned, StepRecord};
 pub use target::{
     ClusterTarget, Connection, DEFAULT_JIT_NAMESPACE, DEFAULT_REQUEST_TIMEOUT, Endpoint,

@@ -119,6 +119,9 @@ impl ClusterTarget {
         };
         config.read_timeout = Some(settings.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT));
         config.reset_reader_on_write = true;
+        // kube-rs would retry 429/503/504 up to 15 times with backoff growing to minutes; a
+        // provisioning step fails (and rolls back) instead, and the idempotent request is retried.
+        config.default_retry = false;
         let client = Client::try_from(config).map_err(|source| Error::Client {
             cluster: cluster.clone(),
             source,

@@ -1,0 +1,279 @@
+//! A kube-sim per test with Wicket installed as production would install it
+//! (`examples/deploy/wicket-rbac.yaml`), Wicket's `ClusterTarget` connected with the non-admin
+//! identity that file creates, an admin client to check results independently, and real kubectl.
+
+#![allow(dead_code)] // each test binary uses a different subset of the helpers
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use kube_sim::KubeSim;
+use wicket::cluster::{ClusterTarget, Connection, ProvisionSpec, TargetSettings};
+use wicket::policy::types::{Access, Grant, NamespaceGrant, Rule};
+
+/// Wicket's own RBAC, as shipped.
+pub const WICKET_RBAC: &str = include_str!("../../../examples/deploy/wicket-rbac.yaml");
+
+/// One simulator with Wicket installed.
+pub struct Env {
+    pub sim: KubeSim,
+    pub dir: tempfile::TempDir,
+    /// A client with the simulator's admin token, for setup and independent checks.
+    pub admin: Client,
+    /// Wicket's target, connected as `system:serviceaccount:wicket-system:wicket`.
+    pub wicket: ClusterTarget,
+}
+
+/// Starts a simulator, creates `namespaces`, installs Wicket's RBAC and connects Wicket with it.
+pub async fn env(namespaces: &[&str]) -> Env {
+    let sim = KubeSim::start(kube_sim::Config::default())
+        .await
+        .expect("start kube-sim");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = client(&sim.kubeconfig("admin").expect("admin kubeconfig")).await;
+    let ns_api = Api::<Namespace>::all(admin.clone());
+    for ns in namespaces {
+        let obj: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
+        ns_api
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("create namespace");
+    }
+    apply(&admin, WICKET_RBAC).await;
+    let token = sim
+        .token_for("wicket-system", "wicket", 3600)
+        .expect("wicket's token");
+    let path = dir.path().join("wicket.kubeconfig");
+    std::fs::write(
+        &path,
+        sim.kubeconfig_with_token("wicket", &token)
+            .expect("kubeconfig"),
+    )
+    .unwrap();
+    let settings = TargetSettings::new(
+        "sim",
+        Connection::Kubeconfig {
+            path,
+            context: None,
+        },
+    );
+    let wicket = ClusterTarget::connect(&settings)
+        .await
+        .expect("connect wicket");
+    Env {
+        sim,
+        dir,
+        admin,
+        wicket,
+    }
+}
+
+/// A client from kubeconfig YAML.
+pub async fn client(yaml: &str) -> Client {
+    let kubeconfig = Kubeconfig::from_yaml(yaml).expect("parse kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig config");
+    Client::try_from(config).expect("client")
+}
+
+/// Creates every document of a multi-document manifest with the typed APIs.
+pub async fn apply(admin: &Client, manifest: &str) {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(manifest).expect("parse manifest");
+    let pp = PostParams::default();
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        let ns = doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned();
+        let kind = doc["kind"].as_str().expect("kind").to_owned();
+        let c = admin.clone();
+        let created = match kind.as_str() {
+            "Namespace" => create::<Namespace>(Api::all(c), doc, &pp).await,
+            "ServiceAccount" => create::<ServiceAccount>(Api::namespaced(c, &ns), doc, &pp).await,
+            "Role" => create::<Role>(Api::namespaced(c, &ns), doc, &pp).await,
+            "RoleBinding" => create::<RoleBinding>(Api::namespaced(c, &ns), doc, &pp).await,
+            "ClusterRole" => create::<ClusterRole>(Api::all(c), doc, &pp).await,
+            "ClusterRoleBinding" => create::<ClusterRoleBinding>(Api::all(c), doc, &pp).await,
+            other => panic!("unexpected kind {other} in manifest"),
+        };
+        created.unwrap_or_else(|e| panic!("apply {kind}: {e}"));
+    }
+}
+
+async fn create<K>(api: Api<K>, doc: serde_json::Value, pp: &PostParams) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let obj: K = serde_json::from_value(doc).expect("typed object");
+    match api.create(pp, &obj).await {
+        Ok(_) => Ok(()),
+        // The simulator may already have the namespace.
+        Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every object carrying `wicket.dev/request=<id>`, as `Kind ns/name`, seen by the admin.
+pub async fn labelled(admin: &Client, request_id: &str) -> Vec<String> {
+    let lp = ListParams::default().labels(&format!("wicket.dev/request={request_id}"));
+    let mut out = Vec::new();
+    let c = admin.clone();
+    for o in Api::<ServiceAccount>::all(c.clone())
+        .list(&lp)
+        .await
+        .unwrap()
+    {
+        out.push(format!(
+            "ServiceAccount {}/{}",
+            o.metadata.namespace.unwrap(),
+            o.metadata.name.unwrap()
+        ));
+    }
+    for o in Api::<RoleBinding>::all(c.clone()).list(&lp).await.unwrap() {
+        out.push(format!(
+            "RoleBinding {}/{}",
+            o.metadata.namespace.unwrap(),
+            o.metadata.name.unwrap()
+        ));
+    }
+    for o in Api::<Role>::all(c.clone()).list(&lp).await.unwrap() {
+        out.push(format!(
+            "Role {}/{}",
+            o.metadata.namespace.unwrap(),
+            o.metadata.name.unwrap()
+        ));
+    }
+    for o in Api::<ClusterRoleBinding>::all(c.clone())
+        .list(&lp)
+        .await
+        .unwrap()
+    {
+        out.push(format!("ClusterRoleBinding {}", o.metadata.name.unwrap()));
+    }
+    for o in Api::<ClusterRole>::all(c).list(&lp).await.unwrap() {
+        out.push(format!("ClusterRole {}", o.metadata.name.unwrap()));
+    }
+    out
+}
+
+/// A rule on core-group resources.
+pub fn rule(resources: &[&str], verbs: &[&str]) -> Rule {
+    Rule {
+        api_groups: vec![String::new()],
+        resources: resources.iter().map(|s| (*s).to_owned()).collect(),
+        verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
+        resource_names: vec![],
+    }
+}
+
+/// A spec for request `id` ending in an hour.
+pub fn spec(id: &str, namespaces: Vec<(&str, Access)>, cluster_rules: Vec<Rule>) -> ProvisionSpec {
+    ProvisionSpec {
+        request_id: id.to_owned(),
+        requester: "alice@example.com".to_owned(),
+        reason: "INC-123: payments are failing".to_owned(),
+        expires_at: Timestamp::now() + SignedDuration::from_secs(3600),
+        grant: Grant {
+            namespaces: namespaces
+                .into_iter()
+                .map(|(ns, access)| NamespaceGrant {
+                    namespace: ns.to_owned(),
+                    access,
+                })
+                .collect(),
+            cluster_rules,
+            ttl_seconds: 3600,
+        },
+    }
+}
+
+/// The PATH kubectl, or `None` (the caller prints why it skips the kubectl checks).
+pub fn kubectl_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+}
+
+/// The outcome of one kubectl run.
+#[derive(Debug)]
+pub struct Outcome {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Real kubectl with one kubeconfig and a private discovery cache.
+pub struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    /// kubectl using `kubeconfig_text`, written under `dir` as `<name>.kubeconfig`.
+    pub fn new(bin: &Path, dir: &Path, name: &str, kubeconfig_text: &str) -> Self {
+        let kubeconfig = dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&kubeconfig, kubeconfig_text).expect("write kubeconfig");
+        Self {
+            bin: bin.to_owned(),
+            kubeconfig,
+            cache: dir.join(format!("{name}-cache")),
+        }
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Outcome {
+        let out = tokio::process::Command::new(&self.bin)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("run kubectl");
+        Outcome {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Checks every line of a can-i table (`name verb resource namespace|- yes|no`).
+    pub async fn check_can_i(&self, table: &str) {
+        for line in table
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let [name, verb, resource, ns, expected] = cols[..] else {
+                panic!("bad can-i line: {line}")
+            };
+            let mut args = vec!["auth", "can-i", verb, resource];
+            if ns == "-" {
+                args.push("--all-namespaces");
+            } else {
+                args.extend(["-n", ns]);
+            }
+            let out = self.run(&args).await;
+            assert_eq!(
+                out.stdout.trim(),
+                expected,
+                "can-i case `{name}`: {args:?} stderr: {}",
+                out.stderr
+            );
+        }
+    }
+}
