@@ -8,6 +8,7 @@
 //! Every [`Error`] message is safe to send back to the client: it never holds key material
 //! and echoes token values only shortened and cleaned.
 
+mod dev;
 mod keys;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub use dev::{DevTokenError, mint_dev_token};
 pub use keys::LoadError;
 
 use crate::config::IssuerConfig;

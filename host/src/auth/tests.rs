@@ -567,3 +567,35 @@ fn the_authenticator_and_its_futures_cross_threads() {
     send_sync(&auth);
     send(auth.verify("x"));
 }
+
+#[tokio::test]
+async fn dev_tokens_verify_with_their_subject_groups_and_lifetime() {
+    let dev = issuer(
+        DEV_ISSUER,
+        &[Algorithm::HS256],
+        KeySource::Hs256Secret(Secret::new(DEV_SECRET)),
+    );
+    let groups = vec!["sre".to_owned(), "payments".to_owned()];
+    let token = mint_dev_token(&dev, "carol", &groups, Duration::from_secs(900)).unwrap();
+    let identity = authenticator().verify(&token).await.unwrap();
+    assert_eq!(identity.subject, "carol");
+    assert_eq!(identity.issuer, DEV_ISSUER);
+    assert_eq!(identity.groups, groups);
+    let lifetime =
+        identity.claims["exp"].as_i64().unwrap() - identity.claims["iat"].as_i64().unwrap();
+    assert_eq!(lifetime, 900);
+}
+
+#[test]
+fn only_the_dev_issuer_mints_tokens() {
+    let rs = issuer(
+        ISSUER,
+        &[Algorithm::RS256],
+        KeySource::JwksFile(fixture("jwks-a.json")),
+    );
+    let error = mint_dev_token(&rs, "carol", &[], Duration::from_secs(60)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "issuer `https://login.example.com` has no `hs256_secret` to mint dev tokens with"
+    );
+}
