@@ -1,0 +1,86 @@
+//! The export macro and the functions it calls.
+
+use alloc::string::String;
+
+use crate::bindings::wicket::policy::types as wit;
+use crate::policy::{self, Policy};
+use crate::{AccessRequest, Identity};
+
+/// The `validate-settings` export of a policy `P`.
+#[doc(hidden)]
+pub fn validate_export<P: Policy>(settings: String) -> Result<(), String> {
+    policy::settings::<P>(&settings).map(drop)
+}
+
+/// The `evaluate` export of a policy `P`.
+#[doc(hidden)]
+pub fn evaluate_export<P: Policy>(
+    settings: String,
+    identity: wit::Identity,
+    request: wit::AccessRequest,
+) -> wit::Decision {
+    let decision = match AccessRequest::try_from(request) {
+        Ok(request) => policy::decide::<P>(&settings, &Identity::from(identity), &request),
+        Err(message) => crate::Decision::deny(message),
+    };
+    decision.into()
+}
+
+/// Exports a [`Policy`] as the component's `wicket:policy/evaluator` interface (world `policy`).
+///
+/// Use it once, in the policy crate's `lib.rs`, on a crate with
+/// `crate-type = ["cdylib", "rlib"]` that starts with `#![no_std]` (see the crate docs for
+/// why), then build with `cargo build --release --target wasm32-wasip2`.
+///
+/// ```
+/// use wicket_sdk::{AccessRequest, Decision, Identity, Policy};
+///
+/// /// Allows everything as requested.
+/// pub struct AllowAll;
+///
+/// impl Policy for AllowAll {
+///     type Settings = wicket_sdk::serde_json::Value;
+///
+///     fn evaluate(_: &Self::Settings, _: &Identity, request: &AccessRequest) -> Decision {
+///         Decision::allow_as_requested(request)
+///     }
+/// }
+///
+/// wicket_sdk::export_policy!(AllowAll);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! export_policy {
+    ($policy:ty) => {
+        const _: () = {
+            struct WicketPolicyExport;
+
+            impl $crate::bindings::exports::wicket::policy::evaluator::Guest for WicketPolicyExport {
+                fn validate_settings(
+                    settings: $crate::__private::String,
+                ) -> ::core::result::Result<(), $crate::__private::String> {
+                    $crate::__private::validate_export::<$policy>(settings)
+                }
+
+                fn evaluate(
+                    settings: $crate::__private::String,
+                    requester: $crate::bindings::wicket::policy::types::Identity,
+                    request: $crate::bindings::wicket::policy::types::AccessRequest,
+                ) -> $crate::bindings::wicket::policy::types::Decision {
+                    $crate::__private::evaluate_export::<$policy>(settings, requester, request)
+                }
+            }
+
+            // Natively the impl above is only type-checked: the exports' names (with `:` and
+            // `@`) are component-model names that a native linker rejects.
+            #[cfg(target_arch = "wasm32")]
+            $crate::bindings::__export_policy_world!(WicketPolicyExport with_types_in $crate::bindings);
+
+            // The generated bindings live in the SDK's rlib: keep the function that carries the
+            // component type of the contract into the component.
+            #[cfg(target_arch = "wasm32")]
+            #[used]
+            static WICKET_LINK_REALLOC: fn() = $crate::bindings::__link_custom_section_describing_imports;
+        };
+    };
+}

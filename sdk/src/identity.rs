@@ -1,0 +1,80 @@
+//! Who asks: a person or a workload, as proven by a verified token.
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use serde_alloc::de::DeserializeOwned;
+use serde_alloc::{Deserialize, Serialize};
+use serde_json_alloc::Value;
+
+/// Who asks: a person or a workload (CI job, service), as proven by a verified JWT.
+///
+/// In JSON (request and cases files) claims are an object of JSON values:
+/// `{"subject": "alice", "issuer": "https://idp", "groups": ["sre"], "claims": {"email": "a@x"}}`.
+///
+/// ```
+/// use wicket_sdk::Identity;
+///
+/// let ci = Identity::new("repo:octo/app:ref:refs/heads/main", "https://token.actions.example")
+///     .with_group("deployers")
+///     .with_claim("repository", "octo/app")
+///     .with_claim("run_attempt", 2);
+/// assert!(ci.in_group("deployers"));
+/// assert_eq!(ci.claim::<String>("repository").as_deref(), Some("octo/app"));
+/// assert_eq!(ci.claim::<u32>("run_attempt"), Some(2));
+/// assert_eq!(ci.claim::<u32>("repository"), None); // not a number
+/// assert_eq!(ci.claim::<String>("email"), None); // absent
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(crate = "serde_alloc", deny_unknown_fields)]
+pub struct Identity {
+    /// The `sub` claim.
+    pub subject: String,
+    /// The `iss` claim: which trusted issuer vouched for the requester.
+    pub issuer: String,
+    /// Group memberships.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Every other claim of the token: name to the claim's value as JSON text.
+    #[serde(default, with = "crate::json::claims")]
+    pub claims: BTreeMap<String, String>,
+}
+
+impl Identity {
+    /// An identity with no groups and no other claims.
+    pub fn new(subject: impl Into<String>, issuer: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            issuer: issuer.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The same identity, also member of `group`.
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.groups.push(group.into());
+        self
+    }
+
+    /// The same identity with claim `name` set to `value`.
+    pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into().to_string());
+        self
+    }
+
+    /// Whether the requester is a member of `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+
+    /// Claim `name` read as a `T`; `None` when the token has no such claim or it is not a `T`.
+    pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        serde_json_alloc::from_str(self.claim_json(name)?).ok()
+    }
+
+    /// Claim `name` as the JSON text the host passed, e.g. `"octo/app"` with its quotes.
+    pub fn claim_json(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).map(String::as_str)
+    }
+}
