@@ -44,6 +44,10 @@ async fn an_untouched_chain_verifies_and_reports_its_head() {
     assert_eq!(report.events, 5);
     let last = t.store.audit_events(4, 1).await.unwrap();
     assert_eq!(report.head.as_deref(), Some(last[0].hash.as_str()));
+    assert_eq!(
+        report.to_string(),
+        format!("audit chain intact: 5 events, head {}", last[0].hash)
+    );
 }
 
 #[tokio::test]
@@ -58,6 +62,7 @@ async fn an_empty_log_is_intact() {
             broken: None
         }
     );
+    assert_eq!(report.to_string(), "audit chain intact: no events yet");
 }
 
 #[rstest]
@@ -110,6 +115,12 @@ async fn tampering_is_named_at_its_first_event(
         "{report:?}"
     );
     assert_eq!(report.head, None);
+    assert!(
+        report
+            .to_string()
+            .starts_with(&format!("audit chain broken: event {seq}: ")),
+        "{report}"
+    );
 }
 
 #[rstest]

@@ -28,6 +28,20 @@ impl VerifyReport {
     }
 }
 
+/// One line for `wicket audit verify`: `audit chain intact: 42 events, head 3f…` or
+/// `audit chain broken: event 7: was modified (…)`.
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.broken, &self.head) {
+            (Some(broken), _) => write!(f, "audit chain broken: {broken}"),
+            (None, Some(head)) => {
+                write!(f, "audit chain intact: {} events, head {head}", self.events)
+            }
+            (None, None) => f.write_str("audit chain intact: no events yet"),
+        }
+    }
+}
+
 /// Where the chain breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BrokenLink {

@@ -62,19 +62,11 @@ pub fn run(_global: &GlobalArgs, args: AuditArgs) -> Result<ExitCode> {
             Err(error) => return fail(&error, 1),
         };
         store.close().await;
-        match (&report.broken, &report.head) {
-            (None, head) => {
-                println!(
-                    "audit log intact: {} events, head {}",
-                    report.events,
-                    head.as_deref().unwrap_or("(empty)")
-                );
-                ExitCode::SUCCESS
-            }
-            (Some(broken), _) => {
-                println!("audit log broken at {broken}");
-                ExitCode::from(1)
-            }
+        println!("{report}");
+        if report.broken.is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
         }
     }))
 }

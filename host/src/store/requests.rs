@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 
 use super::audit_log::append;
@@ -108,15 +109,18 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// Every column of a request, in the order [`read_request`] reads them.
+macro_rules! request_columns {
+    () => {
+        "id, requester_subject, requester_issuer, cluster, namespaces, access, duration_seconds,
+         reason, context, state, verdict, grant_json, expires_at, error, created_at, updated_at"
+    };
+}
+
 /// A `SELECT` of every request column, followed by `$tail` (a `WHERE`/`ORDER BY` literal).
 macro_rules! select_request {
     ($tail:literal) => {
-        concat!(
-            "SELECT id, requester_subject, requester_issuer, cluster, namespaces, access,
-                duration_seconds, reason, context, state, verdict, grant_json, expires_at, error,
-                created_at, updated_at FROM requests ",
-            $tail
-        )
+        concat!("SELECT ", request_columns!(), " FROM requests ", $tail)
     };
 }
 
@@ -142,11 +146,12 @@ impl Store {
             cluster_rules: request.cluster_rules.clone(),
         };
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
+        let inserted = sqlx::query(concat!(
             "INSERT INTO requests (id, requester_subject, requester_issuer, cluster, namespaces,
                 access, duration_seconds, reason, context, state, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+            request_columns!()
+        ))
         .bind(&request.id)
         .bind(&requester.subject)
         .bind(&requester.issuer)
@@ -159,14 +164,14 @@ impl Store {
         .bind(RequestState::Received.as_str())
         .bind(created.as_millisecond())
         .bind(created.as_millisecond())
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         if let Err(sqlx::Error::Database(e)) = &inserted
             && e.is_unique_violation()
         {
             return Err(Error::Duplicate(request.id.clone()));
         }
-        inserted?;
+        let record = read_request(&inserted?)?;
         let details = Details::RequestReceived {
             cluster: request.cluster.clone(),
             namespaces: request.namespaces.clone(),
@@ -184,7 +189,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.get_request(&request.id).await
+        Ok(record)
     }
 
     /// Stores the policy chain's verdict for a `received` request, each module's part, and
@@ -208,21 +213,23 @@ impl Store {
             Decision::Deny { .. } => None,
         };
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
+        let updated = sqlx::query(concat!(
             "UPDATE requests SET state = ?, verdict = ?, grant_json = ?, updated_at = ?
-             WHERE id = ? AND state = ?",
-        )
+             WHERE id = ? AND state = ? RETURNING ",
+            request_columns!()
+        ))
         .bind(to.as_str())
         .bind(to_json(decision)?)
         .bind(grant)
         .bind(now().as_millisecond())
         .bind(id)
         .bind(from.as_str())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if updated.rows_affected() == 0 {
-            return Err(self.conflict(id, from).await);
-        }
+        let Some(updated) = updated else {
+            return Err(conflict(&mut tx, id, from).await);
+        };
+        let record = read_request(&updated)?;
         for (position, module) in modules.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO module_verdicts (request_id, position, module, digest, decision,
@@ -250,7 +257,7 @@ impl Store {
         };
         append(&mut tx, Some(id), actor, &changed).await?;
         tx.commit().await?;
-        self.get_request(id).await
+        Ok(record)
     }
 
     /// Moves a request from `t.from` to `t.to` if it is still in `t.from` (compare-and-set:
@@ -265,22 +272,24 @@ impl Store {
         }
         let error = (t.to == RequestState::Failed).then_some(t.note).flatten();
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
+        let updated = sqlx::query(concat!(
             "UPDATE requests SET state = ?, updated_at = ?,
                 expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
-             WHERE id = ? AND state = ?",
-        )
+             WHERE id = ? AND state = ? RETURNING ",
+            request_columns!()
+        ))
         .bind(t.to.as_str())
         .bind(now().as_millisecond())
         .bind(t.expires_at.map(|at| at.as_millisecond()))
         .bind(error)
         .bind(t.id)
         .bind(t.from.as_str())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if updated.rows_affected() == 0 {
-            return Err(self.conflict(t.id, t.from).await);
-        }
+        let Some(updated) = updated else {
+            return Err(conflict(&mut tx, t.id, t.from).await);
+        };
+        let record = read_request(&updated)?;
         let changed = Details::StateChanged {
             from: t.from.as_str().to_owned(),
             to: t.to.as_str().to_owned(),
@@ -288,19 +297,7 @@ impl Store {
         };
         append(&mut tx, Some(t.id), t.actor, &changed).await?;
         tx.commit().await?;
-        self.get_request(t.id).await
-    }
-
-    /// Why a compare-and-set on `id` from `expected` changed nothing.
-    async fn conflict(&self, id: &str, expected: RequestState) -> Error {
-        match self.get_request(id).await {
-            Ok(record) => Error::StateConflict {
-                id: id.to_owned(),
-                expected,
-                actual: record.state,
-            },
-            Err(error) => error,
-        }
+        Ok(record)
     }
 
     /// The request with this id.
@@ -332,7 +329,7 @@ impl Store {
                         .map(|text| from_json("decision", &text))
                         .transpose()?,
                     duration_us: u64::try_from(row.try_get::<i64, _>("duration_us")?)
-                        .unwrap_or_default(),
+                        .map_err(|_| Error::Corrupt("negative module duration".to_owned()))?,
                     error: row.try_get("error")?,
                 })
             })
@@ -387,6 +384,30 @@ impl Store {
             None
         };
         Ok(Page { items, next })
+    }
+}
+
+/// Why a compare-and-set on `id` from `expected` changed nothing, read in the same
+/// transaction.
+async fn conflict(conn: &mut SqliteConnection, id: &str, expected: RequestState) -> Error {
+    let state = sqlx::query("SELECT state FROM requests WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await;
+    match state {
+        Ok(Some(row)) => match row.try_get::<String, _>("state") {
+            Ok(state) => match parse_state(&state) {
+                Ok(actual) => Error::StateConflict {
+                    id: id.to_owned(),
+                    expected,
+                    actual,
+                },
+                Err(error) => error,
+            },
+            Err(error) => error.into(),
+        },
+        Ok(None) => Error::NotFound(id.to_owned()),
+        Err(error) => error.into(),
     }
 }
 

@@ -1,0 +1,120 @@
+//! Cost of the store writes one access request makes, and of verifying the audit chain.
+//!
+//! `cargo bench -p wicket --bench store`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use wicket::audit::{self, Actor, Details};
+use wicket::policy::types::{AccessRequest, Decision, Identity};
+use wicket::store::{RequestState, Store, Transition};
+
+const REQUEST: &str = include_str!("../src/store/fixtures/request.json");
+const IDENTITY: &str = include_str!("../src/store/fixtures/identity.json");
+const ALLOW: &str = include_str!("../src/store/fixtures/allow.json");
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn writes(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = rt
+        .block_on(Store::open(&dir.path().join("wicket.db")))
+        .expect("the store opens");
+    let mut request: AccessRequest = serde_json::from_str(REQUEST).expect("request fixture");
+    let identity: Identity = serde_json::from_str(IDENTITY).expect("identity fixture");
+    let allow: Decision = serde_json::from_str(ALLOW).expect("decision fixture");
+    let workflow = Actor::service("workflow");
+    let mut n = 0u64;
+
+    c.bench_function("insert_request", |b| {
+        b.iter(|| {
+            n += 1;
+            request.id = format!("insert-{n}");
+            rt.block_on(store.insert_request(black_box(&request), &identity))
+                .expect("insert")
+        })
+    });
+    c.bench_function("insert_request + record_verdict (denied)", |b| {
+        let deny = Decision::Deny {
+            reason: "not in sre".into(),
+        };
+        b.iter(|| {
+            n += 1;
+            request.id = format!("deny-{n}");
+            rt.block_on(async {
+                store.insert_request(&request, &identity).await?;
+                store
+                    .record_verdict(&request.id, &deny, &[], RequestState::Denied, &workflow)
+                    .await
+            })
+            .expect("deny")
+        })
+    });
+    c.bench_function("transition (approved -> provisioning)", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                request.id = format!("move-{n}");
+                rt.block_on(async {
+                    store.insert_request(&request, &identity).await?;
+                    store
+                        .record_verdict(&request.id, &allow, &[], RequestState::Approved, &workflow)
+                        .await
+                })
+                .expect("setup");
+                request.id.clone()
+            },
+            |id| {
+                rt.block_on(store.transition(Transition {
+                    id: &id,
+                    from: RequestState::Approved,
+                    to: RequestState::Provisioning,
+                    actor: &workflow,
+                    note: None,
+                    expires_at: None,
+                }))
+                .expect("transition")
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+fn verify(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = rt
+        .block_on(Store::open(&dir.path().join("wicket.db")))
+        .expect("the store opens");
+    rt.block_on(async {
+        for n in 0..10_000 {
+            let details = Details::AuthenticationFailed {
+                code: "expired".into(),
+                message: format!("attempt {n}: token is expired"),
+            };
+            store
+                .append_audit(None, &Actor::Anonymous, &details)
+                .await?;
+        }
+        Ok::<_, wicket::store::Error>(())
+    })
+    .expect("seeding");
+    let mut group = c.benchmark_group("audit");
+    group.sample_size(10);
+    group.bench_function("verify 10k events", |b| {
+        b.iter(|| {
+            let report = rt.block_on(audit::verify(&store)).expect("verify");
+            assert!(report.is_intact());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, writes, verify);
+criterion_main!(benches);
