@@ -26,6 +26,7 @@ fn main() {
         "huge-reason",
         "read-file",
         "read-env",
+        "read-clock",
         "socket",
         "counter",
         "reject-settings",

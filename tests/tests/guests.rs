@@ -186,6 +186,17 @@ fn read_env() {
 }
 
 #[test]
+fn read_clock() {
+    let first = evaluate(guests::READ_CLOCK, json!({}));
+    let reason = denied(&first);
+    assert!(reason.starts_with("wall clock 0 s, hash "), "{reason}");
+    // A new instance draws the same "random" seed: decisions replay exactly.
+    let second = evaluate(guests::READ_CLOCK, json!({}));
+    assert_eq!(denied(&second), reason);
+    assert_engine_still_serves();
+}
+
+#[test]
 fn socket() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("nonblocking");

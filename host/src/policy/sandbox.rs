@@ -1,5 +1,11 @@
 //! The per-decision sandbox state a wasm `Store` holds: memory limits and a WASI context that
-//! gives the guest nothing but two bounded in-memory output pipes.
+//! gives the guest nothing but two bounded in-memory output pipes, a frozen clock and a fixed
+//! stream of "random" bytes.
+//!
+//! The WIT contract promises policies no clock: "now" is the request's `requested-at`, so a
+//! decision is a pure function of its inputs and `wicket policy replay` reproduces it. Guests
+//! written in languages whose runtime reads the clock or the random generator (Python, JavaScript,
+//! C's libc) therefore see the Unix epoch on both clocks and the same bytes on every run.
 //!
 //! The WASI context is built lazily, on the guest's first WASI call: most Rust policies never
 //! make one during a decision, and building the context (random generators, clocks, pipes)
@@ -9,7 +15,11 @@ use serde::Serialize;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use std::time::Duration;
+
+use wasmtime_wasi::{
+    Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView,
+};
 
 /// What a guest wrote to stdout and stderr during one call (lossy UTF-8, bounded).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -81,13 +91,20 @@ impl WasiState {
         let stdout = MemoryOutputPipe::new(output_capacity);
         let stderr = MemoryOutputPipe::new(output_capacity);
         // No preopened directories, no environment, no arguments, no stdin, no sockets:
-        // the builder's defaults plus explicit network denial.
+        // the builder's defaults plus explicit network denial; no clock, no entropy.
         let ctx = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(Deterministic::new(FIXED_RANDOM.to_vec()))
+            .insecure_random(Deterministic::new(FIXED_RANDOM.to_vec()))
+            .insecure_random_seed(u128::from_le_bytes(
+                FIXED_RANDOM[..16].try_into().expect("16 bytes"),
+            ))
             .build();
         Self {
             ctx,
@@ -95,6 +112,34 @@ impl WasiState {
             stdout,
             stderr,
         }
+    }
+}
+
+/// The bytes a guest's random generators return, repeated: fixed so that decisions replay.
+/// (A policy has no secret to protect with entropy; a hash seed or an id it draws is the same
+/// on every run.)
+const FIXED_RANDOM: [u8; 32] = *b"wicket-policies-are-deterministc";
+
+/// Both WASI clocks of a policy: stopped at the Unix epoch.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }
 
