@@ -31,6 +31,7 @@ fn main() {
         "counter",
         "reject-settings",
         "wrong-world",
+        "relay",
     ];
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)

@@ -10,6 +10,7 @@ use serde_json::json;
 use wicket::policy::types::{Access, Decision};
 use wicket::policy::{
     Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, PolicyEngine, Verdict,
+    World,
 };
 use wicket_tests::{alice, edit_payments, guests};
 
@@ -252,6 +253,20 @@ fn wrong_world() {
         "{message}"
     );
     assert!(message.contains("it exports: `answer`"), "{message}");
+}
+
+#[test]
+fn relay() {
+    let module = engine()
+        .load_file(guests::RELAY.as_ref(), Limits::default())
+        .expect("a relay-policy module loads");
+    assert_eq!(module.world(), World::RelayPolicy);
+    assert_eq!(module.world().to_string(), "wicket:policy/relay-policy@0.1.0");
+    let evaluation = evaluate(guests::RELAY, json!({}));
+    assert!(
+        matches!(evaluation.verdict, Verdict::Allow { .. }),
+        "{evaluation:#?}"
+    );
 }
 
 #[rstest]
