@@ -9,8 +9,8 @@ use rstest::rstest;
 use serde_json::json;
 use wicket::policy::types::{Access, Decision};
 use wicket::policy::{
-    Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, PolicyEngine, Verdict,
-    World,
+    Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, PolicyEngine,
+    Verdict, World,
 };
 use wicket_tests::{alice, edit_payments, guests};
 
@@ -261,7 +261,10 @@ fn relay() {
         .load_file(guests::RELAY.as_ref(), Limits::default())
         .expect("a relay-policy module loads");
     assert_eq!(module.world(), World::RelayPolicy);
-    assert_eq!(module.world().to_string(), "wicket:policy/relay-policy@0.1.0");
+    assert_eq!(
+        module.world().to_string(),
+        "wicket:policy/relay-policy@0.1.0"
+    );
     let evaluation = evaluate(guests::RELAY, json!({}));
     assert!(
         matches!(evaluation.verdict, Verdict::Allow { .. }),
