@@ -1,6 +1,7 @@
 //! A bounded load run against an embedded Wicket (kube-sim + the real HTTP server on
-//! loopback, as `wicket dev` runs them): p50/p99 latency and throughput of `POST /v1/requests`.
-//! Not part of the test run; results go to `BENCHMARKS.md`.
+//! loopback, as `wicket dev` runs them): p50/p99 latency and throughput of `POST /v1/requests`,
+//! first over HTTP as a client sees it, then server-side (the same requests handed to the
+//! router in-process, no socket). Not part of the test run; results go to `BENCHMARKS.md`.
 //!
 //! ```text
 //! cargo run --release -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency]
@@ -9,6 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::{Body, to_bytes};
+use axum::http::Request;
+use tower::ServiceExt;
 use wicket::workflow::Decider;
 use wicket_tests::Env;
 use wicket_tests::tokens::token;
@@ -70,12 +74,16 @@ async fn main() {
             .await;
     }
     let wicket = Arc::new(wicket);
+    let tokens: Vec<String> = (0..concurrency)
+        .map(|task| token(&format!("load-{task}"), groups))
+        .collect();
+
+    // Over HTTP on loopback, as a client sees it.
     let per_task = requests.div_ceil(concurrency);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for task in 0..concurrency {
+    for token in tokens.clone() {
         let wicket = wicket.clone();
-        let token = token(&format!("load-{task}"), groups);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_task);
             for _ in 0..per_task {
@@ -94,6 +102,40 @@ async fn main() {
         latencies.extend(task.await.expect("a load task"));
     }
     let elapsed = started.elapsed();
+
+    // Server-side: the same requests handed straight to the router (routing, authentication,
+    // body parsing, the chain, the store, provisioning, the JSON answer), with no socket.
+    let router = wicket.service.router();
+    let started_in_process = Instant::now();
+    let mut tasks = Vec::new();
+    for token in tokens {
+        let router = router.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                let request = Request::post("/v1/requests")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(ALLOWED))
+                    .expect("a request");
+                let sent = Instant::now();
+                let response = router.clone().oneshot(request).await.expect("infallible");
+                let status = response.status().as_u16();
+                let body = to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .expect("a body");
+                latencies.push(sent.elapsed());
+                assert_eq!(status, expected, "{}", String::from_utf8_lossy(&body));
+            }
+            latencies
+        }));
+    }
+    let mut server = Vec::new();
+    for task in tasks {
+        server.extend(task.await.expect("a load task"));
+    }
+    let elapsed_in_process = started_in_process.elapsed();
+    server.sort();
     latencies.sort();
     let store = wicket.service.workflow().store();
     let page = store
@@ -112,13 +154,17 @@ async fn main() {
     }
     decisions.sort();
     println!(
-        "mode={mode} chain={chain} requests={} concurrency={concurrency} elapsed={:.2}s throughput={:.0}/s \
-         latency p50={:?} p99={:?} | chain decision (last {}) p50={:?} p99={:?}",
+        "mode={mode} chain={chain} requests={} concurrency={concurrency}\n  \
+         http:        {:.0}/s p50={:?} p99={:?}\n  \
+         server-side: {:.0}/s p50={:?} p99={:?}\n  \
+         chain decision (last {}): p50={:?} p99={:?}",
         latencies.len(),
-        elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
+        server.len() as f64 / elapsed_in_process.as_secs_f64(),
+        percentile(&server, 0.50),
+        percentile(&server, 0.99),
         decisions.len(),
         percentile(&decisions, 0.50),
         percentile(&decisions, 0.99),
