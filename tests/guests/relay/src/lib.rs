@@ -1,4 +1,4 @@
-//! A module of world `relay-policy`: decides requests like `allow` and also answers the
+//! A module of world `relay-policy`: denies requests with a reason of its own and answers the
 //! per-call check (denies deletes), so the host must recognise the richer world.
 wit_bindgen::generate!({
     world: "relay-policy",
@@ -7,9 +7,7 @@ wit_bindgen::generate!({
 
 use exports::wicket::policy::evaluator::Guest as Evaluator;
 use exports::wicket::policy::relay::Guest as Relay;
-use wicket::policy::types::{
-    AccessRequest, ApiCall, CallDecision, Decision, Grant, Identity, NamespaceGrant,
-};
+use wicket::policy::types::{AccessRequest, ApiCall, CallDecision, Decision, Identity};
 
 struct RelayGuest;
 
@@ -19,18 +17,10 @@ impl Evaluator for RelayGuest {
     }
 
     fn evaluate(_settings: String, _requester: Identity, request: AccessRequest) -> Decision {
-        Decision::Allow(Grant {
-            namespaces: request
-                .namespaces
-                .iter()
-                .map(|ns| NamespaceGrant {
-                    namespace: ns.clone(),
-                    access: request.access.clone(),
-                })
-                .collect(),
-            cluster_rules: request.cluster_rules.clone(),
-            ttl_seconds: request.duration_seconds,
-        })
+        Decision::Deny(format!(
+            "relay guest: {} is decided call by call",
+            request.cluster
+        ))
     }
 }
 
