@@ -7,11 +7,12 @@ mod cluster_env;
 
 use std::time::Duration;
 
-use cluster_env::{Kubectl, env, kubectl_binary, labelled, rule, spec};
+use cluster_env::{env, kubectl_binary, labelled, rule, spec};
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
+use kube_sim::kubectl::Kubectl;
 use kube_sim::{FaultAction, FaultRule};
 use rstest::rstest;
 use wicket::cluster::{
@@ -128,31 +129,30 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
         .await;
     assert_eq!(status_of(denied), (403, "Forbidden".to_owned()));
 
-    let kubectl = kubectl_binary()
-        .map(|bin| Kubectl::new(&bin, env.dir.path(), "user", credential.kubeconfig.expose()));
-    match &kubectl {
-        Some(k) => {
-            let out = k.run(&["get", "pods"]).await; // the context's default namespace: payments
-            assert!(out.success, "kubectl get pods failed: {}", out.stderr);
-            let out = k.run(&["get", "pods", "-n", "payments"]).await;
-            assert!(
-                out.success,
-                "kubectl get pods -n payments failed: {}",
-                out.stderr
-            );
-            let out = k.run(&["get", "pods", "-n", "kube-system"]).await;
-            assert!(!out.success);
-            assert!(
-                out.stderr.contains(
-                    "pods is forbidden: User \"system:serviceaccount:wicket-system:wicket-r1\" cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\""
-                ),
-                "{}",
-                out.stderr
-            );
-            k.check_can_i(EDIT_CAN_I).await;
-        }
-        None => eprintln!("SKIPPED kubectl checks: no kubectl on PATH"),
-    }
+    let k = Kubectl::new(
+        &kubectl_binary(),
+        env.dir.path(),
+        "user",
+        credential.kubeconfig.expose(),
+    );
+    let out = k.run(&["get", "pods"]).await; // the context's default namespace: payments
+    assert!(out.success, "kubectl get pods failed: {}", out.stderr);
+    let out = k.run(&["get", "pods", "-n", "payments"]).await;
+    assert!(
+        out.success,
+        "kubectl get pods -n payments failed: {}",
+        out.stderr
+    );
+    let out = k.run(&["get", "pods", "-n", "kube-system"]).await;
+    assert!(!out.success);
+    assert!(
+        out.stderr.contains(
+            "pods is forbidden: User \"system:serviceaccount:wicket-system:wicket-r1\" cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\""
+        ),
+        "{}",
+        out.stderr
+    );
+    k.check_can_i(EDIT_CAN_I).await;
 
     // Teardown: the ServiceAccount goes first, the token stops working, nothing is left.
     let report = env.wicket.teardown("r1").await.expect("teardown");
@@ -167,11 +167,9 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
         .list(&ListParams::default())
         .await;
     assert_eq!(status_of(after), (401, "Unauthorized".to_owned()));
-    if let Some(k) = &kubectl {
-        let out = k.run(&["get", "pods", "-n", "payments"]).await;
-        assert!(!out.success);
-        assert!(out.stderr.contains("Unauthorized"), "{}", out.stderr);
-    }
+    let out = k.run(&["get", "pods", "-n", "payments"]).await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("Unauthorized"), "{}", out.stderr);
     assert!(labelled(&env.admin, "r1").await.is_empty());
     assert!(env.wicket.list_managed().await.unwrap().is_empty());
 
@@ -244,21 +242,16 @@ async fn explicit_and_cluster_rules_get_a_role_and_a_cluster_role() {
         .create(&PostParams::default(), &pod)
         .await;
     assert_eq!(status_of(create), (403, "Forbidden".to_owned()));
-    match kubectl_binary() {
-        Some(bin) => {
-            let k = Kubectl::new(
-                &bin,
-                env.dir.path(),
-                "user",
-                provisioned.credential.kubeconfig.expose(),
-            );
-            let out = k.run(&["get", "namespaces"]).await;
-            assert!(out.success, "kubectl get namespaces failed: {}", out.stderr);
-            assert!(out.stdout.contains("payments"), "{}", out.stdout);
-            k.check_can_i(RULES_CAN_I).await;
-        }
-        None => eprintln!("SKIPPED kubectl checks: no kubectl on PATH"),
-    }
+    let k = Kubectl::new(
+        &kubectl_binary(),
+        env.dir.path(),
+        "user",
+        provisioned.credential.kubeconfig.expose(),
+    );
+    let out = k.run(&["get", "namespaces"]).await;
+    assert!(out.success, "kubectl get namespaces failed: {}", out.stderr);
+    assert!(out.stdout.contains("payments"), "{}", out.stdout);
+    k.check_can_i(RULES_CAN_I).await;
 
     let managed = env.wicket.list_managed().await.unwrap();
     assert_eq!(managed.len(), 5, "{managed:?}");

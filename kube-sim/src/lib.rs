@@ -19,6 +19,7 @@ mod error;
 pub mod faults;
 pub mod impersonation;
 mod kubeconfig;
+pub mod kubectl;
 pub mod objects;
 pub mod patch;
 pub mod proto;

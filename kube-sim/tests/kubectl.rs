@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{Kubectl, kubectl_binary};
+use common::kubectl_binary;
+use kube_sim::kubectl::Kubectl;
 use kube_sim::{Config, FaultAction, FaultRule, KubeSim, When};
 use rstest::rstest;
 
@@ -18,11 +19,8 @@ struct Env {
     bin: std::path::PathBuf,
 }
 
-async fn env(version: &str) -> Option<Env> {
-    let Some(bin) = kubectl_binary(version) else {
-        eprintln!("SKIPPED: kubectl {version} is not installed (looked beside the PATH kubectl)");
-        return None;
-    };
+async fn env(version: &str) -> Env {
+    let bin = kubectl_binary(version);
     let sim = KubeSim::start(Config::default())
         .await
         .expect("start kube-sim");
@@ -33,12 +31,12 @@ async fn env(version: &str) -> Option<Env> {
         "admin",
         &sim.kubeconfig("admin").expect("kubeconfig"),
     );
-    Some(Env {
+    Env {
         sim,
         dir,
         admin,
         bin,
-    })
+    }
 }
 
 /// Admin creates team-a, a ServiceAccount `reader`, the reader Role (from a file) and its binding,
@@ -82,9 +80,7 @@ async fn reader(env: &Env) -> Kubectl {
 async fn service_account_kubeconfig_is_scoped_by_rbac_and_revoked_with_the_account(
     #[case] version: &str,
 ) {
-    let Some(env) = env(version).await else {
-        return;
-    };
+    let env = env(version).await;
     let reader = reader(&env).await;
     env.admin
         .ok(&["run", "web", "-n", "team-a", "--image=nginx"])
@@ -132,32 +128,9 @@ async fn service_account_kubeconfig_is_scoped_by_rbac_and_revoked_with_the_accou
 #[case::v1_33("1.33")]
 #[tokio::test]
 async fn auth_can_i_answers_the_table(#[case] version: &str) {
-    let Some(env) = env(version).await else {
-        return;
-    };
+    let env = env(version).await;
     let reader = reader(&env).await;
-    for line in CAN_I
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-    {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        let [name, verb, resource, namespace, expected] = cols[..] else {
-            panic!("bad fixture line {line:?}")
-        };
-        let mut args = vec!["auth", "can-i", verb, resource];
-        if namespace == "-" {
-            args.push("--all-namespaces");
-        } else {
-            args.extend(["-n", namespace]);
-        }
-        let out = reader.run(&args).await;
-        assert_eq!(out.stdout.trim(), expected, "case {name}: {}", out.stderr);
-        assert_eq!(
-            out.success,
-            expected == "yes",
-            "case {name}: exit code follows the answer"
-        );
-    }
+    reader.check_can_i(CAN_I).await;
 }
 
 #[rstest]
@@ -166,9 +139,7 @@ async fn auth_can_i_answers_the_table(#[case] version: &str) {
 #[case::v1_33("1.33")]
 #[tokio::test]
 async fn escalation_check_refuses_a_binding_the_creator_could_not_grant(#[case] version: &str) {
-    let Some(env) = env(version).await else {
-        return;
-    };
+    let env = env(version).await;
     let a = &env.admin;
     a.ok(&["create", "namespace", "team-a"]).await;
     a.ok(&["create", "serviceaccount", "granter", "-n", "team-a"])
@@ -305,9 +276,7 @@ async fn escalation_check_refuses_a_binding_the_creator_could_not_grant(#[case] 
 #[case::v1_33("1.33")]
 #[tokio::test]
 async fn injected_faults_surface_as_the_injected_status(#[case] version: &str) {
-    let Some(env) = env(version).await else {
-        return;
-    };
+    let env = env(version).await;
     let a = &env.admin;
     a.ok(&["create", "namespace", "team-a"]).await;
     env.sim.faults().add(
@@ -366,9 +335,7 @@ async fn injected_faults_surface_as_the_injected_status(#[case] version: &str) {
 async fn watch_streams_changes_to_kubectl(#[case] version: &str) {
     use tokio::io::AsyncReadExt;
 
-    let Some(env) = env(version).await else {
-        return;
-    };
+    let env = env(version).await;
     let a = &env.admin;
     a.ok(&["create", "configmap", "before", "-n", "default"])
         .await;
@@ -446,9 +413,7 @@ async fn watch_streams_changes_to_kubectl(#[case] version: &str) {
 #[case::v1_33("1.33")]
 #[tokio::test]
 async fn impersonation_needs_the_impersonate_verb(#[case] version: &str) {
-    let Some(env) = env(version).await else {
-        return;
-    };
+    let env = env(version).await;
     let reader = reader(&env).await;
     let as_reader = ["--as=system:serviceaccount:team-a:reader"];
     let yes = env
@@ -493,9 +458,7 @@ async fn impersonation_needs_the_impersonate_verb(#[case] version: &str) {
 #[case::v1_33("1.33")]
 #[tokio::test]
 async fn apply_updates_a_deployment_by_strategic_merge(#[case] version: &str) {
-    let Some(env) = env(version).await else {
-        return;
-    };
+    let env = env(version).await;
     let file = env.dir.path().join("deployment.yaml");
     std::fs::write(&file, DEPLOYMENT).expect("write");
     let path = file.to_str().expect("utf-8 path");

@@ -4,8 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset of the helpers
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -196,84 +195,7 @@ pub fn spec(id: &str, namespaces: Vec<(&str, Access)>, cluster_rules: Vec<Rule>)
     }
 }
 
-/// The PATH kubectl, or `None` (the caller prints why it skips the kubectl checks).
-pub fn kubectl_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("kubectl"))
-        .find(|p| p.is_file())
-}
-
-/// The outcome of one kubectl run.
-#[derive(Debug)]
-pub struct Outcome {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Real kubectl with one kubeconfig and a private discovery cache.
-pub struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    /// kubectl using `kubeconfig_text`, written under `dir` as `<name>.kubeconfig`.
-    pub fn new(bin: &Path, dir: &Path, name: &str, kubeconfig_text: &str) -> Self {
-        let kubeconfig = dir.join(format!("{name}.kubeconfig"));
-        std::fs::write(&kubeconfig, kubeconfig_text).expect("write kubeconfig");
-        Self {
-            bin: bin.to_owned(),
-            kubeconfig,
-            cache: dir.join(format!("{name}-cache")),
-        }
-    }
-
-    pub async fn run(&self, args: &[&str]) -> Outcome {
-        let out = tokio::process::Command::new(&self.bin)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .expect("run kubectl");
-        Outcome {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Checks every line of a can-i table (`name verb resource namespace|- yes|no`).
-    pub async fn check_can_i(&self, table: &str) {
-        for line in table
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let [name, verb, resource, ns, expected] = cols[..] else {
-                panic!("bad can-i line: {line}")
-            };
-            let mut args = vec!["auth", "can-i", verb, resource];
-            if ns == "-" {
-                args.push("--all-namespaces");
-            } else {
-                args.extend(["-n", ns]);
-            }
-            let out = self.run(&args).await;
-            assert_eq!(
-                out.stdout.trim(),
-                expected,
-                "can-i case `{name}`: {args:?} stderr: {}",
-                out.stderr
-            );
-        }
-    }
+/// The `kubectl` on `PATH` (every machine has it: the tests need real kubectl).
+pub fn kubectl_binary() -> PathBuf {
+    kube_sim::kubectl::on_path().expect("kubectl on PATH (the cluster tests need real kubectl)")
 }
