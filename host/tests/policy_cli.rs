@@ -167,6 +167,57 @@ fn eval_prints_the_verdict_with_timings() {
     assert!(evaluation["duration_us"].as_f64().is_some_and(|d| d > 0.0));
 }
 
+/// A request far larger than the SDK's initial heap arena: the guest's allocator grows linear
+/// memory and decides exactly as for a small one.
+#[test]
+fn a_policy_decides_requests_larger_than_its_heap_arena() {
+    let module = policy_module("group-access");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 256 namespaces is the most a decision may list; the reason makes up the size.
+    let namespaces: Vec<String> = (0..256)
+        .map(|i| format!("team-{i:03}-a-namespace-name-long-enough-to-fill-memory"))
+        .collect();
+    let reason = format!("INC-123 {}", "every team is affected. ".repeat(40_000));
+    let settings = dir.path().join("settings.json");
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &settings,
+        serde_json::json!({"allow": [{"groups": ["sre"], "clusters": ["prod"],
+            "namespaces": ["team-*"], "roles": ["edit"], "max_ttl_seconds": 3600}]})
+        .to_string(),
+    )
+    .expect("write settings");
+    std::fs::write(
+        &request,
+        serde_json::json!({
+            "identity": {"subject": "alice", "issuer": "https://idp.example.com", "groups": ["sre"]},
+            "request": {"cluster": "prod", "namespaces": namespaces, "role": "edit",
+                "duration_seconds": 1800, "reason": reason}
+        })
+        .to_string(),
+    )
+    .expect("write request");
+    let out = wicket(&[
+        "policy".as_ref(),
+        "eval".as_ref(),
+        module.as_os_str(),
+        "--settings".as_ref(),
+        settings.as_os_str(),
+        "--request".as_ref(),
+        request.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let evaluation: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
+    let granted: Vec<&str> = evaluation["verdict"]["grant"]["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .map(|grant| grant["namespace"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(granted, namespaces);
+}
+
 #[test]
 fn compiled_modules_are_cached_by_digest() {
     let module = policy_module("group-access");

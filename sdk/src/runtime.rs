@@ -5,7 +5,140 @@
 
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: heap::Heap = heap::Heap::new();
+
+/// The guest's heap: dlmalloc whose first region is an arena in the module's own zeroed data
+/// (`.bss`), so a typical decision never executes `memory.grow`.
+///
+/// Every decision runs in a fresh instance, and growing linear memory is what costs there:
+/// the host must change page protections (an `mprotect` and a TLB flush) to make the new
+/// pages accessible and again to take them back before the slot is reused. Pages of the
+/// arena that a decision never touches cost nothing: they are neither in the module's data
+/// image nor resident. dlmalloc still grows memory when a decision needs more than the arena.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[allow(unsafe_code)] // a global allocator and its system interface are `unsafe` traits
+mod heap {
+    use core::alloc::{GlobalAlloc, Layout};
+    use core::arch::wasm32;
+    use core::cell::UnsafeCell;
+
+    use dlmalloc::Dlmalloc;
+
+    /// Size of the arena: enough for the requests and settings policies see.
+    const ARENA_BYTES: usize = 256 << 10;
+    /// Wasm page size.
+    const PAGE: usize = 64 << 10;
+
+    #[repr(C, align(16))]
+    struct Arena(UnsafeCell<[u8; ARENA_BYTES]>);
+
+    /// Where the memory dlmalloc manages comes from: the arena once, then `memory.grow`.
+    struct Source {
+        arena: Arena,
+        arena_taken: UnsafeCell<bool>,
+    }
+
+    // SAFETY: `wasm32` guests built by the SDK are single-threaded (no shared memory, no
+    // threads proposal), so nothing is ever accessed concurrently.
+    unsafe impl Sync for Source {}
+
+    static SOURCE: Source = Source {
+        arena: Arena(UnsafeCell::new([0; ARENA_BYTES])),
+        arena_taken: UnsafeCell::new(false),
+    };
+
+    /// dlmalloc's view of [`SOURCE`].
+    struct System;
+
+    // SAFETY: regions handed out are never handed out twice (the arena once, grown pages are
+    // new) and are zeroed (`.bss` and fresh pages), as `allocates_zeros` says.
+    unsafe impl dlmalloc::Allocator for System {
+        fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+            // SAFETY: single-threaded, see `Source`.
+            let taken = unsafe { &mut *SOURCE.arena_taken.get() };
+            if !*taken && size <= ARENA_BYTES {
+                *taken = true;
+                return (SOURCE.arena.0.get().cast(), ARENA_BYTES, 0);
+            }
+            let pages = size.div_ceil(PAGE);
+            let previous = wasm32::memory_grow(0, pages);
+            if previous == usize::MAX {
+                return (core::ptr::null_mut(), 0, 0);
+            }
+            ((previous * PAGE) as *mut u8, pages * PAGE, 0)
+        }
+
+        fn remap(&self, _: *mut u8, _: usize, _: usize, _: bool) -> *mut u8 {
+            core::ptr::null_mut()
+        }
+
+        fn free_part(&self, _: *mut u8, _: usize, _: usize) -> bool {
+            false
+        }
+
+        fn free(&self, _: *mut u8, _: usize) -> bool {
+            false
+        }
+
+        fn can_release_part(&self, _: u32) -> bool {
+            false
+        }
+
+        fn allocates_zeros(&self) -> bool {
+            true
+        }
+
+        fn page_size(&self) -> usize {
+            PAGE
+        }
+    }
+
+    /// The global allocator: dlmalloc over [`System`].
+    pub(super) struct Heap(UnsafeCell<Dlmalloc<System>>);
+
+    // SAFETY: single-threaded, see `Source`.
+    unsafe impl Sync for Heap {}
+
+    impl Heap {
+        pub(super) const fn new() -> Self {
+            Self(UnsafeCell::new(Dlmalloc::new_with_allocator(System)))
+        }
+
+        #[allow(clippy::mut_from_ref)]
+        fn dlmalloc(&self) -> &mut Dlmalloc<System> {
+            // SAFETY: single-threaded and not reentrant (dlmalloc never calls back into the
+            // global allocator), so this is the only reference while it lives.
+            unsafe { &mut *self.0.get() }
+        }
+    }
+
+    // SAFETY: forwards to dlmalloc, which upholds `GlobalAlloc`'s contract for the layouts
+    // it is given.
+    unsafe impl GlobalAlloc for Heap {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { self.dlmalloc().malloc(layout.size(), layout.align()) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { self.dlmalloc().calloc(layout.size(), layout.align()) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded contract.
+            unsafe { self.dlmalloc().free(ptr, layout.size(), layout.align()) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe {
+                self.dlmalloc()
+                    .realloc(ptr, layout.size(), layout.align(), new_size)
+            }
+        }
+    }
+}
 
 /// A panic traps at once: there is no stderr to print to, and the host turns the trap into a
 /// deny with a diagnostic.
