@@ -24,14 +24,6 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// A cases file is well-formed JSON but inconsistent.
-    #[error("`{path}`: {message}")]
-    Cases {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
     /// The policy engine refused the module or its settings.
     #[error(transparent)]
     Policy(#[from] crate::policy::Error),

@@ -24,6 +24,7 @@
 //! - [`Evaluation`]: the verdict plus per-module diagnostics; failures are denies, never errors.
 
 mod bindings;
+pub mod cases;
 mod chain;
 mod engine;
 mod error;

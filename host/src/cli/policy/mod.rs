@@ -1,6 +1,5 @@
 //! `wicket policy ...`: inspect, run and test policy modules without a server.
 
-mod cases;
 mod check;
 mod diff;
 mod eval;
