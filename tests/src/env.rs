@@ -116,13 +116,33 @@ impl Env {
     /// The configured chains, as WebAssembly components on the policy engine (compiled
     /// modules cached in the environment's directory).
     pub fn wasm_chain(&self) -> Arc<dyn Decider> {
-        let engine = PolicyEngine::new(&EngineConfig {
-            cache_dir: Some(self.dir.path().join("module-cache")),
-            ..EngineConfig::default()
-        })
-        .expect("a policy engine");
         Arc::new(
-            PolicyChains::load(&engine, &self.config.clusters).expect("the configured chains load"),
+            PolicyChains::load(self.engine(), &self.config.clusters)
+                .expect("the configured chains load"),
+        )
+    }
+
+    /// A policy engine caching compiled modules in the environment's directory.
+    pub fn engine(&self) -> Arc<PolicyEngine> {
+        Arc::new(
+            PolicyEngine::new(&EngineConfig {
+                cache_dir: Some(self.dir.path().join("module-cache")),
+                ..EngineConfig::default()
+            })
+            .expect("a policy engine"),
+        )
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("wicket.toml")
+    }
+
+    /// The configured chains, live: reloads re-read the configuration file and the modules.
+    pub fn live_chains(&self) -> Arc<PolicyChains> {
+        Arc::new(
+            PolicyChains::from_config_file(self.engine(), &self.config_path(), &self.config)
+                .expect("the configured chains load"),
         )
     }
 

@@ -32,6 +32,7 @@ pub mod intersect;
 mod module;
 mod outcome;
 mod sandbox;
+pub mod set;
 pub mod types;
 pub mod validate;
 
@@ -43,3 +44,4 @@ pub use module::{
 };
 pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
 pub use sandbox::Output;
+pub use set::{PolicySet, Rejection};
