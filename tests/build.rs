@@ -30,6 +30,8 @@ fn main() {
         "counter",
         "reject-settings",
         "wrong-world",
+        "deny",
+        "needs-approval",
     ];
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)

@@ -60,6 +60,12 @@ where
 impl Env {
     /// Starts kube-sim and writes the configuration with a reconciler interval of `reconcile`.
     pub async fn start(reconcile: &str) -> Self {
+        Self::start_with(CONFIG, reconcile).await
+    }
+
+    /// Like [`Env::start`] with the configuration template `config` (the `{...}` of
+    /// `fixtures/wicket.toml` are filled in).
+    pub async fn start_with(config: &str, reconcile: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let sim = KubeSim::start(kube_sim::Config {
             namespaces: NAMESPACES.iter().map(|n| (*n).to_owned()).collect(),
@@ -83,7 +89,7 @@ impl Env {
         let ca = root.join("kube-sim-ca.pem");
         std::fs::write(&ca, sim.ca_pem()).expect("write the CA");
         let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let text = CONFIG
+        let text = config
             .replace("{data}", &root.join("data").display().to_string())
             .replace("{reconcile}", reconcile)
             .replace("{secret}", SECRET)

@@ -426,6 +426,39 @@ fn one_line(error: &dyn std::error::Error) -> String {
     line.replace('\n', " ")
 }
 
+/// Runs the cases file beside `path` (if there is one) against `module`.
+fn pass_cases(
+    entry: &str,
+    path: &Path,
+    digest: &str,
+    module: Arc<PolicyModule>,
+) -> Result<Arc<PolicyModule>, Failure> {
+    let cases_path = cases::beside(path);
+    if cases_path.is_file() {
+        let reports = cases::read(&cases_path).and_then(|file| file.run(&cases_path, &module));
+        let failed = match reports {
+            Err(error) => Some(error),
+            Ok(reports) => reports.into_iter().find_map(|report| {
+                report.problem.map(|problem| Error::CaseFailed {
+                    path: cases_path.clone(),
+                    case: report.name,
+                    problem: problem.to_string(),
+                })
+            }),
+        };
+        if let Some(error) = failed {
+            return Err(Failure::Rejected(Rejection {
+                entry: Some(entry.to_owned()),
+                file: Some(path.to_owned()),
+                digest: Some(digest.to_owned()),
+                reason: one_line(&error),
+                ..Rejection::whole(String::new())
+            }));
+        }
+    }
+    Ok(module)
+}
+
 /// Loads each (file, limits) once per rebuild, reusing the previous set's modules.
 struct Loader<'a> {
     engine: &'a PolicyEngine,
@@ -455,10 +488,12 @@ impl Loader<'_> {
             )
         })?;
         let digest = hex::encode(Sha256::digest(&bytes));
+        // The cases file runs even for an unchanged module: it may be new or changed.
         let result = match self.reusable(path, &digest, limits) {
             Some(module) => Ok(module),
-            None => self.fresh(entry, path, &bytes, limits),
-        };
+            None => self.fresh(entry, path, &digest, &bytes, limits),
+        }
+        .and_then(|module| pass_cases(entry, path, &digest, module));
         let result = result.map(|module| Loaded {
             path: path.to_owned(),
             module,
@@ -481,10 +516,10 @@ impl Loader<'_> {
         &self,
         entry: &str,
         path: &Path,
+        digest: &str,
         bytes: &[u8],
         limits: Limits,
     ) -> Result<Arc<PolicyModule>, Failure> {
-        let digest = hex::encode(Sha256::digest(bytes));
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -493,30 +528,7 @@ impl Loader<'_> {
             .engine
             .load(&name, bytes, limits)
             .map(Arc::new)
-            .map_err(|error| self.fail(entry, path, Some(&digest), &error))?;
-        let cases_path = cases::beside(path);
-        if cases_path.is_file() {
-            let reports = cases::read(&cases_path).and_then(|file| file.run(&cases_path, &module));
-            let failed = match reports {
-                Err(error) => Some(error),
-                Ok(reports) => reports.into_iter().find_map(|report| {
-                    report.problem.map(|problem| Error::CaseFailed {
-                        path: cases_path.clone(),
-                        case: report.name,
-                        problem: problem.to_string(),
-                    })
-                }),
-            };
-            if let Some(error) = failed {
-                return Err(Failure::Rejected(Rejection {
-                    entry: Some(entry.to_owned()),
-                    file: Some(path.to_owned()),
-                    digest: Some(digest),
-                    reason: one_line(&error),
-                    ..Rejection::whole(String::new())
-                }));
-            }
-        }
+            .map_err(|error| self.fail(entry, path, Some(digest), &error))?;
         Ok(module)
     }
 
