@@ -301,7 +301,7 @@ impl PolicyChains {
             shadowed
                 .into_iter()
                 .filter_map(|Shadowed { active, candidate }| {
-                    let differs = differs(&active.result, &candidate.result);
+                    let differs = !active.result.decides_like(&candidate.result);
                     let key = (
                         cluster.to_owned(),
                         candidate.name.clone(),
@@ -357,16 +357,6 @@ fn changed(cluster: &str, chain: &LiveChain) -> ChangedChain {
                     .map(|e| e.module().digest().to_owned()),
             })
             .collect(),
-    }
-}
-
-/// Whether a candidate decided otherwise than the active module. Two failures are both
-/// denies and do not differ; a failure and a decision do.
-fn differs(active: &ModuleResult, candidate: &ModuleResult) -> bool {
-    match (active, candidate) {
-        (ModuleResult::Decided { decision: a }, ModuleResult::Decided { decision: b }) => a != b,
-        (ModuleResult::Failed { .. }, ModuleResult::Failed { .. }) => false,
-        _ => true,
     }
 }
 
