@@ -294,7 +294,7 @@ pub fn rebuild(
             }
             Err(Failure::Rejected(mut rejection)) => {
                 rejection.cluster = Some(cluster.clone());
-                rejected.push(rejection);
+                rejected.push(*rejection);
                 if let Some(old) = old {
                     chains.insert(cluster.clone(), Arc::clone(old));
                 }
@@ -347,7 +347,7 @@ fn same_version(a: &LiveChain, b: &LiveChain) -> bool {
 
 enum Failure {
     Deferred(PathBuf),
-    Rejected(Rejection),
+    Rejected(Box<Rejection>),
 }
 
 fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain, Failure> {
@@ -384,13 +384,13 @@ fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain,
             }
             _ => None,
         };
-        Failure::Rejected(Rejection {
+        Failure::Rejected(Box::new(Rejection {
             entry: entry.map(|i| spec[i].name.clone()),
             file: entry.map(|i| paths[i].clone()),
             digest: None,
             reason: one_line(&error),
             ..Rejection::whole(String::new())
-        })
+        }))
     })?;
     Ok(LiveChain {
         spec: spec.to_vec(),
@@ -402,13 +402,13 @@ fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain,
 }
 
 fn rejected(entry: &str, loaded: &Loaded, error: &Error) -> Failure {
-    Failure::Rejected(Rejection {
+    Failure::Rejected(Box::new(Rejection {
         entry: Some(entry.to_owned()),
         file: Some(loaded.path.clone()),
         digest: Some(loaded.module.digest().to_owned()),
         reason: one_line(error),
         ..Rejection::whole(String::new())
-    })
+    }))
 }
 
 /// An error and its causes on one line.
@@ -447,13 +447,13 @@ fn pass_cases(
             }),
         };
         if let Some(error) = failed {
-            return Err(Failure::Rejected(Rejection {
+            return Err(Failure::Rejected(Box::new(Rejection {
                 entry: Some(entry.to_owned()),
                 file: Some(path.to_owned()),
                 digest: Some(digest.to_owned()),
                 reason: one_line(&error),
                 ..Rejection::whole(String::new())
-            }));
+            })));
         }
     }
     Ok(module)
@@ -473,7 +473,7 @@ impl Loader<'_> {
         if let Some(done) = self.loaded.get(&key) {
             return done.clone().map_err(|mut rejection| {
                 rejection.entry = Some(entry.to_owned());
-                Failure::Rejected(rejection)
+                Failure::Rejected(Box::new(rejection))
             });
         }
         let bytes = std::fs::read(path).map_err(|source| {
@@ -505,7 +505,7 @@ impl Loader<'_> {
             }
             Err(failure) => {
                 if let Failure::Rejected(rejection) = &failure {
-                    self.loaded.insert(key, Err(rejection.clone()));
+                    self.loaded.insert(key, Err((**rejection).clone()));
                 }
                 Err(failure)
             }
@@ -566,13 +566,13 @@ impl Loader<'_> {
         if young {
             return Failure::Deferred(path.to_owned());
         }
-        Failure::Rejected(Rejection {
+        Failure::Rejected(Box::new(Rejection {
             entry: Some(entry.to_owned()),
             file: Some(path.to_owned()),
             digest: digest.map(str::to_owned),
             reason: one_line(error),
             ..Rejection::whole(String::new())
-        })
+        }))
     }
 }
 
