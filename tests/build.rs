@@ -32,6 +32,8 @@ fn main() {
         "reject-settings",
         "wrong-world",
         "relay",
+        "deny",
+        "needs-approval",
     ];
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)

@@ -9,9 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::auth::{self, Authenticator};
-use crate::config::Config;
+use crate::config::{Config, Reload};
 use crate::store::{self, Store};
-use crate::workflow::{self, Clusters, Decider, Settings, Sweep, Workflow};
+use crate::workflow::{self, Clusters, Decider, Settings, Sweep, WatchSettings, Workflow};
 
 /// Why the service could not be set up or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,9 @@ pub enum Error {
     /// Start-up recovery failed.
     #[error("cannot recover the requests of a previous run")]
     Recover(#[source] workflow::Error),
+    /// The policy files cannot be watched.
+    #[error("cannot watch the policy files")]
+    Watch(#[source] notify::Error),
     /// The listener failed.
     #[error("cannot serve http")]
     Serve(#[source] std::io::Error),
@@ -38,6 +41,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Service {
     workflow: Workflow,
     state: AppState,
+    reload: Reload,
 }
 
 impl Service {
@@ -63,7 +67,11 @@ impl Service {
             config.auditor_groups.clone(),
             config.limits.clone(),
         );
-        Ok(Self { workflow, state })
+        Ok(Self {
+            workflow,
+            state,
+            reload: config.reload.clone(),
+        })
     }
 
     /// The workflow.
@@ -77,9 +85,19 @@ impl Service {
     }
 
     /// Recovers what a previous run left (fails interrupted requests, re-arms expiry timers,
-    /// reconciles the clusters) and starts the periodic reconciler.
+    /// re-applies promoted policies, reconciles the clusters), starts the periodic reconciler
+    /// and, unless `reload.watch = false`, the watcher that reloads changed policies.
     pub async fn start(&self) -> Result<Sweep> {
-        self.workflow.start().await.map_err(Error::Recover)
+        let sweep = self.workflow.start().await.map_err(Error::Recover)?;
+        if self.reload.watch {
+            self.workflow
+                .watch_policies(WatchSettings {
+                    debounce: self.reload.debounce,
+                    settle: self.reload.settle,
+                })
+                .map_err(Error::Watch)?;
+        }
+        Ok(sweep)
     }
 
     /// Serves the API on `listener` until `shutdown` completes, then stops the timers and

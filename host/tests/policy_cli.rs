@@ -290,3 +290,123 @@ fn bad_input_is_one_line_and_exit_2(
     assert!(stderr.contains(message), "{stderr}");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }
+
+/// Records two decided requests of the `groups` entry in a fresh store in `dir`: alice (sre)
+/// allowed to view `orders`, bob (developers) denied.
+async fn record_requests(dir: &Path) {
+    use wicket::audit::Actor;
+    use wicket::policy::types::{AccessRequest, Decision, Identity};
+    use wicket::store::{ModuleVerdict, RequestState, Store};
+    let store = Store::open(&dir.join("wicket.db")).await.expect("a store");
+    for (id, subject, group, decision) in [
+        (
+            "r-alice",
+            "alice",
+            "sre",
+            serde_json::json!({"decision": "allow", "grant": {"namespaces": [{"namespace": "orders", "role": "view"}], "ttl_seconds": 600}}),
+        ),
+        (
+            "r-bob",
+            "bob",
+            "developers",
+            serde_json::json!({"decision": "deny", "reason": "no rule lets bob view orders"}),
+        ),
+    ] {
+        let identity: Identity = serde_json::from_value(serde_json::json!({
+            "subject": subject, "issuer": "https://idp.example.com", "groups": [group]
+        }))
+        .expect("an identity");
+        let request: AccessRequest = serde_json::from_value(serde_json::json!({
+            "id": id, "cluster": "dev", "namespaces": ["orders"], "role": "view",
+            "duration_seconds": 600, "reason": "INC-1", "requested_at": "2026-11-21T10:00:00Z"
+        }))
+        .expect("a request");
+        let decision: Decision = serde_json::from_value(decision).expect("a decision");
+        store
+            .insert_request(&request, &identity)
+            .await
+            .expect("insert");
+        let to = match decision {
+            Decision::Allow { .. } => RequestState::Approved,
+            _ => RequestState::Denied,
+        };
+        let modules = [ModuleVerdict {
+            module: "groups".into(),
+            digest: "recorded".into(),
+            decision: Some(decision.clone()),
+            duration_us: 10,
+            error: None,
+        }];
+        store
+            .record_verdict(id, &decision, &modules, to, &Actor::service("policy"))
+            .await
+            .expect("record the verdict");
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn replay_reports_the_changed_verdicts_of_recorded_requests() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    record_requests(dir.path()).await;
+    let module = policy_module("group-access");
+    let settings = dir.path().join("candidate.json");
+    std::fs::write(
+        &settings,
+        r#"{"allow": [
+            {"groups": ["sre"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 3600},
+            {"groups": ["developers"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 3600}
+        ]}"#,
+    )
+    .expect("write the settings");
+    let data = dir.path().as_os_str();
+    let replay = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "policy".as_ref(),
+            "replay".as_ref(),
+            module.as_os_str(),
+            "--entry".as_ref(),
+            "groups".as_ref(),
+            "--settings".as_ref(),
+            settings.as_os_str(),
+            "--data".as_ref(),
+            data,
+        ];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        wicket(&args)
+    };
+    let output = replay(&[]);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "r-bob bob dev orders/view 600s: deny (no rule lets bob view orders) -> allow 600s",
+            "replayed 2 requests against `groups`: 1 changed, 1 unchanged",
+        ],
+        "{stdout}"
+    );
+    // Nothing recorded since a time after the requests: nothing changes.
+    let later = replay(&["--since", "2100-01-01T00:00:00Z"]);
+    assert_eq!(later.status.code(), Some(0), "{}", text(&later.stderr));
+    assert!(text(&later.stdout).contains("replayed 0 requests"));
+}
+
+#[rstest]
+#[case::no_store(&["policy", "replay", "m.wasm", "--entry", "groups"], "give `--config` or `--data`")]
+#[case::bad_since(&["policy", "replay", "m.wasm", "--data", ".", "--since", "yesterday"], "`--since` `yesterday`")]
+#[case::no_entry(&["policy", "replay", "m.wasm", "--data", "."], "name the chain entry")]
+fn replay_bad_input_is_one_line_and_exit_2(#[case] args: &[&str], #[case] message: &str) {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let output = wicket(&args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+}

@@ -60,6 +60,12 @@ where
 impl Env {
     /// Starts kube-sim and writes the configuration with a reconciler interval of `reconcile`.
     pub async fn start(reconcile: &str) -> Self {
+        Self::start_with(CONFIG, reconcile).await
+    }
+
+    /// Like [`Env::start`] with the configuration template `config` (the `{...}` of
+    /// `fixtures/wicket.toml` are filled in).
+    pub async fn start_with(config: &str, reconcile: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let sim = KubeSim::start(kube_sim::Config {
             namespaces: NAMESPACES.iter().map(|n| (*n).to_owned()).collect(),
@@ -83,7 +89,7 @@ impl Env {
         let ca = root.join("kube-sim-ca.pem");
         std::fs::write(&ca, sim.ca_pem()).expect("write the CA");
         let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let text = CONFIG
+        let text = config
             .replace("{data}", &root.join("data").display().to_string())
             .replace("{reconcile}", reconcile)
             .replace("{secret}", SECRET)
@@ -116,13 +122,33 @@ impl Env {
     /// The configured chains, as WebAssembly components on the policy engine (compiled
     /// modules cached in the environment's directory).
     pub fn wasm_chain(&self) -> Arc<dyn Decider> {
-        let engine = PolicyEngine::new(&EngineConfig {
-            cache_dir: Some(self.dir.path().join("module-cache")),
-            ..EngineConfig::default()
-        })
-        .expect("a policy engine");
         Arc::new(
-            PolicyChains::load(&engine, &self.config.clusters).expect("the configured chains load"),
+            PolicyChains::load(self.engine(), &self.config.clusters)
+                .expect("the configured chains load"),
+        )
+    }
+
+    /// A policy engine caching compiled modules in the environment's directory.
+    pub fn engine(&self) -> Arc<PolicyEngine> {
+        Arc::new(
+            PolicyEngine::new(&EngineConfig {
+                cache_dir: Some(self.dir.path().join("module-cache")),
+                ..EngineConfig::default()
+            })
+            .expect("a policy engine"),
+        )
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("wicket.toml")
+    }
+
+    /// The configured chains, live: reloads re-read the configuration file and the modules.
+    pub fn live_chains(&self) -> Arc<PolicyChains> {
+        Arc::new(
+            PolicyChains::from_config_file(self.engine(), &self.config_path(), &self.config)
+                .expect("the configured chains load"),
         )
     }
 

@@ -73,6 +73,7 @@ impl Decider for NativeChain {
                 module("tickets", tickets, tickets_took),
             ],
             duration: started.elapsed(),
+            differences: Vec::new(),
         })
     }
 

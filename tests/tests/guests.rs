@@ -272,6 +272,22 @@ fn relay() {
     );
 }
 
+#[test]
+fn deny() {
+    let evaluation = evaluate(guests::DENY, json!({}));
+    assert_eq!(denied(&evaluation), "the deny guest refuses alice");
+}
+
+#[test]
+fn needs_approval() {
+    let evaluation = evaluate(guests::NEEDS_APPROVAL, json!({}));
+    let Verdict::NeedsApproval { approvals, grant } = &evaluation.verdict else {
+        panic!("{evaluation:#?}")
+    };
+    assert_eq!(approvals[0].groups, ["leads"]);
+    assert_eq!(grant.ttl_seconds, 1800);
+}
+
 #[rstest]
 #[case::zero_ttl("zero_ttl", "the grant's ttl_seconds is 0")]
 #[case::empty_verbs("empty_verbs", "a rule has no verbs")]

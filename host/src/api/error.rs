@@ -30,6 +30,8 @@ pub enum ApiError {
         request_id: String,
         /// The policy's reason.
         reason: String,
+        /// The modules that decided: `{"module", "digest"}` each.
+        modules: Vec<serde_json::Value>,
     },
     /// No such resource, or not one the caller may see.
     #[error("{0}")]
@@ -117,6 +119,9 @@ impl IntoResponse for ApiError {
         if let Self::Denied { request_id, .. } | Self::ProvisioningFailed { request_id, .. } = &self
         {
             error["request_id"] = json!(request_id);
+        }
+        if let Self::Denied { modules, .. } = &self {
+            error["modules"] = json!(modules);
         }
         (self.status(), Json(json!({ "error": error }))).into_response()
     }

@@ -26,13 +26,15 @@ use crate::workflow::Workflow;
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Every route, as `(method, path)`; the OpenAPI document describes each.
-pub const ROUTES: [(&str, &str); 11] = [
+pub const ROUTES: [(&str, &str); 13] = [
     ("post", "/v1/requests"),
     ("get", "/v1/requests"),
     ("get", "/v1/requests/{id}"),
     ("get", "/v1/requests/{id}/kubeconfig"),
     ("post", "/v1/requests/{id}/revoke"),
     ("get", "/v1/policies"),
+    ("post", "/v1/policies/reload"),
+    ("post", "/v1/policies/{name}/promote"),
     ("get", "/v1/audit"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -89,6 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/{id}/kubeconfig", get(routes::kubeconfig))
         .route("/v1/requests/{id}/revoke", post(routes::revoke))
         .route("/v1/policies", get(routes::policies))
+        .route("/v1/policies/reload", post(routes::reload_policies))
+        .route("/v1/policies/{name}/promote", post(routes::promote_policy))
         .route("/v1/audit", get(routes::audit))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))

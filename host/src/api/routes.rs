@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, Result};
 use super::extract::{ApiJson, Caller};
 use super::{AppState, OPENAPI};
+use crate::audit::Actor;
 use crate::store::{ListFilter, ModuleVerdict, RequestRecord, RequestState};
 use crate::workflow::NewRequest;
 
@@ -43,6 +44,14 @@ pub(super) async fn submit(
         return Err(ApiError::RateLimited(state.rate.per_minute()));
     }
     let record = state.workflow.submit(&caller.0, body).await?;
+    // The response names the module digests that decided, so a client can tell which
+    // policy version answered.
+    let modules = state
+        .workflow
+        .store()
+        .module_verdicts(&record.id)
+        .await
+        .map_err(crate::workflow::Error::from)?;
     let status = match record.state {
         RequestState::Active => StatusCode::CREATED,
         RequestState::PendingApproval => StatusCode::ACCEPTED,
@@ -54,6 +63,10 @@ pub(super) async fn submit(
             return Err(ApiError::Denied {
                 request_id: record.id,
                 reason,
+                modules: modules
+                    .into_iter()
+                    .map(|m| json!({"module": m.module, "digest": m.digest}))
+                    .collect(),
             });
         }
         RequestState::Failed => {
@@ -70,7 +83,11 @@ pub(super) async fn submit(
         }
     };
     let location = format!("/v1/requests/{}", record.id);
-    Ok((status, [(header::LOCATION, location)], view(record)).into_response())
+    let body = Json(RequestView {
+        record,
+        modules: Some(modules),
+    });
+    Ok((status, [(header::LOCATION, location)], body).into_response())
 }
 
 /// `GET /v1/requests/{id}`.
@@ -174,9 +191,59 @@ pub(super) async fn revoke(
     Ok(view(record))
 }
 
-/// `GET /v1/policies`: the loaded chains, their modules and digests.
+/// `GET /v1/policies`: the serving generation, the chains with their modules, digests and
+/// candidates (with their shadow counts), what the latest reload refused and why.
 pub(super) async fn policies(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
     Json(state.workflow.decider().describe())
+}
+
+fn require_admin(state: &AppState, caller: &Caller, what: &str) -> Result<()> {
+    if caller.in_any(&state.admin_groups) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "{what} needs membership of an admin group"
+        )))
+    }
+}
+
+/// `POST /v1/policies/reload`: admins only. Re-reads the configuration's chains and the
+/// module files, swaps what changed, and answers what changed and what was refused and why.
+pub(super) async fn reload_policies(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>> {
+    require_admin(&state, &caller, "reloading the policies")?;
+    let report = state
+        .workflow
+        .reload_policies("api", &Actor::user(&caller.0))
+        .await?;
+    Ok(Json(json!(report)))
+}
+
+/// `POST /v1/policies/{name}/promote?cluster=`: admins only. Makes the candidate of chain
+/// entry `name` active (in `cluster` only, or wherever it has a candidate).
+pub(super) async fn promote_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    require_admin(&state, &caller, "promoting a policy")?;
+    reject_unknown(&query, &["cluster"])?;
+    let (promoted, report) = state
+        .workflow
+        .promote_policy(
+            &name,
+            query.get("cluster").map(String::as_str),
+            &Actor::user(&caller.0),
+        )
+        .await
+        .map_err(|error| match error {
+            crate::workflow::Error::NotFound(what) => ApiError::NotFound(format!("no {what}")),
+            other => other.into(),
+        })?;
+    Ok(Json(json!({"promoted": promoted, "reload": report})))
 }
 
 /// `GET /v1/audit?after=&limit=`: auditors only, oldest first, paged by sequence number.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::policy::set::ChangedChain;
 use crate::policy::types::{Access, Decision, Identity, Rule};
 use crate::store::{ModuleVerdict, ObjectRef};
 
@@ -66,6 +67,14 @@ pub enum Details {
         reason: String,
         /// The requester's context.
         context: BTreeMap<String, String>,
+        /// Who asked, with the groups and claims the policies saw (so `wicket policy replay`
+        /// can decide the request again). Absent in events written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<Identity>,
+        /// The time the policies saw as "now". Absent in events written before it was
+        /// recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_at: Option<Timestamp>,
     },
     /// A token did not verify; no policy ran.
     AuthenticationFailed {
@@ -105,6 +114,49 @@ pub enum Details {
         /// When the credentials in it stop working.
         expires_at: Timestamp,
     },
+    /// A reload swapped in new policy chains.
+    PoliciesReloaded {
+        /// What asked for the reload (`api`, `sighup`, `watch`, `promote`, `restore`).
+        trigger: String,
+        /// The generation now serving.
+        generation: u64,
+        /// The chains that changed, with their modules' digests.
+        changed: Vec<ChangedChain>,
+    },
+    /// A reload refused a module, chain or configuration; the previous version serves on.
+    PolicyRejected {
+        /// What asked for the reload.
+        trigger: String,
+        /// The cluster whose chain kept its previous version; `None` for the whole reload.
+        cluster: Option<String>,
+        /// The chain entry at fault.
+        entry: Option<String>,
+        /// The file at fault.
+        file: Option<String>,
+        /// The sha256 of the module at fault, when it could be read.
+        digest: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// A candidate module decided a live request otherwise than the active one (shadow
+    /// evaluation; the active verdict counted).
+    ShadowDifference {
+        /// The cluster.
+        cluster: String,
+        /// What the active module said.
+        active: ModuleVerdict,
+        /// What the candidate said.
+        candidate: ModuleVerdict,
+    },
+    /// A candidate module was made active.
+    PolicyPromoted {
+        /// The cluster.
+        cluster: String,
+        /// The chain entry.
+        entry: String,
+        /// The candidate module file now active.
+        candidate: String,
+    },
 }
 
 impl Details {
@@ -118,6 +170,10 @@ impl Details {
             Self::ObjectCreated { .. } => "object_created",
             Self::ObjectDeleted { .. } => "object_deleted",
             Self::KubeconfigIssued { .. } => "kubeconfig_issued",
+            Self::PoliciesReloaded { .. } => "policies_reloaded",
+            Self::PolicyRejected { .. } => "policy_rejected",
+            Self::ShadowDifference { .. } => "shadow_difference",
+            Self::PolicyPromoted { .. } => "policy_promoted",
         }
     }
 }

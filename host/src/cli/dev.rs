@@ -99,7 +99,7 @@ async fn run_dev(global: &GlobalArgs, data: &Path, listen: SocketAddr) -> ExitCo
         Ok(listener) => listener,
         Err(code) => return code,
     };
-    let service = match start(global, &env.config).await {
+    let service = match start(global, &env.config, &env.data.join("wicket.toml")).await {
         Ok(service) => service,
         Err(code) => return code,
     };

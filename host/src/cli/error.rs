@@ -24,17 +24,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// A cases file is well-formed JSON but inconsistent.
-    #[error("`{path}`: {message}")]
-    Cases {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
     /// The policy engine refused the module or its settings.
     #[error(transparent)]
     Policy(#[from] crate::policy::Error),
+    /// An option or argument is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The configuration file could not be loaded.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    /// The store could not be read.
+    #[error("cannot read the store")]
+    Store(#[from] crate::store::Error),
     /// Writing the output failed.
     #[error("cannot write the output")]
     Output(#[source] std::io::Error),

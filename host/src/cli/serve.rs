@@ -26,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         Err(error) => return Ok(fail(&error, 1)),
     };
     Ok(runtime.block_on(async {
-        let service = match start(global, &config).await {
+        let service = match start(global, &config, &args.config).await {
             Ok(service) => service,
             Err(code) => return code,
         };

@@ -2,6 +2,7 @@
 //! configuration, binding the listener, serving until Ctrl-C or SIGTERM.
 
 use std::error::Error as _;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -41,15 +42,21 @@ pub(super) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Loads the chains (bad modules or settings: exit code 2), connects the clusters and builds
-/// and starts the service.
-pub(super) async fn start(global: &GlobalArgs, config: &Config) -> Result<Service, ExitCode> {
+/// Loads the chains of `config`, read from `path` (bad modules or settings: exit code 2),
+/// connects the clusters, builds and starts the service, and reloads the policies on
+/// `SIGHUP` (and on file changes, unless `reload.watch = false`).
+pub(super) async fn start(
+    global: &GlobalArgs,
+    config: &Config,
+    path: &Path,
+) -> Result<Service, ExitCode> {
     let engine = PolicyEngine::new(&EngineConfig {
         cache_dir: global.module_cache(),
         ..EngineConfig::default()
     })
     .map_err(|e| fail(&e, 1))?;
-    let chains = PolicyChains::load(&engine, &config.clusters).map_err(|e| fail(&e, 2))?;
+    let chains =
+        PolicyChains::from_config_file(Arc::new(engine), path, config).map_err(|e| fail(&e, 2))?;
     let clusters = KubeClusters::connect(&config.clusters)
         .await
         .map_err(|e| fail(&e, 2))?;
@@ -57,6 +64,11 @@ pub(super) async fn start(global: &GlobalArgs, config: &Config) -> Result<Servic
         .await
         .map_err(|e| fail(&e, 1))?;
     let sweep = service.start().await.map_err(|e| fail(&e, 1))?;
+    #[cfg(unix)]
+    service
+        .workflow()
+        .reload_on_sighup()
+        .map_err(|e| fail(&e, 1))?;
     if sweep.deleted > 0 || !sweep.failed_clusters.is_empty() {
         tracing::warn!(deleted = sweep.deleted, failed = ?sweep.failed_clusters, "start-up reconcile");
     }

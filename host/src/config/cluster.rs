@@ -59,6 +59,11 @@ pub struct PolicyConfig {
     pub memory_limit_mib: u32,
     /// Deadline of one decision, in milliseconds.
     pub deadline_ms: u64,
+    /// A candidate module evaluated beside `module` on live requests (shadow evaluation):
+    /// its verdict never counts, every difference is recorded.
+    pub candidate: Option<PathBuf>,
+    /// The candidate's settings; `None` gives it `settings`.
+    pub candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Whether `name` is a DNS-1123 label: 1 to 63 lowercase letters, digits and `-`, starting
@@ -177,6 +182,8 @@ struct RawPolicy {
     memory_limit_mib: u32,
     #[serde(default = "default_deadline_ms")]
     deadline_ms: u64,
+    candidate: Option<PathBuf>,
+    candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TryFrom<RawPolicy> for PolicyConfig {
@@ -208,12 +215,26 @@ impl TryFrom<RawPolicy> for PolicyConfig {
                 raw.deadline_ms
             ));
         }
+        if raw
+            .candidate
+            .as_ref()
+            .is_some_and(|c| c.as_os_str().is_empty())
+        {
+            return Err(format!("policy `{name}`: `candidate` must not be empty"));
+        }
+        if raw.candidate_settings.is_some() && raw.candidate.is_none() {
+            return Err(format!(
+                "policy `{name}`: `candidate_settings` needs a `candidate` module"
+            ));
+        }
         Ok(Self {
             name,
             module: raw.module,
             settings: raw.settings,
             memory_limit_mib: raw.memory_limit_mib,
             deadline_ms: raw.deadline_ms,
+            candidate: raw.candidate,
+            candidate_settings: raw.candidate_settings,
         })
     }
 }

@@ -28,7 +28,7 @@ pub use cluster::{
     PolicyConfig, is_dns1123_label,
 };
 pub use issuer::{IssuerConfig, KeySource, MIN_SECRET_BYTES, Secret};
-pub use sections::{DataConfig, Expiry, Limits, Reconcile};
+pub use sections::{DataConfig, Expiry, Limits, Reconcile, Reload};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,9 @@ pub struct Config {
     /// The periodic clean-up sweep.
     #[serde(default)]
     pub reconcile: Reconcile,
+    /// Picking up policy changes while serving.
+    #[serde(default)]
+    pub reload: Reload,
 }
 
 fn default_listen() -> SocketAddr {
@@ -188,6 +191,9 @@ impl Config {
             }
             for policy in &mut cluster.policies {
                 resolve(&mut policy.module);
+                if let Some(candidate) = &mut policy.candidate {
+                    resolve(candidate);
+                }
             }
         }
     }

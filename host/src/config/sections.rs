@@ -1,4 +1,5 @@
-//! The small sections of the configuration: `[data]`, `[limits]`, `[expiry]`, `[reconcile]`.
+//! The small sections of the configuration: `[data]`, `[limits]`, `[expiry]`, `[reconcile]`,
+//! `[reload]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -129,6 +130,32 @@ impl Default for Reconcile {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[reload]`: how policy changes are picked up while serving.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reload {
+    /// Watch the configuration file and the directories of the configured modules, and
+    /// reload when they change.
+    pub watch: bool,
+    /// How long the watched files must stay quiet before a reload starts.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub debounce: Duration,
+    /// A watched module file changed less than this long ago that does not load is taken to
+    /// be still being written: it is retried later instead of rejected.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub settle: Duration,
+}
+
+impl Default for Reload {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            debounce: Duration::from_millis(250),
+            settle: Duration::from_secs(2),
         }
     }
 }

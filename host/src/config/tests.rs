@@ -40,6 +40,18 @@ fn documented_example_parses_with_every_section() {
     assert_eq!(config.auditor_groups, ["security"]);
     assert_eq!(config.expiry.max_duration, Duration::from_secs(8 * 3600));
     assert_eq!(config.reconcile.interval, Duration::from_secs(300));
+    assert!(config.reload.watch);
+    assert_eq!(config.reload.debounce, Duration::from_millis(250));
+    assert_eq!(config.reload.settle, Duration::from_secs(2));
+    let groups = &config.clusters[0].policies[0];
+    assert_eq!(
+        groups.candidate.as_deref(),
+        Some(Path::new("/etc/wicket/policies/group_access.next.wasm"))
+    );
+    assert_eq!(
+        groups.candidate_settings.as_ref().unwrap()["groups"]["dev"],
+        serde_json::json!(["view", "edit"])
+    );
     let people = &config.issuers[0];
     assert_eq!(people.algorithms, [Algorithm::RS256, Algorithm::ES256]);
     let KeySource::JwksUrl {
@@ -296,4 +308,26 @@ fn sqlite_url_is_a_path() {
     ))
     .unwrap();
     assert_eq!(config.data.path, Path::new("/srv/w.db"));
+}
+
+#[test]
+fn candidates_are_resolved_and_candidate_settings_need_a_candidate() {
+    let config = parse(&format!("{MINIMAL}candidate = \"next.wasm\"\n")).unwrap();
+    assert_eq!(
+        config.clusters[0].policies[0].candidate.as_deref(),
+        Some(Path::new("/etc/wicket/next.wasm"))
+    );
+    assert_eq!(config.reload, crate::config::Reload::default());
+    let error = parse(&format!("{MINIMAL}candidate_settings = {{ a = 1 }}\n")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`candidate_settings` needs a `candidate` module"),
+        "{error}"
+    );
+    let error = parse(&format!("[reload]\nsettle = \"0s\"\n{MINIMAL}")).unwrap_err();
+    assert!(
+        error.to_string().contains("must be more than zero"),
+        "{error}"
+    );
 }

@@ -78,6 +78,24 @@ pub enum Error {
     /// Two chain entries have the same name.
     #[error("the policy chain names `{0}` twice")]
     DuplicateEntry(String),
+    /// A cases file is malformed or inconsistent.
+    #[error("`{path}`: {message}")]
+    Cases {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A module failed a case of the cases file beside it.
+    #[error("case `{case}` of `{path}` fails: {problem}")]
+    CaseFailed {
+        /// The cases file.
+        path: PathBuf,
+        /// The first failing case.
+        case: String,
+        /// What went wrong.
+        problem: String,
+    },
 }
 
 /// The result of policy engine set-up and loading.

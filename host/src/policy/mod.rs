@@ -24,6 +24,7 @@
 //! - [`Evaluation`]: the verdict plus per-module diagnostics; failures are denies, never errors.
 
 mod bindings;
+pub mod cases;
 mod chain;
 mod engine;
 mod error;
@@ -31,6 +32,7 @@ pub mod intersect;
 mod module;
 mod outcome;
 mod sandbox;
+pub mod set;
 pub mod types;
 pub mod validate;
 
@@ -42,3 +44,4 @@ pub use module::{
 };
 pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
 pub use sandbox::Output;
+pub use set::{PolicySet, Rejection};

@@ -38,7 +38,7 @@ impl fmt::Display for World {
 }
 
 /// Per-module resource limits, enforced on every call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// The most linear memory the module may use, in bytes (default 64 MiB). Growing past it
     /// traps the module.

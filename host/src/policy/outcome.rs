@@ -68,6 +68,18 @@ pub enum ModuleResult {
     },
 }
 
+impl ModuleResult {
+    /// Whether `other` decides the same: equal decisions, or two failures (both denies).
+    /// A failure and a decision differ, as do two decisions with different details.
+    pub fn decides_like(&self, other: &ModuleResult) -> bool {
+        match (self, other) {
+            (Self::Decided { decision: a }, Self::Decided { decision: b }) => a == b,
+            (Self::Failed { .. }, Self::Failed { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
 /// The result of evaluating a request with a chain. Never an error: failures are denies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evaluation {

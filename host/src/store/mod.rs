@@ -1,6 +1,6 @@
 //! Wicket's state in SQLite (WAL mode, foreign keys on, busy timeout): access requests and
 //! their states, the policy verdicts, the Kubernetes objects provisioned for each request,
-//! and the audit log. Every change that matters is written in one transaction together with
+//! promoted candidate policies, and the audit log. Every change that matters is written in one transaction together with
 //! its audit event, so the log and the state never disagree.
 //!
 //! Queries are checked at run time (no database is needed to build); the schema lives in
@@ -8,6 +8,7 @@
 
 mod audit_log;
 mod objects;
+mod promotions;
 mod requests;
 mod state;
 

@@ -180,6 +180,8 @@ impl Store {
             duration_seconds: request.duration_seconds,
             reason: request.reason.clone(),
             context: request.context.clone(),
+            identity: Some(requester.clone()),
+            requested_at: Some(request.requested_at),
         };
         append(
             &mut tx,

@@ -1,5 +1,6 @@
 //! The service's counters, rendered in the Prometheus text format: requests by outcome,
-//! policy decision latency, provisioning failures by step, and active grants.
+//! policy decision latency, provisioning failures by step, active grants, and the policy
+//! lifecycle (reloads by outcome, rejections, shadow differences, the serving generation).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,6 +19,10 @@ struct Inner {
     decisions: u64,
     decision_seconds: f64,
     provisioning_failures: BTreeMap<String, u64>,
+    reloads: BTreeMap<String, u64>,
+    rejections: BTreeMap<String, u64>,
+    differences: BTreeMap<(String, String), u64>,
+    generation: u64,
 }
 
 /// The counters, shared by every task.
@@ -59,6 +64,29 @@ impl Metrics {
         self.with(|m| *m.provisioning_failures.entry(step.to_owned()).or_default() += 1);
     }
 
+    /// Counts a reload by outcome (`swapped`, `unchanged`, `rejected`) and records the
+    /// generation serving after it.
+    pub fn reload(&self, outcome: &str, generation: u64) {
+        self.with(|m| {
+            *m.reloads.entry(outcome.to_owned()).or_default() += 1;
+            m.generation = generation;
+        });
+    }
+
+    /// Counts a rejected module, chain or configuration of `cluster` (`-` for a whole reload).
+    pub fn rejection(&self, cluster: &str) {
+        self.with(|m| *m.rejections.entry(cluster.to_owned()).or_default() += 1);
+    }
+
+    /// Counts a candidate's difference from the active module of `entry` in `cluster`.
+    pub fn shadow_difference(&self, cluster: &str, entry: &str) {
+        self.with(|m| {
+            *m.differences
+                .entry((cluster.to_owned(), entry.to_owned()))
+                .or_default() += 1;
+        });
+    }
+
     /// The Prometheus text exposition, with `active_grants` as the current gauge value.
     pub fn render(&self, active_grants: usize) -> String {
         self.with(|m| {
@@ -94,6 +122,38 @@ impl Metrics {
             }
             let _ = writeln!(
                 out,
+                "# HELP wicket_policy_reloads_total Policy reloads by outcome.\n# TYPE wicket_policy_reloads_total counter"
+            );
+            for (outcome, count) in &m.reloads {
+                let _ = writeln!(out, "wicket_policy_reloads_total{{outcome=\"{outcome}\"}} {count}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP wicket_policy_rejections_total Modules, chains or configurations a reload refused, by cluster.\n# TYPE wicket_policy_rejections_total counter"
+            );
+            for (cluster, count) in &m.rejections {
+                let _ = writeln!(
+                    out,
+                    "wicket_policy_rejections_total{{cluster=\"{cluster}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP wicket_policy_shadow_differences_total Live requests a candidate module decided otherwise than the active one.\n# TYPE wicket_policy_shadow_differences_total counter"
+            );
+            for ((cluster, entry), count) in &m.differences {
+                let _ = writeln!(
+                    out,
+                    "wicket_policy_shadow_differences_total{{cluster=\"{cluster}\",policy=\"{entry}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP wicket_policy_generation The generation of the policy set serving now (0: never reloaded).\n# TYPE wicket_policy_generation gauge\nwicket_policy_generation {}",
+                m.generation
+            );
+            let _ = writeln!(
+                out,
                 "# HELP wicket_active_grants Grants in effect now.\n# TYPE wicket_active_grants gauge\nwicket_active_grants {active_grants}"
             );
             out
@@ -114,6 +174,10 @@ mod tests {
         metrics.decision(Duration::from_micros(80));
         metrics.decision(Duration::from_millis(3));
         metrics.provisioning_failure("role-binding");
+        metrics.reload("swapped", 3);
+        metrics.reload("rejected", 3);
+        metrics.rejection("dev");
+        metrics.shadow_difference("dev", "groups");
         let text = metrics.render(4);
         for line in [
             "wicket_requests_total{outcome=\"denied\"} 2",
@@ -124,6 +188,11 @@ mod tests {
             "wicket_decision_seconds_count 2",
             "wicket_provisioning_failures_total{step=\"role-binding\"} 1",
             "wicket_active_grants 4",
+            "wicket_policy_reloads_total{outcome=\"swapped\"} 1",
+            "wicket_policy_reloads_total{outcome=\"rejected\"} 1",
+            "wicket_policy_rejections_total{cluster=\"dev\"} 1",
+            "wicket_policy_shadow_differences_total{cluster=\"dev\",policy=\"groups\"} 1",
+            "wicket_policy_generation 3",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

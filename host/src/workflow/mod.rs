@@ -17,6 +17,7 @@
 
 mod chains;
 mod expiry;
+mod lifecycle;
 mod metrics;
 mod ports;
 mod reconcile;
@@ -30,11 +31,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::task::AbortHandle;
 
-pub use chains::PolicyChains;
+pub use chains::{LoadError, PolicyChains};
+pub use lifecycle::WatchSettings;
 pub use metrics::Metrics;
 pub use ports::{
     BoxFuture, ChainVerdict, ClusterFailure, Clusters, Decider, IssuedKubeconfig, ManagedObject,
-    ProvisionPlan,
+    PolicyLifecycle, ProvisionPlan, ReloadReport, ShadowDifference,
 };
 pub use reconcile::Sweep;
 pub use targets::KubeClusters;
@@ -221,6 +223,7 @@ impl Workflow {
                 },
                 modules: Vec::new(),
                 duration: Duration::ZERO,
+                differences: Vec::new(),
             });
         self.inner.metrics.decision(verdict.duration);
         let to = match &verdict.decision {
@@ -240,6 +243,23 @@ impl Workflow {
             )
             .await?;
         tracing::info!(request_id = %request.id, state = %record.state, "decided");
+        for difference in verdict.differences {
+            self.inner
+                .metrics
+                .shadow_difference(&request.cluster, &difference.candidate.module);
+            self.inner
+                .store
+                .append_audit(
+                    Some(&request.id),
+                    &actor("policy"),
+                    &Details::ShadowDifference {
+                        cluster: request.cluster.clone(),
+                        active: difference.active,
+                        candidate: difference.candidate,
+                    },
+                )
+                .await?;
+        }
         let record = match verdict.decision {
             Decision::Allow { grant } => self.provision(record, grant).await?,
             _ => record,

@@ -4,11 +4,15 @@
 //! cluster targets; a native-Rust rule implements [`Decider`] for benchmark comparisons.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
+use crate::policy::Rejection;
+use crate::policy::set::{ChangedChain, Promotion};
 use crate::policy::types::{AccessRequest, Decision, Grant, Identity};
 use crate::store::{ModuleVerdict, ObjectRef};
 
@@ -24,6 +28,18 @@ pub struct ChainVerdict {
     pub modules: Vec<ModuleVerdict>,
     /// Wall time of the whole decision.
     pub duration: Duration,
+    /// Where a candidate module (shadow evaluation) decided otherwise than the active one;
+    /// these never count.
+    pub differences: Vec<ShadowDifference>,
+}
+
+/// A candidate module that decided a live request otherwise than the active module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowDifference {
+    /// What the active module said (this counted).
+    pub active: ModuleVerdict,
+    /// What the candidate said (this did not).
+    pub candidate: ModuleVerdict,
 }
 
 /// Decides access requests: one chain per configured cluster.
@@ -34,6 +50,71 @@ pub trait Decider: Send + Sync {
 
     /// The loaded chains, their modules and digests, for `GET /v1/policies`.
     fn describe(&self) -> serde_json::Value;
+
+    /// Reloading and promoting, when this decider's policies can change while serving.
+    fn lifecycle(&self) -> Option<&dyn PolicyLifecycle> {
+        None
+    }
+}
+
+/// Policies that change while serving: reloads (serialised, one at a time) and promotions
+/// of candidates.
+pub trait PolicyLifecycle: Send + Sync {
+    /// Re-reads the policy sources, validates and compiles off the request path, and swaps
+    /// the chains that changed. `trigger` says what asked (`api`, `sighup`, `watch`, ...);
+    /// a `watch` reload defers files that are still being written.
+    fn reload<'a>(&'a self, trigger: &'a str) -> BoxFuture<'a, ReloadReport>;
+
+    /// Makes the candidate of chain entry `entry` active (in `cluster` only, or in every
+    /// cluster whose chain has such an entry with a candidate), then reloads. Returns what
+    /// was promoted (nothing when there was no such candidate) and the reload.
+    fn promote<'a>(
+        &'a self,
+        entry: &'a str,
+        cluster: Option<&'a str>,
+    ) -> BoxFuture<'a, (Vec<Promotion>, ReloadReport)>;
+
+    /// Applies promotions recorded by an earlier run (those whose candidate is still the
+    /// configured one), then reloads.
+    fn restore(&self, promotions: Vec<Promotion>) -> BoxFuture<'_, ReloadReport>;
+
+    /// The files whose changes matter: the configuration file (when reloads re-read it)
+    /// and every configured module and candidate file.
+    fn watched(&self) -> Vec<PathBuf>;
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// What asked for it.
+    pub trigger: String,
+    /// The generation serving after it.
+    pub generation: u64,
+    /// Whether a new set was swapped in (false when nothing changed or all was refused).
+    pub swapped: bool,
+    /// The clusters whose chain changed, with their new modules.
+    pub changed: Vec<ChangedChain>,
+    /// What was refused; the chains concerned keep their previous version.
+    pub rejected: Vec<Rejection>,
+    /// Module files still being written, to be retried.
+    pub deferred: Vec<PathBuf>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: f64,
+}
+
+impl ReloadReport {
+    /// A reload that did nothing, at `generation`.
+    pub fn nothing(trigger: &str, generation: u64) -> Self {
+        Self {
+            trigger: trigger.to_owned(),
+            generation,
+            swapped: false,
+            changed: Vec::new(),
+            rejected: Vec::new(),
+            deferred: Vec::new(),
+            duration_ms: 0.0,
+        }
+    }
 }
 
 /// What to provision for an allowed request.

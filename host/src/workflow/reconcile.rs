@@ -58,6 +58,7 @@ impl Workflow {
                 self.arm(&record.id, expires_at);
             }
         }
+        self.restore_promotions().await?;
         let sweep = self.reconcile().await?;
         let interval = self.inner.settings.reconcile_interval;
         let workflow = self.clone();

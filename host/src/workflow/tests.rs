@@ -37,6 +37,7 @@ impl Decider for Fixed {
             }],
             decision,
             duration: Duration::from_micros(3),
+            differences: Vec::new(),
         })
     }
 

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::cli::{Error, Result};
+use crate::policy::cases;
 use crate::policy::types::{AccessRequest, Identity};
 
 /// Reads and parses a JSON file into `T`.
@@ -38,18 +39,8 @@ pub fn parse_request(
     identity: Value,
     request: Value,
 ) -> Result<(Identity, AccessRequest)> {
-    let json_error = |source| Error::Json {
+    cases::parse_input(identity, request).map_err(|source| Error::Json {
         path: path.to_owned(),
         source,
-    };
-    let identity = serde_json::from_value(identity).map_err(json_error)?;
-    let mut request = request;
-    if let Value::Object(fields) = &mut request {
-        fields.entry("id").or_insert_with(|| Value::from("cli"));
-        fields
-            .entry("requested_at")
-            .or_insert_with(|| Value::from(jiff::Timestamp::now().to_string()));
-    }
-    let request = serde_json::from_value(request).map_err(json_error)?;
-    Ok((identity, request))
+    })
 }

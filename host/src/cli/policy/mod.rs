@@ -1,10 +1,10 @@
 //! `wicket policy ...`: inspect, run and test policy modules without a server.
 
-mod cases;
 mod check;
 mod diff;
 mod eval;
 mod files;
+mod replay;
 mod test;
 
 use std::path::Path;
@@ -31,6 +31,9 @@ enum PolicyCommand {
     Eval(eval::EvalArgs),
     /// Run a module against a cases file; exit 1 if any case fails.
     Test(test::TestArgs),
+    /// Decide the requests recorded in the audit log again with a candidate module; print
+    /// each changed decision and a summary; exit 1 if any changed.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs a `wicket policy` subcommand.
@@ -39,6 +42,7 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> Result<ExitCode> {
         PolicyCommand::Check(args) => check::run(global, &args),
         PolicyCommand::Eval(args) => eval::run(global, &args),
         PolicyCommand::Test(args) => test::run(global, &args),
+        PolicyCommand::Replay(args) => replay::run(global, &args),
     }
 }
 
