@@ -5,53 +5,22 @@
 //! Build the modules first: `cargo build --release --target wasm32-wasip2 -p group-access` and
 //! `bash examples/policies/build.sh`; then `cargo bench -p wicket --bench languages`.
 
-use std::path::{Path, PathBuf};
+#[path = "../tests/languages_env/mod.rs"]
+mod languages_env;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
-use wicket::policy::types::{AccessRequest, Identity};
+use languages_env::{LANGUAGES, allow_case, built};
 use wicket::policy::{Chain, ChainEntry, EngineConfig, Limits, PolicyEngine, Verdict};
 
-const CASES: &str = include_str!("../../policies/group-access/cases.json");
-const LANGUAGES: [&str; 4] = ["rust", "c", "python", "javascript"];
-
-fn module(language: &str) -> (PathBuf, Vec<u8>) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let (path, build) = match language {
-        "rust" => (
-            repo.join("target/wasm32-wasip2/release/group_access.wasm"),
-            "cargo build --release --target wasm32-wasip2 -p group-access",
-        ),
-        _ => (
-            repo.join(format!("target/examples/{language}.wasm")),
-            "bash examples/policies/build.sh",
-        ),
-    };
-    let bytes = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}: build it first: {build}", path.display()));
+/// The module's path and bytes.
+fn module(language: &str) -> (std::path::PathBuf, Vec<u8>) {
+    let path = built(language);
+    let bytes = std::fs::read(&path).expect("module");
     (path, bytes)
-}
-
-/// The shared table's settings and first allow case, with its expected TTL.
-fn inputs() -> (Value, Identity, AccessRequest, u64) {
-    let table: Value = serde_json::from_str(CASES).expect("cases.json");
-    let case = table["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .find(|case| case["expect"]["decision"] == "allow")
-        .expect("an allow case");
-    let identity = serde_json::from_value(case["identity"].clone()).expect("identity");
-    let mut request = case["request"].clone();
-    request["id"] = json!("bench");
-    request["requested_at"] = json!("2026-11-21T12:00:00Z");
-    let request = serde_json::from_value(request).expect("request");
-    let ttl = case["expect"]["grant"]["ttl_seconds"]
-        .as_u64()
-        .expect("ttl");
-    (table["settings"].clone(), identity, request, ttl)
 }
 
 fn engine(cache_dir: Option<&Path>) -> PolicyEngine {
@@ -63,7 +32,7 @@ fn engine(cache_dir: Option<&Path>) -> PolicyEngine {
 }
 
 fn bench(c: &mut Criterion) {
-    let (settings, identity, request, ttl) = inputs();
+    let (settings, identity, request, ttl) = allow_case();
     let cache = tempfile::tempdir().expect("tempdir");
 
     let mut decisions = c.benchmark_group("decision (fresh instance)");

@@ -10,30 +10,20 @@
 //! The tests of a run share one cache directory into which each module is compiled once, before
 //! its first use: a large guest (Python, JavaScript) takes long to compile in a debug build.
 
+mod languages_env;
+
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use languages_env::{allow_case, built, cases, cases_path};
 use rstest::rstest;
-use serde_json::{Value, json};
-use wicket::policy::types::{AccessRequest, Decision, Identity};
+use serde_json::json;
+use wicket::policy::types::Decision;
 use wicket::policy::{
     Chain, ChainEntry, EngineConfig, Evaluation, Limits, ModuleResult, PolicyEngine,
 };
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The shared table.
-fn cases_path() -> PathBuf {
-    repo().join("policies/group-access/cases.json")
-}
-
-fn cases() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(cases_path()).expect("cases.json")).expect("json")
-}
 
 /// The compiled-module cache every test of this run uses.
 fn cache_dir() -> &'static Path {
@@ -48,7 +38,9 @@ fn module(language: &str) -> PathBuf {
     static COMPILED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let path = built(language);
     // One at a time: tests of the same language wait instead of compiling it in parallel.
-    let mut compiled = COMPILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut compiled = COMPILED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if compiled.get_or_insert_default().insert(language.to_owned()) {
         let engine = PolicyEngine::new(&EngineConfig {
             cache_dir: Some(cache_dir().to_owned()),
@@ -59,25 +51,6 @@ fn module(language: &str) -> PathBuf {
             .load_file(&path, Limits::default())
             .expect("module loads");
     }
-    path
-}
-
-fn built(language: &str) -> PathBuf {
-    let (path, build) = match language {
-        "rust" => (
-            repo().join("target/wasm32-wasip2/release/group_access.wasm"),
-            "cargo build --release --target wasm32-wasip2 -p group-access",
-        ),
-        _ => (
-            repo().join(format!("target/examples/{language}.wasm")),
-            "bash examples/policies/build.sh",
-        ),
-    };
-    assert!(
-        path.is_file(),
-        "{} is missing: run {build}",
-        path.display()
-    );
     path
 }
 
@@ -156,25 +129,6 @@ fn fails_a_table_with_a_flipped_verdict(#[case] language: &str) {
     );
 }
 
-/// The table's first case expecting an allow, as host types, with its expected TTL.
-fn allow_case() -> (Value, Identity, AccessRequest, u64) {
-    let table = cases();
-    let case = table["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .find(|case| case["expect"]["decision"] == "allow")
-        .expect("an allow case")
-        .clone();
-    let identity = serde_json::from_value(case["identity"].clone()).expect("identity");
-    let mut request = case["request"].clone();
-    request["id"] = json!("languages-test");
-    request["requested_at"] = json!("2026-11-21T12:00:00Z");
-    let request = serde_json::from_value(request).expect("request");
-    let ttl = case["expect"]["grant"]["ttl_seconds"].as_u64().expect("ttl");
-    (table["settings"].clone(), identity, request, ttl)
-}
-
 /// Loads `module` with a new engine on `cache` under the default limits and decides the
 /// table's first allow case: whether the load was a cache hit, and the evaluation.
 fn restart_and_decide(module: &Path, cache: &Path) -> (bool, Evaluation) {
@@ -188,8 +142,12 @@ fn restart_and_decide(module: &Path, cache: &Path) -> (bool, Evaluation) {
         .expect("module loads");
     let from_cache = loaded.from_cache();
     let (settings, identity, request, _) = allow_case();
-    let chain = Chain::new(vec![ChainEntry::new("group-access", Arc::new(loaded), &settings)])
-        .expect("settings accepted");
+    let chain = Chain::new(vec![ChainEntry::new(
+        "group-access",
+        Arc::new(loaded),
+        &settings,
+    )])
+    .expect("settings accepted");
     (from_cache, chain.evaluate(&identity, &request))
 }
 
@@ -212,7 +170,10 @@ fn a_restart_loads_from_the_cache_and_decides_alike_under_default_limits(#[case]
     // `module` compiled it into the cache with one engine; others — a restarted Wicket — find it.
     let (first_from_cache, first) = restart_and_decide(&module, cache_dir());
     let (from_cache, second) = restart_and_decide(&module, cache_dir());
-    assert!(first_from_cache && from_cache, "{language}: an engine compiled again");
+    assert!(
+        first_from_cache && from_cache,
+        "{language}: an engine compiled again"
+    );
     let (_, _, _, ttl) = allow_case();
     // Default limits (64 MiB, 100 ms) fit the first call of a fresh instance of every guest.
     assert_eq!(granted_ttl(&first), ttl, "{first:#?}");

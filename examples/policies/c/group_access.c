@@ -316,7 +316,7 @@ fail:
   return false;
 }
 
-static void rules_free(rule_list *list) {
+void rule_list_free(rule_list *list) {
   for (size_t i = 0; i < list->count; i++) {
     free(list->items[i].api_groups.items);
     free(list->items[i].resources.items);
@@ -333,8 +333,8 @@ void settings_free(settings *s) {
     free(e->clusters.items);
     free(e->namespaces.items);
     free(e->roles.items);
-    rules_free(&e->rules);
-    rules_free(&e->cluster_rules);
+    rule_list_free(&e->rules);
+    rule_list_free(&e->cluster_rules);
   }
   free(s->entries);
   json_free(s->json);

@@ -66,6 +66,9 @@ typedef struct {
 bool settings_parse(const char *text, size_t len, settings *out, char **error);
 void settings_free(settings *s);
 
+// Frees the arrays of a rule list (not the strings they point to).
+void rule_list_free(rule_list *list);
+
 // Decides: returns true and sets `*ttl_seconds` when the request is allowed exactly as asked
 // (for at most that long); otherwise returns false and sets `*reason` to a malloc'd message.
 bool decide(const settings *s, const str_list *groups, const request *req, uint64_t *ttl_seconds,

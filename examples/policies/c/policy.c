@@ -33,16 +33,6 @@ static rule_list rules_from_wit(const wicket_policy_types_list_rule_t *list) {
   return out;
 }
 
-static void rules_view_free(rule_list *list) {
-  for (size_t i = 0; i < list->count; i++) {
-    free(list->items[i].api_groups.items);
-    free(list->items[i].resources.items);
-    free(list->items[i].verbs.items);
-    free(list->items[i].resource_names.items);
-  }
-  free(list->items);
-}
-
 // A fresh copy, for a return value.
 static policy_string_t copy_string(const policy_string_t *s) {
   policy_string_t out = {NULL, s->len};
@@ -160,8 +150,8 @@ void exports_wicket_policy_evaluator_evaluate(policy_string_t *text,
     }
     free(groups.items);
     free(req.namespaces.items);
-    rules_view_free(&req.cluster_rules);
-    if (!is_role) rules_view_free(&req.access.rules);
+    rule_list_free(&req.cluster_rules);
+    if (!is_role) rule_list_free(&req.access.rules);
     settings_free(&parsed);
   }
   policy_string_free(text);

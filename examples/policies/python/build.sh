@@ -20,8 +20,7 @@ if up_to_date "$module" "$here" "$root/wit" "$venv/requirements.txt"; then
   echo "python: $module is up to date"
   exit 0
 fi
-# Keep __pycache__ out of the source tree.
-PYTHONPYCACHEPREFIX="$tools/pycache" "$venv/bin/componentize-py" -d "$root/wit" -w policy \
+"$venv/bin/componentize-py" -d "$root/wit" -w policy \
   componentize --python-path "$here" app -o "$module.tmp"
 mv "$module.tmp" "$module"
 echo "python: built $module ($(stat -c %s "$module") bytes)"

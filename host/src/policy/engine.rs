@@ -103,6 +103,14 @@ impl PolicyEngine {
     pub fn load(&self, name: &str, bytes: &[u8], limits: Limits) -> Result<PolicyModule> {
         let digest = hex::encode(Sha256::digest(bytes));
         let (component, from_cache) = self.compile(name, &digest, bytes)?;
+        // Build the copy-on-write memory images now rather than lazily in the first call, where
+        // that work (a Python guest starts with ~20 MB of memory) would count against its deadline.
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|source| Error::Link {
+                name: name.to_owned(),
+                source,
+            })?;
         PolicyModule::link(
             name,
             digest,
