@@ -19,6 +19,9 @@ for manifest in policies/*/Cargo.toml; do
 done
 cargo build --locked --release --target wasm32-wasip2 "${policy_pkgs[@]}"
 
+step "example policies in Python, JavaScript and C -> target/examples/*.wasm (tools: target/tools)"
+bash examples/policies/build.sh
+
 step "tests"
 cargo test --locked --workspace
 

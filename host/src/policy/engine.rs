@@ -105,7 +105,15 @@ impl PolicyEngine {
     /// Compiles (or loads from the cache), checks the world and pre-links a module.
     pub fn load(&self, name: &str, bytes: &[u8], limits: Limits) -> Result<PolicyModule> {
         let digest = hex::encode(Sha256::digest(bytes));
-        let component = self.compile(name, &digest, bytes)?;
+        let (component, from_cache) = self.compile(name, &digest, bytes)?;
+        // Build the copy-on-write memory images now rather than lazily in the first call, where
+        // that work (a Python guest starts with ~20 MB of memory) would count against its deadline.
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|source| Error::Link {
+                name: name.to_owned(),
+                source,
+            })?;
         PolicyModule::link(
             name,
             digest,
@@ -115,19 +123,23 @@ impl PolicyEngine {
             limits,
             self.epoch_tick,
         )
+        .map(|module| module.with_from_cache(from_cache))
     }
 
-    fn compile(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component> {
+    /// The compiled module, and whether it came from the cache.
+    fn compile(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<(Component, bool)> {
         let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, bytes).map_err(|source| Error::NotComponent {
-                name: name.to_owned(),
-                source,
-            });
+            return Component::new(&self.engine, bytes)
+                .map(|component| (component, false))
+                .map_err(|source| Error::NotComponent {
+                    name: name.to_owned(),
+                    source,
+                });
         };
         let path = dir.join(format!("{digest}-{}.cwasm", self.compatibility_key()));
         if path.is_file() {
             match self.deserialize_cached(&path) {
-                Ok(component) => return Ok(component),
+                Ok(component) => return Ok((component, true)),
                 Err(error) => tracing::warn!(
                     path = %path.display(),
                     error = %format!("{error:#}"),
@@ -143,7 +155,7 @@ impl PolicyEngine {
         if let Err(error) = write_cache(dir, &path, &component) {
             tracing::warn!(path = %path.display(), %error, "cannot cache compiled module");
         }
-        Ok(component)
+        Ok((component, false))
     }
 
     // Loading native code from a file is unsafe in wasmtime because a tampered file could run

@@ -70,6 +70,7 @@ pub struct PolicyModule {
     pre: PolicyPre<Sandbox>,
     limits: Limits,
     deadline_ticks: u64,
+    from_cache: bool,
 }
 
 impl fmt::Debug for PolicyModule {
@@ -142,7 +143,14 @@ impl PolicyModule {
             pre,
             limits,
             deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX),
+            from_cache: false,
         })
+    }
+
+    /// Marks the module as loaded from the compiled-module cache.
+    pub(crate) fn with_from_cache(mut self, from_cache: bool) -> Self {
+        self.from_cache = from_cache;
+        self
     }
 
     /// The module's name (its file name when loaded from a file).
@@ -178,6 +186,14 @@ impl PolicyModule {
     /// The limits every call runs under.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Whether this load took the compiled code from the engine's on-disk cache (`true`) rather
+    /// than compiling the module's bytes (`false`, also when the engine has no cache). Large
+    /// guests (Python, JavaScript: 2–20 MB) take seconds to compile and milliseconds to load
+    /// from the cache, so a restart with a warm cache is fast.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// Asks the module whether `settings` (JSON text) are valid: `Ok(Err(message))` is the

@@ -104,6 +104,6 @@ fn invalid_settings_are_rejected(#[case] settings: &str, #[case] message: &str) 
 fn cases_file_passes() {
     assert_eq!(
         testing::run_cases::<GroupAccess>(include_str!("../cases.json")),
-        16
+        23
     );
 }
