@@ -10,7 +10,7 @@ step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null
 # the end-to-end tests run the curl and kubectl commands `wicket dev` prints
 if ! command -v curl >/dev/null; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; fi
-command -v kubectl >/dev/null || echo "warning: no kubectl on PATH: kubectl-driven tests will say SKIPPED"
+command -v kubectl >/dev/null || { echo "error: no kubectl on PATH: the end-to-end tests drive real kubectl" >&2; exit 2; }
 
 step "policies -> wasm32-wasip2 (target/wasm32-wasip2/release/*.wasm)"
 policy_pkgs=()
