@@ -141,10 +141,8 @@ fn check_reports_world_digest_and_interfaces() {
     assert_eq!(exports, ["wicket:policy/evaluator@0.1.0"]);
 }
 
-#[test]
-fn eval_prints_the_verdict_with_timings() {
-    let module = policy_module("group-access");
-    let (settings, request) = (fixture("settings.json"), fixture("request.json"));
+/// `wicket policy eval`, which must succeed, and its JSON output.
+fn eval(module: &Path, settings: &Path, request: &Path) -> serde_json::Value {
     let out = wicket(&[
         "policy".as_ref(),
         "eval".as_ref(),
@@ -155,7 +153,14 @@ fn eval_prints_the_verdict_with_timings() {
         request.as_os_str(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let evaluation: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn eval_prints_the_verdict_with_timings() {
+    let module = policy_module("group-access");
+    let (settings, request) = (fixture("settings.json"), fixture("request.json"));
+    let evaluation = eval(&module, &settings, &request);
     assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
     assert_eq!(evaluation["verdict"]["grant"]["ttl_seconds"], 1800);
     assert_eq!(evaluation["modules"][0]["outcome"], "decided");
@@ -197,17 +202,7 @@ fn a_policy_decides_requests_larger_than_its_heap_arena() {
         .to_string(),
     )
     .expect("write request");
-    let out = wicket(&[
-        "policy".as_ref(),
-        "eval".as_ref(),
-        module.as_os_str(),
-        "--settings".as_ref(),
-        settings.as_os_str(),
-        "--request".as_ref(),
-        request.as_os_str(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let evaluation: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let evaluation = eval(&module, &settings, &request);
     assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
     let granted: Vec<&str> = evaluation["verdict"]["grant"]["namespaces"]
         .as_array()
