@@ -7,14 +7,17 @@
 #[global_allocator]
 static ALLOCATOR: heap::Heap = heap::Heap::new();
 
-/// The guest's heap: dlmalloc whose first region is an arena in the module's own zeroed data
-/// (`.bss`), so a typical decision never executes `memory.grow`.
+/// The guest's heap: a bump arena in the module's own zeroed data (`.bss`), then dlmalloc over
+/// pages from `memory.grow` once the arena cannot serve a request.
 ///
-/// Every decision runs in a fresh instance, and growing linear memory is what costs there:
-/// the host must change page protections (an `mprotect` and a TLB flush) to make the new
-/// pages accessible and again to take them back before the slot is reused. Pages of the
-/// arena that a decision never touches cost nothing: they are neither in the module's data
-/// image nor resident. dlmalloc still grows memory when a decision needs more than the arena.
+/// Every decision runs in a fresh instance that is thrown away after one call, so most of what
+/// a general-purpose allocator does (free lists, coalescing, reuse) is wasted work there:
+/// allocating from the arena is a pointer bump, freeing is nothing (or a rollback of the most
+/// recent allocation, which also lets a growing vector grow in place). The arena never needs
+/// `memory.grow`, which costs the host an `mprotect` and a TLB flush to make new pages
+/// accessible and again to take them back. A policy whose call allocates more than the arena
+/// holds carries on with a real allocator (dlmalloc), so its memory use stays what it would
+/// be anywhere else; pages of the arena a call never touches cost nothing.
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 #[allow(unsafe_code)] // a global allocator and its system interface are `unsafe` traits
 mod heap {
@@ -32,34 +35,20 @@ mod heap {
     #[repr(C, align(16))]
     struct Arena(UnsafeCell<[u8; ARENA_BYTES]>);
 
-    /// Where the memory dlmalloc manages comes from: the arena once, then `memory.grow`.
-    struct Source {
-        arena: Arena,
-        arena_taken: UnsafeCell<bool>,
-    }
+    // SAFETY: single-threaded, see `Heap`.
+    unsafe impl Sync for Arena {}
 
-    // SAFETY: `wasm32` guests built by the SDK are single-threaded (no shared memory, no
-    // threads proposal), so nothing is ever accessed concurrently.
-    unsafe impl Sync for Source {}
+    /// The arena: all zeros, so it lands in `.bss` and adds nothing to the module's data image
+    /// (a static of its own: dlmalloc's initial state is not all zeros).
+    static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_BYTES]));
 
-    static SOURCE: Source = Source {
-        arena: Arena(UnsafeCell::new([0; ARENA_BYTES])),
-        arena_taken: UnsafeCell::new(false),
-    };
-
-    /// dlmalloc's view of [`SOURCE`].
+    /// Where dlmalloc's memory comes from: `memory.grow` only (the arena is the bump part's).
     struct System;
 
-    // SAFETY: regions handed out are never handed out twice (the arena once, grown pages are
-    // new) and are zeroed (`.bss` and fresh pages), as `allocates_zeros` says.
+    // SAFETY: regions handed out are new pages, never handed out twice, and zeroed, as
+    // `allocates_zeros` says.
     unsafe impl dlmalloc::Allocator for System {
         fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
-            // SAFETY: single-threaded, see `Source`.
-            let taken = unsafe { &mut *SOURCE.arena_taken.get() };
-            if !*taken && size <= ARENA_BYTES {
-                *taken = true;
-                return (SOURCE.arena.0.get().cast(), ARENA_BYTES, 0);
-            }
             let pages = size.div_ceil(PAGE);
             let previous = wasm32::memory_grow(0, pages);
             if previous == usize::MAX {
@@ -93,49 +82,139 @@ mod heap {
         }
     }
 
-    /// The global allocator: dlmalloc over [`System`].
-    pub(super) struct Heap(UnsafeCell<Dlmalloc<System>>);
+    /// The global allocator: the bump arena, then dlmalloc.
+    pub(super) struct Heap {
+        /// Offset of the arena's first free byte.
+        next: UnsafeCell<usize>,
+        /// One past the offset of the most recent arena allocation; 0 when it cannot be rolled
+        /// back.
+        last: UnsafeCell<usize>,
+        dlmalloc: UnsafeCell<Dlmalloc<System>>,
+    }
 
-    // SAFETY: single-threaded, see `Source`.
+    // SAFETY: `wasm32` guests built by the SDK are single-threaded (no shared memory, no
+    // threads proposal), so nothing is ever accessed concurrently.
     unsafe impl Sync for Heap {}
 
     impl Heap {
         pub(super) const fn new() -> Self {
-            Self(UnsafeCell::new(Dlmalloc::new_with_allocator(System)))
+            Self {
+                next: UnsafeCell::new(0),
+                last: UnsafeCell::new(0),
+                dlmalloc: UnsafeCell::new(Dlmalloc::new_with_allocator(System)),
+            }
         }
 
         #[allow(clippy::mut_from_ref)]
         fn dlmalloc(&self) -> &mut Dlmalloc<System> {
             // SAFETY: single-threaded and not reentrant (dlmalloc never calls back into the
             // global allocator), so this is the only reference while it lives.
-            unsafe { &mut *self.0.get() }
+            unsafe { &mut *self.dlmalloc.get() }
+        }
+
+        fn base(&self) -> usize {
+            ARENA.0.get() as usize
+        }
+
+        /// The offset of `ptr` in the arena, if it points into it.
+        fn offset(&self, ptr: *mut u8) -> Option<usize> {
+            (ptr as usize)
+                .checked_sub(self.base())
+                .filter(|&offset| offset < ARENA_BYTES)
+        }
+
+        /// Bumps a block of `layout` out of the arena, if it still fits.
+        fn bump(&self, layout: Layout) -> Option<*mut u8> {
+            // SAFETY: single-threaded, see `Sync`; no other reference to these cells lives.
+            let (next, last) = unsafe { (&mut *self.next.get(), &mut *self.last.get()) };
+            let start = (self.base() + *next).next_multiple_of(layout.align()) - self.base();
+            let end = start.checked_add(layout.size())?;
+            if end > ARENA_BYTES {
+                return None;
+            }
+            (*last, *next) = (start + 1, end);
+            Some((self.base() + start) as *mut u8)
+        }
+
+        /// Gives arena block `offset` back if it is the most recent allocation.
+        fn roll_back(&self, offset: usize) {
+            // SAFETY: single-threaded, see `Sync`.
+            let (next, last) = unsafe { (&mut *self.next.get(), &mut *self.last.get()) };
+            if *last == offset + 1 {
+                (*next, *last) = (offset, 0);
+            }
+        }
+
+        /// Grows or shrinks arena block `offset` in place if it is the most recent allocation
+        /// and the arena has room.
+        fn resize_in_place(&self, offset: usize, new_size: usize) -> bool {
+            // SAFETY: single-threaded, see `Sync`.
+            let (next, last) = unsafe { (&mut *self.next.get(), &*self.last.get()) };
+            match offset.checked_add(new_size) {
+                Some(end) if *last == offset + 1 && end <= ARENA_BYTES => {
+                    *next = end;
+                    true
+                }
+                _ => false,
+            }
         }
     }
 
-    // SAFETY: forwards to dlmalloc, which upholds `GlobalAlloc`'s contract for the layouts
-    // it is given.
+    // SAFETY: arena blocks are aligned, in bounds and disjoint (the bump pointer only moves
+    // back over the most recent block, once it is freed or resized); everything else is
+    // forwarded to dlmalloc, which upholds `GlobalAlloc`'s contract for the layouts it is given.
     unsafe impl GlobalAlloc for Heap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { self.dlmalloc().malloc(layout.size(), layout.align()) }
+            match self.bump(layout) {
+                Some(ptr) => ptr,
+                // SAFETY: forwarded contract.
+                None => unsafe { self.dlmalloc().malloc(layout.size(), layout.align()) },
+            }
         }
 
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { self.dlmalloc().calloc(layout.size(), layout.align()) }
+            match self.bump(layout) {
+                Some(ptr) => {
+                    // SAFETY: the block was just bumped: in bounds for `layout.size()` bytes.
+                    // (A rolled-back block may have been written, so zero it.)
+                    unsafe { ptr.write_bytes(0, layout.size()) };
+                    ptr
+                }
+                // SAFETY: forwarded contract.
+                None => unsafe { self.dlmalloc().calloc(layout.size(), layout.align()) },
+            }
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: forwarded contract.
-            unsafe { self.dlmalloc().free(ptr, layout.size(), layout.align()) }
+            match self.offset(ptr) {
+                Some(offset) => self.roll_back(offset),
+                // SAFETY: forwarded contract.
+                None => unsafe { self.dlmalloc().free(ptr, layout.size(), layout.align()) },
+            }
         }
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe {
-                self.dlmalloc()
-                    .realloc(ptr, layout.size(), layout.align(), new_size)
+            let Some(offset) = self.offset(ptr) else {
+                // SAFETY: forwarded contract.
+                return unsafe {
+                    self.dlmalloc()
+                        .realloc(ptr, layout.size(), layout.align(), new_size)
+                };
+            };
+            if self.resize_in_place(offset, new_size) {
+                return ptr;
             }
+            // SAFETY: the caller guarantees `new_size` with `layout.align()` is a valid layout.
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            // SAFETY: forwarded contract (non-zero size).
+            let new = unsafe { self.alloc(new_layout) };
+            if !new.is_null() {
+                // SAFETY: both blocks are valid for the smaller size and do not overlap (the
+                // old block is live, so the new one was carved elsewhere).
+                unsafe { new.copy_from_nonoverlapping(ptr, layout.size().min(new_size)) };
+                self.roll_back(offset);
+            }
+            new
         }
     }
 }
