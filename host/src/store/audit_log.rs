@@ -6,7 +6,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Row, Sqlite};
 
-use super::writer::{Head, Tx};
+use super::writer::{Head, Tx, in_savepoint};
 use super::{Error, Result, Store, now, timestamp};
 use crate::audit::chain::{self, Canonical};
 use crate::audit::{Actor, AuditEvent, Details};
@@ -162,8 +162,24 @@ impl Store {
     ) -> Result<AuditEvent> {
         let request_id = request_id.map(str::to_owned);
         let event = Prepared::new(actor, details)?;
-        self.write(move |tx| Box::pin(async move { tx.append(request_id.as_deref(), event).await }))
-            .await
+        let sql = in_savepoint(&format!(
+            "{INSERT_EVENTS} {}",
+            placeholders(1, EVENT_COLUMNS)
+        ));
+        self.write_wrapped(move |tx| {
+            Box::pin(async move {
+                let chained = tx.chain(request_id.as_deref(), vec![event]);
+                bind_events(sqlx::query(AssertSqlSafe(sql)), &chained)
+                    .execute(&mut tx.conn)
+                    .await?;
+                chained
+                    .into_iter()
+                    .next()
+                    .map(|chained| chained.event)
+                    .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))
+            })
+        })
+        .await
     }
 
     /// Up to `limit` events with `seq` greater than `after`, oldest first.

@@ -210,6 +210,16 @@ impl Store {
         self.writer.write(work).await
     }
 
+    /// Like [`Store::write`] for `work` that sends all its statements in one round trip,
+    /// wrapped by [`writer::in_savepoint`].
+    async fn write_wrapped<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        self.writer.write_wrapped(work).await
+    }
+
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }

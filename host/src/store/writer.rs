@@ -9,7 +9,10 @@
 //!
 //! - When a batch holds more than one job, each runs under its own `SAVEPOINT`: a job that fails
 //!   is rolled back to it and answered with its own error, and the others are committed. A lone
-//!   job that fails rolls back the transaction.
+//!   job that fails rolls back the transaction. A job that sends all its statements in one
+//!   round trip opens and releases its savepoint in that same round trip
+//!   ([`Writer::write_wrapped`], [`in_savepoint`]), which saves two round trips to SQLite's
+//!   worker thread per job: the writer then only rolls back to it when the job failed.
 //! - The audit chain's head is read when the batch begins (in the same round trip as `BEGIN`)
 //!   and carried from job to job by [`Tx::append_all`](super::audit_log); a job rolled back to
 //!   its savepoint gives the head back. The events of a batch are thus chained in the order
@@ -70,6 +73,8 @@ struct Ran {
 
 /// A job with its caller's answer channel, its result type erased.
 trait Job: Send {
+    /// Whether the job opens and releases its own savepoint ([`in_savepoint`]).
+    fn wrapped(&self) -> bool;
     /// Runs the job's statements in the open transaction.
     fn run<'t>(self: Box<Self>, tx: &'t mut Tx) -> BoxFuture<'t, Ran>;
     /// Answers the caller without running the job.
@@ -78,6 +83,7 @@ trait Job: Send {
 
 struct Pending<T, F> {
     work: F,
+    wrapped: bool,
     reply: oneshot::Sender<Result<T>>,
 }
 
@@ -86,8 +92,12 @@ where
     T: Send + 'static,
     F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
 {
+    fn wrapped(&self) -> bool {
+        self.wrapped
+    }
+
     fn run<'t>(self: Box<Self>, tx: &'t mut Tx) -> BoxFuture<'t, Ran> {
-        let Self { work, reply } = *self;
+        let Self { work, reply, .. } = *self;
         Box::pin(async move {
             let outcome = work(tx).await;
             Ran {
@@ -160,15 +170,39 @@ impl Writer {
         QUEUE - self.inbox.capacity()
     }
 
-    /// Runs `work` in the next batch and returns its result once the batch is committed.
+    /// Runs `work` in the next batch (under a savepoint when it shares the batch) and returns
+    /// its result once the batch is committed.
     pub(super) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
+        self.send(work, false).await
+    }
+
+    /// Like [`Writer::write`] for `work` that sends all its statements in one round trip,
+    /// wrapped by [`in_savepoint`].
+    pub(super) async fn write_wrapped<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        self.send(work, true).await
+    }
+
+    async fn send<T, F>(&self, work: F, wrapped: bool) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
+        let job = Pending {
+            work,
+            wrapped,
+            reply,
+        };
         self.inbox
-            .send(Message::Job(Box::new(Pending { work, reply })))
+            .send(Message::Job(Box::new(job)))
             .await
             .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
@@ -231,6 +265,12 @@ async fn run(
     }
 }
 
+/// `statements` (`;`-separated) between `SAVEPOINT job` and `RELEASE job`, for a job that
+/// sends them in one round trip ([`Writer::write_wrapped`]).
+pub(super) fn in_savepoint(statements: &str) -> String {
+    format!("SAVEPOINT job; {statements}; RELEASE job")
+}
+
 /// Runs a `PASSIVE` checkpoint each time the writer asks, until the writer stops.
 async fn checkpointer(pool: SqlitePool, mut requests: mpsc::Receiver<()>) {
     while requests.recv().await.is_some() {
@@ -284,7 +324,12 @@ impl Tx {
                 job.refuse(error.clone());
                 continue;
             }
-            if savepoints && let Err(error) = self.exec("SAVEPOINT job").await {
+            // A wrapped job opens its savepoint itself, even when alone.
+            let wrapped = job.wrapped();
+            if savepoints
+                && !wrapped
+                && let Err(error) = self.exec("SAVEPOINT job").await
+            {
                 job.refuse(error.clone());
                 failure = Some(error);
                 continue;
@@ -293,12 +338,17 @@ impl Tx {
             let done = job.run(self).await;
             if done.kept {
                 kept = true;
-                if savepoints && let Err(error) = self.exec("RELEASE job").await {
+                if savepoints
+                    && !wrapped
+                    && let Err(error) = self.exec("RELEASE job").await
+                {
                     failure = Some(error);
                 }
             } else {
                 self.head = head;
-                if savepoints && let Err(error) = self.exec("ROLLBACK TO job; RELEASE job").await {
+                if (savepoints || wrapped)
+                    && let Err(error) = self.exec("ROLLBACK TO job; RELEASE job").await
+                {
                     failure = Some(error);
                 }
             }
