@@ -6,7 +6,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Row, Sqlite};
 
-use super::writer::{Head, Tx, in_savepoint};
+use super::writer::{Head, Tx};
 use super::{Error, Result, Store, now, timestamp};
 use crate::audit::chain::{self, Canonical};
 use crate::audit::{Actor, AuditEvent, Details};
@@ -162,21 +162,19 @@ impl Store {
     ) -> Result<AuditEvent> {
         let request_id = request_id.map(str::to_owned);
         let event = Prepared::new(actor, details)?;
-        let sql = in_savepoint(&format!(
-            "{INSERT_EVENTS} {}",
-            placeholders(1, EVENT_COLUMNS)
-        ));
+        let sql = format!("{INSERT_EVENTS} {}", placeholders(1, EVENT_COLUMNS));
         self.write_wrapped(move |tx| {
             Box::pin(async move {
+                let sql = tx.wrap(&sql);
                 let chained = tx.chain(request_id.as_deref(), vec![event]);
+                let appended = chained
+                    .first()
+                    .map(|chained| chained.event.clone())
+                    .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))?;
                 bind_events(sqlx::query(AssertSqlSafe(sql)), &chained)
                     .execute(&mut tx.conn)
                     .await?;
-                chained
-                    .into_iter()
-                    .next()
-                    .map(|chained| chained.event)
-                    .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))
+                Ok(appended)
             })
         })
         .await

@@ -290,3 +290,39 @@ async fn writes_after_close_are_refused() {
         .unwrap_err();
     assert!(matches!(error, Error::Closed), "{error}");
 }
+
+/// The last write of a batch carries the batch's `COMMIT` in its round trip; when it fails,
+/// the writes before it are still committed.
+#[tokio::test]
+async fn when_the_last_write_of_a_batch_fails_the_others_are_still_committed() {
+    let t = test_store().await;
+    denied(&t.store, &request("taken"), "alice").await;
+    let (lock, first) = stall_writer(&t.store).await;
+    let spawn_denied = |id: &'static str| {
+        let store = t.store.clone();
+        tokio::spawn(async move { decided_deny(&store, id).await })
+    };
+    let kept = spawn_denied("kept");
+    wait_until("the first write to queue", || t.store.writer.queued() == 1).await;
+    let duplicate = spawn_denied("taken");
+    wait_until("the duplicate to queue", || t.store.writer.queued() == 2).await;
+    lock.release().await;
+
+    first.await.unwrap();
+    assert_eq!(kept.await.unwrap().unwrap().id, "kept");
+    assert!(matches!(
+        duplicate.await.unwrap(),
+        Err(Error::Duplicate(id)) if id == "taken"
+    ));
+    // A fresh connection sees what was committed.
+    let path = t.dir.path().join("data/wicket.db");
+    t.store.close().await;
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.get_request("kept").await.unwrap().state,
+        RequestState::Denied
+    );
+    let report = audit::verify(&store).await.unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.events, 9);
+}

@@ -211,7 +211,7 @@ impl Store {
     }
 
     /// Like [`Store::write`] for `work` that sends all its statements in one round trip,
-    /// wrapped by [`writer::in_savepoint`].
+    /// wrapped by [`Tx::wrap`].
     async fn write_wrapped<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,

@@ -9,7 +9,6 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use super::audit_log::{EVENT_COLUMNS, INSERT_EVENTS, Prepared, bind_events, placeholders};
-use super::writer::in_savepoint;
 use super::{Error, RequestState, Result, Store, from_json, now, parse_state, timestamp, to_json};
 use crate::audit::{Actor, Details};
 use crate::policy::types::{Access, AccessRequest, Decision, Grant, Identity, Rule};
@@ -268,9 +267,9 @@ impl Store {
             "{INSERT_EVENTS} {}",
             placeholders(events.len(), EVENT_COLUMNS)
         ));
-        let sql = in_savepoint(&sql);
         self.write_wrapped(move |tx| {
             Box::pin(async move {
+                let sql = tx.wrap(&sql);
                 let chained = tx.chain(Some(&record.id), events);
                 let (namespaces, access, context, verdict, grant) = &columns;
                 let mut insert = sqlx::query(AssertSqlSafe(sql))

@@ -11,8 +11,9 @@
 //!   is rolled back to it and answered with its own error, and the others are committed. A lone
 //!   job that fails rolls back the transaction. A job that sends all its statements in one
 //!   round trip opens and releases its savepoint in that same round trip
-//!   ([`Writer::write_wrapped`], [`in_savepoint`]), which saves two round trips to SQLite's
-//!   worker thread per job: the writer then only rolls back to it when the job failed.
+//!   ([`Writer::write_wrapped`], [`Tx::wrap`]), which saves two round trips to SQLite's
+//!   worker thread per job: the writer then only rolls back to it when the job failed. When
+//!   such a job is the last of its batch, its round trip also carries the `COMMIT`.
 //! - The audit chain's head is read when the batch begins (in the same round trip as `BEGIN`)
 //!   and carried from job to job by [`Tx::append_all`](super::audit_log); a job rolled back to
 //!   its savepoint gives the head back. The events of a batch are thus chained in the order
@@ -61,6 +62,10 @@ pub(super) struct Tx {
     pub conn: SqliteConnection,
     /// The audit chain's head, moved by every append.
     pub head: Head,
+    /// Whether the job running now is the last of its batch and nothing failed before it.
+    last: bool,
+    /// Whether that job's round trip carries the batch's `COMMIT` ([`Tx::wrap`]).
+    commit_sent: bool,
 }
 
 /// What a job left behind for the end of its batch.
@@ -73,7 +78,7 @@ struct Ran {
 
 /// A job with its caller's answer channel, its result type erased.
 trait Job: Send {
-    /// Whether the job opens and releases its own savepoint ([`in_savepoint`]).
+    /// Whether the job opens and releases its own savepoint ([`Tx::wrap`]).
     fn wrapped(&self) -> bool;
     /// Runs the job's statements in the open transaction.
     fn run<'t>(self: Box<Self>, tx: &'t mut Tx) -> BoxFuture<'t, Ran>;
@@ -181,7 +186,7 @@ impl Writer {
     }
 
     /// Like [`Writer::write`] for `work` that sends all its statements in one round trip,
-    /// wrapped by [`in_savepoint`].
+    /// wrapped by [`Tx::wrap`].
     pub(super) async fn write_wrapped<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
@@ -229,6 +234,8 @@ async fn run(
             seq: 0,
             hash: GENESIS_HASH.to_owned(),
         },
+        last: false,
+        commit_sent: false,
     };
     let mut messages = Vec::with_capacity(MAX_BATCH);
     let mut commits = 0u32;
@@ -265,12 +272,6 @@ async fn run(
     }
 }
 
-/// `statements` (`;`-separated) between `SAVEPOINT job` and `RELEASE job`, for a job that
-/// sends them in one round trip ([`Writer::write_wrapped`]).
-pub(super) fn in_savepoint(statements: &str) -> String {
-    format!("SAVEPOINT job; {statements}; RELEASE job")
-}
-
 /// Runs a `PASSIVE` checkpoint each time the writer asks, until the writer stops.
 async fn checkpointer(pool: SqlitePool, mut requests: mpsc::Receiver<()>) {
     while requests.recv().await.is_some() {
@@ -284,6 +285,16 @@ async fn checkpointer(pool: SqlitePool, mut requests: mpsc::Receiver<()>) {
 }
 
 impl Tx {
+    /// `statements` (`;`-separated) between `SAVEPOINT job` and `RELEASE job`, and then the
+    /// batch's `COMMIT` when this job is its last: the one round trip of a job handed over
+    /// with [`Writer::write_wrapped`]. Such a job fails only with that round trip (never
+    /// after it succeeded, when the batch may be committed).
+    pub(super) fn wrap(&mut self, statements: &str) -> String {
+        self.commit_sent = self.last;
+        let commit = if self.last { "; COMMIT" } else { "" };
+        format!("SAVEPOINT job; {statements}; RELEASE job{commit}")
+    }
+
     async fn exec(&mut self, sql: &'static str) -> Result<(), Arc<sqlx::Error>> {
         sqlx::query(sql)
             .execute(&mut self.conn)
@@ -319,7 +330,9 @@ impl Tx {
         let mut failure = self.begin().await.err();
         let mut ran = Vec::with_capacity(jobs.len());
         let mut kept = false;
-        for job in jobs {
+        let mut committed = false;
+        let count = jobs.len();
+        for (index, job) in jobs.into_iter().enumerate() {
             if let Some(error) = &failure {
                 job.refuse(error.clone());
                 continue;
@@ -335,8 +348,14 @@ impl Tx {
                 continue;
             }
             let head = self.head.clone();
+            self.last = index + 1 == count;
+            self.commit_sent = false;
             let done = job.run(self).await;
-            if done.kept {
+            if done.kept && self.commit_sent {
+                // Its round trip released its savepoint and committed the batch.
+                kept = true;
+                committed = true;
+            } else if done.kept {
                 kept = true;
                 if savepoints
                     && !wrapped
@@ -356,6 +375,7 @@ impl Tx {
         }
         let fate = match failure {
             Some(error) => Err(error),
+            None if committed => Ok(()),
             None if kept => self.exec("COMMIT").await,
             // Nothing to keep (a lone job failed): its answer is its own error.
             None => self.exec("ROLLBACK").await,
