@@ -5,7 +5,7 @@
 //!
 //! # Writes: one writer, group commit
 //!
-//! Reads use a pool of connections. Every write goes to a single [writer](writer) task that
+//! Reads use a pool of connections. Every write goes to a single writer task (`store/writer.rs`) that
 //! owns the only write connection and commits whatever changes are waiting together, in one
 //! transaction (each change under its own savepoint, so a failing one is rolled back alone),
 //! and answers each caller only after that commit.
@@ -23,10 +23,10 @@
 //! The journal is a WAL with `synchronous=NORMAL`: a commit is written to the WAL but not
 //! synced to disk each time (the WAL is synced at checkpoints). A crash of the *process* loses
 //! nothing that was committed (the operating system has the writes). A *power loss* or kernel
-//! crash may lose the last commits before the latest checkpoint, never leaves the database
-//! corrupt or half-written, and the audit chain stays whole (it is only shorter). Set
-//! `synchronous=FULL` if answered changes must survive power loss, at the cost of an `fsync`
-//! per batch (shared by every change in the batch).
+//! crash may lose the commits made since the latest checkpoint, never leaves the database
+//! corrupt or half-written, and the audit chain stays whole (it is only shorter).
+//! `synchronous=FULL` would make answered changes survive power loss too, at the cost of an
+//! `fsync` per batch (shared by every change in the batch, thanks to the group commit).
 //!
 //! Queries are checked at run time (no database is needed to build); the schema lives in
 //! `host/migrations/` and is applied on open.
