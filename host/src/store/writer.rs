@@ -257,7 +257,7 @@ async fn run(
                 .fetch_add(jobs.len() as u64, Ordering::Relaxed);
             tx.batch(jobs).await;
             commits = commits.wrapping_add(1);
-            if commits % CHECKPOINT_EVERY == 0 {
+            if commits.is_multiple_of(CHECKPOINT_EVERY) {
                 // One pending request is enough: a full channel means one is coming.
                 let _ = checkpoint.try_send(());
             }
