@@ -15,13 +15,14 @@
 //!   worker thread per job: the writer then only rolls back to it when the job failed. When
 //!   such a job is the last of its batch, its round trip also carries the `COMMIT`.
 //! - The audit chain's head is read when the batch begins (in the same round trip as `BEGIN`)
-//!   and carried from job to job by [`Tx::append_all`](super::audit_log); a job rolled back to
-//!   its savepoint gives the head back. The events of a batch are thus chained in the order
+//!   and carried from job to job (`Tx::chain` and `Tx::append` in `audit_log.rs` move it); a
+//!   job rolled back to its savepoint gives the head back. The events of a batch are thus chained in the order
 //!   its jobs ran, and those of one job in the order it appended them.
 //! - If the transaction itself fails (`BEGIN`, a savepoint, `COMMIT`), every job of the batch
 //!   gets the error and nothing of the batch is stored.
-//! - A caller is answered only after the commit, so an answered change is on disk (in the WAL)
-//!   and survives a crash of the process. A caller that stops waiting does not cancel its job.
+//! - A caller is answered only after the commit, so an answered change is in the WAL and
+//!   survives a crash of the process. A caller that stops waiting does not cancel its job.
+//! - A job that panics stops the writer: every later write fails with `Error::Closed`.
 //! - The write connection does not checkpoint the WAL itself (`wal_autocheckpoint=0`), which
 //!   would stall the batch that crosses the threshold: every [`CHECKPOINT_EVERY`] commits the
 //!   writer asks a helper task to run a `PASSIVE` checkpoint on a pooled connection, beside
