@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use wicket::audit::{self, Actor, Details};
 use wicket::policy::types::{AccessRequest, Decision, Identity};
-use wicket::store::{RequestState, Store, Transition};
+use wicket::store::{Decided, RequestState, Store, Transition};
 
 const REQUEST: &str = include_str!("../src/store/fixtures/request.json");
 const IDENTITY: &str = include_str!("../src/store/fixtures/identity.json");
@@ -32,27 +32,22 @@ fn writes(c: &mut Criterion) {
     let workflow = Actor::service("workflow");
     let mut n = 0u64;
 
-    c.bench_function("insert_request", |b| {
-        b.iter(|| {
-            n += 1;
-            request.id = format!("insert-{n}");
-            rt.block_on(store.insert_request(black_box(&request), &identity))
-                .expect("insert")
-        })
-    });
-    c.bench_function("insert_request + record_verdict (denied)", |b| {
+    c.bench_function("insert_decided (denied)", |b| {
         let deny = Decision::Deny {
             reason: "not in sre".into(),
         };
         b.iter(|| {
             n += 1;
             request.id = format!("deny-{n}");
-            rt.block_on(async {
-                store.insert_request(&request, &identity).await?;
-                store
-                    .record_verdict(&request.id, &deny, &[], RequestState::Denied, &workflow)
-                    .await
-            })
+            rt.block_on(store.insert_decided(Decided {
+                request: black_box(&request),
+                requester: &identity,
+                decision: &deny,
+                modules: &[],
+                to: RequestState::Denied,
+                actor: &workflow,
+                also: &[],
+            }))
             .expect("deny")
         })
     });
@@ -61,12 +56,15 @@ fn writes(c: &mut Criterion) {
             || {
                 n += 1;
                 request.id = format!("move-{n}");
-                rt.block_on(async {
-                    store.insert_request(&request, &identity).await?;
-                    store
-                        .record_verdict(&request.id, &allow, &[], RequestState::Approved, &workflow)
-                        .await
-                })
+                rt.block_on(store.insert_decided(Decided {
+                    request: &request,
+                    requester: &identity,
+                    decision: &allow,
+                    modules: &[],
+                    to: RequestState::Approved,
+                    actor: &workflow,
+                    also: &[],
+                }))
                 .expect("setup");
                 request.id.clone()
             },

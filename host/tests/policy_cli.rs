@@ -291,7 +291,7 @@ fn bad_input_is_one_line_and_exit_2(
 async fn record_requests(dir: &Path) {
     use wicket::audit::Actor;
     use wicket::policy::types::{AccessRequest, Decision, Identity};
-    use wicket::store::{ModuleVerdict, RequestState, Store};
+    use wicket::store::{Decided, ModuleVerdict, RequestState, Store};
     let store = Store::open(&dir.join("wicket.db")).await.expect("a store");
     for (id, subject, group, decision) in [
         (
@@ -317,10 +317,6 @@ async fn record_requests(dir: &Path) {
         }))
         .expect("a request");
         let decision: Decision = serde_json::from_value(decision).expect("a decision");
-        store
-            .insert_request(&request, &identity)
-            .await
-            .expect("insert");
         let to = match decision {
             Decision::Allow { .. } => RequestState::Approved,
             _ => RequestState::Denied,
@@ -333,9 +329,17 @@ async fn record_requests(dir: &Path) {
             error: None,
         }];
         store
-            .record_verdict(id, &decision, &modules, to, &Actor::service("policy"))
+            .insert_decided(Decided {
+                request: &request,
+                requester: &identity,
+                decision: &decision,
+                modules: &modules,
+                to,
+                actor: &Actor::service("policy"),
+                also: &[],
+            })
             .await
-            .expect("record the verdict");
+            .expect("store the decided request");
     }
     store.close().await;
 }

@@ -15,7 +15,7 @@ use super::extract::{ApiJson, Caller};
 use super::{AppState, OPENAPI};
 use crate::audit::Actor;
 use crate::store::{ListFilter, ModuleVerdict, RequestRecord, RequestState};
-use crate::workflow::NewRequest;
+use crate::workflow::{NewRequest, Submitted};
 
 /// A request as the API shows it.
 #[derive(Serialize)]
@@ -43,15 +43,9 @@ pub(super) async fn submit(
     if !state.rate.allow(&caller.0) {
         return Err(ApiError::RateLimited(state.rate.per_minute()));
     }
-    let record = state.workflow.submit(&caller.0, body).await?;
     // The response names the module digests that decided, so a client can tell which
     // policy version answered.
-    let modules = state
-        .workflow
-        .store()
-        .module_verdicts(&record.id)
-        .await
-        .map_err(crate::workflow::Error::from)?;
+    let Submitted { record, modules } = state.workflow.submit(&caller.0, body).await?;
     let status = match record.state {
         RequestState::Active => StatusCode::CREATED,
         RequestState::PendingApproval => StatusCode::ACCEPTED,
@@ -319,7 +313,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
             ApiError::Internal
         })?
         .len();
-    let text = state.workflow.metrics().render(active);
+    let writes = state.workflow.store().write_stats();
+    let text = state.workflow.metrics().render(active, writes);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

@@ -70,17 +70,62 @@ pub struct Hashed<'a> {
 
 /// `sha256(prev_hash || canonical JSON of the event)`, hex-encoded.
 pub fn event_hash(prev_hash: &str, event: Hashed<'_>) -> String {
-    let body = serde_json::json!({
-        "seq": event.seq,
-        "time": event.time.to_string(),
-        "kind": event.kind,
-        "request_id": event.request_id,
-        "actor": event.actor,
-        "details": event.details,
-    });
+    canonical_event_hash(
+        prev_hash,
+        Canonical {
+            seq: event.seq,
+            time: event.time,
+            kind: event.kind,
+            request_id: event.request_id,
+            actor: &canonical_json(event.actor),
+            details: &canonical_json(event.details),
+        },
+    )
+}
+
+/// The fields of an event that its hash covers, with its actor and details already in
+/// canonical JSON (as [`canonical_json`] writes them, and as the log stores them).
+#[derive(Debug, Clone, Copy)]
+pub struct Canonical<'a> {
+    /// Position in the log.
+    pub seq: i64,
+    /// Time of the event.
+    pub time: Timestamp,
+    /// Event kind.
+    pub kind: &'a str,
+    /// The request it concerns.
+    pub request_id: Option<&'a str>,
+    /// Who caused it, canonical JSON.
+    pub actor: &'a str,
+    /// What happened, canonical JSON.
+    pub details: &'a str,
+}
+
+/// [`event_hash`] of an event whose actor and details are already canonical JSON: the
+/// canonical JSON of `{actor, details, kind, request_id, seq, time}` (keys in that sorted
+/// order) is hashed piece by piece, without building it.
+pub fn canonical_event_hash(prev_hash: &str, event: Canonical<'_>) -> String {
+    let text = |s: &str| Value::String(s.to_owned()).to_string();
+    let request_id = event.request_id.map_or_else(|| "null".to_owned(), text);
     let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical_json(&body).as_bytes());
+    for part in [
+        prev_hash,
+        "{\"actor\":",
+        event.actor,
+        ",\"details\":",
+        event.details,
+        ",\"kind\":",
+        &text(event.kind),
+        ",\"request_id\":",
+        &request_id,
+        ",\"seq\":",
+        &event.seq.to_string(),
+        ",\"time\":",
+        &text(&event.time.to_string()),
+        "}",
+    ] {
+        hasher.update(part.as_bytes());
+    }
     hex::encode(hasher.finalize())
 }
 

@@ -2,7 +2,7 @@ use rstest::rstest;
 
 use super::chain::{REDACTED_KUBECONFIG, REDACTED_TOKEN, canonical_json, redact_text};
 use super::*;
-use crate::store::tests::{identity, request, test_store};
+use crate::store::tests::{denied, request, test_store};
 
 /// A JWT as kube-apiserver issues them (header `{"alg":"RS256","kid":"k"}`).
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJlLWJ5dGVz";
@@ -244,10 +244,7 @@ async fn tokens_and_kubeconfigs_never_reach_the_log() {
     leaky
         .context
         .insert("header".into(), format!("Bearer {TOKEN}"));
-    t.store
-        .insert_request(&leaky, &identity("alice"))
-        .await
-        .unwrap();
+    denied(&t.store, &leaky, "alice").await;
     t.store
         .append_audit(
             Some("r1"),
@@ -263,7 +260,10 @@ async fn tokens_and_kubeconfigs_never_reach_the_log() {
 
     let mut export_lines = Vec::new();
     let count = export(&t.store, &mut export_lines).await.unwrap();
-    assert_eq!(count, 2);
+    assert_eq!(
+        count, 4,
+        "request_received, verdict, state_changed, state_changed"
+    );
     let exported = String::from_utf8(export_lines).unwrap();
     assert!(!exported.contains(TOKEN), "{exported}");
     assert!(
@@ -318,4 +318,40 @@ fn canonical_json_sorts_keys_at_every_level() {
 #[case::kubeconfig_json(r#"{"kind":"Config","apiVersion":"v1"}"#, Some(REDACTED_KUBECONFIG))]
 fn redaction(#[case] text: &str, #[case] expected: Option<&str>) {
     assert_eq!(redact_text(text).as_deref(), expected);
+}
+
+/// The hash of an event is `sha256(prev_hash || canonical JSON of the whole event)`, which logs
+/// already written were hashed with; the piecewise form must give exactly the same.
+#[rstest]
+#[case::with_a_request("abc123", Some("r1"), serde_json::json!({"reason": "INC-1 \"quoted\"\n", "n": 3}))]
+#[case::without_a_request(chain::GENESIS_HASH, None, serde_json::json!({"z": [1, null, "é"], "a": {"y": true}}))]
+fn piecewise_hash_equals_the_hash_of_the_whole_canonical_event(
+    #[case] prev_hash: &str,
+    #[case] request_id: Option<&str>,
+    #[case] details: serde_json::Value,
+) {
+    use sha2::Digest as _;
+    let actor = serde_json::json!({"kind": "user", "subject": "alice\u{1F600}"});
+    let time: jiff::Timestamp = "2026-11-21T10:00:00.123Z".parse().unwrap();
+    let whole = serde_json::json!({
+        "seq": 42,
+        "time": time.to_string(),
+        "kind": "state_changed",
+        "request_id": request_id,
+        "actor": actor,
+        "details": details,
+    });
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical_json(&whole).as_bytes());
+    let expected = hex::encode(hasher.finalize());
+    let hashed = chain::Hashed {
+        seq: 42,
+        time,
+        kind: "state_changed",
+        request_id,
+        actor: &actor,
+        details: &details,
+    };
+    assert_eq!(chain::event_hash(prev_hash, hashed), expected);
 }

@@ -1,68 +1,154 @@
 //! The audit table: appending an event to the hash chain inside a write transaction, and
 //! reading events back in order.
 
-use sqlx::{Row, SqliteConnection};
+use serde_json::Value;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, Row, Sqlite};
 
+use super::writer::{Head, Tx};
 use super::{Error, Result, Store, now, timestamp};
-use crate::audit::chain::{self, GENESIS_HASH, Hashed};
+use crate::audit::chain::{self, Canonical};
 use crate::audit::{Actor, AuditEvent, Details};
 
-/// Appends one event after the current head of the chain. Must run inside a transaction
-/// started with [`Store::begin_write`] so that no other writer moves the head meanwhile.
-pub(super) async fn append(
-    conn: &mut SqliteConnection,
-    request_id: Option<&str>,
-    actor: &Actor,
-    details: &Details,
-) -> Result<AuditEvent> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (seq, prev_hash) = match head {
-        Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
-        None => (1, GENESIS_HASH.to_owned()),
-    };
-    let actor = serde_json::to_value(actor).map_err(|e| Error::Corrupt(e.to_string()))?;
-    let mut details_json =
-        serde_json::to_value(details).map_err(|e| Error::Corrupt(e.to_string()))?;
-    chain::redact(&mut details_json);
-    let time = now();
-    let kind = details.kind();
-    let hash = chain::event_hash(
-        &prev_hash,
-        Hashed {
-            seq,
-            time,
-            kind,
-            request_id,
-            actor: &actor,
-            details: &details_json,
-        },
-    );
-    sqlx::query(
-        "INSERT INTO audit_events (seq, time, kind, request_id, actor, details, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(time.as_millisecond())
-    .bind(kind)
-    .bind(request_id)
-    .bind(chain::canonical_json(&actor))
-    .bind(chain::canonical_json(&details_json))
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    Ok(AuditEvent {
-        seq,
-        time,
-        kind: kind.to_owned(),
-        request_id: request_id.map(str::to_owned),
-        actor,
-        details: details_json,
-        prev_hash,
-        hash,
-    })
+/// `(?, ?, …), (?, ?, …), …`: `rows` tuples of `columns` placeholders.
+pub(super) fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// An event ready for the chain: redacted, its actor and details in canonical JSON. The
+/// caller makes it, so that the writer only numbers, times and hashes it.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    kind: &'static str,
+    actor: Value,
+    details: Value,
+    actor_json: String,
+    details_json: String,
+}
+
+impl Prepared {
+    /// `details`, caused by `actor`, redacted and in canonical JSON.
+    pub(super) fn new(actor: &Actor, details: &Details) -> Result<Self> {
+        let actor = serde_json::to_value(actor).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let mut details_json =
+            serde_json::to_value(details).map_err(|e| Error::Corrupt(e.to_string()))?;
+        chain::redact(&mut details_json);
+        Ok(Self {
+            kind: details.kind(),
+            actor_json: chain::canonical_json(&actor),
+            details_json: chain::canonical_json(&details_json),
+            actor,
+            details: details_json,
+        })
+    }
+}
+
+/// An event placed in the chain, with the canonical JSON it is stored as.
+#[derive(Debug)]
+pub(super) struct Chained {
+    event: AuditEvent,
+    actor_json: String,
+    details_json: String,
+}
+
+impl Tx {
+    /// Appends one event after the head of the chain.
+    pub(super) async fn append(
+        &mut self,
+        request_id: Option<&str>,
+        event: Prepared,
+    ) -> Result<AuditEvent> {
+        let head = self.head.clone();
+        let mut chained = self.chain(request_id, vec![event]);
+        let sql = format!("{INSERT_EVENTS} {}", placeholders(1, EVENT_COLUMNS));
+        let inserted = bind_events(sqlx::query(AssertSqlSafe(sql)), &chained)
+            .execute(&mut self.conn)
+            .await;
+        if let Err(error) = inserted {
+            self.head = head;
+            return Err(error.into());
+        }
+        chained
+            .pop()
+            .map(|chained| chained.event)
+            .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))
+    }
+
+    /// Numbers, times and hashes `events`, in order, after the head of the chain and moves
+    /// the head past them. The caller stores them (with [`INSERT_EVENTS`] and [`bind_events`])
+    /// in this transaction, or fails its write (which gives the head back).
+    pub(super) fn chain(
+        &mut self,
+        request_id: Option<&str>,
+        events: Vec<Prepared>,
+    ) -> Vec<Chained> {
+        let time = now();
+        events
+            .into_iter()
+            .map(|prepared| {
+                let seq = self.head.seq + 1;
+                let hash = chain::canonical_event_hash(
+                    &self.head.hash,
+                    Canonical {
+                        seq,
+                        time,
+                        kind: prepared.kind,
+                        request_id,
+                        actor: &prepared.actor_json,
+                        details: &prepared.details_json,
+                    },
+                );
+                let next = Head {
+                    seq,
+                    hash: hash.clone(),
+                };
+                let prev_hash = std::mem::replace(&mut self.head, next).hash;
+                Chained {
+                    event: AuditEvent {
+                        seq,
+                        time,
+                        kind: prepared.kind.to_owned(),
+                        request_id: request_id.map(str::to_owned),
+                        actor: prepared.actor,
+                        details: prepared.details,
+                        prev_hash,
+                        hash,
+                    },
+                    actor_json: prepared.actor_json,
+                    details_json: prepared.details_json,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The start of the statement that stores events: follow it with
+/// [`placeholders`]`(n, EVENT_COLUMNS)` and bind them with [`bind_events`].
+pub(super) const INSERT_EVENTS: &str = "INSERT INTO audit_events (seq, time, kind, request_id, actor, details, prev_hash, hash) VALUES";
+
+/// The columns [`bind_events`] binds per event.
+pub(super) const EVENT_COLUMNS: usize = 8;
+
+/// Binds `events` to the placeholders that follow [`INSERT_EVENTS`].
+pub(super) fn bind_events<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments>,
+    events: &'q [Chained],
+) -> Query<'q, Sqlite, SqliteArguments> {
+    for chained in events {
+        let event = &chained.event;
+        query = query
+            .bind(event.seq)
+            .bind(event.time.as_millisecond())
+            .bind(event.kind.as_str())
+            .bind(event.request_id.as_deref())
+            .bind(chained.actor_json.as_str())
+            .bind(chained.details_json.as_str())
+            .bind(event.prev_hash.as_str())
+            .bind(event.hash.as_str());
+    }
+    query
 }
 
 impl Store {
@@ -74,10 +160,24 @@ impl Store {
         actor: &Actor,
         details: &Details,
     ) -> Result<AuditEvent> {
-        let mut tx = self.begin_write().await?;
-        let event = append(&mut tx, request_id, actor, details).await?;
-        tx.commit().await?;
-        Ok(event)
+        let request_id = request_id.map(str::to_owned);
+        let event = Prepared::new(actor, details)?;
+        let sql = format!("{INSERT_EVENTS} {}", placeholders(1, EVENT_COLUMNS));
+        self.write_wrapped(move |tx| {
+            Box::pin(async move {
+                let sql = tx.wrap(&sql);
+                let chained = tx.chain(request_id.as_deref(), vec![event]);
+                let appended = chained
+                    .first()
+                    .map(|chained| chained.event.clone())
+                    .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))?;
+                bind_events(sqlx::query(AssertSqlSafe(sql)), &chained)
+                    .execute(&mut tx.conn)
+                    .await?;
+                Ok(appended)
+            })
+        })
+        .await
     }
 
     /// Up to `limit` events with `seq` greater than `after`, oldest first.

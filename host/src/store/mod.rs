@@ -1,7 +1,32 @@
 //! Wicket's state in SQLite (WAL mode, foreign keys on, busy timeout): access requests and
 //! their states, the policy verdicts, the Kubernetes objects provisioned for each request,
-//! promoted candidate policies, and the audit log. Every change that matters is written in one transaction together with
-//! its audit event, so the log and the state never disagree.
+//! promoted candidate policies, and the audit log. Every change that matters is written in
+//! one transaction together with its audit events, so the log and the state never disagree.
+//!
+//! # Writes: one writer, group commit
+//!
+//! Reads use a pool of connections. Every write goes to a single writer task (`store/writer.rs`) that
+//! owns the only write connection and commits whatever changes are waiting together, in one
+//! transaction (each change under its own savepoint, so a failing one is rolled back alone),
+//! and answers each caller only after that commit.
+//!
+//! # What a crash leaves
+//!
+//! A new access request is decided *before* anything is stored, and then stored in one change
+//! with its verdict, its state and its audit events ([`Store::insert_decided`]). A crash while
+//! deciding, or before that change's batch commits, leaves nothing of the request, and its
+//! client got no answer (it may ask again). A change that was answered is committed, and a
+//! restart finds it. Nothing is ever half-written: a change is all in one transaction.
+//!
+//! # Durability
+//!
+//! The journal is a WAL with `synchronous=NORMAL`: a commit is written to the WAL but not
+//! synced to disk each time (the WAL is synced at checkpoints). A crash of the *process* loses
+//! nothing that was committed (the operating system has the writes). A *power loss* or kernel
+//! crash may lose the commits made since the latest checkpoint, never leaves the database
+//! corrupt or half-written, and the audit chain stays whole (it is only shorter).
+//! `synchronous=FULL` would make answered changes survive power loss too, at the cost of an
+//! `fsync` per batch (shared by every change in the batch, thanks to the group commit).
 //!
 //! Queries are checked at run time (no database is needed to build); the schema lives in
 //! `host/migrations/` and is applied on open.
@@ -11,18 +36,25 @@ mod objects;
 mod promotions;
 mod requests;
 mod state;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, SqlitePool};
+
+pub use writer::WriteStats;
+use writer::{Tx, Writer};
+
+use crate::workflow::BoxFuture;
 
 pub(crate) use audit_log::RawAuditRow;
 pub use objects::{ObjectRef, ProvisionedObject};
-pub use requests::{ListFilter, ModuleVerdict, Page, RequestRecord, Transition};
+pub use requests::{Decided, ListFilter, ModuleVerdict, Page, RequestRecord, Transition};
 pub use state::{RequestState, UnknownState};
 
 /// Why a store operation failed.
@@ -82,6 +114,12 @@ pub enum Error {
         /// The state asked for.
         to: RequestState,
     },
+    /// The transaction carrying this change failed; nothing of it was stored.
+    #[error("database write failed: {0}")]
+    Write(#[source] Arc<sqlx::Error>),
+    /// The store was closed (or its writer stopped) before the change was made.
+    #[error("the database is closed")]
+    Closed,
     /// A paging cursor was not one this store handed out.
     #[error("paging cursor `{0}` is invalid")]
     BadCursor(String),
@@ -94,6 +132,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writer: Writer,
 }
 
 impl Store {
@@ -115,14 +154,24 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| Error::Open {
                 path: path.to_owned(),
                 source,
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        // The writer's commits never checkpoint: a helper does, beside it (see `writer`).
+        let conn = options
+            .pragma("wal_autocheckpoint", "0")
+            .connect()
+            .await
+            .map_err(|source| Error::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let writer = Writer::start(conn, pool.clone());
+        Ok(Self { pool, writer })
     }
 
     /// Opens the database the way `wicket audit verify --data` names it: a database file, or
@@ -139,15 +188,36 @@ impl Store {
         Self::open(&file).await
     }
 
-    /// Closes every connection, checkpointing the WAL.
+    /// Lets the writes already asked for finish, then closes every connection,
+    /// checkpointing the WAL. Writes asked for later fail with [`Error::Closed`].
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
-    /// Starts a write transaction that holds the write lock from its first statement, so
-    /// that two writers never read the same audit chain head.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// How much the writer has done since the store was opened (see [`WriteStats`]).
+    pub fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
+    }
+
+    /// Runs `work` (the statements of one change) in the writer's next batch; returns its
+    /// result once that batch is committed.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// Like [`Store::write`] for `work` that sends all its statements in one round trip,
+    /// wrapped by [`Tx::wrap`].
+    async fn write_wrapped<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        self.writer.write_wrapped(work).await
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
@@ -178,5 +248,7 @@ fn parse_state(text: &str) -> Result<RequestState> {
     RequestState::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
+#[cfg(test)]
+mod batch_tests;
 #[cfg(test)]
 pub(crate) mod tests;

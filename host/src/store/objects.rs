@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::audit_log::append;
+use super::audit_log::Prepared;
 use super::{Result, Store, now, timestamp};
 use crate::audit::{Actor, Details};
 
@@ -41,29 +41,37 @@ impl Store {
         object: &ObjectRef,
         actor: &Actor,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO provisioned_objects (request_id, kind, namespace, name, created_at)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (request_id, kind, namespace, name) DO NOTHING",
-        )
-        .bind(request_id)
-        .bind(&object.kind)
-        .bind(object.namespace.as_deref().unwrap_or_default())
-        .bind(&object.name)
-        .bind(now().as_millisecond())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            let details = Details::ObjectCreated {
+        let request_id = request_id.to_owned();
+        let object = object.clone();
+        let event = Prepared::new(
+            actor,
+            &Details::ObjectCreated {
                 object: object.clone(),
-            };
-            append(&mut tx, Some(request_id), actor, &details).await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
+            },
+        )?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let inserted = sqlx::query(
+                    "INSERT INTO provisioned_objects (request_id, kind, namespace, name, created_at)
+                     VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (request_id, kind, namespace, name) DO NOTHING",
+                )
+                .bind(&request_id)
+                .bind(&object.kind)
+                .bind(object.namespace.as_deref().unwrap_or_default())
+                .bind(&object.name)
+                .bind(now().as_millisecond())
+                .execute(&mut tx.conn)
+                .await?
+                .rows_affected()
+                    == 1;
+                if inserted {
+                    tx.append(Some(&request_id), event).await?;
+                }
+                Ok(inserted)
+            })
+        })
+        .await
     }
 
     /// Records that `object` of request `request_id` was deleted, with an `object_deleted`
@@ -75,27 +83,35 @@ impl Store {
         object: &ObjectRef,
         actor: &Actor,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let known = sqlx::query(
-            "UPDATE provisioned_objects SET deleted_at = ?
-             WHERE request_id = ? AND kind = ? AND namespace = ? AND name = ?
-               AND deleted_at IS NULL",
-        )
-        .bind(now().as_millisecond())
-        .bind(request_id)
-        .bind(&object.kind)
-        .bind(object.namespace.as_deref().unwrap_or_default())
-        .bind(&object.name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let details = Details::ObjectDeleted {
-            object: object.clone(),
-        };
-        append(&mut tx, Some(request_id), actor, &details).await?;
-        tx.commit().await?;
-        Ok(known)
+        let request_id = request_id.to_owned();
+        let object = object.clone();
+        let event = Prepared::new(
+            actor,
+            &Details::ObjectDeleted {
+                object: object.clone(),
+            },
+        )?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let known = sqlx::query(
+                    "UPDATE provisioned_objects SET deleted_at = ?
+                     WHERE request_id = ? AND kind = ? AND namespace = ? AND name = ?
+                       AND deleted_at IS NULL",
+                )
+                .bind(now().as_millisecond())
+                .bind(&request_id)
+                .bind(&object.kind)
+                .bind(object.namespace.as_deref().unwrap_or_default())
+                .bind(&object.name)
+                .execute(&mut tx.conn)
+                .await?
+                .rows_affected()
+                    == 1;
+                tx.append(Some(&request_id), event).await?;
+                Ok(known)
+            })
+        })
+        .await
     }
 
     /// The objects recorded for a request, in the order they were created; deleted ones

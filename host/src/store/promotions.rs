@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use sqlx::Row;
 
-use super::audit_log::append;
+use super::audit_log::Prepared;
 use super::{Result, Store, now};
 use crate::audit::{Actor, Details};
 use crate::policy::set::Promotion;
@@ -14,32 +14,34 @@ impl Store {
     /// `policy_promoted` event, in one transaction.
     pub async fn save_promotion(&self, promotion: &Promotion, actor: &Actor) -> Result<()> {
         let candidate = promotion.candidate.display().to_string();
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO policy_promotions (cluster, entry, candidate, promoted_at)
-             VALUES (?, ?, ?, ?)
-             ON CONFLICT (cluster, entry) DO UPDATE
-             SET candidate = excluded.candidate, promoted_at = excluded.promoted_at",
-        )
-        .bind(&promotion.cluster)
-        .bind(&promotion.entry)
-        .bind(&candidate)
-        .bind(now().as_millisecond())
-        .execute(&mut *tx)
-        .await?;
-        append(
-            &mut tx,
-            None,
+        let event = Prepared::new(
             actor,
             &Details::PolicyPromoted {
                 cluster: promotion.cluster.clone(),
                 entry: promotion.entry.clone(),
-                candidate,
+                candidate: candidate.clone(),
             },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        )?;
+        let (cluster, entry) = (promotion.cluster.clone(), promotion.entry.clone());
+        self.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO policy_promotions (cluster, entry, candidate, promoted_at)
+                     VALUES (?, ?, ?, ?)
+                     ON CONFLICT (cluster, entry) DO UPDATE
+                     SET candidate = excluded.candidate, promoted_at = excluded.promoted_at",
+                )
+                .bind(&cluster)
+                .bind(&entry)
+                .bind(&candidate)
+                .bind(now().as_millisecond())
+                .execute(&mut tx.conn)
+                .await?;
+                tx.append(None, event).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Every recorded promotion, oldest first.

@@ -1,15 +1,14 @@
-//! Access requests: insert, verdict, state transitions (compare-and-set, with their audit
-//! event in the same transaction), reads and paged lists.
+//! Access requests: a decided request stored in one change, state transitions
+//! (compare-and-set, with their audit event in the same transaction), reads and paged lists.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
-use super::audit_log::append;
+use super::audit_log::{EVENT_COLUMNS, INSERT_EVENTS, Prepared, bind_events, placeholders};
 use super::{Error, RequestState, Result, Store, from_json, now, parse_state, timestamp, to_json};
 use crate::audit::{Actor, Details};
 use crate::policy::types::{Access, AccessRequest, Decision, Grant, Identity, Rule};
@@ -130,49 +129,81 @@ struct StoredAccess {
     cluster_rules: Vec<Rule>,
 }
 
+/// A new request with the policy chain's verdict on it, as [`Store::insert_decided`] stores it.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    /// The request.
+    pub request: &'a AccessRequest,
+    /// Who asked.
+    pub requester: &'a Identity,
+    /// The chain's combined decision.
+    pub decision: &'a Decision,
+    /// Each module's part, in chain order.
+    pub modules: &'a [ModuleVerdict],
+    /// Where the verdict puts it: `approved`, `pending-approval`, `denied` or `failed`.
+    pub to: RequestState,
+    /// Who decided (the policy chain).
+    pub actor: &'a Actor,
+    /// Further events about the decision, appended after it (shadow evaluation differences).
+    pub also: &'a [Details],
+}
+
+/// A module verdict as its row stores it.
+struct ModuleRow {
+    module: String,
+    digest: String,
+    decision: Option<String>,
+    duration_us: i64,
+    error: Option<String>,
+}
+
 impl Store {
-    /// Stores a new request in state `received`, with its `request_received` event.
-    pub async fn insert_request(
-        &self,
-        request: &AccessRequest,
-        requester: &Identity,
-    ) -> Result<RequestRecord> {
+    /// Stores a decided request in one change: the request in state `to`, its verdict and each
+    /// module's part, and its events `request_received`, `verdict`, `state_changed`
+    /// (`received` → `to`) and then `also`. Fails with [`Error::Duplicate`] (storing nothing)
+    /// if the id exists.
+    pub async fn insert_decided(&self, d: Decided<'_>) -> Result<RequestRecord> {
+        let from = RequestState::Received;
+        if !from.can_move_to(d.to) {
+            return Err(Error::InvalidTransition { from, to: d.to });
+        }
+        let request = d.request;
         let created = Timestamp::from_millisecond(request.requested_at.as_millisecond())
             .map_err(|e| Error::Corrupt(e.to_string()))?;
         let duration = i64::try_from(request.duration_seconds)
             .map_err(|_| Error::Corrupt("duration is out of range".to_owned()))?;
-        let access = StoredAccess {
-            access: request.access.clone(),
-            cluster_rules: request.cluster_rules.clone(),
+        let grant = match d.decision {
+            Decision::Allow { grant } => Some(grant.clone()),
+            Decision::NeedsApproval { approval } => Some(approval.grant.clone()),
+            Decision::Deny { .. } => None,
         };
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO requests (id, requester_subject, requester_issuer, cluster, namespaces,
-                access, duration_seconds, reason, context, state, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
-            request_columns!()
-        ))
-        .bind(&request.id)
-        .bind(&requester.subject)
-        .bind(&requester.issuer)
-        .bind(&request.cluster)
-        .bind(to_json(&request.namespaces)?)
-        .bind(to_json(&access)?)
-        .bind(duration)
-        .bind(&request.reason)
-        .bind(to_json(&request.context)?)
-        .bind(RequestState::Received.as_str())
-        .bind(created.as_millisecond())
-        .bind(created.as_millisecond())
-        .fetch_one(&mut *tx)
-        .await;
-        if let Err(sqlx::Error::Database(e)) = &inserted
-            && e.is_unique_violation()
-        {
-            return Err(Error::Duplicate(request.id.clone()));
-        }
-        let record = read_request(&inserted?)?;
-        let details = Details::RequestReceived {
+        let columns = (
+            to_json(&request.namespaces)?,
+            to_json(&StoredAccess {
+                access: request.access.clone(),
+                cluster_rules: request.cluster_rules.clone(),
+            })?,
+            to_json(&request.context)?,
+            to_json(d.decision)?,
+            grant.as_ref().map(to_json).transpose()?,
+        );
+        let modules = d
+            .modules
+            .iter()
+            .map(|m| {
+                Ok(ModuleRow {
+                    module: m.module.clone(),
+                    digest: m.digest.clone(),
+                    decision: m.decision.as_ref().map(to_json).transpose()?,
+                    duration_us: i64::try_from(m.duration_us).unwrap_or(i64::MAX),
+                    error: m.error.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let record = RequestRecord {
+            id: request.id.clone(),
+            subject: d.requester.subject.clone(),
+            issuer: d.requester.issuer.clone(),
             cluster: request.cluster.clone(),
             namespaces: request.namespaces.clone(),
             access: request.access.clone(),
@@ -180,86 +211,103 @@ impl Store {
             duration_seconds: request.duration_seconds,
             reason: request.reason.clone(),
             context: request.context.clone(),
-            identity: Some(requester.clone()),
+            state: d.to,
+            verdict: Some(d.decision.clone()),
+            grant,
+            expires_at: None,
+            error: None,
+            created_at: created,
+            updated_at: now(),
+        };
+        let requester = Actor::user(d.requester);
+        let received = Details::RequestReceived {
+            cluster: request.cluster.clone(),
+            namespaces: request.namespaces.clone(),
+            access: request.access.clone(),
+            cluster_rules: request.cluster_rules.clone(),
+            duration_seconds: request.duration_seconds,
+            reason: request.reason.clone(),
+            context: request.context.clone(),
+            identity: Some(d.requester.clone()),
             requested_at: Some(request.requested_at),
         };
-        append(
-            &mut tx,
-            Some(&request.id),
-            &Actor::user(requester),
-            &details,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(record)
-    }
-
-    /// Stores the policy chain's verdict for a `received` request, each module's part, and
-    /// moves it to `to` (`approved`, `pending-approval`, `denied` or `failed`), with a
-    /// `verdict` and a `state_changed` event, in one transaction.
-    pub async fn record_verdict(
-        &self,
-        id: &str,
-        decision: &Decision,
-        modules: &[ModuleVerdict],
-        to: RequestState,
-        actor: &Actor,
-    ) -> Result<RequestRecord> {
-        let from = RequestState::Received;
-        if !from.can_move_to(to) {
-            return Err(Error::InvalidTransition { from, to });
-        }
-        let grant = match decision {
-            Decision::Allow { grant } => Some(to_json(grant)?),
-            Decision::NeedsApproval { approval } => Some(to_json(&approval.grant)?),
-            Decision::Deny { .. } => None,
-        };
-        let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(concat!(
-            "UPDATE requests SET state = ?, verdict = ?, grant_json = ?, updated_at = ?
-             WHERE id = ? AND state = ? RETURNING ",
-            request_columns!()
-        ))
-        .bind(to.as_str())
-        .bind(to_json(decision)?)
-        .bind(grant)
-        .bind(now().as_millisecond())
-        .bind(id)
-        .bind(from.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(updated) = updated else {
-            return Err(conflict(&mut tx, id, from).await);
-        };
-        let record = read_request(&updated)?;
-        for (position, module) in modules.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO module_verdicts (request_id, position, module, digest, decision,
-                    duration_us, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(&module.module)
-            .bind(&module.digest)
-            .bind(module.decision.as_ref().map(to_json).transpose()?)
-            .bind(i64::try_from(module.duration_us).unwrap_or(i64::MAX))
-            .bind(&module.error)
-            .execute(&mut *tx)
-            .await?;
-        }
         let verdict = Details::Verdict {
-            decision: decision.clone(),
-            modules: modules.to_vec(),
+            decision: d.decision.clone(),
+            modules: d.modules.to_vec(),
         };
-        append(&mut tx, Some(id), actor, &verdict).await?;
         let changed = Details::StateChanged {
             from: from.as_str().to_owned(),
-            to: to.as_str().to_owned(),
+            to: d.to.as_str().to_owned(),
             note: None,
         };
-        append(&mut tx, Some(id), actor, &changed).await?;
-        tx.commit().await?;
-        Ok(record)
+        let events = [
+            (&requester, &received),
+            (d.actor, &verdict),
+            (d.actor, &changed),
+        ]
+        .into_iter()
+        .chain(d.also.iter().map(|also| (d.actor, also)))
+        .map(|(actor, details)| Prepared::new(actor, details))
+        .collect::<Result<Vec<_>>>()?;
+        // The request, its modules' parts and its events go in one round trip to SQLite.
+        let mut sql = String::from(
+            "INSERT INTO requests (id, requester_subject, requester_issuer, cluster, namespaces,
+                access, duration_seconds, reason, context, state, verdict, grant_json,
+                created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+        );
+        if !modules.is_empty() {
+            sql.push_str(&format!(
+                "INSERT INTO module_verdicts (request_id, position, module, digest, decision,
+                    duration_us, error) VALUES {};",
+                placeholders(modules.len(), 7)
+            ));
+        }
+        sql.push_str(&format!(
+            "{INSERT_EVENTS} {}",
+            placeholders(events.len(), EVENT_COLUMNS)
+        ));
+        self.write_wrapped(move |tx| {
+            Box::pin(async move {
+                let sql = tx.wrap(&sql);
+                let chained = tx.chain(Some(&record.id), events);
+                let (namespaces, access, context, verdict, grant) = &columns;
+                let mut insert = sqlx::query(AssertSqlSafe(sql))
+                    .bind(&record.id)
+                    .bind(&record.subject)
+                    .bind(&record.issuer)
+                    .bind(&record.cluster)
+                    .bind(namespaces)
+                    .bind(access)
+                    .bind(duration)
+                    .bind(&record.reason)
+                    .bind(context)
+                    .bind(record.state.as_str())
+                    .bind(verdict)
+                    .bind(grant)
+                    .bind(record.created_at.as_millisecond())
+                    .bind(record.updated_at.as_millisecond());
+                for (position, m) in (0i64..).zip(&modules) {
+                    insert = insert
+                        .bind(&record.id)
+                        .bind(position)
+                        .bind(&m.module)
+                        .bind(&m.digest)
+                        .bind(&m.decision)
+                        .bind(m.duration_us)
+                        .bind(&m.error);
+                }
+                let inserted = bind_events(insert, &chained).execute(&mut tx.conn).await;
+                match inserted {
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        Err(Error::Duplicate(record.id))
+                    }
+                    Err(e) => Err(e.into()),
+                    Ok(_) => Ok(record),
+                }
+            })
+        })
+        .await
     }
 
     /// Moves a request from `t.from` to `t.to` if it is still in `t.from` (compare-and-set:
@@ -272,34 +320,45 @@ impl Store {
                 to: t.to,
             });
         }
-        let error = (t.to == RequestState::Failed).then_some(t.note).flatten();
-        let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(concat!(
-            "UPDATE requests SET state = ?, updated_at = ?,
-                expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
-             WHERE id = ? AND state = ? RETURNING ",
-            request_columns!()
-        ))
-        .bind(t.to.as_str())
-        .bind(now().as_millisecond())
-        .bind(t.expires_at.map(|at| at.as_millisecond()))
-        .bind(error)
-        .bind(t.id)
-        .bind(t.from.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(updated) = updated else {
-            return Err(conflict(&mut tx, t.id, t.from).await);
-        };
-        let record = read_request(&updated)?;
-        let changed = Details::StateChanged {
-            from: t.from.as_str().to_owned(),
-            to: t.to.as_str().to_owned(),
-            note: t.note.map(str::to_owned),
-        };
-        append(&mut tx, Some(t.id), t.actor, &changed).await?;
-        tx.commit().await?;
-        Ok(record)
+        let error = (t.to == RequestState::Failed)
+            .then_some(t.note)
+            .flatten()
+            .map(str::to_owned);
+        let (id, from, to) = (t.id.to_owned(), t.from, t.to);
+        let event = Prepared::new(
+            t.actor,
+            &Details::StateChanged {
+                from: from.as_str().to_owned(),
+                to: to.as_str().to_owned(),
+                note: t.note.map(str::to_owned),
+            },
+        )?;
+        let expires_at = t.expires_at.map(|at| at.as_millisecond());
+        self.write(move |tx| {
+            Box::pin(async move {
+                let updated = sqlx::query(concat!(
+                    "UPDATE requests SET state = ?, updated_at = ?,
+                        expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
+                     WHERE id = ? AND state = ? RETURNING ",
+                    request_columns!()
+                ))
+                .bind(to.as_str())
+                .bind(now().as_millisecond())
+                .bind(expires_at)
+                .bind(error)
+                .bind(&id)
+                .bind(from.as_str())
+                .fetch_optional(&mut tx.conn)
+                .await?;
+                let Some(updated) = updated else {
+                    return Err(conflict(&mut tx.conn, &id, from).await);
+                };
+                let record = read_request(&updated)?;
+                tx.append(Some(&id), event).await?;
+                Ok(record)
+            })
+        })
+        .await
     }
 
     /// The request with this id.

@@ -41,6 +41,40 @@ fn allow() -> Decision {
     serde_json::from_str(ALLOW).unwrap()
 }
 
+fn deny() -> Decision {
+    Decision::Deny {
+        reason: "not in sre".into(),
+    }
+}
+
+/// Stores `request` of `subject` as decided by `decision` (no module parts), in state `to`.
+pub(crate) async fn decided(
+    store: &Store,
+    request: &AccessRequest,
+    subject: &str,
+    decision: &Decision,
+    to: RequestState,
+) -> Result<RequestRecord> {
+    store
+        .insert_decided(Decided {
+            request,
+            requester: &identity(subject),
+            decision,
+            modules: &[],
+            to,
+            actor: &Actor::service("policy"),
+            also: &[],
+        })
+        .await
+}
+
+/// Stores `request` of `subject`, denied.
+pub(crate) async fn denied(store: &Store, request: &AccessRequest, subject: &str) -> RequestRecord {
+    decided(store, request, subject, &deny(), RequestState::Denied)
+        .await
+        .unwrap()
+}
+
 fn workflow() -> Actor {
     Actor::service("workflow")
 }
@@ -57,14 +91,15 @@ fn module(name: &str, decision: Option<Decision>) -> ModuleVerdict {
 
 /// Takes a request through received → approved → provisioning → active.
 async fn activate(store: &Store, id: &str, expires_at: Timestamp) -> RequestRecord {
-    store
-        .insert_request(&request(id), &identity("alice"))
-        .await
-        .unwrap();
-    store
-        .record_verdict(id, &allow(), &[], RequestState::Approved, &workflow())
-        .await
-        .unwrap();
+    decided(
+        store,
+        &request(id),
+        "alice",
+        &allow(),
+        RequestState::Approved,
+    )
+    .await
+    .unwrap();
     for (from, to) in [
         (RequestState::Approved, RequestState::Provisioning),
         (RequestState::Provisioning, RequestState::Active),
@@ -136,41 +171,47 @@ async fn foreign_keys_refuse_objects_of_unknown_requests() {
 }
 
 #[tokio::test]
-async fn insert_and_get_round_trip_with_an_audit_event() {
+async fn a_decided_request_is_stored_with_its_events_in_one_change() {
     let t = test_store().await;
-    let stored = t
-        .store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap();
-    assert_eq!(stored.state, RequestState::Received);
+    let stored = denied(&t.store, &request("r1"), "alice").await;
+    assert_eq!(stored.state, RequestState::Denied);
     assert_eq!(stored.subject, "alice");
     assert_eq!(stored.issuer, "https://login.example.com");
     assert_eq!(stored.namespaces, ["payments"]);
     assert_eq!(stored.context["ticket"], "INC-123");
+    assert_eq!(stored.verdict, Some(deny()));
+    assert_eq!(stored.grant, None);
     assert_eq!(stored.created_at.to_string(), "2026-11-21T10:00:00Z");
     assert_eq!(stored, t.store.get_request("r1").await.unwrap());
-    assert_eq!(audit_kinds(&t.store, "r1").await, ["request_received"]);
+    assert_eq!(
+        audit_kinds(&t.store, "r1").await,
+        ["request_received", "verdict", "state_changed"]
+    );
 }
 
 #[tokio::test]
-async fn duplicate_and_missing_ids_are_named() {
+async fn duplicate_and_missing_ids_are_named_and_the_first_verdict_stays() {
     let t = test_store().await;
-    t.store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap();
-    let duplicate = t
-        .store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap_err();
+    denied(&t.store, &request("r1"), "alice").await;
+    let duplicate = decided(
+        &t.store,
+        &request("r1"),
+        "alice",
+        &allow(),
+        RequestState::Approved,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(duplicate.to_string(), "request `r1` already exists");
     let missing = t.store.get_request("r2").await.unwrap_err();
     assert_eq!(missing.to_string(), "request `r2` not found");
     assert_eq!(
+        t.store.get_request("r1").await.unwrap().verdict,
+        Some(deny())
+    );
+    assert_eq!(
         audit_kinds(&t.store, "r1").await.len(),
-        1,
+        3,
         "no event for the duplicate"
     );
 }
@@ -178,20 +219,18 @@ async fn duplicate_and_missing_ids_are_named() {
 #[tokio::test]
 async fn verdict_stores_decision_grant_and_each_module_in_order() {
     let t = test_store().await;
-    t.store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap();
     let modules = [module("group-access", Some(allow())), module("slow", None)];
     let stored = t
         .store
-        .record_verdict(
-            "r1",
-            &allow(),
-            &modules,
-            RequestState::Approved,
-            &workflow(),
-        )
+        .insert_decided(Decided {
+            request: &request("r1"),
+            requester: &identity("alice"),
+            decision: &allow(),
+            modules: &modules,
+            to: RequestState::Approved,
+            actor: &workflow(),
+            also: &[],
+        })
         .await
         .unwrap();
     assert_eq!(stored.state, RequestState::Approved);
@@ -201,6 +240,7 @@ async fn verdict_stores_decision_grant_and_each_module_in_order() {
     };
     assert_eq!(stored.grant, Some(grant));
     assert_eq!(t.store.module_verdicts("r1").await.unwrap(), modules);
+    assert_eq!(stored, t.store.get_request("r1").await.unwrap());
     assert_eq!(
         audit_kinds(&t.store, "r1").await,
         ["request_received", "verdict", "state_changed"]
@@ -208,35 +248,25 @@ async fn verdict_stores_decision_grant_and_each_module_in_order() {
 }
 
 #[tokio::test]
-async fn a_verdict_is_recorded_once() {
+async fn a_verdict_must_move_the_request_out_of_received() {
     let t = test_store().await;
-    t.store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap();
-    let deny = Decision::Deny {
-        reason: "not in sre".into(),
-    };
-    t.store
-        .record_verdict("r1", &deny, &[], RequestState::Denied, &workflow())
-        .await
-        .unwrap();
-    let again = t
-        .store
-        .record_verdict("r1", &allow(), &[], RequestState::Approved, &workflow())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            again,
-            Error::StateConflict {
-                actual: RequestState::Denied,
-                ..
-            }
-        ),
-        "{again}"
+    let error = decided(
+        &t.store,
+        &request("r1"),
+        "alice",
+        &allow(),
+        RequestState::Active,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "a request cannot move from `received` to `active`"
     );
-    assert_eq!(t.store.get_request("r1").await.unwrap().verdict, Some(deny));
+    assert!(matches!(
+        t.store.get_request("r1").await,
+        Err(Error::NotFound(_))
+    ));
 }
 
 #[rstest]
@@ -250,10 +280,7 @@ async fn moves_outside_the_state_machine_are_refused(
     #[case] to: RequestState,
 ) {
     let t = test_store().await;
-    t.store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap();
+    denied(&t.store, &request("r1"), "alice").await;
     let error = t
         .store
         .transition(Transition {
@@ -272,7 +299,7 @@ async fn moves_outside_the_state_machine_are_refused(
     );
     assert_eq!(
         t.store.get_request("r1").await.unwrap().state,
-        RequestState::Received
+        RequestState::Denied
     );
 }
 
@@ -345,14 +372,15 @@ async fn failure_keeps_its_cause_and_activation_its_expiry() {
     assert_eq!(active.state, RequestState::Active);
     assert_eq!(active.expires_at, Some(expires));
 
-    t.store
-        .insert_request(&request("r2"), &identity("alice"))
-        .await
-        .unwrap();
-    t.store
-        .record_verdict("r2", &allow(), &[], RequestState::Approved, &workflow())
-        .await
-        .unwrap();
+    decided(
+        &t.store,
+        &request("r2"),
+        "alice",
+        &allow(),
+        RequestState::Approved,
+    )
+    .await
+    .unwrap();
     let failed = t
         .store
         .transition(Transition {
@@ -393,10 +421,7 @@ async fn active_requests_come_back_soonest_expiry_first_after_a_restart() {
         Timestamp::from_second(1_900_000_100).unwrap(),
     )
     .await;
-    t.store
-        .insert_request(&request("waiting"), &identity("bob"))
-        .await
-        .unwrap();
+    denied(&t.store, &request("waiting"), "bob").await;
     t.store.close().await;
 
     let reopened = Store::open(&path).await.unwrap();
@@ -418,15 +443,12 @@ async fn lists_filter_and_page_without_gaps_or_repeats() {
     for n in 0..7 {
         let mut r = request(&format!("a{n}"));
         r.requested_at = Timestamp::from_second(1_800_000_000 + n % 3).unwrap();
-        t.store
-            .insert_request(&r, &identity("alice"))
-            .await
-            .unwrap();
+        denied(&t.store, &r, "alice").await;
     }
     for n in 0..3 {
         let mut r = request(&format!("b{n}"));
         r.cluster = "stage".into();
-        t.store.insert_request(&r, &identity("bob")).await.unwrap();
+        denied(&t.store, &r, "bob").await;
     }
 
     let own = ListFilter {
@@ -464,12 +486,12 @@ async fn lists_filter_and_page_without_gaps_or_repeats() {
     assert!(page.items.iter().all(|r| r.subject == "bob"));
     assert_eq!(page.next, None);
 
-    let received = ListFilter {
-        state: Some(RequestState::Received),
+    let refused = ListFilter {
+        state: Some(RequestState::Denied),
         ..ListFilter::default()
     };
     assert_eq!(
-        t.store.list_requests(&received).await.unwrap().items.len(),
+        t.store.list_requests(&refused).await.unwrap().items.len(),
         10
     );
     let active = ListFilter {
@@ -498,10 +520,15 @@ async fn lists_filter_and_page_without_gaps_or_repeats() {
 #[tokio::test]
 async fn objects_are_recorded_once_in_creation_order_and_marked_deleted() {
     let t = test_store().await;
-    t.store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap();
+    decided(
+        &t.store,
+        &request("r1"),
+        "alice",
+        &allow(),
+        RequestState::Approved,
+    )
+    .await
+    .unwrap();
     let sa = ObjectRef {
         kind: "ServiceAccount".into(),
         namespace: Some("wicket-system".into()),
@@ -563,6 +590,8 @@ async fn objects_are_recorded_once_in_creation_order_and_marked_deleted() {
         audit_kinds(&t.store, "r1").await,
         [
             "request_received",
+            "verdict",
+            "state_changed",
             "object_created",
             "object_created",
             "object_created",
@@ -575,10 +604,7 @@ async fn objects_are_recorded_once_in_creation_order_and_marked_deleted() {
 #[tokio::test]
 async fn open_existing_takes_a_data_directory_or_a_file_and_never_creates_one() {
     let t = test_store().await;
-    t.store
-        .insert_request(&request("r1"), &identity("alice"))
-        .await
-        .unwrap();
+    denied(&t.store, &request("r1"), "alice").await;
     let data_dir = t.dir.path().join("data");
     for path in [data_dir.clone(), data_dir.join("wicket.db")] {
         let store = Store::open_existing(&path).await.unwrap();

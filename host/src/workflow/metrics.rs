@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::store::WriteStats;
+
 /// Upper bounds of the decision latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
@@ -87,8 +89,9 @@ impl Metrics {
         });
     }
 
-    /// The Prometheus text exposition, with `active_grants` as the current gauge value.
-    pub fn render(&self, active_grants: usize) -> String {
+    /// The Prometheus text exposition, with `active_grants` as the current gauge value and
+    /// the store's write counters.
+    pub fn render(&self, active_grants: usize, writes: WriteStats) -> String {
         self.with(|m| {
             let mut out = String::new();
             let _ = writeln!(
@@ -156,6 +159,11 @@ impl Metrics {
                 out,
                 "# HELP wicket_active_grants Grants in effect now.\n# TYPE wicket_active_grants gauge\nwicket_active_grants {active_grants}"
             );
+            let _ = writeln!(
+                out,
+                "# HELP wicket_store_writes_total Changes written to the database.\n# TYPE wicket_store_writes_total counter\nwicket_store_writes_total {}\n# HELP wicket_store_batches_total Transactions that carried them (group commit).\n# TYPE wicket_store_batches_total counter\nwicket_store_batches_total {}",
+                writes.writes, writes.batches
+            );
             out
         })
     }
@@ -178,7 +186,11 @@ mod tests {
         metrics.reload("rejected", 3);
         metrics.rejection("dev");
         metrics.shadow_difference("dev", "groups");
-        let text = metrics.render(4);
+        let writes = WriteStats {
+            batches: 2,
+            writes: 5,
+        };
+        let text = metrics.render(4, writes);
         for line in [
             "wicket_requests_total{outcome=\"denied\"} 2",
             "wicket_requests_total{outcome=\"active\"} 1",
@@ -193,6 +205,8 @@ mod tests {
             "wicket_policy_rejections_total{cluster=\"dev\"} 1",
             "wicket_policy_shadow_differences_total{cluster=\"dev\",policy=\"groups\"} 1",
             "wicket_policy_generation 3",
+            "wicket_store_writes_total 5",
+            "wicket_store_batches_total 2",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

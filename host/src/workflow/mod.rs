@@ -2,15 +2,18 @@
 //! [`Identity`] and a parsed [`NewRequest`].
 //!
 //! ```text
-//! submit ─► validate ─► store `received` ─► chain verdict ─┬─ deny ─────────► denied
-//!                                                          ├─ needs-approval ► pending-approval
-//!                                                          └─ allow ─► approved ─► provisioning
+//! submit ─► validate ─► chain verdict ─► store it ─┬─ deny ─────────► denied
+//!                                                   ├─ needs-approval ► pending-approval
+//!                                                   └─ allow ─► approved ─► provisioning
 //!                          provisioning ─┬─ ok ─► active ─┬─ timer at expires_at ─► expired
 //!                                        │                └─ revoke ─────────────► revoked
 //!                                        └─ failed step (rolled back) ─► failed
 //! ```
 //!
-//! Every transition is one compare-and-set store write with its audit event. Expiry is a
+//! A new request is decided before it is stored, then stored with its verdict, its state and
+//! their audit events in one store write (a crash while deciding leaves nothing, and the
+//! client got no answer). Every later transition is one compare-and-set store write with its
+//! audit event. Expiry is a
 //! timer per grant (a task sleeping until `expires_at`), re-armed from the store on start.
 //! The [reconciler](Workflow::reconcile) deletes every Wicket-labelled object whose request
 //! is not active or is past its expiry, on start and periodically, so a crash leaves nothing.
@@ -45,7 +48,7 @@ pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 use crate::audit::{Actor, Details};
 use crate::policy::types::{Decision, Grant, Identity};
 use crate::store::{
-    self, ListFilter, ModuleVerdict, Page, RequestRecord, RequestState, Store, Transition,
+    self, Decided, ListFilter, ModuleVerdict, Page, RequestRecord, RequestState, Store, Transition,
 };
 
 /// Why a workflow call failed.
@@ -76,6 +79,15 @@ pub enum Error {
 
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A submitted request as it ended up, with each policy module's part in its verdict.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The request.
+    pub record: RequestRecord,
+    /// Each module's part in the verdict, in chain order.
+    pub modules: Vec<ModuleVerdict>,
+}
 
 /// Timing settings of the workflow.
 #[derive(Debug, Clone)]
@@ -206,13 +218,13 @@ impl Workflow {
         &self.inner.clusters
     }
 
-    /// Validates, stores and decides a new request, and provisions it when allowed. Returns
-    /// the request in its resulting state: `active`, `pending-approval`, `denied` or `failed`.
+    /// Validates and decides a new request, stores it with its verdict in one change, and
+    /// provisions it when allowed. Returns the request in its resulting state (`active`,
+    /// `pending-approval`, `denied` or `failed`) and each module's part in the verdict.
     #[tracing::instrument(skip_all, fields(subject = %identity.subject))]
-    pub async fn submit(&self, identity: &Identity, body: NewRequest) -> Result<RequestRecord> {
+    pub async fn submit(&self, identity: &Identity, body: NewRequest) -> Result<Submitted> {
         let request = body.validate(&self.inner.bounds, new_id(), now())?;
         let _in_flight = InFlight::new(&self.inner, &request.id);
-        self.inner.store.insert_request(&request, identity).await?;
         let verdict = self
             .inner
             .decider
@@ -231,41 +243,40 @@ impl Workflow {
             Decision::NeedsApproval { .. } => RequestState::PendingApproval,
             Decision::Allow { .. } => RequestState::Approved,
         };
-        let record = self
-            .inner
-            .store
-            .record_verdict(
-                &request.id,
-                &verdict.decision,
-                &verdict.modules,
-                to,
-                &actor("policy"),
-            )
-            .await?;
-        tracing::info!(request_id = %request.id, state = %record.state, "decided");
+        let mut shadow = Vec::with_capacity(verdict.differences.len());
         for difference in verdict.differences {
             self.inner
                 .metrics
                 .shadow_difference(&request.cluster, &difference.candidate.module);
-            self.inner
-                .store
-                .append_audit(
-                    Some(&request.id),
-                    &actor("policy"),
-                    &Details::ShadowDifference {
-                        cluster: request.cluster.clone(),
-                        active: difference.active,
-                        candidate: difference.candidate,
-                    },
-                )
-                .await?;
+            shadow.push(Details::ShadowDifference {
+                cluster: request.cluster.clone(),
+                active: difference.active,
+                candidate: difference.candidate,
+            });
         }
+        let record = self
+            .inner
+            .store
+            .insert_decided(Decided {
+                request: &request,
+                requester: identity,
+                decision: &verdict.decision,
+                modules: &verdict.modules,
+                to,
+                actor: &actor("policy"),
+                also: &shadow,
+            })
+            .await?;
+        tracing::info!(request_id = %request.id, state = %record.state, "decided");
         let record = match verdict.decision {
             Decision::Allow { grant } => self.provision(record, grant).await?,
             _ => record,
         };
         self.inner.metrics.request(record.state.as_str());
-        Ok(record)
+        Ok(Submitted {
+            record,
+            modules: verdict.modules,
+        })
     }
 
     /// `approved` → `provisioning` → `active` (timer armed) or `failed` (rolled back).

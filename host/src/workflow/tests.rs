@@ -8,8 +8,8 @@ use rstest::rstest;
 
 use super::*;
 use crate::policy::types::{Approval, Grant};
-use crate::store::ObjectRef;
 use crate::store::tests::{identity, test_store};
+use crate::store::{ObjectRef, WriteStats};
 
 const NEW_REQUEST: &str = include_str!("fixtures/edit-payments.json");
 const GRANT: &str = include_str!("fixtures/grant-edit-payments.json");
@@ -205,7 +205,12 @@ async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
 #[tokio::test]
 async fn allowed_request_is_provisioned_and_active() {
     let h = harness(allow()).await;
-    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    let record = h
+        .workflow
+        .submit(&identity("alice"), body())
+        .await
+        .unwrap()
+        .record;
     assert_eq!(record.state, RequestState::Active);
     let expires_at = record.expires_at.expect("an active request has an expiry");
     let lifetime = expires_at.duration_since(record.created_at).as_secs();
@@ -254,7 +259,12 @@ async fn undecided_or_denied_requests_provision_nothing(
     #[case] state: RequestState,
 ) {
     let h = harness(decision.clone()).await;
-    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    let record = h
+        .workflow
+        .submit(&identity("alice"), body())
+        .await
+        .unwrap()
+        .record;
     assert_eq!(record.state, state);
     assert_eq!(record.verdict, Some(decision));
     assert!(lock(&h.cluster.objects).is_empty());
@@ -273,13 +283,23 @@ async fn undecided_or_denied_requests_provision_nothing(
 async fn failed_provisioning_ends_failed_with_the_step(#[case] step: &str) {
     let h = harness(allow()).await;
     *lock(&h.cluster.fail_step) = Some(step.to_owned());
-    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    let record = h
+        .workflow
+        .submit(&identity("alice"), body())
+        .await
+        .unwrap()
+        .record;
     assert_eq!(record.state, RequestState::Failed);
     let error = record.error.unwrap();
     assert!(error.contains(&format!("step `{step}`")), "{error}");
-    assert!(h.workflow.metrics().render(0).contains(&format!(
-        "wicket_provisioning_failures_total{{step=\"{step}\"}} 1"
-    )));
+    assert!(
+        h.workflow
+            .metrics()
+            .render(0, WriteStats::default())
+            .contains(&format!(
+                "wicket_provisioning_failures_total{{step=\"{step}\"}} 1"
+            ))
+    );
     assert_eq!(h.workflow.armed_timers(), 0);
 }
 
@@ -288,7 +308,12 @@ async fn a_short_grant_expires_by_itself_on_time() {
     let h = harness(allow()).await;
     let mut new = body();
     new.duration = DurationValue::Seconds(1);
-    let record = h.workflow.submit(&identity("alice"), new).await.unwrap();
+    let record = h
+        .workflow
+        .submit(&identity("alice"), new)
+        .await
+        .unwrap()
+        .record;
     let expires_at = record.expires_at.unwrap();
     let id = record.id.clone();
     eventually("expiry", async || {
@@ -310,7 +335,7 @@ async fn a_short_grant_expires_by_itself_on_time() {
 async fn revoke_tears_down_at_once_for_the_requester_or_an_admin() {
     let h = harness(allow()).await;
     let alice = identity("alice");
-    let record = h.workflow.submit(&alice, body()).await.unwrap();
+    let record = h.workflow.submit(&alice, body()).await.unwrap().record;
     let bob = identity("bob");
     assert!(matches!(
         h.workflow.revoke(&bob, &record.id, false).await,
@@ -337,7 +362,7 @@ async fn revoke_tears_down_at_once_for_the_requester_or_an_admin() {
 async fn kubeconfig_only_for_the_requester_while_active_and_never_audited() {
     let h = harness(allow()).await;
     let alice = identity("alice");
-    let record = h.workflow.submit(&alice, body()).await.unwrap();
+    let record = h.workflow.submit(&alice, body()).await.unwrap().record;
     assert!(matches!(
         h.workflow.kubeconfig(&identity("bob"), &record.id).await,
         Err(Error::NotFound(_))
@@ -427,7 +452,7 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
     // An active grant whose process stopped: expired while nobody watched.
     let mut short = body();
     short.duration = DurationValue::Seconds(1);
-    let overdue = h.workflow.submit(&alice, short).await.unwrap();
+    let overdue = h.workflow.submit(&alice, short).await.unwrap().record;
     h.workflow.shutdown();
     // A request interrupted mid-provisioning, with an object already on the cluster.
     let request = body()
@@ -435,18 +460,15 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
         .unwrap();
     h.workflow
         .store()
-        .insert_request(&request, &alice)
-        .await
-        .unwrap();
-    h.workflow
-        .store()
-        .record_verdict(
-            "cafe01",
-            &allow(),
-            &[],
-            RequestState::Approved,
-            &actor("policy"),
-        )
+        .insert_decided(Decided {
+            request: &request,
+            requester: &alice,
+            decision: &allow(),
+            modules: &[],
+            to: RequestState::Approved,
+            actor: &actor("policy"),
+            also: &[],
+        })
         .await
         .unwrap();
     h.workflow
@@ -508,7 +530,12 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
 #[tokio::test]
 async fn reconciler_keeps_active_grants() {
     let h = harness(allow()).await;
-    let record = h.workflow.submit(&identity("alice"), body()).await.unwrap();
+    let record = h
+        .workflow
+        .submit(&identity("alice"), body())
+        .await
+        .unwrap()
+        .record;
     let sweep = h.workflow.reconcile().await.unwrap();
     assert_eq!(sweep, Sweep::default());
     assert_eq!(lock(&h.cluster.objects).len(), 2);
