@@ -190,11 +190,19 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("group-access decision");
     group.bench_function("wasm, fresh instance (Chain::evaluate)", |b| {
-        b.iter(|| black_box(chain.evaluate(black_box(&identity), black_box(&request))));
+        b.iter(|| {
+            // Checked on every iteration: a decision that failed closed (a trap, an exhausted
+            // instance pool) is fast and must not pass for a fast decision.
+            let evaluation = chain.evaluate(black_box(&identity), black_box(&request));
+            assert!(matches!(evaluation.verdict, Verdict::Allow { .. }));
+            black_box(evaluation)
+        });
     });
     group.bench_function("wasm, reused instance", |b| {
         b.iter(|| {
-            black_box(reused.decide(&settings_text, black_box(&identity), black_box(&request)))
+            let decision = reused.decide(&settings_text, black_box(&identity), black_box(&request));
+            assert!(matches!(decision, Ok(Decision::Allow { .. })));
+            black_box(decision)
         });
     });
     group.bench_function("native Rust", |b| {
