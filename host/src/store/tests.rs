@@ -75,6 +75,13 @@ pub(crate) async fn denied(store: &Store, request: &AccessRequest, subject: &str
         .unwrap()
 }
 
+/// Stores `request` by `alice` as allowed, in state `approved`.
+async fn approved(store: &Store, request: &AccessRequest) -> RequestRecord {
+    decided(store, request, "alice", &allow(), RequestState::Approved)
+        .await
+        .unwrap()
+}
+
 fn workflow() -> Actor {
     Actor::service("workflow")
 }
@@ -91,15 +98,7 @@ fn module(name: &str, decision: Option<Decision>) -> ModuleVerdict {
 
 /// Takes a request through received → approved → provisioning → active.
 async fn activate(store: &Store, id: &str, expires_at: Timestamp) -> RequestRecord {
-    decided(
-        store,
-        &request(id),
-        "alice",
-        &allow(),
-        RequestState::Approved,
-    )
-    .await
-    .unwrap();
+    approved(store, &request(id)).await;
     for (from, to) in [
         (RequestState::Approved, RequestState::Provisioning),
         (RequestState::Provisioning, RequestState::Active),
@@ -372,15 +371,7 @@ async fn failure_keeps_its_cause_and_activation_its_expiry() {
     assert_eq!(active.state, RequestState::Active);
     assert_eq!(active.expires_at, Some(expires));
 
-    decided(
-        &t.store,
-        &request("r2"),
-        "alice",
-        &allow(),
-        RequestState::Approved,
-    )
-    .await
-    .unwrap();
+    approved(&t.store, &request("r2")).await;
     let failed = t
         .store
         .transition(Transition {
@@ -520,15 +511,7 @@ async fn lists_filter_and_page_without_gaps_or_repeats() {
 #[tokio::test]
 async fn objects_are_recorded_once_in_creation_order_and_marked_deleted() {
     let t = test_store().await;
-    decided(
-        &t.store,
-        &request("r1"),
-        "alice",
-        &allow(),
-        RequestState::Approved,
-    )
-    .await
-    .unwrap();
+    approved(&t.store, &request("r1")).await;
     let sa = ObjectRef {
         kind: "ServiceAccount".into(),
         namespace: Some("wicket-system".into()),

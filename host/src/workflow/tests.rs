@@ -165,6 +165,17 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
+impl Harness {
+    /// Submits the sample body as `alice`; the request as it ended up.
+    async fn submit_as_alice(&self) -> RequestRecord {
+        self.workflow
+            .submit(&identity("alice"), body())
+            .await
+            .unwrap()
+            .record
+    }
+}
+
 async fn harness(decision: Decision) -> Harness {
     let test = test_store().await;
     let cluster = Arc::new(Memory::default());
@@ -205,12 +216,7 @@ async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
 #[tokio::test]
 async fn allowed_request_is_provisioned_and_active() {
     let h = harness(allow()).await;
-    let record = h
-        .workflow
-        .submit(&identity("alice"), body())
-        .await
-        .unwrap()
-        .record;
+    let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Active);
     let expires_at = record.expires_at.expect("an active request has an expiry");
     let lifetime = expires_at.duration_since(record.created_at).as_secs();
@@ -259,12 +265,7 @@ async fn undecided_or_denied_requests_provision_nothing(
     #[case] state: RequestState,
 ) {
     let h = harness(decision.clone()).await;
-    let record = h
-        .workflow
-        .submit(&identity("alice"), body())
-        .await
-        .unwrap()
-        .record;
+    let record = h.submit_as_alice().await;
     assert_eq!(record.state, state);
     assert_eq!(record.verdict, Some(decision));
     assert!(lock(&h.cluster.objects).is_empty());
@@ -283,12 +284,7 @@ async fn undecided_or_denied_requests_provision_nothing(
 async fn failed_provisioning_ends_failed_with_the_step(#[case] step: &str) {
     let h = harness(allow()).await;
     *lock(&h.cluster.fail_step) = Some(step.to_owned());
-    let record = h
-        .workflow
-        .submit(&identity("alice"), body())
-        .await
-        .unwrap()
-        .record;
+    let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Failed);
     let error = record.error.unwrap();
     assert!(error.contains(&format!("step `{step}`")), "{error}");
@@ -530,12 +526,7 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
 #[tokio::test]
 async fn reconciler_keeps_active_grants() {
     let h = harness(allow()).await;
-    let record = h
-        .workflow
-        .submit(&identity("alice"), body())
-        .await
-        .unwrap()
-        .record;
+    let record = h.submit_as_alice().await;
     let sweep = h.workflow.reconcile().await.unwrap();
     assert_eq!(sweep, Sweep::default());
     assert_eq!(lock(&h.cluster.objects).len(), 2);
