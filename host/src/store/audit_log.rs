@@ -2,20 +2,12 @@
 //! reading events back in order.
 
 use serde_json::Value;
-use sqlx::query::Query;
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{AssertSqlSafe, Row, Sqlite};
+use sqlx::Row;
 
 use super::writer::{Head, Tx};
 use super::{Error, Result, Store, now, timestamp};
 use crate::audit::chain::{self, Canonical};
 use crate::audit::{Actor, AuditEvent, Details};
-
-/// `(?, ?, …), (?, ?, …), …`: `rows` tuples of `columns` placeholders.
-pub(super) fn placeholders(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
-}
 
 /// An event ready for the chain: redacted, its actor and details in canonical JSON. The
 /// caller makes it, so that the writer only numbers, times and hashes it.
@@ -55,20 +47,16 @@ pub(super) struct Chained {
 
 impl Tx {
     /// Appends one event after the head of the chain.
-    pub(super) async fn append(
+    pub(super) fn append(
         &mut self,
         request_id: Option<&str>,
         event: Prepared,
     ) -> Result<AuditEvent> {
         let head = self.head.clone();
         let mut chained = self.chain(request_id, vec![event]);
-        let sql = format!("{INSERT_EVENTS} {}", placeholders(1, EVENT_COLUMNS));
-        let inserted = bind_events(sqlx::query(AssertSqlSafe(sql)), &chained)
-            .execute(&mut self.conn)
-            .await;
-        if let Err(error) = inserted {
+        if let Err(error) = self.insert_events(&chained) {
             self.head = head;
-            return Err(error.into());
+            return Err(error);
         }
         chained
             .pop()
@@ -76,9 +64,31 @@ impl Tx {
             .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))
     }
 
+    /// Stores events [`Tx::chain`] placed, in this transaction.
+    pub(super) fn insert_events(&self, events: &[Chained]) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO audit_events (seq, time, kind, request_id, actor, details, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )?;
+        for chained in events {
+            let event = &chained.event;
+            insert.execute(rusqlite::params![
+                event.seq,
+                event.time.as_millisecond(),
+                event.kind,
+                event.request_id,
+                chained.actor_json,
+                chained.details_json,
+                event.prev_hash,
+                event.hash,
+            ])?;
+        }
+        Ok(())
+    }
+
     /// Numbers, times and hashes `events`, in order, after the head of the chain and moves
-    /// the head past them. The caller stores them (with [`INSERT_EVENTS`] and [`bind_events`])
-    /// in this transaction, or fails its write (which gives the head back).
+    /// the head past them. The caller stores them ([`Tx::insert_events`]) in this
+    /// transaction, or fails its write (which gives the head back).
     pub(super) fn chain(
         &mut self,
         request_id: Option<&str>,
@@ -124,33 +134,6 @@ impl Tx {
     }
 }
 
-/// The start of the statement that stores events: follow it with
-/// [`placeholders`]`(n, EVENT_COLUMNS)` and bind them with [`bind_events`].
-pub(super) const INSERT_EVENTS: &str = "INSERT INTO audit_events (seq, time, kind, request_id, actor, details, prev_hash, hash) VALUES";
-
-/// The columns [`bind_events`] binds per event.
-pub(super) const EVENT_COLUMNS: usize = 8;
-
-/// Binds `events` to the placeholders that follow [`INSERT_EVENTS`].
-pub(super) fn bind_events<'q>(
-    mut query: Query<'q, Sqlite, SqliteArguments>,
-    events: &'q [Chained],
-) -> Query<'q, Sqlite, SqliteArguments> {
-    for chained in events {
-        let event = &chained.event;
-        query = query
-            .bind(event.seq)
-            .bind(event.time.as_millisecond())
-            .bind(event.kind.as_str())
-            .bind(event.request_id.as_deref())
-            .bind(chained.actor_json.as_str())
-            .bind(chained.details_json.as_str())
-            .bind(event.prev_hash.as_str())
-            .bind(event.hash.as_str());
-    }
-    query
-}
-
 impl Store {
     /// Appends an event that goes with no other change (a failed authentication, an issued
     /// kubeconfig).
@@ -162,22 +145,8 @@ impl Store {
     ) -> Result<AuditEvent> {
         let request_id = request_id.map(str::to_owned);
         let event = Prepared::new(actor, details)?;
-        let sql = format!("{INSERT_EVENTS} {}", placeholders(1, EVENT_COLUMNS));
-        self.write_wrapped(move |tx| {
-            Box::pin(async move {
-                let sql = tx.wrap(&sql);
-                let chained = tx.chain(request_id.as_deref(), vec![event]);
-                let appended = chained
-                    .first()
-                    .map(|chained| chained.event.clone())
-                    .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))?;
-                bind_events(sqlx::query(AssertSqlSafe(sql)), &chained)
-                    .execute(&mut tx.conn)
-                    .await?;
-                Ok(appended)
-            })
-        })
-        .await
+        self.write(move |tx| tx.append(request_id.as_deref(), event))
+            .await
     }
 
     /// Up to `limit` events with `seq` greater than `after`, oldest first.

@@ -25,7 +25,9 @@ async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// Holds SQLite's write lock from a pooled connection until [`WriteLock::release`], so the
-/// writer stalls in `BEGIN IMMEDIATE` and the writes handed over meanwhile queue up.
+/// writer stalls in `BEGIN IMMEDIATE` and the writes handed over meanwhile queue up. The writer
+/// waits on a blocking thread: these tests run on a single-threaded runtime, so a writer that
+/// waited on its caller's thread would never let them release the lock.
 struct WriteLock(sqlx::pool::PoolConnection<sqlx::Sqlite>);
 
 impl WriteLock {
@@ -199,15 +201,13 @@ async fn a_failing_write_is_rolled_back_alone_and_the_others_are_committed() {
         tokio::spawn(async move {
             store
                 .write(|tx| {
-                    Box::pin(async move {
-                        let details = Details::AuthenticationFailed {
-                            code: "expired".into(),
-                            message: "appended, then rolled back".into(),
-                        };
-                        let event = super::audit_log::Prepared::new(&Actor::Anonymous, &details)?;
-                        tx.append(None, event).await?;
-                        Err::<(), _>(Error::Corrupt("the write failed halfway".into()))
-                    })
+                    let details = Details::AuthenticationFailed {
+                        code: "expired".into(),
+                        message: "appended, then rolled back".into(),
+                    };
+                    let event = super::audit_log::Prepared::new(&Actor::Anonymous, &details)?;
+                    tx.append(None, event)?;
+                    Err::<(), _>(Error::Corrupt("the write failed halfway".into()))
                 })
                 .await
         })
@@ -291,8 +291,7 @@ async fn writes_after_close_are_refused() {
     assert!(matches!(error, Error::Closed), "{error}");
 }
 
-/// The last write of a batch carries the batch's `COMMIT` in its round trip; when it fails,
-/// the writes before it are still committed.
+/// When the last write of a batch fails, the writes before it are still committed.
 #[tokio::test]
 async fn when_the_last_write_of_a_batch_fails_the_others_are_still_committed() {
     let t = test_store().await;
@@ -325,4 +324,35 @@ async fn when_the_last_write_of_a_batch_fails_the_others_are_still_committed() {
     let report = audit::verify(&store).await.unwrap();
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.events, 9);
+}
+
+#[tokio::test]
+async fn a_panicking_write_is_answered_and_the_writer_carries_on() {
+    let t = test_store().await;
+    let error = t
+        .store
+        .write::<(), _>(|tx| {
+            let details = Details::AuthenticationFailed {
+                code: "expired".into(),
+                message: "appended, then panicked".into(),
+            };
+            tx.append(
+                None,
+                super::audit_log::Prepared::new(&Actor::Anonymous, &details)?,
+            )?;
+            panic!("a bug in a write")
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Panicked), "{error}");
+    let record = denied(&t.store, &request("after"), "alice").await;
+    assert_eq!(record.state, RequestState::Denied);
+    let events = t.store.audit_events(0, 100).await.unwrap();
+    assert_eq!(
+        events.len(),
+        3,
+        "only the later request's events: {events:?}"
+    );
+    let report = audit::verify(&t.store).await.unwrap();
+    assert!(report.is_intact(), "{report}");
 }

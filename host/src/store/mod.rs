@@ -5,10 +5,10 @@
 //!
 //! # Writes: one writer, group commit
 //!
-//! Reads use a pool of connections. Every write goes to a single writer task (`store/writer.rs`) that
-//! owns the only write connection and commits whatever changes are waiting together, in one
-//! transaction (each change under its own savepoint, so a failing one is rolled back alone),
-//! and answers each caller only after that commit.
+//! Reads use a pool of sqlx connections. Every write goes through the single write connection
+//! (`store/writer.rs`), a synchronous one: the caller that finds it free runs every change that
+//! is waiting, its own included, in one transaction (each change under its own savepoint, so a
+//! failing one is rolled back alone), and each caller is answered only after that commit.
 //!
 //! # What a crash leaves
 //!
@@ -44,13 +44,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
 
 pub use writer::WriteStats;
 use writer::{Tx, Writer};
-
-use crate::workflow::BoxFuture;
 
 pub(crate) use audit_log::RawAuditRow;
 pub use objects::{ObjectRef, ProvisionedObject};
@@ -78,6 +76,18 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// The write connection could not be opened.
+    #[error("cannot open database `{path}` for writing: {source}")]
+    OpenWriter {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The checkpoint thread could not be started.
+    #[error("cannot start the database checkpoint thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// `open_existing` found no database.
     #[error("no Wicket database at `{0}`")]
     NoDatabase(PathBuf),
@@ -114,9 +124,15 @@ pub enum Error {
         /// The state asked for.
         to: RequestState,
     },
+    /// A statement of a change failed.
+    #[error("database statement failed: {0}")]
+    Statement(#[from] rusqlite::Error),
     /// The transaction carrying this change failed; nothing of it was stored.
     #[error("database write failed: {0}")]
-    Write(#[source] Arc<sqlx::Error>),
+    Write(#[source] Arc<rusqlite::Error>),
+    /// The code of a change panicked; nothing of it was stored.
+    #[error("the database write panicked")]
+    Panicked,
     /// The store was closed (or its writer stopped) before the change was made.
     #[error("the database is closed")]
     Closed,
@@ -161,16 +177,13 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        // The writer's commits never checkpoint: a helper does, beside it (see `writer`).
-        let conn = options
-            .pragma("wal_autocheckpoint", "0")
-            .connect()
-            .await
-            .map_err(|source| Error::Open {
-                path: path.to_owned(),
-                source,
-            })?;
-        let writer = Writer::start(conn, pool.clone());
+        let open_writer = |source| Error::OpenWriter {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = write_connection(path).map_err(open_writer)?;
+        let checkpoints = rusqlite::Connection::open(path).map_err(open_writer)?;
+        let writer = Writer::start(conn, checkpoints).map_err(Error::Thread)?;
         Ok(Self { pool, writer })
     }
 
@@ -205,24 +218,27 @@ impl Store {
     async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
+        F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
     {
         self.writer.write(work).await
-    }
-
-    /// Like [`Store::write`] for `work` that sends all its statements in one round trip,
-    /// wrapped by [`Tx::wrap`].
-    async fn write_wrapped<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
-    {
-        self.writer.write_wrapped(work).await
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// The write connection: WAL (set by the pool), `synchronous=NORMAL`, foreign keys on, no
+/// busy timeout (the writer waits only on a blocking thread, see `writer`) and no automatic
+/// checkpoint (a helper checkpoints beside the writer).
+fn write_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+         PRAGMA wal_autocheckpoint = 0;",
+    )?;
+    conn.busy_timeout(Duration::ZERO)?;
+    Ok(conn)
 }
 
 /// Now, to millisecond precision (what the database stores).

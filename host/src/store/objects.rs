@@ -50,26 +50,25 @@ impl Store {
             },
         )?;
         self.write(move |tx| {
-            Box::pin(async move {
-                let inserted = sqlx::query(
+            let inserted = tx
+                .conn
+                .prepare_cached(
                     "INSERT INTO provisioned_objects (request_id, kind, namespace, name, created_at)
                      VALUES (?, ?, ?, ?, ?)
                      ON CONFLICT (request_id, kind, namespace, name) DO NOTHING",
-                )
-                .bind(&request_id)
-                .bind(&object.kind)
-                .bind(object.namespace.as_deref().unwrap_or_default())
-                .bind(&object.name)
-                .bind(now().as_millisecond())
-                .execute(&mut tx.conn)
-                .await?
-                .rows_affected()
-                    == 1;
-                if inserted {
-                    tx.append(Some(&request_id), event).await?;
-                }
-                Ok(inserted)
-            })
+                )?
+                .execute(rusqlite::params![
+                    request_id,
+                    object.kind,
+                    object.namespace.as_deref().unwrap_or_default(),
+                    object.name,
+                    now().as_millisecond(),
+                ])?
+                == 1;
+            if inserted {
+                tx.append(Some(&request_id), event)?;
+            }
+            Ok(inserted)
         })
         .await
     }
@@ -92,24 +91,23 @@ impl Store {
             },
         )?;
         self.write(move |tx| {
-            Box::pin(async move {
-                let known = sqlx::query(
+            let known = tx
+                .conn
+                .prepare_cached(
                     "UPDATE provisioned_objects SET deleted_at = ?
                      WHERE request_id = ? AND kind = ? AND namespace = ? AND name = ?
                        AND deleted_at IS NULL",
-                )
-                .bind(now().as_millisecond())
-                .bind(&request_id)
-                .bind(&object.kind)
-                .bind(object.namespace.as_deref().unwrap_or_default())
-                .bind(&object.name)
-                .execute(&mut tx.conn)
-                .await?
-                .rows_affected()
-                    == 1;
-                tx.append(Some(&request_id), event).await?;
-                Ok(known)
-            })
+                )?
+                .execute(rusqlite::params![
+                    now().as_millisecond(),
+                    request_id,
+                    object.kind,
+                    object.namespace.as_deref().unwrap_or_default(),
+                    object.name,
+                ])?
+                == 1;
+            tx.append(Some(&request_id), event)?;
+            Ok(known)
         })
         .await
     }

@@ -24,22 +24,21 @@ impl Store {
         )?;
         let (cluster, entry) = (promotion.cluster.clone(), promotion.entry.clone());
         self.write(move |tx| {
-            Box::pin(async move {
-                sqlx::query(
+            tx.conn
+                .prepare_cached(
                     "INSERT INTO policy_promotions (cluster, entry, candidate, promoted_at)
                      VALUES (?, ?, ?, ?)
                      ON CONFLICT (cluster, entry) DO UPDATE
                      SET candidate = excluded.candidate, promoted_at = excluded.promoted_at",
-                )
-                .bind(&cluster)
-                .bind(&entry)
-                .bind(&candidate)
-                .bind(now().as_millisecond())
-                .execute(&mut tx.conn)
-                .await?;
-                tx.append(None, event).await?;
-                Ok(())
-            })
+                )?
+                .execute(rusqlite::params![
+                    cluster,
+                    entry,
+                    candidate,
+                    now().as_millisecond()
+                ])?;
+            tx.append(None, event)?;
+            Ok(())
         })
         .await
     }

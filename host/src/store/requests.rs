@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{Row, Sqlite};
 
-use super::audit_log::{EVENT_COLUMNS, INSERT_EVENTS, Prepared, bind_events, placeholders};
+use super::audit_log::Prepared;
 use super::{Error, RequestState, Result, Store, from_json, now, parse_state, timestamp, to_json};
 use crate::audit::{Actor, Details};
 use crate::policy::types::{Access, AccessRequest, Decision, Grant, Identity, Rule};
@@ -249,63 +250,55 @@ impl Store {
         .chain(d.also.iter().map(|also| (d.actor, also)))
         .map(|(actor, details)| Prepared::new(actor, details))
         .collect::<Result<Vec<_>>>()?;
-        // The request, its modules' parts and its events go in one round trip to SQLite.
-        let mut sql = String::from(
-            "INSERT INTO requests (id, requester_subject, requester_issuer, cluster, namespaces,
-                access, duration_seconds, reason, context, state, verdict, grant_json,
-                created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
-        );
-        if !modules.is_empty() {
-            sql.push_str(&format!(
+        self.write(move |tx| {
+            let (namespaces, access, context, verdict, grant) = &columns;
+            let inserted = tx
+                .conn
+                .prepare_cached(
+                    "INSERT INTO requests (id, requester_subject, requester_issuer, cluster,
+                        namespaces, access, duration_seconds, reason, context, state, verdict,
+                        grant_json, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )?
+                .execute(rusqlite::params![
+                    record.id,
+                    record.subject,
+                    record.issuer,
+                    record.cluster,
+                    namespaces,
+                    access,
+                    duration,
+                    record.reason,
+                    context,
+                    record.state.as_str(),
+                    verdict,
+                    grant,
+                    record.created_at.as_millisecond(),
+                    record.updated_at.as_millisecond(),
+                ]);
+            match inserted {
+                Err(e) if is_unique_violation(&e) => return Err(Error::Duplicate(record.id)),
+                inserted => inserted?,
+            };
+            let mut insert_module = tx.conn.prepare_cached(
                 "INSERT INTO module_verdicts (request_id, position, module, digest, decision,
-                    duration_us, error) VALUES {};",
-                placeholders(modules.len(), 7)
-            ));
-        }
-        sql.push_str(&format!(
-            "{INSERT_EVENTS} {}",
-            placeholders(events.len(), EVENT_COLUMNS)
-        ));
-        self.write_wrapped(move |tx| {
-            Box::pin(async move {
-                let sql = tx.wrap(&sql);
-                let chained = tx.chain(Some(&record.id), events);
-                let (namespaces, access, context, verdict, grant) = &columns;
-                let mut insert = sqlx::query(AssertSqlSafe(sql))
-                    .bind(&record.id)
-                    .bind(&record.subject)
-                    .bind(&record.issuer)
-                    .bind(&record.cluster)
-                    .bind(namespaces)
-                    .bind(access)
-                    .bind(duration)
-                    .bind(&record.reason)
-                    .bind(context)
-                    .bind(record.state.as_str())
-                    .bind(verdict)
-                    .bind(grant)
-                    .bind(record.created_at.as_millisecond())
-                    .bind(record.updated_at.as_millisecond());
-                for (position, m) in (0i64..).zip(&modules) {
-                    insert = insert
-                        .bind(&record.id)
-                        .bind(position)
-                        .bind(&m.module)
-                        .bind(&m.digest)
-                        .bind(&m.decision)
-                        .bind(m.duration_us)
-                        .bind(&m.error);
-                }
-                let inserted = bind_events(insert, &chained).execute(&mut tx.conn).await;
-                match inserted {
-                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                        Err(Error::Duplicate(record.id))
-                    }
-                    Err(e) => Err(e.into()),
-                    Ok(_) => Ok(record),
-                }
-            })
+                    duration_us, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for (position, m) in (0i64..).zip(&modules) {
+                insert_module.execute(rusqlite::params![
+                    record.id,
+                    position,
+                    m.module,
+                    m.digest,
+                    m.decision,
+                    m.duration_us,
+                    m.error,
+                ])?;
+            }
+            drop(insert_module);
+            let chained = tx.chain(Some(&record.id), events);
+            tx.insert_events(&chained)?;
+            Ok(record)
         })
         .await
     }
@@ -335,28 +328,32 @@ impl Store {
         )?;
         let expires_at = t.expires_at.map(|at| at.as_millisecond());
         self.write(move |tx| {
-            Box::pin(async move {
-                let updated = sqlx::query(concat!(
+            let updated = tx
+                .conn
+                .prepare_cached(concat!(
                     "UPDATE requests SET state = ?, updated_at = ?,
                         expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
                      WHERE id = ? AND state = ? RETURNING ",
                     request_columns!()
-                ))
-                .bind(to.as_str())
-                .bind(now().as_millisecond())
-                .bind(expires_at)
-                .bind(error)
-                .bind(&id)
-                .bind(from.as_str())
-                .fetch_optional(&mut tx.conn)
-                .await?;
-                let Some(updated) = updated else {
-                    return Err(conflict(&mut tx.conn, &id, from).await);
-                };
-                let record = read_request(&updated)?;
-                tx.append(Some(&id), event).await?;
-                Ok(record)
-            })
+                ))?
+                .query_row(
+                    rusqlite::params![
+                        to.as_str(),
+                        now().as_millisecond(),
+                        expires_at,
+                        error,
+                        id,
+                        from.as_str()
+                    ],
+                    |row| Ok(read_request(row)),
+                )
+                .optional()?;
+            let Some(record) = updated else {
+                return Err(conflict(&tx.conn, &id, from));
+            };
+            let record = record?;
+            tx.append(Some(&id), event)?;
+            Ok(record)
         })
         .await
     }
@@ -450,26 +447,35 @@ impl Store {
 
 /// Why a compare-and-set on `id` from `expected` changed nothing, read in the same
 /// transaction.
-async fn conflict(conn: &mut SqliteConnection, id: &str, expected: RequestState) -> Error {
-    let state = sqlx::query("SELECT state FROM requests WHERE id = ?")
-        .bind(id)
-        .fetch_optional(conn)
-        .await;
+/// Why a compare-and-set on `id`'s state failed: it is in another state, or gone.
+fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestState) -> Error {
+    let state = conn
+        .query_row("SELECT state FROM requests WHERE id = ?", [id], |row| {
+            row.get::<_, String>(0)
+        })
+        .optional();
     match state {
-        Ok(Some(row)) => match row.try_get::<String, _>("state") {
-            Ok(state) => match parse_state(&state) {
-                Ok(actual) => Error::StateConflict {
-                    id: id.to_owned(),
-                    expected,
-                    actual,
-                },
-                Err(error) => error,
+        Ok(Some(state)) => match parse_state(&state) {
+            Ok(actual) => Error::StateConflict {
+                id: id.to_owned(),
+                expected,
+                actual,
             },
-            Err(error) => error.into(),
+            Err(error) => error,
         },
         Ok(None) => Error::NotFound(id.to_owned()),
         Err(error) => error.into(),
     }
+}
+
+/// Whether a write failed on a `UNIQUE` or `PRIMARY KEY` constraint.
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
 }
 
 fn parse_cursor(cursor: &str) -> Result<(i64, String)> {
@@ -479,9 +485,34 @@ fn parse_cursor(cursor: &str) -> Result<(i64, String)> {
         .ok_or_else(|| Error::BadCursor(cursor.to_owned()))
 }
 
-fn read_request(row: &SqliteRow) -> Result<RequestRecord> {
-    let text = |column: &str| -> Result<String> { Ok(row.try_get::<String, _>(column)?) };
-    let optional = |column: &str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
+/// A row of either driver (the pool's sqlx rows, the writer's rusqlite rows), read by name.
+trait Columns {
+    fn value<T>(&self, column: &str) -> Result<T>
+    where
+        T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
+}
+
+impl Columns for SqliteRow {
+    fn value<T>(&self, column: &str) -> Result<T>
+    where
+        T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        Ok(self.try_get(column)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn value<T>(&self, column: &str) -> Result<T>
+    where
+        T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        Ok(self.get(column)?)
+    }
+}
+
+fn read_request(row: &impl Columns) -> Result<RequestRecord> {
+    let text = |column: &str| row.value::<String>(column);
+    let optional = |column: &str| row.value::<Option<String>>(column);
     let access: StoredAccess = from_json("access", &text("access")?)?;
     Ok(RequestRecord {
         id: text("id")?,
@@ -491,7 +522,7 @@ fn read_request(row: &SqliteRow) -> Result<RequestRecord> {
         namespaces: from_json("namespaces", &text("namespaces")?)?,
         access: access.access,
         cluster_rules: access.cluster_rules,
-        duration_seconds: u64::try_from(row.try_get::<i64, _>("duration_seconds")?)
+        duration_seconds: u64::try_from(row.value::<i64>("duration_seconds")?)
             .map_err(|_| Error::Corrupt("negative duration".to_owned()))?,
         reason: text("reason")?,
         context: from_json("context", &text("context")?)?,
@@ -503,11 +534,11 @@ fn read_request(row: &SqliteRow) -> Result<RequestRecord> {
             .map(|g| from_json("grant_json", &g))
             .transpose()?,
         expires_at: row
-            .try_get::<Option<i64>, _>("expires_at")?
+            .value::<Option<i64>>("expires_at")?
             .map(timestamp)
             .transpose()?,
         error: optional("error")?,
-        created_at: timestamp(row.try_get("created_at")?)?,
-        updated_at: timestamp(row.try_get("updated_at")?)?,
+        created_at: timestamp(row.value("created_at")?)?,
+        updated_at: timestamp(row.value("updated_at")?)?,
     })
 }
