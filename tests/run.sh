@@ -5,8 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# One build from scratch: incremental caches would only take disk (gigabytes) and time.
+export CARGO_INCREMENTAL=0
+disk() { printf 'disk: %s free, target/ %s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$(du -sh target 2>/dev/null | cut -f1)"; }
 
 step "toolchain"
+disk
 rustup target add wasm32-wasip2 >/dev/null
 # the end-to-end tests run the curl and kubectl commands `wicket dev` prints
 if ! command -v curl >/dev/null; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; fi
@@ -28,3 +32,4 @@ cargo test --locked --workspace
 step "lint"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+disk
