@@ -356,3 +356,34 @@ async fn a_panicking_write_is_answered_and_the_writer_carries_on() {
     let report = audit::verify(&t.store).await.unwrap();
     assert!(report.is_intact(), "{report}");
 }
+
+/// The WAL's checkpoint sequence number (bytes 12..16 of its header, big-endian): it goes up
+/// each time the WAL starts over from its first frame.
+fn wal_restarts(wal: &std::path::Path) -> u32 {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    std::fs::File::open(wal)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .unwrap();
+    u32::from_be_bytes([header[12], header[13], header[14], header[15]])
+}
+
+/// Writes back to back, never pausing long enough for a passive checkpoint to catch up with
+/// the writer: the WAL must still start over (and not grow by every commit, without end).
+#[tokio::test]
+async fn sustained_writes_start_the_wal_over_rather_than_grow_it() {
+    let t = test_store().await;
+    let wal = t.dir.path().join("data/wicket.db-wal");
+    decided_deny(&t.store, "first").await.unwrap();
+    let restarts = wal_restarts(&wal);
+    for n in 0..20_000 {
+        decided_deny(&t.store, &format!("r{n}")).await.unwrap();
+        if wal_restarts(&wal) != restarts {
+            let report = audit::verify(&t.store).await.unwrap();
+            assert!(report.is_intact(), "{report}");
+            assert_eq!(report.events, 3 * (n + 2));
+            return;
+        }
+    }
+    panic!("20000 writes back to back and the WAL never started over");
+}

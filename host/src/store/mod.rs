@@ -183,6 +183,10 @@ impl Store {
         };
         let conn = write_connection(path).map_err(open_writer)?;
         let checkpoints = rusqlite::Connection::open(path).map_err(open_writer)?;
+        // A `RESTART` checkpoint waits this long for the writer's lock.
+        checkpoints
+            .busy_timeout(writer::BUSY_TIMEOUT)
+            .map_err(open_writer)?;
         let writer = Writer::start(conn, checkpoints).map_err(Error::Thread)?;
         Ok(Self { pool, writer })
     }
@@ -228,15 +232,19 @@ impl Store {
     }
 }
 
+/// The size the WAL is truncated to when it starts over, if it had grown longer: a burst of
+/// writes may grow it past, but not keep it there.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 /// The write connection: WAL (set by the pool), `synchronous=NORMAL`, foreign keys on, no
-/// busy timeout (the writer waits only on a blocking thread, see `writer`) and no automatic
-/// checkpoint (a helper checkpoints beside the writer).
+/// busy timeout (the writer waits only on a blocking thread, see `writer`), no automatic
+/// checkpoint (a helper checkpoints beside the writer) and a WAL kept to [`WAL_SIZE_LIMIT`].
 fn write_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-         PRAGMA wal_autocheckpoint = 0;",
-    )?;
+         PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+    ))?;
     conn.busy_timeout(Duration::ZERO)?;
     Ok(conn)
 }
