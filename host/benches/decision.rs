@@ -229,5 +229,37 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The cost of a policy that compiles a regular expression from its settings on every
+/// decision (`require-ticket`): the request names a ticket, the namespace needs one.
+fn ticket(c: &mut Criterion) {
+    let module_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/release/require_ticket.wasm");
+    let engine = PolicyEngine::new(&EngineConfig::default()).expect("engine");
+    let module = Arc::new(
+        engine
+            .load_file(&module_path, Limits::default())
+            .expect("build require-ticket first"),
+    );
+    let settings = json!({
+        "namespaces": ["payments"],
+        "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b",
+        "approver_groups": ["sre-leads"],
+    });
+    let chain =
+        Chain::new(vec![ChainEntry::new("require-ticket", module, &settings)]).expect("chain");
+    let (_, identity, request) = inputs();
+    assert!(matches!(
+        chain.evaluate(&identity, &request).verdict,
+        Verdict::Allow { .. }
+    ));
+    c.bench_function("require-ticket decision, wasm, fresh instance", |b| {
+        b.iter(|| {
+            let evaluation = chain.evaluate(black_box(&identity), black_box(&request));
+            assert!(matches!(evaluation.verdict, Verdict::Allow { .. }));
+            black_box(evaluation)
+        });
+    });
+}
+
+criterion_group!(benches, bench, ticket);
 criterion_main!(benches);

@@ -4,7 +4,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use regex_automata_alloc::meta::Regex;
+use regex_automata_alloc::nfa::thompson::{self, WhichCaptures, pikevm::PikeVM};
 use regex_automata_alloc::util::syntax;
 use wicket_sdk::name_matches;
 use wicket_sdk::serde::Deserialize;
@@ -41,19 +41,26 @@ fn one() -> u32 {
 /// A compiled ticket pattern. Matching is ASCII: `\d` is `[0-9]`, `\w` is `[0-9A-Za-z_]`,
 /// `\b` an ASCII word boundary; the pattern may match anywhere in the text (anchor it with
 /// `^`/`$` to require more).
+///
+/// A policy instance is fresh for every decision, so the pattern is compiled on every
+/// decision: it is compiled straight to a Pike VM, the one engine it is run with, which takes
+/// half the time of the meta engine's build (that also plans engines this policy never uses),
+/// without capture groups (only whether it matches is asked).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(crate = "wicket_sdk::serde", try_from = "String")]
 pub struct TicketPattern {
     source: String,
-    regex: Regex,
+    regex: PikeVM,
 }
 
 impl TryFrom<String> for TicketPattern {
     type Error = String;
 
     fn try_from(source: String) -> Result<Self, String> {
-        let regex = Regex::builder()
+        let regex = PikeVM::builder()
             .syntax(syntax::Config::new().unicode(false).utf8(false))
+            // only "does it match": no capture group beyond the whole match
+            .thompson(thompson::Config::new().which_captures(WhichCaptures::Implicit))
             .build(&source)
             .map_err(|e| {
                 format!("`ticket_pattern` `{source}` is not a valid regular expression: {e}")
@@ -65,7 +72,7 @@ impl TryFrom<String> for TicketPattern {
 impl TicketPattern {
     /// Whether `text` cites a ticket.
     pub fn is_match(&self, text: &str) -> bool {
-        self.regex.is_match(text)
+        self.regex.is_match(&mut self.regex.create_cache(), text)
     }
 
     /// The pattern as written in the settings.
