@@ -3,7 +3,9 @@
 //! the wasm module with a reused instance, the policy's logic as native Rust, the same rule in
 //! Cedar, and in Rego (regorus).
 //!
-//! `cargo build --release --target wasm32-wasip2 -p group-access`, then
+//! A second bench: a `require-ticket` decision (a policy compiling a regular expression).
+//!
+//! `cargo build --release --target wasm32-wasip2 -p group-access -p require-ticket`, then
 //! `cargo bench -p wicket --features bench-compare --bench decision`.
 
 use std::hint::black_box;
@@ -14,7 +16,9 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use wicket::policy::types::{AccessRequest, Decision, Grant, Identity, NamespaceGrant};
-use wicket::policy::{Chain, ChainEntry, EngineConfig, Limits, PolicyEngine, Verdict};
+use wicket::policy::{
+    Chain, ChainEntry, EngineConfig, Limits, PolicyEngine, PolicyModule, Verdict,
+};
 
 const SETTINGS: &str = include_str!("../tests/fixtures/settings.json");
 const REQUEST: &str = include_str!("../tests/fixtures/request.json");
@@ -137,15 +141,22 @@ fn rego(engine: &mut regorus::Engine, file: &Value, request: &AccessRequest) -> 
     }
 }
 
-fn bench(c: &mut Criterion) {
-    let module_path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip2/release/group_access.wasm");
+/// The shipped policy `package` as built to `target/wasm32-wasip2/release`, on its own engine.
+fn shipped(package: &str) -> Arc<PolicyModule> {
+    let module_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../target/wasm32-wasip2/release/{}.wasm",
+        package.replace('-', "_")
+    ));
     let engine = PolicyEngine::new(&EngineConfig::default()).expect("engine");
-    let module = Arc::new(
+    Arc::new(
         engine
             .load_file(&module_path, Limits::default())
-            .expect("build group-access first"),
-    );
+            .unwrap_or_else(|error| panic!("build {package} first: {error}")),
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let module = shipped("group-access");
     let settings: Value = serde_json::from_str(SETTINGS).expect("settings");
     let chain = Chain::new(vec![ChainEntry::new(
         "group-access",
@@ -232,14 +243,7 @@ fn bench(c: &mut Criterion) {
 /// The cost of a policy that compiles a regular expression from its settings on every
 /// decision (`require-ticket`): the request names a ticket, the namespace needs one.
 fn ticket(c: &mut Criterion) {
-    let module_path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip2/release/require_ticket.wasm");
-    let engine = PolicyEngine::new(&EngineConfig::default()).expect("engine");
-    let module = Arc::new(
-        engine
-            .load_file(&module_path, Limits::default())
-            .expect("build require-ticket first"),
-    );
+    let module = shipped("require-ticket");
     let settings = json!({
         "namespaces": ["payments"],
         "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b",
