@@ -183,9 +183,8 @@ impl Store {
         };
         let conn = write_connection(path).map_err(open_writer)?;
         let checkpoints = rusqlite::Connection::open(path).map_err(open_writer)?;
-        // A `RESTART` checkpoint waits this long for the writer's lock.
         checkpoints
-            .busy_timeout(writer::BUSY_TIMEOUT)
+            .busy_timeout(writer::RESTART_WAIT)
             .map_err(open_writer)?;
         let writer = Writer::start(conn, checkpoints).map_err(Error::Thread)?;
         Ok(Self { pool, writer })

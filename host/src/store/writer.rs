@@ -40,7 +40,8 @@
 //!   in the WAL, the checkpoint thread runs a `RESTART` one: it takes the write lock (writes
 //!   arriving meanwhile wait on a blocking thread, as for any other lock holder), copies the
 //!   few frames left and makes the next commit start the WAL over; the WAL is then truncated
-//!   to [`super::WAL_SIZE_LIMIT`] if it was longer.
+//!   to [`super::WAL_SIZE_LIMIT`] if it was longer. It waits at most [`RESTART_WAIT`] for a
+//!   reader of older frames, since writers wait as long.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -69,6 +70,12 @@ const CHECKPOINT_EVERY: u32 = 128;
 /// sustained load); a WAL that starts over is then overwritten in place, in pages the kernel
 /// already holds, which is cheaper than extending the file.
 const RESTART_FRAMES: i64 = 16 << 10;
+
+/// How long a `RESTART` checkpoint waits for the write lock and then for readers of older
+/// frames to finish. It holds the write lock while it waits for readers, so a long read (an
+/// audit export) would stall every write for as long: it gives up instead, after at most this,
+/// having copied what it could, and the next checkpoint tries again.
+pub(super) const RESTART_WAIT: Duration = Duration::from_millis(200);
 
 /// How long a blocking leader waits for another process's write lock.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
