@@ -14,41 +14,57 @@ pub const REDACTED_TOKEN: &str = "[redacted token]";
 pub const REDACTED_KUBECONFIG: &str = "[redacted kubeconfig]";
 
 /// JSON with object keys sorted and no insignificant whitespace, so that the same event
-/// always hashes the same whatever produced it.
+/// always hashes the same whatever produced it. Strings, numbers and literals are written
+/// exactly as `serde_json` writes them; only the key order is imposed.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::with_capacity(256);
     write_canonical(value, &mut out);
-    out
+    into_text(out)
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Bytes written by serde_json and ASCII punctuation, which are always UTF-8.
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (index, key) in keys.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // A map without serde_json's `preserve_order` is already in key order.
+            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             }
-            out.push('}');
+            out.push(b'{');
+            for (index, (key, item)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_scalar(key, out);
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => write_scalar(scalar, out),
     }
+}
+
+/// A string (escaped) or another scalar, as `serde_json` writes it, without an
+/// intermediate `String`.
+fn write_scalar<T: serde::Serialize + ?Sized>(scalar: &T, out: &mut Vec<u8>) {
+    // Writing a scalar into a `Vec` cannot fail: no I/O, no map with non-string keys.
+    let _ = serde_json::to_writer(&mut *out, scalar);
 }
 
 /// The fields of an event that its hash covers.
@@ -105,7 +121,11 @@ pub struct Canonical<'a> {
 /// canonical JSON of `{actor, details, kind, request_id, seq, time}` (keys in that sorted
 /// order) is hashed piece by piece, without building it.
 pub fn canonical_event_hash(prev_hash: &str, event: Canonical<'_>) -> String {
-    let text = |s: &str| Value::String(s.to_owned()).to_string();
+    let text = |s: &str| {
+        let mut out = Vec::with_capacity(s.len() + 2);
+        write_scalar(s, &mut out);
+        into_text(out)
+    };
     let request_id = event.request_id.map_or_else(|| "null".to_owned(), text);
     let mut hasher = Sha256::new();
     for part in [
@@ -156,9 +176,12 @@ const KUBECONFIG_MARKERS: [&str; 6] = [
 
 /// The redacted form of `text`, or `None` when there is nothing to redact.
 pub fn redact_text(text: &str) -> Option<String> {
-    if KUBECONFIG_MARKERS
-        .iter()
-        .any(|marker| text.contains(marker))
+    // Every marker contains `Config` or `-data`: two scans rule out most texts.
+    let may_be_kubeconfig = text.contains("Config") || text.contains("-data");
+    if may_be_kubeconfig
+        && KUBECONFIG_MARKERS
+            .iter()
+            .any(|marker| text.contains(marker))
     {
         return Some(REDACTED_KUBECONFIG.to_owned());
     }

@@ -305,6 +305,28 @@ fn canonical_json_sorts_keys_at_every_level() {
     );
 }
 
+/// The stored and hashed form of existing logs: strings escaped, numbers written as serde_json
+/// writes them, keys (escaped too) in byte order, however the map was built.
+#[test]
+fn canonical_json_writes_scalars_as_serde_json_does() {
+    let mut map = serde_json::Map::new();
+    for key in ["z\"q", "Z", "a\u{1}", "é"] {
+        map.insert(key.to_owned(), serde_json::json!(key.len()));
+    }
+    let value = serde_json::json!({
+        "numbers": [0, -7, 18446744073709551615u64, 1.5, -0.25, 1e300],
+        "text": "tab\t \"quote\" back\\slash \u{1f} ✓",
+        "map": map,
+        "empty": [{}, []],
+    });
+    assert_eq!(
+        canonical_json(&value),
+        r#"{"empty":[{},[]],"map":{"Z":1,"a\u0001":2,"z\"q":3,"é":2},"numbers":[0,-7,18446744073709551615,1.5,-0.25,1e+300],"text":"tab\t \"quote\" back\\slash \u001f ✓"}"#
+    );
+    let back: serde_json::Value = serde_json::from_str(&canonical_json(&value)).expect("json");
+    assert_eq!(back, value);
+}
+
 #[rstest]
 #[case::plain("INC-123: payments are failing", None)]
 #[case::jwt_in_text(
