@@ -124,6 +124,13 @@ macro_rules! select_request {
     };
 }
 
+/// The requests in one live state, through the partial index
+/// `requests_live_by_state_expiry` (migration 0003), whose `WHERE` term it repeats.
+pub(super) const LIVE_IN_STATE: &str = select_request!(
+    "WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active')
+       AND state = ? ORDER BY expires_at, created_at, id"
+);
+
 #[derive(Serialize, Deserialize)]
 struct StoredAccess {
     access: Access,
@@ -397,12 +404,17 @@ impl Store {
     /// Every request in `state`, soonest `expires_at` first (e.g. the `active` ones, to
     /// re-arm their expiry timers after a restart).
     pub async fn requests_in_state(&self, state: RequestState) -> Result<Vec<RequestRecord>> {
-        let rows = sqlx::query(select_request!(
-            "WHERE state = ? ORDER BY expires_at, created_at, id"
-        ))
-        .bind(state.as_str())
-        .fetch_all(self.pool())
-        .await?;
+        let sql = if state.is_final() {
+            // Final states are not in the index of live requests: a full scan, which no
+            // service path needs.
+            select_request!("WHERE state = ? ORDER BY expires_at, created_at, id")
+        } else {
+            LIVE_IN_STATE
+        };
+        let rows = sqlx::query(sql)
+            .bind(state.as_str())
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(read_request).collect()
     }
 

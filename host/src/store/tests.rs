@@ -618,3 +618,49 @@ fn store_and_its_futures_cross_threads() {
         send(crate::audit::verify(&store));
     }
 }
+
+/// Requests are looked up by state only while they can still change: that lookup goes through
+/// the partial index of live requests, which a denied request never enters (one B-tree page
+/// fewer per denial); a final state is still answered, by a scan.
+#[tokio::test]
+async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answer() {
+    let t = test_store().await;
+    activate(
+        &t.store,
+        "live",
+        Timestamp::from_second(1_900_000_000).unwrap(),
+    )
+    .await;
+    denied(&t.store, &request("refused"), "bob").await;
+
+    let explain = format!("EXPLAIN QUERY PLAN {}", super::requests::LIVE_IN_STATE);
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+    .bind("active")
+    .fetch_all(t.store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>("detail"))
+    .collect();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX requests_live_by_state_expiry")),
+        "{plan:?}"
+    );
+    let indexed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM requests INDEXED BY requests_live_by_state_expiry
+         WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active')",
+    )
+    .fetch_one(t.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(indexed, 1);
+
+    let ids = |records: Vec<RequestRecord>| -> Vec<String> {
+        records.into_iter().map(|r| r.id).collect()
+    };
+    let active = t.store.requests_in_state(RequestState::Active).await;
+    assert_eq!(ids(active.unwrap()), ["live"]);
+    let refused = t.store.requests_in_state(RequestState::Denied).await;
+    assert_eq!(ids(refused.unwrap()), ["refused"]);
+}
