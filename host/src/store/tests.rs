@@ -635,13 +635,13 @@ async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answ
 
     let explain = format!("EXPLAIN QUERY PLAN {}", super::requests::LIVE_IN_STATE);
     let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
-    .bind("active")
-    .fetch_all(t.store.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|row| row.get::<String, _>("detail"))
-    .collect();
+        .bind("active")
+        .fetch_all(t.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect();
     assert!(
         plan.iter()
             .any(|step| step.contains("USING INDEX requests_live_by_state_expiry")),
