@@ -4,24 +4,33 @@ use alloc::string::String;
 
 use crate::bindings::wicket::policy::types as wit;
 use crate::policy::{self, Policy};
-use crate::{AccessRequest, Identity};
+use crate::settings_cache::SettingsCache;
+use crate::{AccessRequest, Decision, Identity};
 
-/// The `validate-settings` export of a policy `P`.
+/// The `validate-settings` export of a policy `P`; valid settings stay in `cache`.
 #[doc(hidden)]
-pub fn validate_export<P: Policy>(settings: String) -> Result<(), String> {
-    policy::settings::<P>(&settings).map(drop)
+pub fn validate_export<P: Policy>(
+    cache: &SettingsCache<P::Settings>,
+    settings: String,
+) -> Result<(), String> {
+    cache.with(settings, policy::settings::<P>, |parsed| parsed.map(drop))
 }
 
-/// The `evaluate` export of a policy `P`.
+/// The `evaluate` export of a policy `P`: settings that do not parse or validate deny; settings
+/// found in `cache` are not parsed again.
 #[doc(hidden)]
 pub fn evaluate_export<P: Policy>(
+    cache: &SettingsCache<P::Settings>,
     settings: String,
     identity: wit::Identity,
     request: wit::AccessRequest,
 ) -> wit::Decision {
     let decision = match AccessRequest::try_from(request) {
-        Ok(request) => policy::decide::<P>(&settings, &Identity::from(identity), &request),
-        Err(message) => crate::Decision::deny(message),
+        Ok(request) => cache.with(settings, policy::settings::<P>, |parsed| match parsed {
+            Ok(settings) => P::evaluate(settings, &Identity::from(identity), &request),
+            Err(message) => Decision::deny(message),
+        }),
+        Err(message) => Decision::deny(message),
     };
     decision.into()
 }
@@ -55,11 +64,30 @@ macro_rules! export_policy {
         const _: () = {
             struct WicketPolicyExport;
 
+            /// The settings this module parsed last (see `SettingsCache`).
+            #[cfg(target_arch = "wasm32")]
+            static WICKET_SETTINGS: $crate::__private::SettingsCache<
+                <$policy as $crate::Policy>::Settings,
+            > = $crate::__private::SettingsCache::new();
+
+            /// The cache the exports use: the module's own on `wasm32`; natively (where the
+            /// exports are only type-checked) an empty one per call.
+            fn wicket_settings<R>(
+                f: impl FnOnce(&$crate::__private::SettingsCache<<$policy as $crate::Policy>::Settings>) -> R,
+            ) -> R {
+                #[cfg(target_arch = "wasm32")]
+                return f(&WICKET_SETTINGS);
+                #[cfg(not(target_arch = "wasm32"))]
+                return f(&$crate::__private::SettingsCache::new());
+            }
+
             impl $crate::bindings::exports::wicket::policy::evaluator::Guest for WicketPolicyExport {
                 fn validate_settings(
                     settings: $crate::__private::String,
                 ) -> ::core::result::Result<(), $crate::__private::String> {
-                    $crate::__private::validate_export::<$policy>(settings)
+                    wicket_settings(|cache| {
+                        $crate::__private::validate_export::<$policy>(cache, settings)
+                    })
                 }
 
                 fn evaluate(
@@ -67,7 +95,11 @@ macro_rules! export_policy {
                     requester: $crate::bindings::wicket::policy::types::Identity,
                     request: $crate::bindings::wicket::policy::types::AccessRequest,
                 ) -> $crate::bindings::wicket::policy::types::Decision {
-                    $crate::__private::evaluate_export::<$policy>(settings, requester, request)
+                    wicket_settings(|cache| {
+                        $crate::__private::evaluate_export::<$policy>(
+                            cache, settings, requester, request,
+                        )
+                    })
                 }
             }
 

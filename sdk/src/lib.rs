@@ -32,6 +32,7 @@ mod json;
 mod policy;
 mod request;
 mod runtime;
+mod settings_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
@@ -55,5 +56,6 @@ pub use serde_json_alloc as serde_json;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::{evaluate_export, validate_export};
+    pub use crate::settings_cache::SettingsCache;
     pub use alloc::string::String;
 }

@@ -86,15 +86,3 @@ pub(crate) fn settings<P: Policy>(json: &str) -> Result<P::Settings, String> {
     P::validate(&settings).map_err(|e| format!("invalid settings: {e}"))?;
     Ok(settings)
 }
-
-/// Decides as the host's `evaluate` call does: settings that do not parse or validate deny.
-pub(crate) fn decide<P: Policy>(
-    settings_json: &str,
-    identity: &Identity,
-    request: &AccessRequest,
-) -> Decision {
-    match settings::<P>(settings_json) {
-        Ok(settings) => P::evaluate(&settings, identity, request),
-        Err(message) => Decision::deny(message),
-    }
-}

@@ -36,6 +36,7 @@ pub use cases::{CaseFailure, run_cases, run_cases_report};
 
 use crate::bindings::wicket::policy::types as wit;
 use crate::export::{evaluate_export, validate_export};
+use crate::settings_cache::SettingsCache;
 use crate::{AccessRequest, Decision, Identity, Policy};
 
 /// Decides `request` from `identity` with policy `P` configured by `settings_json`, exactly as
@@ -47,6 +48,7 @@ pub fn evaluate<P: Policy>(
     request: &AccessRequest,
 ) -> Decision {
     let decision = evaluate_export::<P>(
+        &SettingsCache::new(),
         String::from(settings_json),
         wit::Identity::from(identity.clone()),
         wit::AccessRequest::from(request.clone()),
@@ -78,7 +80,7 @@ pub fn evaluate<P: Policy>(
 /// assert!(testing::validate::<Strict>("\"x\"").unwrap_err().starts_with("invalid settings: invalid type"));
 /// ```
 pub fn validate<P: Policy>(settings_json: &str) -> Result<(), String> {
-    validate_export::<P>(String::from(settings_json))
+    validate_export::<P>(&SettingsCache::new(), String::from(settings_json))
 }
 
 /// The time `rfc3339` (with a UTC offset, e.g. `2026-11-23T10:00:00+01:00`).
