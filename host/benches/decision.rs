@@ -5,6 +5,10 @@
 //!
 //! A second bench: a `require-ticket` decision (a policy compiling a regular expression).
 //!
+//! "Fresh instance" is what the service runs: a prepared chain (`Chain::prepare`), whose
+//! instances start from a snapshot taken after the module accepted its settings; "not
+//! prepared" starts from the module's original image and parses the settings every time.
+//!
 //! `cargo build --release --target wasm32-wasip2 -p group-access -p require-ticket`, then
 //! `cargo bench -p wicket --features bench-compare --bench decision`.
 
@@ -158,19 +162,24 @@ fn shipped(package: &str) -> Arc<PolicyModule> {
 fn bench(c: &mut Criterion) {
     let module = shipped("group-access");
     let settings: Value = serde_json::from_str(SETTINGS).expect("settings");
-    let chain = Chain::new(vec![ChainEntry::new(
+    let plain = Chain::new(vec![ChainEntry::new(
         "group-access",
         Arc::clone(&module),
         &settings,
     )])
     .expect("chain");
+    // What the service runs: instances start from a snapshot taken after settings validation.
+    let chain = plain.clone().prepare();
+    assert!(chain.entries()[0].module().prepared_for().is_some());
     let (file, identity, request) = inputs();
     let expected = grant_for(&request, 1800);
 
-    let Verdict::Allow { grant } = chain.evaluate(&identity, &request).verdict else {
-        panic!("group-access must allow the benchmark request")
-    };
-    assert_eq!(Decision::Allow { grant }, expected);
+    for chain in [&plain, &chain] {
+        let Verdict::Allow { grant } = chain.evaluate(&identity, &request).verdict else {
+            panic!("group-access must allow the benchmark request")
+        };
+        assert_eq!(Decision::Allow { grant }, expected);
+    }
     let mut reused = module.reused_instance().expect("instance");
     let settings_text = settings.to_string();
     assert_eq!(
@@ -209,6 +218,13 @@ fn bench(c: &mut Criterion) {
             black_box(evaluation)
         });
     });
+    group.bench_function("wasm, fresh instance, not prepared", |b| {
+        b.iter(|| {
+            let evaluation = plain.evaluate(black_box(&identity), black_box(&request));
+            assert!(matches!(evaluation.verdict, Verdict::Allow { .. }));
+            black_box(evaluation)
+        });
+    });
     group.bench_function("wasm, reused instance", |b| {
         b.iter(|| {
             let decision = reused.decide(&settings_text, black_box(&identity), black_box(&request));
@@ -240,8 +256,8 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// The cost of a policy that compiles a regular expression from its settings on every
-/// decision (`require-ticket`): the request names a ticket, the namespace needs one.
+/// The cost of a policy that compiles a regular expression from its settings (`require-ticket`):
+/// on every decision when not prepared; the request names a ticket, the namespace needs one.
 fn ticket(c: &mut Criterion) {
     let module = shipped("require-ticket");
     let settings = json!({
@@ -249,20 +265,29 @@ fn ticket(c: &mut Criterion) {
         "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b",
         "approver_groups": ["sre-leads"],
     });
-    let chain =
+    let plain =
         Chain::new(vec![ChainEntry::new("require-ticket", module, &settings)]).expect("chain");
+    let prepared = plain.clone().prepare();
+    assert!(prepared.entries()[0].module().prepared_for().is_some());
     let (_, identity, request) = inputs();
-    assert!(matches!(
-        chain.evaluate(&identity, &request).verdict,
-        Verdict::Allow { .. }
-    ));
-    c.bench_function("require-ticket decision, wasm, fresh instance", |b| {
-        b.iter(|| {
-            let evaluation = chain.evaluate(black_box(&identity), black_box(&request));
-            assert!(matches!(evaluation.verdict, Verdict::Allow { .. }));
-            black_box(evaluation)
+    let mut group = c.benchmark_group("require-ticket decision");
+    for (name, chain) in [
+        ("wasm, fresh instance (Chain::evaluate)", &prepared),
+        ("wasm, fresh instance, not prepared", &plain),
+    ] {
+        assert!(matches!(
+            chain.evaluate(&identity, &request).verdict,
+            Verdict::Allow { .. }
+        ));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let evaluation = chain.evaluate(black_box(&identity), black_box(&request));
+                assert!(matches!(evaluation.verdict, Verdict::Allow { .. }));
+                black_box(evaluation)
+            });
         });
-    });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench, ticket);

@@ -197,6 +197,19 @@ fn read_clock() {
     assert_engine_still_serves();
 }
 
+/// A module that calls an import while validating its settings cannot be snapshotted: the
+/// chain keeps deciding from its original image, with the same answers.
+#[test]
+fn read_clock_is_not_prepared() {
+    let plain = chain(guests::READ_CLOCK, json!({}), Limits::default());
+    let prepared = chain(guests::READ_CLOCK, json!({}), Limits::default()).prepare();
+    assert_eq!(prepared.entries()[0].module().prepared_for(), None);
+    assert_eq!(
+        denied(&prepared.evaluate(&alice(), &edit_payments())),
+        denied(&plain.evaluate(&alice(), &edit_payments()))
+    );
+}
+
 #[test]
 fn socket() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
@@ -217,6 +230,18 @@ fn counter() {
     for _ in 0..3 {
         let evaluation = chain.evaluate(&alice(), &edit_payments());
         assert_eq!(denied(&evaluation), "decision number 1");
+    }
+}
+
+/// Prepared, every decision starts from the state right after validation (which counted
+/// once): the same count every time, never a count carried over from a previous decision.
+#[test]
+fn counter_prepared() {
+    let chain = chain(guests::COUNTER, json!({}), Limits::default()).prepare();
+    assert_eq!(chain.entries()[0].module().prepared_for(), Some("{}"));
+    for _ in 0..3 {
+        let evaluation = chain.evaluate(&alice(), &edit_payments());
+        assert_eq!(denied(&evaluation), "decision number 2");
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -43,10 +44,23 @@ impl Default for EngineConfig {
 ///
 /// Create one per process and share it; every [`PolicyModule`] keeps what it needs of it.
 pub struct PolicyEngine {
+    compiler: Arc<Compiler>,
+}
+
+/// What compiling and linking a module takes. The engine and every module loaded from it share
+/// it: a module compiles its pre-initialised forms (see [`super::prepare`]) later, when a chain
+/// gives it settings.
+pub(crate) struct Compiler {
     engine: Engine,
     linker: Linker<Sandbox>,
     cache_dir: Option<PathBuf>,
     epoch_tick: Duration,
+}
+
+/// A loaded module's source: its bytes, and the compiler that compiled them.
+pub(crate) struct Origin {
+    pub(crate) bytes: Box<[u8]>,
+    pub(crate) compiler: Arc<Compiler>,
 }
 
 impl PolicyEngine {
@@ -82,10 +96,12 @@ impl PolicyEngine {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Engine)?;
         spawn_ticker(&engine, config.epoch_tick).map_err(Error::Ticker)?;
         Ok(Self {
-            engine,
-            linker,
-            cache_dir: config.cache_dir.clone(),
-            epoch_tick: config.epoch_tick,
+            compiler: Arc::new(Compiler {
+                engine,
+                linker,
+                cache_dir: config.cache_dir.clone(),
+                epoch_tick: config.epoch_tick,
+            }),
         })
     }
 
@@ -105,7 +121,41 @@ impl PolicyEngine {
     /// Compiles (or loads from the cache), checks the world and pre-links a module.
     pub fn load(&self, name: &str, bytes: &[u8], limits: Limits) -> Result<PolicyModule> {
         let digest = hex::encode(Sha256::digest(bytes));
-        let (component, from_cache) = self.compile(name, &digest, bytes)?;
+        let (component, from_cache) = self.compiler.component(name, &digest, bytes)?;
+        let origin = Arc::new(Origin {
+            bytes: bytes.into(),
+            compiler: Arc::clone(&self.compiler),
+        });
+        PolicyModule::link(name, digest, origin, &component, limits)
+            .map(|module| module.with_from_cache(from_cache))
+    }
+}
+
+impl Compiler {
+    /// The engine everything runs on.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker every module is pre-linked with (WASI p2 behind the sandbox).
+    pub(crate) fn linker(&self) -> &Linker<Sandbox> {
+        &self.linker
+    }
+
+    /// How often the epoch advances.
+    pub(crate) fn epoch_tick(&self) -> Duration {
+        self.epoch_tick
+    }
+
+    /// The compiled component of `bytes` (whose sha256 is `digest`) with its copy-on-write
+    /// memory images built, and whether it came from the cache.
+    pub(crate) fn component(
+        &self,
+        name: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, bool)> {
+        let (component, from_cache) = self.compile(name, digest, bytes)?;
         // Build the copy-on-write memory images now rather than lazily in the first call, where
         // that work (a Python guest starts with ~20 MB of memory) would count against its deadline.
         component
@@ -114,16 +164,7 @@ impl PolicyEngine {
                 name: name.to_owned(),
                 source,
             })?;
-        PolicyModule::link(
-            name,
-            digest,
-            bytes.len(),
-            &self.linker,
-            &component,
-            limits,
-            self.epoch_tick,
-        )
-        .map(|module| module.with_from_cache(from_cache))
+        Ok((component, from_cache))
     }
 
     /// The compiled module, and whether it came from the cache.

@@ -31,6 +31,7 @@ mod error;
 pub mod intersect;
 mod module;
 mod outcome;
+mod prepare;
 mod sandbox;
 pub mod set;
 pub mod types;

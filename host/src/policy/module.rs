@@ -2,13 +2,15 @@
 //! afresh in its own sandboxed `Store` for every call.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{self, Policy, PolicyPre};
+use super::engine::Origin;
 use super::error::{Error, Result};
 use super::sandbox::{Output, Sandbox};
 use super::types::{AccessRequest, Decision, Identity};
@@ -71,6 +73,9 @@ pub struct PolicyModule {
     limits: Limits,
     deadline_ticks: u64,
     from_cache: bool,
+    /// The settings whose snapshot instances start from, if they do.
+    prepared_for: Option<String>,
+    origin: Arc<Origin>,
 }
 
 impl fmt::Debug for PolicyModule {
@@ -88,20 +93,20 @@ impl fmt::Debug for PolicyModule {
 pub(crate) struct Failure(pub(crate) String);
 
 impl PolicyModule {
+    /// Checks the world of `origin`'s compiled `component` and pre-links it.
     pub(crate) fn link(
         name: &str,
         digest: String,
-        size: usize,
-        linker: &Linker<Sandbox>,
+        origin: Arc<Origin>,
         component: &Component,
         limits: Limits,
-        epoch_tick: Duration,
     ) -> Result<Self> {
         if limits.memory_bytes == 0 || limits.deadline.is_zero() {
             return Err(Error::Limit(format!(
                 "module `{name}` needs a memory limit and a deadline above zero"
             )));
         }
+        let linker = origin.compiler.linker();
         let engine = linker.engine();
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
@@ -132,11 +137,12 @@ impl PolicyModule {
         let pre = PolicyPre::new(instance_pre).map_err(link_error)?;
         // The epoch may advance right after the deadline is set, so one extra tick makes sure
         // a guest always gets at least its whole deadline.
-        let ticks = limits.deadline.as_nanos().div_ceil(epoch_tick.as_nanos()) + 1;
+        let tick = origin.compiler.epoch_tick().as_nanos();
+        let ticks = limits.deadline.as_nanos().div_ceil(tick) + 1;
         Ok(Self {
             name: name.to_owned(),
             digest,
-            size,
+            size: origin.bytes.len(),
             world,
             imports,
             exports,
@@ -144,7 +150,43 @@ impl PolicyModule {
             limits,
             deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX),
             from_cache: false,
+            prepared_for: None,
+            origin,
         })
+    }
+
+    /// This module, deciding from instances of `snapshot` (the component a
+    /// [`super::prepare`] snapshot after accepting `settings` produced) instead: same name,
+    /// digest, limits and world.
+    pub(crate) fn with_snapshot(&self, snapshot: &Component, settings: &str) -> Result<Self> {
+        let prepared = Self::link(
+            &self.name,
+            self.digest.clone(),
+            Arc::clone(&self.origin),
+            snapshot,
+            self.limits,
+        )?;
+        Ok(Self {
+            prepared_for: Some(settings.to_owned()),
+            from_cache: self.from_cache,
+            ..prepared
+        })
+    }
+
+    /// Where the module came from: its bytes and the compiler.
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// A fresh store for one call: the module's memory limit, output bound and deadline.
+    pub(crate) fn sandbox_store(&self) -> Store<Sandbox> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            Sandbox::new(self.limits.memory_bytes, self.limits.output_bytes),
+        );
+        store.limiter(|sandbox| sandbox);
+        store.set_epoch_deadline(self.deadline_ticks);
+        store
     }
 
     /// Marks the module as loaded from the compiled-module cache.
@@ -196,6 +238,12 @@ impl PolicyModule {
         self.from_cache
     }
 
+    /// The settings (JSON text) after whose acceptance the snapshot every call starts from was
+    /// taken, if calls start from one (see [`super::Chain::prepare`]).
+    pub fn prepared_for(&self) -> Option<&str> {
+        self.prepared_for.as_deref()
+    }
+
     /// Asks the module whether `settings` (JSON text) are valid: `Ok(Err(message))` is the
     /// module's own rejection, `Err` a failure (trap, deadline, memory) while checking.
     pub(crate) fn validate_settings(
@@ -232,12 +280,7 @@ impl PolicyModule {
         &self,
         f: impl FnOnce(&mut Store<Sandbox>, &Policy) -> wasmtime::Result<R>,
     ) -> (Result<R, Failure>, Output) {
-        let mut store = Store::new(
-            self.pre.engine(),
-            Sandbox::new(self.limits.memory_bytes, self.limits.output_bytes),
-        );
-        store.limiter(|sandbox| sandbox);
-        store.set_epoch_deadline(self.deadline_ticks);
+        let mut store = self.sandbox_store();
         let started = Instant::now();
         let result = self
             .pre
@@ -317,12 +360,7 @@ impl PolicyModule {
     /// Instantiates the module once for repeated calls (benchmarks, diagnostics); see
     /// [`ReusedInstance`].
     pub fn reused_instance(&self) -> Result<ReusedInstance, String> {
-        let mut store = Store::new(
-            self.pre.engine(),
-            Sandbox::new(self.limits.memory_bytes, self.limits.output_bytes),
-        );
-        store.limiter(|sandbox| sandbox);
-        store.set_epoch_deadline(self.deadline_ticks);
+        let mut store = self.sandbox_store();
         let policy = self
             .pre
             .instantiate(&mut store)

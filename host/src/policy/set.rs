@@ -369,7 +369,8 @@ fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain,
                 Arc::clone(&loaded.module),
                 &candidate.settings,
             )])
-            .map_err(|error| rejected(&entry.name, &loaded, &error))?;
+            .map_err(|error| rejected(&entry.name, &loaded, &error))?
+            .prepare();
             candidates.push(Candidate {
                 index,
                 path: loaded.path,
@@ -377,21 +378,23 @@ fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain,
             });
         }
     }
-    let active = Chain::new(entries).map_err(|error| {
-        let entry = match &error {
-            Error::Settings { name, .. } | Error::SettingsFailed { name, .. } => {
-                spec.iter().position(|e| &e.name == name)
-            }
-            _ => None,
-        };
-        Failure::Rejected(Box::new(Rejection {
-            entry: entry.map(|i| spec[i].name.clone()),
-            file: entry.map(|i| paths[i].clone()),
-            digest: None,
-            reason: one_line(&error),
-            ..Rejection::whole(String::new())
-        }))
-    })?;
+    let active = Chain::new(entries)
+        .map_err(|error| {
+            let entry = match &error {
+                Error::Settings { name, .. } | Error::SettingsFailed { name, .. } => {
+                    spec.iter().position(|e| &e.name == name)
+                }
+                _ => None,
+            };
+            Failure::Rejected(Box::new(Rejection {
+                entry: entry.map(|i| spec[i].name.clone()),
+                file: entry.map(|i| paths[i].clone()),
+                digest: None,
+                reason: one_line(&error),
+                ..Rejection::whole(String::new())
+            }))
+        })?
+        .prepare();
     Ok(LiveChain {
         spec: spec.to_vec(),
         paths,

@@ -1,5 +1,7 @@
 //! Denies with what it reads from the clock and the random generator: a policy must see
-//! neither the real time nor real entropy, so two runs give the same reason.
+//! neither the real time nor real entropy, so two runs give the same reason. It also reads the
+//! clock while validating its settings: a call to an import there, which the host cannot
+//! snapshot, so the module is never pre-initialised.
 #[path = "../../common.rs"]
 mod common;
 use common::*;
@@ -12,7 +14,10 @@ struct Clock;
 
 impl Guest for Clock {
     fn validate_settings(_settings: String) -> Result<(), String> {
-        Ok(())
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(since) if since.as_secs() == 0 => Ok(()),
+            _ => Err("the clock must read the Unix epoch".into()),
+        }
     }
 
     fn evaluate(_settings: String, _requester: Identity, _request: AccessRequest) -> Decision {

@@ -1,0 +1,185 @@
+//! Pre-initialised instances: a chain entry's module, snapshotted right after it accepted the
+//! entry's settings, so that every decision's fresh instance starts with the settings already
+//! parsed (and whatever the module built from them, such as a compiled pattern).
+//!
+//! A module gets its settings as JSON text on every call, and a fresh instance has forgotten
+//! everything, so a module would otherwise parse them on every decision: for `require-ticket`,
+//! building its ticket pattern's automaton is most of a decision. Preparing an entry:
+//! 1. instruments the module with `wasmtime-wizer` (exports that read its globals and memory),
+//! 2. instantiates that with every import trapping and calls `validate-settings(settings)`,
+//! 3. snapshots globals and memory into a new component (the same code, new data segments),
+//!    which is compiled (through the engine's cache) and pre-linked like any module.
+//!
+//! Each decision still gets its own fresh instance and store, only from the snapshot's image
+//! instead of the original one. A module that keeps what it parsed (the Rust SDK keeps the
+//! settings it validated, keyed by their exact text) finds it there; any other module behaves
+//! as before. The `wicket:policy` contract says so: `evaluate` may start from the state
+//! `validate-settings` left.
+//!
+//! Preparation is an optimisation and never a condition: a module it does not apply to (one
+//! whose validation calls an import such as WASI, since host-side state cannot be snapshotted,
+//! or one using instructions wizer cannot snapshot, such as `table.grow`) keeps deciding from
+//! its original image, with the reason logged.
+
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::{Instance, Lift, Linker, WasmList};
+use wasmtime_wizer::{ComponentInstanceState, Wizer};
+
+use super::module::{EVALUATOR_INTERFACE, PolicyModule};
+use super::sandbox::Sandbox;
+
+/// `module` deciding from a snapshot taken after it accepted `settings`, or why it cannot.
+pub(crate) fn snapshot(module: &PolicyModule, settings: &str) -> Result<PolicyModule, String> {
+    let origin = module.origin();
+    let compiler = &origin.compiler;
+    let wizer = Wizer::new();
+    let (context, instrumented) = wizer
+        .instrument_component(&origin.bytes)
+        .map_err(|error| format!("cannot instrument the module: {error:#}"))?;
+    let name = format!("{} (instrumented)", module.name());
+    let digest = hex::encode(Sha256::digest(&instrumented));
+    let (component, _) = compiler
+        .component(&name, &digest, &instrumented)
+        .map_err(|error| format!("{error:#}"))?;
+
+    // Host-side state (WASI streams, resources) would not be in the snapshot: every import
+    // traps while the module validates its settings.
+    let mut linker = Linker::new(compiler.engine());
+    linker
+        .define_unknown_imports_as_traps(&component)
+        .map_err(|error| format!("{error:#}"))?;
+    let mut store = module.sandbox_store();
+    let instance = linker
+        .instantiate(&mut store, &component)
+        .map_err(|error| format!("cannot instantiate the instrumented module: {error:#}"))?;
+    validate(&mut store, &instance, settings)?;
+
+    let mut state = Accessors {
+        store: &mut store,
+        instance,
+        error: None,
+    };
+    let snapshot = complete(wizer.snapshot_component(&context, &mut state))?
+        .map_err(|error| format!("cannot snapshot the module: {error:#}"))?;
+    if let Some(error) = state.error {
+        return Err(format!("cannot read the module's state: {error}"));
+    }
+
+    let digest = hex::encode(Sha256::digest(&snapshot));
+    let (component, _) = compiler
+        .component(module.name(), &digest, &snapshot)
+        .map_err(|error| format!("{error:#}"))?;
+    module
+        .with_snapshot(&component, settings)
+        .map_err(|error| format!("{error:#}"))
+}
+
+/// Calls the instrumented module's `validate-settings(settings)`, which must accept them.
+fn validate(store: &mut Store<Sandbox>, instance: &Instance, settings: &str) -> Result<(), String> {
+    let interface = instance
+        .get_export_index(&mut *store, None, EVALUATOR_INTERFACE)
+        .ok_or_else(|| format!("no `{EVALUATOR_INTERFACE}` export"))?;
+    let export = instance
+        .get_export_index(&mut *store, Some(&interface), "validate-settings")
+        .ok_or_else(|| "no `validate-settings` export".to_owned())?;
+    let validate = instance
+        .get_typed_func::<(&str,), (Result<(), String>,)>(&mut *store, &export)
+        .map_err(|error| format!("{error:#}"))?;
+    match validate.call(&mut *store, (settings,)) {
+        Ok((Ok(()),)) => Ok(()),
+        Ok((Err(message),)) => Err(format!("the module rejected its settings: {message}")),
+        Err(error) => Err(format!(
+            "validating the settings failed (an import is called, or a trap): {error:#}"
+        )),
+    }
+}
+
+/// Drives a future that never waits: wizer's snapshot only awaits [`Accessors`], whose calls
+/// are synchronous.
+fn complete<F: Future>(future: F) -> Result<F::Output, String> {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => Err("the snapshot did not complete synchronously".to_owned()),
+    }
+}
+
+/// Wizer's view of the instrumented instance: calls to the accessor functions it exported.
+/// The trait has no error path, so the first failure is kept and the snapshot discarded.
+struct Accessors<'a> {
+    store: &'a mut Store<Sandbox>,
+    instance: Instance,
+    error: Option<String>,
+}
+
+impl Accessors<'_> {
+    /// Calls `instance#func`, a `func() -> R`, and hands its result to `read`.
+    fn call<R: Lift + 'static, T: Default>(
+        &mut self,
+        instance: &str,
+        func: &str,
+        read: impl FnOnce(&Store<Sandbox>, R) -> T,
+    ) -> T {
+        if self.error.is_some() {
+            return T::default();
+        }
+        match self.try_call(instance, func) {
+            Ok(result) => read(&*self.store, result),
+            Err(error) => {
+                self.error = Some(format!("`{instance}#{func}`: {error}"));
+                T::default()
+            }
+        }
+    }
+
+    fn try_call<R: Lift + 'static>(&mut self, instance: &str, func: &str) -> Result<R, String> {
+        let store = &mut *self.store;
+        let parent = self
+            .instance
+            .get_export_index(&mut *store, None, instance)
+            .ok_or("no such export")?;
+        let export = self
+            .instance
+            .get_export_index(&mut *store, Some(&parent), func)
+            .ok_or("no such export")?;
+        let func = self
+            .instance
+            .get_typed_func::<(), (R,)>(&mut *store, &export)
+            .map_err(|error| format!("{error:#}"))?;
+        func.call(&mut *store, ())
+            .map(|(result,)| result)
+            .map_err(|error| format!("{error:#}"))
+    }
+}
+
+impl ComponentInstanceState for Accessors<'_> {
+    async fn call_func_ret_list_u8(
+        &mut self,
+        instance: &str,
+        func: &str,
+        contents: impl FnOnce(&[u8]) + Send,
+    ) {
+        self.call(instance, func, |store, list: WasmList<u8>| {
+            contents(list.as_le_slice(store));
+        });
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.call(instance, func, |_, value| value)
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.call(instance, func, |_, value| value)
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.call(instance, func, |_, value: f32| value.to_bits())
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.call(instance, func, |_, value: f64| value.to_bits())
+    }
+}

@@ -1,0 +1,91 @@
+//! Pre-initialised chains (`Chain::prepare`, what the service runs) decide every case of every
+//! shipped policy's cases file as expected, and the shipped policies are in fact prepared.
+//!
+//! Needs the policies built first (as `tests/run.sh` does):
+//! `cargo build --release --target wasm32-wasip2 -p group-access -p change-window -p require-ticket -p workload-identity`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wicket::policy::cases::{self, Plan};
+use wicket::policy::{Chain, ChainEntry, EngineConfig, Limits, PolicyEngine};
+
+fn shipped() -> Vec<(PathBuf, PathBuf)> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(repo.join("policies"))
+        .expect("policies/")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|dir| dir.join("cases.json").is_file())
+        .map(|dir| {
+            let name = dir
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .replace('-', "_");
+            let module = repo.join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+            assert!(
+                module.is_file(),
+                "{} is missing: build the policies first",
+                module.display()
+            );
+            (module, dir.join("cases.json"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn prepared_chains_pass_every_shipped_case() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let engine = PolicyEngine::new(&EngineConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let policies = shipped();
+    assert_eq!(policies.len(), 4, "{policies:?}");
+    let mut decided = 0;
+    for (module_path, cases_path) in policies {
+        let module = Arc::new(
+            engine
+                .load_file(&module_path, Limits::default())
+                .expect("loads"),
+        );
+        let file = cases::read(&cases_path).expect("cases file");
+        let plans = file.plans(&cases_path).expect("plans");
+        let mut chains: HashMap<String, Chain> = HashMap::new();
+        for (case, plan) in file.cases.iter().zip(plans) {
+            let Plan::Decide { identity, request } = plan else {
+                continue;
+            };
+            let settings = case.settings.as_ref().unwrap_or(&file.settings);
+            let chain = chains.entry(settings.to_string()).or_insert_with(|| {
+                let entry = ChainEntry::new("entry", Arc::clone(&module), settings);
+                let chain = Chain::new(vec![entry])
+                    .expect("settings accepted")
+                    .prepare();
+                assert_eq!(
+                    chain.entries()[0].module().prepared_for(),
+                    Some(settings.to_string().as_str()),
+                    "{} must be pre-initialised",
+                    module_path.display()
+                );
+                chain
+            });
+            let (identity, request) =
+                cases::parse_input(identity.clone(), request.clone()).expect("input");
+            let evaluation = chain.evaluate(&identity, &request);
+            assert_eq!(
+                cases::compare(&case.expect, &evaluation.modules[0]),
+                None,
+                "{}: case `{}`",
+                cases_path.display(),
+                case.name
+            );
+            decided += 1;
+        }
+    }
+    assert!(decided > 50, "only {decided} cases decided");
+}
