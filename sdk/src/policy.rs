@@ -10,9 +10,11 @@ use crate::{AccessRequest, Decision, Identity};
 /// An access policy: typed settings, their validation, and the decision.
 ///
 /// The host passes the module's settings as JSON text; the SDK parses them into
-/// [`Policy::Settings`] with serde and checks them with [`Policy::validate`] both when the
-/// module is loaded (an error rejects the module) and before every decision (an error is a
-/// deny: a policy fails closed).
+/// [`Policy::Settings`] with serde and checks them with [`Policy::validate`] when the module
+/// is loaded (an error rejects the module), and again before a decision whose settings text is
+/// not the one it last accepted (an error is a deny: a policy fails closed). The host starts
+/// decisions from a snapshot taken after the module accepted its settings, so what
+/// deserializing builds (a compiled pattern, a lookup table) is built once per chain entry.
 ///
 /// ```
 /// use wicket_sdk::serde::Deserialize;
