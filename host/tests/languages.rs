@@ -1,7 +1,8 @@
 //! `group-access` in every guest language — Rust, Python, JavaScript, C — passes the one shared
 //! table `policies/group-access/cases.json` through the real `wicket policy test`; the same table
 //! with one verdict flipped fails for each, with a diff; a restarted engine loads each module from
-//! the compiled-module cache and decides under the default limits exactly as before.
+//! the compiled-module cache and decides under the default limits exactly as before, and a
+//! prepared chain (what the service runs) decides alike.
 //!
 //! Needs the modules built first (as `tests/run.sh` does): the Rust one with
 //! `cargo build --release --target wasm32-wasip2 -p group-access`, the others with
@@ -179,6 +180,42 @@ fn a_restart_loads_from_the_cache_and_decides_alike_under_default_limits(#[case]
     assert_eq!(granted_ttl(&first), ttl, "{first:#?}");
     assert_eq!(granted_ttl(&second), ttl, "{second:#?}");
     assert_eq!(first.modules[0].digest, second.modules[0].digest);
+}
+
+/// The service prepares its chains (`Chain::prepare`). A module whose validation calls no
+/// import is pre-initialised (Rust through the SDK, C); the others keep their original image
+/// (Python reads its environment on its first call; the JavaScript component nests core
+/// modules, which wizer cannot snapshot). Either way the chain decides as before.
+#[rstest]
+#[case::rust("rust", true)]
+#[case::python("python", false)]
+#[case::javascript("javascript", false)]
+#[case::c("c", true)]
+fn a_prepared_chain_decides_alike(#[case] language: &str, #[case] prepared: bool) {
+    let module = module(language);
+    let engine = PolicyEngine::new(&EngineConfig {
+        cache_dir: Some(cache_dir().to_owned()),
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let loaded = engine
+        .load_file(&module, Limits::default())
+        .expect("module loads");
+    let (settings, identity, request, ttl) = allow_case();
+    let chain = Chain::new(vec![ChainEntry::new(
+        "group-access",
+        Arc::new(loaded),
+        &settings,
+    )])
+    .expect("settings accepted")
+    .prepare();
+    assert_eq!(
+        chain.entries()[0].module().prepared_for().is_some(),
+        prepared,
+        "{language}"
+    );
+    let evaluation = chain.evaluate(&identity, &request);
+    assert_eq!(granted_ttl(&evaluation), ttl, "{language}: {evaluation:#?}");
 }
 
 #[test]

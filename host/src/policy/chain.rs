@@ -119,6 +119,8 @@ impl Chain {
                         ..entry
                     },
                     Err(reason) => {
+                        // wasmtime's errors carry a multi-line wasm backtrace.
+                        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
                         tracing::info!(
                             entry = %entry.name,
                             module = %entry.module.name(),

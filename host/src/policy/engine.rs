@@ -132,11 +132,6 @@ impl PolicyEngine {
 }
 
 impl Compiler {
-    /// The engine everything runs on.
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// The linker every module is pre-linked with (WASI p2 behind the sandbox).
     pub(crate) fn linker(&self) -> &Linker<Sandbox> {
         &self.linker

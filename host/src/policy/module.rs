@@ -173,6 +173,11 @@ impl PolicyModule {
         })
     }
 
+    /// The compiled component instances are made from.
+    pub(crate) fn component(&self) -> &Component {
+        self.pre.instance_pre().component()
+    }
+
     /// Where the module came from: its bytes and the compiler.
     pub(crate) fn origin(&self) -> &Origin {
         &self.origin

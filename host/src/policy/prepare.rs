@@ -6,7 +6,9 @@
 //! everything, so a module would otherwise parse them on every decision: for `require-ticket`,
 //! building its ticket pattern's automaton is most of a decision. Preparing an entry:
 //! 1. instruments the module with `wasmtime-wizer` (exports that read its globals and memory),
-//! 2. instantiates that with every import trapping and calls `validate-settings(settings)`,
+//! 2. instantiates that with every import trapping and calls `validate-settings(settings)`
+//!    (first on the module as compiled, which is cheap, to find a module that calls an import
+//!    before spending a compile on it),
 //! 3. snapshots globals and memory into a new component (the same code, new data segments),
 //!    which is compiled (through the engine's cache) and pre-linked like any module.
 //!
@@ -26,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
-use wasmtime::component::{Instance, Lift, Linker, WasmList};
+use wasmtime::component::{Component, Instance, Lift, Linker, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use super::module::{EVALUATOR_INTERFACE, PolicyModule};
@@ -34,6 +36,11 @@ use super::sandbox::Sandbox;
 
 /// `module` deciding from a snapshot taken after it accepted `settings`, or why it cannot.
 pub(crate) fn snapshot(module: &PolicyModule, settings: &str) -> Result<PolicyModule, String> {
+    // First on the module as compiled, which costs one instantiation: a module that calls an
+    // import while validating (a Python guest reads its environment) is found out before
+    // instrumenting and compiling it, which takes seconds for a large guest.
+    validated(module, module.component(), settings)?;
+
     let origin = module.origin();
     let compiler = &origin.compiler;
     let wizer = Wizer::new();
@@ -45,18 +52,7 @@ pub(crate) fn snapshot(module: &PolicyModule, settings: &str) -> Result<PolicyMo
     let (component, _) = compiler
         .component(&name, &digest, &instrumented)
         .map_err(|error| format!("{error:#}"))?;
-
-    // Host-side state (WASI streams, resources) would not be in the snapshot: every import
-    // traps while the module validates its settings.
-    let mut linker = Linker::new(compiler.engine());
-    linker
-        .define_unknown_imports_as_traps(&component)
-        .map_err(|error| format!("{error:#}"))?;
-    let mut store = module.sandbox_store();
-    let instance = linker
-        .instantiate(&mut store, &component)
-        .map_err(|error| format!("cannot instantiate the instrumented module: {error:#}"))?;
-    validate(&mut store, &instance, settings)?;
+    let (mut store, instance) = validated(module, &component, settings)?;
 
     let mut state = Accessors {
         store: &mut store,
@@ -78,7 +74,27 @@ pub(crate) fn snapshot(module: &PolicyModule, settings: &str) -> Result<PolicyMo
         .map_err(|error| format!("{error:#}"))
 }
 
-/// Calls the instrumented module's `validate-settings(settings)`, which must accept them.
+/// An instance of `component` (the module or its instrumented form) under the module's limits
+/// that accepted `settings`. Host-side state (WASI streams, resources) would not be in a
+/// snapshot, so every import traps.
+fn validated(
+    module: &PolicyModule,
+    component: &Component,
+    settings: &str,
+) -> Result<(Store<Sandbox>, Instance), String> {
+    let mut linker = Linker::new(component.engine());
+    linker
+        .define_unknown_imports_as_traps(component)
+        .map_err(|error| format!("{error:#}"))?;
+    let mut store = module.sandbox_store();
+    let instance = linker
+        .instantiate(&mut store, component)
+        .map_err(|error| format!("cannot instantiate the module: {error:#}"))?;
+    validate(&mut store, &instance, settings)?;
+    Ok((store, instance))
+}
+
+/// Calls the instance's `validate-settings(settings)`, which must accept them.
 fn validate(store: &mut Store<Sandbox>, instance: &Instance, settings: &str) -> Result<(), String> {
     let interface = instance
         .get_export_index(&mut *store, None, EVALUATOR_INTERFACE)
