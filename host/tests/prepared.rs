@@ -89,3 +89,39 @@ fn prepared_chains_pass_every_shipped_case() {
     }
     assert!(decided > 50, "only {decided} cases decided");
 }
+
+/// Preparing is deterministic, so a restarted (or reloading) Wicket finds both compiles it
+/// needs — the instrumented module and the snapshot — in the cache: three artifacts for one
+/// module and one settings value, however many times it is prepared.
+#[test]
+fn preparing_again_hits_the_cache() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let (module_path, cases_path) = shipped()
+        .into_iter()
+        .find(|(module, _)| module.ends_with("require_ticket.wasm"))
+        .expect("require-ticket");
+    let settings = cases::read(&cases_path).expect("cases file").settings;
+    let artifacts = || {
+        std::fs::read_dir(cache.path())
+            .expect("cache dir")
+            .filter(|entry| {
+                entry.as_ref().expect("entry").path().extension() == Some("cwasm".as_ref())
+            })
+            .count()
+    };
+    for _ in 0..2 {
+        let engine = PolicyEngine::new(&EngineConfig {
+            cache_dir: Some(cache.path().to_owned()),
+            ..EngineConfig::default()
+        })
+        .expect("engine");
+        let module = engine
+            .load_file(&module_path, Limits::default())
+            .expect("loads");
+        let chain = Chain::new(vec![ChainEntry::new("ticket", Arc::new(module), &settings)])
+            .expect("settings accepted")
+            .prepare();
+        assert!(chain.entries()[0].module().prepared_for().is_some());
+        assert_eq!(artifacts(), 3);
+    }
+}
