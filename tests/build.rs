@@ -31,6 +31,7 @@ fn main() {
         "counter",
         "reject-settings",
         "wrong-world",
+        "wrong-signature",
         "relay",
         "deny",
         "needs-approval",

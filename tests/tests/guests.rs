@@ -280,6 +280,20 @@ fn wrong_world() {
     assert!(message.contains("it exports: `answer`"), "{message}");
 }
 
+/// The engine calls a module's exports without type-checking each instance, relying on the
+/// check at load: a module exporting the evaluator interface by name with other signatures
+/// must be refused there, never called.
+#[test]
+fn wrong_signature() {
+    let error = engine()
+        .load_file(guests::WRONG_SIGNATURE.as_ref(), Limits::default())
+        .expect_err("must be refused");
+    assert!(matches!(error, Error::Link { .. }), "{error:?}");
+    let source = std::error::Error::source(&error).expect("wasmtime's reason");
+    let message = format!("{source:#}");
+    assert!(message.contains("export func `evaluate`"), "{message}");
+}
+
 #[test]
 fn relay() {
     let module = engine()

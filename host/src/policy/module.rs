@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, ComponentExportIndex, Instance, TypedFunc};
 use wasmtime::{Store, Trap};
 
 use super::bindings::{self, Policy, PolicyPre};
@@ -70,6 +70,7 @@ pub struct PolicyModule {
     imports: Vec<String>,
     exports: Vec<String>,
     pre: PolicyPre<Sandbox>,
+    exports_at: ExportIndices,
     limits: Limits,
     deadline_ticks: u64,
     from_cache: bool,
@@ -139,6 +140,10 @@ impl PolicyModule {
         // a guest always gets at least its whole deadline.
         let tick = origin.compiler.epoch_tick().as_nanos();
         let ticks = limits.deadline.as_nanos().div_ceil(tick) + 1;
+        let deadline_ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        let exports_at =
+            ExportIndices::checked(&pre, || sandbox_store(engine, limits, deadline_ticks))
+                .map_err(link_error)?;
         Ok(Self {
             name: name.to_owned(),
             digest,
@@ -147,8 +152,9 @@ impl PolicyModule {
             imports,
             exports,
             pre,
+            exports_at,
             limits,
-            deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX),
+            deadline_ticks,
             from_cache: false,
             prepared_for: None,
             origin,
@@ -185,13 +191,7 @@ impl PolicyModule {
 
     /// A fresh store for one call: the module's memory limit, output bound and deadline.
     pub(crate) fn sandbox_store(&self) -> Store<Sandbox> {
-        let mut store = Store::new(
-            self.pre.engine(),
-            Sandbox::new(self.limits.memory_bytes, self.limits.output_bytes),
-        );
-        store.limiter(|sandbox| sandbox);
-        store.set_epoch_deadline(self.deadline_ticks);
-        store
+        sandbox_store(self.pre.engine(), self.limits, self.deadline_ticks)
     }
 
     /// Marks the module as loaded from the compiled-module cache.
@@ -255,10 +255,11 @@ impl PolicyModule {
         &self,
         settings: &str,
     ) -> (Result<Result<(), String>, Failure>, Output) {
-        self.call(|store, policy| {
-            policy
-                .wicket_policy_evaluator()
-                .call_validate_settings(store, settings)
+        self.call(|store, instance| {
+            self.exports_at
+                .validate_settings(store, instance)?
+                .call(store, (settings,))
+                .map(|(verdict,)| verdict)
         })
     }
 
@@ -269,13 +270,11 @@ impl PolicyModule {
         settings: &str,
         input: &Input,
     ) -> (Result<Decision, Failure>, Output) {
-        let (result, output) = self.call(|store, policy| {
-            policy.wicket_policy_evaluator().call_evaluate(
-                store,
-                settings,
-                &input.identity,
-                &input.request,
-            )
+        let (result, output) = self.call(|store, instance| {
+            self.exports_at
+                .evaluate(store, instance)?
+                .call(store, (settings, &input.identity, &input.request))
+                .map(|(decision,)| decision)
         });
         (result.map(bindings::decision), output)
     }
@@ -283,14 +282,15 @@ impl PolicyModule {
     /// Runs `f` against a fresh instance in a fresh store under the module's limits.
     fn call<R>(
         &self,
-        f: impl FnOnce(&mut Store<Sandbox>, &Policy) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R>,
     ) -> (Result<R, Failure>, Output) {
         let mut store = self.sandbox_store();
         let started = Instant::now();
         let result = self
             .pre
+            .instance_pre()
             .instantiate(&mut store)
-            .and_then(|policy| f(&mut store, &policy));
+            .and_then(|instance| f(&mut store, &instance));
         let result = result.map_err(|error| self.failure(&store, &error, started.elapsed()));
         let output = store.data().output();
         if !output.is_empty() {
@@ -330,6 +330,122 @@ impl PolicyModule {
         let message = message.replace('\n', " ");
         tracing::warn!(module = %self.name, digest = %self.digest, %message, "policy module failed");
         Failure(message)
+    }
+}
+
+/// The parameters of `evaluate`, as the generated bindings lower them.
+type EvaluateParams<'a> = (
+    &'a str,
+    &'a bindings::wicket::policy::types::Identity,
+    &'a bindings::wicket::policy::types::AccessRequest,
+);
+
+type WitDecision = bindings::wicket::policy::types::Decision;
+
+/// `validate-settings` as the generated bindings call it.
+type ValidateSettings<'a> = TypedFunc<(&'a str,), (Result<(), String>,)>;
+
+/// A fresh store for one call: `limits`' memory limit and output bound, a deadline of
+/// `deadline_ticks` epoch ticks.
+fn sandbox_store(engine: &wasmtime::Engine, limits: Limits, deadline_ticks: u64) -> Store<Sandbox> {
+    let mut store = Store::new(
+        engine,
+        Sandbox::new(limits.memory_bytes, limits.output_bytes),
+    );
+    store.limiter(|sandbox| sandbox);
+    store.set_epoch_deadline(deadline_ticks);
+    store
+}
+
+/// Where the evaluator's functions sit in the component, their types checked once, at link
+/// time.
+///
+/// The generated bindings look both exports up and type-check them on every instantiation,
+/// about a tenth of a fresh decision. The types depend only on the component, so
+/// [`ExportIndices::checked`] checks them once, on one instance, and each call then takes its
+/// function by index, unchecked.
+#[derive(Debug, Clone)]
+struct ExportIndices {
+    evaluate: ComponentExportIndex,
+    validate_settings: ComponentExportIndex,
+}
+
+impl ExportIndices {
+    /// Finds the evaluator's functions in `pre`'s component and checks, on an instance made in
+    /// a store from `store`, that their types are the contract's: what makes the unchecked
+    /// calls below sound. A module whose evaluator has other types fails here, at load,
+    /// before any call.
+    fn checked(
+        pre: &PolicyPre<Sandbox>,
+        store: impl FnOnce() -> Store<Sandbox>,
+    ) -> wasmtime::Result<Self> {
+        let component = pre.instance_pre().component();
+        let missing = |what: &str| wasmtime::format_err!("no export `{what}`");
+        let interface = component
+            .get_export_index(None, EVALUATOR_INTERFACE)
+            .ok_or_else(|| missing(EVALUATOR_INTERFACE))?;
+        let find = |name: &str| {
+            component
+                .get_export_index(Some(&interface), name)
+                .ok_or_else(|| missing(name))
+        };
+        let indices = Self {
+            evaluate: find("evaluate")?,
+            validate_settings: find("validate-settings")?,
+        };
+        let mut store = store();
+        let instance = pre.instance_pre().instantiate(&mut store)?;
+        instance
+            .get_typed_func::<EvaluateParams<'_>, (WitDecision,)>(&mut store, &indices.evaluate)
+            .map_err(|e| e.context("type-checking export func `evaluate`"))?;
+        instance
+            .get_typed_func::<(&str,), (Result<(), String>,)>(
+                &mut store,
+                &indices.validate_settings,
+            )
+            .map_err(|e| e.context("type-checking export func `validate-settings`"))?;
+        Ok(indices)
+    }
+
+    /// `evaluate` of `instance`, an instance of the component these indices were checked on.
+    #[allow(unsafe_code)]
+    fn evaluate<'a>(
+        &self,
+        store: &mut Store<Sandbox>,
+        instance: &Instance,
+    ) -> wasmtime::Result<TypedFunc<EvaluateParams<'a>, (WitDecision,)>> {
+        let func = Self::func(store, instance, &self.evaluate, "evaluate")?;
+        // SAFETY: `checked` type-checked this export of this component against this very
+        // signature (the one the generated bindings use), and `instance` is of that component.
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
+
+    /// `validate-settings` of `instance`, as [`Self::evaluate`].
+    #[allow(unsafe_code)]
+    fn validate_settings<'a>(
+        &self,
+        store: &mut Store<Sandbox>,
+        instance: &Instance,
+    ) -> wasmtime::Result<ValidateSettings<'a>> {
+        let func = Self::func(
+            store,
+            instance,
+            &self.validate_settings,
+            "validate-settings",
+        )?;
+        // SAFETY: as in `evaluate`.
+        Ok(unsafe { TypedFunc::new_unchecked(func) })
+    }
+
+    fn func(
+        store: &mut Store<Sandbox>,
+        instance: &Instance,
+        index: &ComponentExportIndex,
+        name: &str,
+    ) -> wasmtime::Result<wasmtime::component::Func> {
+        instance
+            .get_func(store, index)
+            .ok_or_else(|| wasmtime::format_err!("the instance lacks its `{name}` export"))
     }
 }
 
