@@ -7,7 +7,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use wicket::audit::{self, Actor, Details};
 use wicket::policy::types::{AccessRequest, Decision, Identity};
-use wicket::store::{Decided, RequestState, Store, Transition};
+use wicket::store::{Decided, ModuleVerdict, RequestState, Store, Transition};
+use wicket::workflow::new_request_id;
 
 const REQUEST: &str = include_str!("../src/store/fixtures/request.json");
 const IDENTITY: &str = include_str!("../src/store/fixtures/identity.json");
@@ -32,25 +33,42 @@ fn writes(c: &mut Criterion) {
     let workflow = Actor::service("workflow");
     let mut n = 0u64;
 
-    c.bench_function("insert_decided (denied)", |b| {
-        let deny = Decision::Deny {
-            reason: "not in sre".into(),
-        };
-        b.iter(|| {
-            n += 1;
-            request.id = format!("deny-{n}");
-            rt.block_on(store.insert_decided(Decided {
-                request: black_box(&request),
-                requester: &identity,
-                decision: &deny,
-                modules: &[],
-                to: RequestState::Denied,
-                actor: &workflow,
-                also: &[],
-            }))
-            .expect("deny")
-        })
-    });
+    c.bench_function(
+        "insert_decided (denied by the first of three modules)",
+        |b| {
+            let deny = Decision::Deny {
+                reason: "module `groups`: namespace `payments` is not allowed for your groups"
+                    .into(),
+            };
+            // What the service stores for a denial by `wicket dev`'s chain: every module's part.
+            let modules: Vec<ModuleVerdict> =
+                [("groups", &deny), ("window", &allow), ("tickets", &allow)]
+                    .into_iter()
+                    .map(|(module, decision)| ModuleVerdict {
+                        module: module.to_owned(),
+                        digest: "9349df4c6ad5c1293d313085a313eaea311e2c291d8bc84f49f22da227171169"
+                            .to_owned(),
+                        decision: Some(decision.clone()),
+                        duration_us: 12,
+                        error: None,
+                    })
+                    .collect();
+            b.iter(|| {
+                // Ids as the service makes them, so that indexes see the same spread.
+                request.id = new_request_id();
+                rt.block_on(store.insert_decided(Decided {
+                    request: black_box(&request),
+                    requester: &identity,
+                    decision: &deny,
+                    modules: &modules,
+                    to: RequestState::Denied,
+                    actor: &workflow,
+                    also: &[],
+                }))
+                .expect("deny")
+            })
+        },
+    );
     c.bench_function("transition (approved -> provisioning)", |b| {
         b.iter_batched(
             || {

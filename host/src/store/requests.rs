@@ -156,15 +156,6 @@ pub struct Decided<'a> {
     pub also: &'a [Details],
 }
 
-/// A module verdict as its row stores it.
-struct ModuleRow {
-    module: String,
-    digest: String,
-    decision: Option<String>,
-    duration_us: i64,
-    error: Option<String>,
-}
-
 impl Store {
     /// Stores a decided request in one change: the request in state `to`, its verdict and each
     /// module's part, and its events `request_received`, `verdict`, `state_changed`
@@ -195,19 +186,7 @@ impl Store {
             to_json(d.decision)?,
             grant.as_ref().map(to_json).transpose()?,
         );
-        let modules = d
-            .modules
-            .iter()
-            .map(|m| {
-                Ok(ModuleRow {
-                    module: m.module.clone(),
-                    digest: m.digest.clone(),
-                    decision: m.decision.as_ref().map(to_json).transpose()?,
-                    duration_us: i64::try_from(m.duration_us).unwrap_or(i64::MAX),
-                    error: m.error.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let modules = to_json(&d.modules)?;
         let record = RequestRecord {
             id: request.id.clone(),
             subject: d.requester.subject.clone(),
@@ -264,8 +243,8 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO requests (id, requester_subject, requester_issuer, cluster,
                         namespaces, access, duration_seconds, reason, context, state, verdict,
-                        grant_json, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        grant_json, modules, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )?
                 .execute(rusqlite::params![
                     record.id,
@@ -280,6 +259,7 @@ impl Store {
                     record.state.as_str(),
                     verdict,
                     grant,
+                    modules,
                     record.created_at.as_millisecond(),
                     record.updated_at.as_millisecond(),
                 ]);
@@ -287,22 +267,6 @@ impl Store {
                 Err(e) if is_unique_violation(&e) => return Err(Error::Duplicate(record.id)),
                 inserted => inserted?,
             };
-            let mut insert_module = tx.conn.prepare_cached(
-                "INSERT INTO module_verdicts (request_id, position, module, digest, decision,
-                    duration_us, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )?;
-            for (position, m) in (0i64..).zip(&modules) {
-                insert_module.execute(rusqlite::params![
-                    record.id,
-                    position,
-                    m.module,
-                    m.digest,
-                    m.decision,
-                    m.duration_us,
-                    m.error,
-                ])?;
-            }
-            drop(insert_module);
             let chained = tx.chain(Some(&record.id), events);
             tx.insert_events(&chained)?;
             Ok(record)
@@ -377,28 +341,12 @@ impl Store {
 
     /// Each module's part in the request's verdict, in chain order.
     pub async fn module_verdicts(&self, id: &str) -> Result<Vec<ModuleVerdict>> {
-        let rows = sqlx::query(
-            "SELECT module, digest, decision, duration_us, error FROM module_verdicts
-             WHERE request_id = ? ORDER BY position",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let decision: Option<String> = row.try_get("decision")?;
-                Ok(ModuleVerdict {
-                    module: row.try_get("module")?,
-                    digest: row.try_get("digest")?,
-                    decision: decision
-                        .map(|text| from_json("decision", &text))
-                        .transpose()?,
-                    duration_us: u64::try_from(row.try_get::<i64, _>("duration_us")?)
-                        .map_err(|_| Error::Corrupt("negative module duration".to_owned()))?,
-                    error: row.try_get("error")?,
-                })
-            })
-            .collect()
+        let modules: String = sqlx::query_scalar("SELECT modules FROM requests WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        from_json("modules", &modules)
     }
 
     /// Every request in `state`, soonest `expires_at` first (e.g. the `active` ones, to

@@ -664,3 +664,73 @@ async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answ
     let refused = t.store.requests_in_state(RequestState::Denied).await;
     assert_eq!(ids(refused.unwrap()), ["refused"]);
 }
+
+/// Migration 0004 moves each request's module verdicts into its row: stored under 0003's
+/// schema (one row per module, inserted out of order, a failed module with no decision), they
+/// read back in chain order after the upgrade, and their table is gone.
+#[tokio::test]
+async fn module_verdicts_stored_before_they_moved_into_the_request_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wicket.db");
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    let mut before = sqlx::migrate!("./migrations");
+    let up_to_0003: Vec<_> = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 3)
+        .cloned()
+        .collect();
+    assert_eq!(up_to_0003.len(), 3);
+    before.migrations = up_to_0003.into();
+    before.run(&pool).await.unwrap();
+    for id in ["with-modules", "without"] {
+        sqlx::query(
+            "INSERT INTO requests (id, requester_subject, requester_issuer, cluster, namespaces,
+                access, duration_seconds, reason, context, state, verdict, created_at, updated_at)
+             VALUES (?, 'alice', 'https://login.example.com', 'prod', '[\"payments\"]',
+                '{\"access\":{\"role\":\"edit\"},\"cluster_rules\":[]}', 1800, 'INC-1', '{}',
+                'denied', '{\"decision\":\"deny\",\"reason\":\"no\"}', 1, 1)",
+        )
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let modules = [module("group-access", Some(deny())), module("slow", None)];
+    for position in [1usize, 0] {
+        let m = &modules[position];
+        sqlx::query("INSERT INTO module_verdicts VALUES ('with-modules', ?, ?, ?, ?, ?, ?)")
+            .bind(i64::try_from(position).unwrap())
+            .bind(&m.module)
+            .bind(&m.digest)
+            .bind(m.decision.as_ref().map(|d| to_json(d).unwrap()))
+            .bind(i64::try_from(m.duration_us).unwrap())
+            .bind(&m.error)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        store.module_verdicts("with-modules").await.unwrap(),
+        modules
+    );
+    assert_eq!(store.module_verdicts("without").await.unwrap(), []);
+    let error = store.module_verdicts("unknown").await.unwrap_err();
+    assert!(matches!(error, Error::NotFound(id) if id == "unknown"));
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'module_verdicts'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(tables, 0);
+}

@@ -137,7 +137,7 @@ fn now() -> Timestamp {
 }
 
 /// A fresh request id: 24 random lowercase hex digits (a valid label value and name part).
-fn new_id() -> String {
+pub fn new_request_id() -> String {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
     hex::encode(bytes)
@@ -223,7 +223,7 @@ impl Workflow {
     /// `pending-approval`, `denied` or `failed`) and each module's part in the verdict.
     #[tracing::instrument(skip_all, fields(subject = %identity.subject))]
     pub async fn submit(&self, identity: &Identity, body: NewRequest) -> Result<Submitted> {
-        let request = body.validate(&self.inner.bounds, new_id(), now())?;
+        let request = body.validate(&self.inner.bounds, new_request_id(), now())?;
         let _in_flight = InFlight::new(&self.inner, &request.id);
         let verdict = self
             .inner
