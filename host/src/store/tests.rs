@@ -734,3 +734,53 @@ async fn module_verdicts_stored_before_they_moved_into_the_request_are_kept() {
     .unwrap();
     assert_eq!(tables, 0);
 }
+
+/// One requester's list seeks `requests_by_requester`, everyone's walks `requests_by_created`,
+/// a cursor seeks its place, and neither sorts: a page costs the same however many requests
+/// there are and however deep it is.
+#[rstest]
+#[case::own(true, false, "requests_by_requester")]
+#[case::own_after_a_cursor(true, true, "requests_by_requester")]
+#[case::everyone(false, false, "requests_by_created")]
+#[case::everyone_after_a_cursor(false, true, "requests_by_created")]
+#[tokio::test]
+async fn lists_read_an_index_in_order(#[case] own: bool, #[case] after: bool, #[case] index: &str) {
+    let t = test_store().await;
+    let filter = ListFilter {
+        requester: own.then(|| ("https://login.example.com".to_owned(), "alice".to_owned())),
+        ..ListFilter::default()
+    };
+    let explain = format!(
+        "EXPLAIN QUERY PLAN {}",
+        super::requests::list_sql(&filter, after)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(explain));
+    if own {
+        query = query.bind("https://login.example.com").bind("alice");
+    }
+    if after {
+        query = query.bind(1_800_000_000_000i64).bind("a1");
+    }
+    let plan: Vec<String> = query
+        .bind(51i64)
+        .fetch_all(t.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect();
+    assert!(
+        plan.iter().any(|step| step.contains(index)),
+        "{index}: {plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+    if own || after {
+        assert!(
+            plan.iter().any(|step| step.starts_with("SEARCH")),
+            "{plan:?}"
+        );
+    }
+}
