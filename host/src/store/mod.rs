@@ -245,6 +245,8 @@ fn write_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
          PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
     ))?;
     conn.busy_timeout(Duration::ZERO)?;
+    // Every statement the writer runs stays prepared (rusqlite keeps 16 by default).
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

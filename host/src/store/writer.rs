@@ -439,7 +439,7 @@ impl Tx {
         if !busy.is_zero() {
             self.conn.busy_timeout(busy)?;
         }
-        let begun = self.conn.execute_batch("BEGIN IMMEDIATE");
+        let begun = self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([]);
         if !busy.is_zero() {
             self.conn.busy_timeout(Duration::ZERO)?;
         }
@@ -495,7 +495,11 @@ impl Tx {
                 }
             } else {
                 self.head = head;
-                if savepoints && let Err(error) = self.exec("ROLLBACK TO job; RELEASE job") {
+                if savepoints
+                    && let Err(error) = self
+                        .exec("ROLLBACK TO job")
+                        .and_then(|()| self.exec("RELEASE job"))
+                {
                     failure = Some(error);
                 }
             }
@@ -516,7 +520,13 @@ impl Tx {
         }
     }
 
+    /// Runs one transaction-control statement, prepared once (parsing it was ~1 µs of every
+    /// write).
     fn exec(&self, sql: &str) -> Result<(), Arc<rusqlite::Error>> {
-        self.conn.execute_batch(sql).map_err(Arc::new)
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute([]))
+            .map(drop)
+            .map_err(Arc::new)
     }
 }
