@@ -540,3 +540,26 @@ async fn reconciler_keeps_active_grants() {
         RequestState::Active
     );
 }
+
+/// Request ids are 24 lowercase hex digits (a label value and name part), sort by the time
+/// they were made, and differ within one millisecond.
+#[test]
+fn request_ids_sort_by_creation_time_and_stay_apart() {
+    let first = new_request_id();
+    std::thread::sleep(Duration::from_millis(2));
+    let later: Vec<String> = (0..64).map(|_| new_request_id()).collect();
+    for id in std::iter::once(&first).chain(&later) {
+        assert_eq!(id.len(), 24, "{id}");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{id}"
+        );
+    }
+    assert!(later.iter().all(|id| *id > first), "{first} {later:?}");
+    let millis = i64::from_str_radix(&first[..12], 16).unwrap();
+    let made = Timestamp::from_millisecond(millis).unwrap();
+    assert!((Timestamp::now() - made).get_seconds().abs() < 60, "{made}");
+    let distinct: std::collections::HashSet<_> = later.iter().collect();
+    assert_eq!(distinct.len(), later.len());
+}
