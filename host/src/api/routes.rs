@@ -314,7 +314,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
         })?
         .len();
     let writes = state.workflow.store().write_stats();
-    let text = state.workflow.metrics().render(active, writes);
+    let mut text = state.workflow.metrics().render(active, writes);
+    text.push_str(&state.auth.render_metrics());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

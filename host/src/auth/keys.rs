@@ -151,23 +151,27 @@ impl Keys {
         })
     }
 
-    /// The key that must have signed a token with this `kid` and algorithm.
+    /// The key that must have signed a token with this `kid` and algorithm, and the
+    /// generation of the keys it was found in: a secret or a JWKS file never changes
+    /// (generation 0); a JWKS URL's keys move to the next generation on every fetch.
     pub(super) async fn key_for(
         &self,
         kid: Option<&str>,
         algorithm: Algorithm,
-    ) -> Result<DecodingKey> {
+    ) -> Result<(DecodingKey, u64)> {
         match self {
             Self::Secret(key) => {
                 if algorithm.family() != AlgorithmFamily::Hmac {
                     return Err(Error::AlgorithmNotAllowed(format!("{algorithm:?}")));
                 }
-                Ok(key.clone())
+                Ok((key.clone(), 0))
             }
             Self::Static(set) => {
                 let kid = kid.ok_or(Error::MissingKeyId)?;
-                set.get(kid, algorithm)
-                    .unwrap_or_else(|| Err(Error::UnknownKey(shown(kid))))
+                let key = set
+                    .get(kid, algorithm)
+                    .unwrap_or_else(|| Err(Error::UnknownKey(shown(kid))))?;
+                Ok((key, 0))
             }
             Self::Remote(remote) => {
                 remote
@@ -193,6 +197,8 @@ fn read_file(issuer: &str, path: &Path) -> Result<KeySet, LoadError> {
 #[derive(Default)]
 struct Cache {
     keys: Option<KeySet>,
+    /// Successful fetches so far: tokens verified with older keys are verified again.
+    generation: u64,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
 }
@@ -233,17 +239,17 @@ impl RemoteJwks {
         })
     }
 
-    async fn key_for(&self, kid: &str, algorithm: Algorithm) -> Result<DecodingKey> {
-        let (fresh, found) = {
+    async fn key_for(&self, kid: &str, algorithm: Algorithm) -> Result<(DecodingKey, u64)> {
+        let (fresh, found, generation) = {
             let cache = self.cache.read().await;
             let fresh = cache
                 .fetched_at
                 .is_some_and(|at| at.elapsed() < self.refresh);
             let found = cache.keys.as_ref().and_then(|set| set.get(kid, algorithm));
-            (fresh, found)
+            (fresh, found, cache.generation)
         };
         match found {
-            Some(result) if fresh => return result,
+            Some(result) if fresh => return Ok((result?, generation)),
             // Stale: refresh first (keeping the old keys if that fails).
             Some(_) => self.fetch(Why::Stale).await,
             None => self.fetch(Why::UnknownKid).await,
@@ -252,7 +258,8 @@ impl RemoteJwks {
         match cache.keys.as_ref() {
             Some(set) => set
                 .get(kid, algorithm)
-                .unwrap_or_else(|| Err(Error::UnknownKey(shown(kid)))),
+                .unwrap_or_else(|| Err(Error::UnknownKey(shown(kid))))
+                .map(|key| (key, cache.generation)),
             None => Err(Error::KeysUnavailable(shown(&self.issuer))),
         }
     }
@@ -278,6 +285,7 @@ impl RemoteJwks {
         match fetched {
             Ok(set) => {
                 cache.keys = Some(set);
+                cache.generation += 1;
                 cache.fetched_at = Some(Instant::now());
             }
             Err(reason) => {

@@ -6,9 +6,12 @@
 //! attack needs a server that checks an HMAC signature with a public key); the key by `kid`;
 //! the signature; `exp` and `nbf` (with the issuer's leeway), `iss`, `aud` and `sub`.
 //! Every [`Error`] message is safe to send back to the client: it never holds key material
-//! and echoes token values only shortened and cleaned.
+//! and echoes token values only shortened and cleaned. A token verified once is remembered
+//! (see `remembered`): sent again, it is accepted without those checks while its own validity
+//! window and its issuer's keys still hold.
 
 mod keys;
+mod remembered;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -25,6 +28,7 @@ pub use keys::LoadError;
 use crate::config::IssuerConfig;
 use crate::policy::types::Identity;
 use keys::Keys;
+use remembered::{Remembered, Verified, unix_now};
 
 /// The longest token accepted, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -118,6 +122,7 @@ struct Issuer {
 /// Verifies tokens of the configured issuers.
 pub struct Authenticator {
     issuers: HashMap<String, Issuer>,
+    remembered: Remembered,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -151,13 +156,48 @@ impl Authenticator {
                 ))
             })
             .collect::<Result<_, LoadError>>()?;
-        Ok(Self { issuers })
+        Ok(Self {
+            issuers,
+            remembered: Remembered::default(),
+        })
+    }
+
+    /// Prometheus text for authentication: requests authenticated by a remembered
+    /// verification, and tokens remembered now.
+    pub fn render_metrics(&self) -> String {
+        let (used, remembered) = self.remembered.stats();
+        format!(
+            "# HELP wicket_auth_remembered_total Requests authenticated by a token verified before.\n\
+             # TYPE wicket_auth_remembered_total counter\nwicket_auth_remembered_total {used}\n\
+             # HELP wicket_auth_remembered_tokens Verified tokens remembered now.\n\
+             # TYPE wicket_auth_remembered_tokens gauge\nwicket_auth_remembered_tokens {remembered}\n"
+        )
     }
 
     /// Verifies a bearer token (without the `Bearer ` prefix) and returns who it proves.
     pub async fn verify(&self, token: &str) -> Result<Identity> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Error::Malformed);
+        }
+        let fingerprint = Remembered::fingerprint(token);
+        // The issuer's keys as a remembered token's check found them, for the check below.
+        let mut asked = None;
+        if let Some(verified) = self.remembered.get(&fingerprint, unix_now()) {
+            if let Some(issuer) = self.issuers.get(&verified.issuer) {
+                let kid = verified.kid.as_deref();
+                match issuer.keys.key_for(kid, verified.algorithm).await {
+                    Ok((_, generation)) if generation == verified.generation => {
+                        self.remembered.used();
+                        return Ok(verified.identity);
+                    }
+                    Ok((key, generation)) => {
+                        asked = Some((verified.kid, verified.algorithm, key, generation));
+                    }
+                    Err(_) => {}
+                }
+            }
+            // Its keys changed (or are gone): verified from scratch below.
+            self.remembered.forget(&fingerprint);
         }
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(_signature), None) =
@@ -184,10 +224,21 @@ impl Authenticator {
             .ok()
             .filter(|a| issuer.config.algorithms.contains(a))
             .ok_or_else(|| Error::AlgorithmNotAllowed(shown(&header.alg)))?;
-        let key = issuer
-            .keys
-            .key_for(header.kid.as_deref(), algorithm)
-            .await?;
+        let (key, generation) = match asked {
+            // Asked a moment ago for this very token: not asked twice (a stale JWKS would be
+            // fetched twice).
+            Some((kid, asked_for, key, generation))
+                if kid == header.kid && asked_for == algorithm =>
+            {
+                (key, generation)
+            }
+            _ => {
+                issuer
+                    .keys
+                    .key_for(header.kid.as_deref(), algorithm)
+                    .await?
+            }
+        };
 
         let mut validation = Validation::new(algorithm);
         validation.leeway = issuer.config.leeway.as_secs();
@@ -199,7 +250,22 @@ impl Authenticator {
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| map_error(e.into_kind(), algorithm))?
             .claims;
-        identity(&issuer.config, claims)
+        let exp = claims.get("exp").and_then(Value::as_f64);
+        let nbf = claims.get("nbf").and_then(Value::as_f64);
+        let identity = identity(&issuer.config, claims)?;
+        if let Some(exp) = exp {
+            let verified = Verified {
+                issuer: issuer.config.issuer.clone(),
+                kid: header.kid,
+                algorithm,
+                generation,
+                exp,
+                nbf,
+                identity: identity.clone(),
+            };
+            self.remembered.insert(fingerprint, verified, unix_now());
+        }
+        Ok(identity)
     }
 }
 

@@ -567,3 +567,90 @@ fn the_authenticator_and_its_futures_cross_threads() {
     send_sync(&auth);
     send(auth.verify("x"));
 }
+
+fn remembered_total(auth: &Authenticator) -> String {
+    auth.render_metrics()
+        .lines()
+        .find(|line| line.starts_with("wicket_auth_remembered_total "))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_token_sent_again_is_remembered_and_proves_the_same_identity() {
+    let auth = authenticator();
+    let token = Make::GoodRs256.token();
+    let first = auth.verify(&token).await.unwrap();
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 0");
+    assert_eq!(auth.verify(&token).await.unwrap(), first);
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 1");
+    assert!(
+        auth.render_metrics()
+            .contains("wicket_auth_remembered_tokens 1\n")
+    );
+    // A refused token is never remembered: refused again, on the same grounds.
+    let tampered = format!("{}x", token.trim_end_matches('x'));
+    for _ in 0..2 {
+        assert!(auth.verify(&tampered).await.is_err());
+    }
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 1");
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires_on_time() {
+    let auth = Authenticator::new(&[IssuerConfig {
+        leeway: Duration::ZERO,
+        ..issuer(
+            DEV_ISSUER,
+            &[Algorithm::HS256],
+            KeySource::Hs256Secret(Secret::new(DEV_SECRET)),
+        )
+    }])
+    .unwrap();
+    let exp = now() + 2;
+    let token = sign(
+        Algorithm::HS256,
+        None,
+        &EncodingKey::from_secret(DEV_SECRET.as_bytes()),
+        &with(with(claims(), "iss", json!(DEV_ISSUER)), "exp", json!(exp)),
+    );
+    auth.verify(&token).await.unwrap();
+    auth.verify(&token).await.unwrap();
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 1");
+    while now() <= exp {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(auth.verify(&token).await.unwrap_err(), Error::Expired);
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 1");
+}
+
+/// The JWKS document `JWKS_AB` with `rsa-b`'s public key published under the kid `rsa-a`.
+fn jwks_rebinding_rsa_a_to_rsa_b() -> &'static str {
+    let mut document: Value = serde_json::from_str(JWKS_AB).unwrap();
+    let keys = document["keys"].as_array_mut().unwrap();
+    keys.retain(|key| key["kid"] == "rsa-b");
+    keys[0]["kid"] = json!("rsa-a");
+    Box::leak(document.to_string().into_boxed_str())
+}
+
+#[tokio::test]
+async fn a_refetched_jwks_makes_remembered_tokens_verify_again() {
+    let server = JwksServer::start(JWKS_A).await;
+    let auth = server.authenticator(HOUR, Duration::ZERO);
+    let token = Make::GoodRs256.token();
+    auth.verify(&token).await.unwrap();
+    auth.verify(&token).await.unwrap();
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 1");
+    // The issuer now publishes another key under the same kid; a token naming an unknown kid
+    // makes Wicket fetch the new document.
+    server.serve(StatusCode::OK, jwks_rebinding_rsa_a_to_rsa_b());
+    let unknown = sign(Algorithm::RS256, Some("rsa-c"), &rsa(RSA_B), &claims());
+    assert!(auth.verify(&unknown).await.is_err());
+    assert_eq!(server.fetches(), 2);
+    assert_eq!(
+        auth.verify(&token).await.unwrap_err(),
+        Error::BadSignature,
+        "checked against the key published now, not accepted from memory"
+    );
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 1");
+}
