@@ -622,6 +622,20 @@ fn store_and_its_futures_cross_threads() {
 /// Requests are looked up by state only while they can still change: that lookup goes through
 /// the partial index of live requests, which a denied request never enters (one B-tree page
 /// fewer per denial); a final state is still answered, by a scan.
+/// The steps of an `EXPLAIN QUERY PLAN` query, as SQLite words them.
+async fn query_plan<'q>(
+    store: &Store,
+    explain: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+) -> Vec<String> {
+    explain
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect()
+}
+
 #[tokio::test]
 async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answer() {
     let t = test_store().await;
@@ -634,14 +648,11 @@ async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answ
     denied(&t.store, &request("refused"), "bob").await;
 
     let explain = format!("EXPLAIN QUERY PLAN {}", super::requests::LIVE_IN_STATE);
-    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
-        .bind("active")
-        .fetch_all(t.store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<String, _>("detail"))
-        .collect();
+    let plan = query_plan(
+        &t.store,
+        sqlx::query(sqlx::AssertSqlSafe(explain)).bind("active"),
+    )
+    .await;
     assert!(
         plan.iter()
             .any(|step| step.contains("USING INDEX requests_live_by_state_expiry")),
@@ -761,14 +772,7 @@ async fn lists_read_an_index_in_order(#[case] own: bool, #[case] after: bool, #[
     if after {
         query = query.bind(1_800_000_000_000i64).bind("a1");
     }
-    let plan: Vec<String> = query
-        .bind(51i64)
-        .fetch_all(t.store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<String, _>("detail"))
-        .collect();
+    let plan = query_plan(&t.store, query.bind(51i64)).await;
     assert!(
         plan.iter().any(|step| step.contains(index)),
         "{index}: {plan:?}"
