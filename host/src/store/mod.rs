@@ -36,6 +36,7 @@ mod objects;
 mod promotions;
 mod requests;
 mod state;
+mod wal_vfs;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -237,9 +238,14 @@ const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
 /// The write connection: WAL (set by the pool), `synchronous=NORMAL`, foreign keys on, no
 /// busy timeout (the writer waits only on a blocking thread, see `writer`), no automatic
-/// checkpoint (a helper checkpoints beside the writer) and a WAL kept to [`WAL_SIZE_LIMIT`].
+/// checkpoint (a helper checkpoints beside the writer) and a WAL kept to [`WAL_SIZE_LIMIT`],
+/// written one commit at a time (`store/wal_vfs.rs`).
 fn write_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(path)?;
+    let conn = rusqlite::Connection::open_with_flags_and_vfs(
+        path,
+        rusqlite::OpenFlags::default(),
+        wal_vfs::register()?,
+    )?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
          PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
@@ -277,3 +283,5 @@ fn parse_state(text: &str) -> Result<RequestState> {
 mod batch_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod wal_vfs_tests;
