@@ -23,7 +23,7 @@ pub fn canonical_json(value: &Value) -> String {
 }
 
 /// Bytes written by serde_json and ASCII punctuation, which are always UTF-8.
-fn into_text(bytes: Vec<u8>) -> String {
+pub(super) fn into_text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -149,21 +149,9 @@ pub fn canonical_event_hash(prev_hash: &str, event: Canonical<'_>) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Replaces every bearer token (a JWT, as ServiceAccount tokens are) and every kubeconfig
-/// found in any string of `value`. Typed details keep secrets out by construction; this
-/// catches the free-text fields (reasons, context, error messages) a user or a cause fills.
-pub fn redact(value: &mut Value) {
-    match value {
-        Value::String(text) => {
-            if let Some(clean) = redact_text(text) {
-                *text = clean;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact),
-        Value::Object(map) => map.values_mut().for_each(redact),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
+/// The shortest text [`redact_text`] can change: a kubeconfig marker (`kind: Config`), a
+/// JWT's three parts ([`looks_like_jwt`]) being at least 14 bytes.
+const SHORTEST_REDACTED: usize = 12;
 
 const KUBECONFIG_MARKERS: [&str; 6] = [
     "kind: Config",
@@ -174,8 +162,15 @@ const KUBECONFIG_MARKERS: [&str; 6] = [
     "certificate-authority-data",
 ];
 
-/// The redacted form of `text`, or `None` when there is nothing to redact.
+/// `text` with every bearer token (a JWT, as ServiceAccount tokens are) replaced, or all of
+/// it when it holds a kubeconfig; `None` when there is nothing to redact. Every string value
+/// of an event passes through it. Typed details keep secrets out by construction; this
+/// catches the free-text fields (reasons, context, error messages) a user or a cause fills.
 pub fn redact_text(text: &str) -> Option<String> {
+    // Most strings of an event (names, states, kinds) are shorter than anything redacted.
+    if text.len() < SHORTEST_REDACTED {
+        return None;
+    }
     // Every marker contains `Config` or `-data`: two scans rule out most texts.
     let may_be_kubeconfig = text.contains("Config") || text.contains("-data");
     if may_be_kubeconfig

@@ -5,12 +5,14 @@
 //! changing, removing or reordering any stored event breaks the chain at that event, which
 //! [`verify`] finds and names. Events are appended by the [`Store`] inside the
 //! transaction of the change they record. Their details are a typed enum ([`Details`]) and
-//! pass through [`chain::redact`], so no token or kubeconfig can be written to the log.
+//! every string in them passes through [`chain::redact_text`] as they are written
+//! (`canonical.rs`), so no token or kubeconfig can be written to the log.
 //!
 //! The chain shows that the stored log is whole up to its newest event; removing events
 //! from the *end* is only visible against a head hash recorded elsewhere, which is why
 //! [`VerifyReport::head`] reports it.
 
+pub(crate) mod canonical;
 pub mod chain;
 mod event;
 mod verify;

@@ -327,6 +327,177 @@ fn canonical_json_writes_scalars_as_serde_json_does() {
     assert_eq!(back, value);
 }
 
+/// The canonical JSON the log wrote before it was written straight from the typed value:
+/// through a `serde_json::Value`, every string value redacted.
+fn through_a_value<T: serde::Serialize>(value: &T) -> String {
+    fn redact(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => {
+                if let Some(clean) = redact_text(text) {
+                    *text = clean;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+            serde_json::Value::Object(map) => map.values_mut().for_each(redact),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(value).unwrap();
+    redact(&mut value);
+    canonical_json(&value)
+}
+
+/// Events of every kind, as JSON, with what makes canonical JSON hard: keys out of order at
+/// every level, escapes, non-ASCII, every kind of number, `null`s, and secrets to redact.
+fn every_kind_of_event() -> Vec<serde_json::Value> {
+    let verdict = serde_json::json!({
+        "module": "groups \"quoted\"", "digest": "9349df4c", "duration_us": 18446744073709551615u64,
+        "decision": {"decision": "deny", "reason": format!("token {TOKEN} ✓\u{1}")},
+        "error": null,
+    });
+    let failed = serde_json::json!({
+        "module": "window", "digest": "00", "duration_us": 0, "decision": null, "error": "trap",
+    });
+    vec![
+        serde_json::json!({
+            "kind": "request_received", "cluster": "prod", "namespaces": ["payments", "é"],
+            "access": {"rules": [{"verbs": ["get"], "api_groups": [""], "resources": ["pods"]}]},
+            "cluster_rules": [], "duration_seconds": 1800, "reason": KUBECONFIG,
+            "context": {"z": "1", "a": format!("Bearer {TOKEN}"), "ticket": "INC-1"},
+            "identity": {
+                "subject": "alice", "issuer": "https://login.example.com", "groups": ["sre"],
+                "claims": {
+                    "zz": [1, -7, 1.5, -0.25, 1e300, 0.1, null, true],
+                    "nested": {"b": {"d": TOKEN, "c": []}, "a": {}},
+                    "tab\t\"key": "a\u{1f}b", "Z": 18446744073709551615u64, "é": false,
+                },
+            },
+            "requested_at": "2026-12-06T10:00:00.123Z",
+        }),
+        serde_json::json!({"kind": "request_received", "cluster": "c", "namespaces": [],
+            "access": {"role": "edit"}, "cluster_rules": [], "duration_seconds": 1,
+            "reason": "", "context": {}}),
+        serde_json::json!({"kind": "authentication_failed", "code": "expired", "message": TOKEN}),
+        serde_json::json!({"kind": "verdict", "modules": [verdict.clone(), failed.clone()],
+            "decision": {"decision": "allow", "grant": {"ttl_seconds": 1800,
+                "namespaces": [{"namespace": "payments", "role": "edit"}]}}}),
+        serde_json::json!({"kind": "state_changed", "from": "received", "to": "denied", "note": null}),
+        serde_json::json!({"kind": "state_changed", "from": "a", "to": "b", "note": KUBECONFIG}),
+        serde_json::json!({"kind": "object_created",
+            "object": {"kind": "RoleBinding", "namespace": "payments", "name": "wicket-1"}}),
+        serde_json::json!({"kind": "object_deleted",
+            "object": {"kind": "ClusterRole", "namespace": null, "name": "wicket-1"}}),
+        serde_json::json!({"kind": "kubeconfig_issued", "expires_at": "2026-12-06T10:30:00Z"}),
+        serde_json::json!({"kind": "policies_reloaded", "trigger": "api", "generation": 7,
+            "changed": []}),
+        serde_json::json!({"kind": "policy_rejected", "trigger": "watch", "cluster": null,
+            "entry": "groups", "file": "/p/g.wasm", "digest": null, "reason": "bad\nmodule"}),
+        serde_json::json!({"kind": "shadow_difference", "cluster": "prod",
+            "active": verdict, "candidate": failed}),
+        serde_json::json!({"kind": "policy_promoted", "cluster": "prod", "entry": "groups",
+            "candidate": "g2.wasm"}),
+    ]
+}
+
+#[test]
+fn canonical_json_written_straight_is_what_the_value_gave() {
+    let events = every_kind_of_event();
+    let mut kinds = std::collections::BTreeSet::new();
+    for json in events {
+        let details: Details =
+            serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{e}: {json}"));
+        kinds.insert(details.kind());
+        let straight = canonical::to_canonical_json(&details).unwrap();
+        assert_eq!(straight, through_a_value(&details));
+        assert!(!straight.contains(TOKEN) && !straight.contains("client-key-data"));
+        // A `serde_json::Value` itself (claims, for one) is written the same way too.
+        assert_eq!(
+            canonical::to_canonical_json(&json).unwrap(),
+            through_a_value(&json)
+        );
+    }
+    assert_eq!(kinds.len(), 11, "every kind of event: {kinds:?}");
+    for actor in [
+        Actor::user(
+            &serde_json::from_str(include_str!("../store/fixtures/identity.json")).unwrap(),
+        ),
+        Actor::service("workflow"),
+        Actor::Anonymous,
+    ] {
+        assert_eq!(
+            canonical::to_canonical_json(&actor).unwrap(),
+            through_a_value(&actor)
+        );
+    }
+}
+
+/// Shapes no event has today but a field added tomorrow could: enum variants of every
+/// form, tuples, bytes, `char`s, unit values, maps with number keys and a key given twice.
+#[test]
+fn canonical_json_written_straight_covers_every_serde_shape() {
+    #[derive(serde::Serialize)]
+    enum Shape {
+        Unit,
+        Newtype(String),
+        Tuple(u8, i64),
+        Struct { b: f32, a: Option<char> },
+    }
+    #[derive(serde::Serialize)]
+    struct Unit;
+    #[derive(serde::Serialize)]
+    struct Every {
+        shapes: Vec<Shape>,
+        tuple: (u16, &'static str),
+        #[serde(with = "serde_bytes_as_seq")]
+        bytes: Vec<u8>,
+        unit: (),
+        unit_struct: Unit,
+        numbers: std::collections::BTreeMap<i32, f64>,
+        #[serde(flatten)]
+        flat: std::collections::BTreeMap<String, String>,
+        zed: i128,
+    }
+    mod serde_bytes_as_seq {
+        pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(bytes)
+        }
+    }
+    let every = Every {
+        shapes: vec![
+            Shape::Unit,
+            Shape::Newtype(format!("x {TOKEN}")),
+            Shape::Tuple(7, -9),
+            Shape::Struct {
+                b: 0.1,
+                a: Some('é'),
+            },
+            Shape::Struct {
+                b: f32::NAN,
+                a: None,
+            },
+        ],
+        tuple: (65535, "t"),
+        bytes: vec![0, 255],
+        unit: (),
+        unit_struct: Unit,
+        numbers: [(-1, 0.5), (10, f64::INFINITY), (2, -0.0)].into(),
+        flat: [
+            ("zed".to_owned(), "given twice".to_owned()),
+            ("a".to_owned(), "1".to_owned()),
+        ]
+        .into(),
+        zed: -170141183460469231731687303715884105728 / (1 << 80),
+    };
+    let straight = canonical::to_canonical_json(&every).unwrap();
+    assert_eq!(straight, through_a_value(&every));
+    // The flattened map's `zed` comes before the field's: the field's value wins, once.
+    assert_eq!(straight.matches(r#""zed""#).count(), 1, "{straight}");
+    assert!(
+        straight.ends_with(r#""zed":-140737488355328}"#),
+        "{straight}"
+    );
+}
+
 #[rstest]
 #[case::plain("INC-123: payments are failing", None)]
 #[case::jwt_in_text(
@@ -336,6 +507,9 @@ fn canonical_json_writes_scalars_as_serde_json_does() {
 #[case::unsigned_jwt("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.", Some("[redacted token]"))]
 #[case::two_parts_only("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0", None)]
 #[case::short_word("eyJ is how JSON starts in base64", None)]
+#[case::shortest_marker("kind: Config", Some(REDACTED_KUBECONFIG))]
+#[case::shortest_jwt("eyJhbGciOi.ab.", Some("[redacted token]"))]
+#[case::shorter_than_anything_redacted("eyJhbGciOi.", None)]
 #[case::kubeconfig_yaml("apiVersion: v1\nkind: Config\nusers: []", Some(REDACTED_KUBECONFIG))]
 #[case::kubeconfig_json(r#"{"kind":"Config","apiVersion":"v1"}"#, Some(REDACTED_KUBECONFIG))]
 fn redaction(#[case] text: &str, #[case] expected: Option<&str>) {

@@ -1,21 +1,19 @@
 //! The audit table: appending an event to the hash chain inside a write transaction, and
 //! reading events back in order.
 
-use serde_json::Value;
 use sqlx::Row;
 
 use super::writer::{Head, Tx};
 use super::{Error, Result, Store, now, timestamp};
+use crate::audit::canonical::to_canonical_json;
 use crate::audit::chain::{self, Canonical};
 use crate::audit::{Actor, AuditEvent, Details};
 
-/// An event ready for the chain: redacted, its actor and details in canonical JSON. The
+/// An event ready for the chain: its actor and details redacted, in canonical JSON. The
 /// caller makes it, so that the writer only numbers, times and hashes it.
 #[derive(Debug)]
 pub(super) struct Prepared {
     kind: &'static str,
-    actor: Value,
-    details: Value,
     actor_json: String,
     details_json: String,
 }
@@ -23,26 +21,48 @@ pub(super) struct Prepared {
 impl Prepared {
     /// `details`, caused by `actor`, redacted and in canonical JSON.
     pub(super) fn new(actor: &Actor, details: &Details) -> Result<Self> {
-        let actor = serde_json::to_value(actor).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let mut details_json =
-            serde_json::to_value(details).map_err(|e| Error::Corrupt(e.to_string()))?;
-        chain::redact(&mut details_json);
         Ok(Self {
             kind: details.kind(),
-            actor_json: chain::canonical_json(&actor),
-            details_json: chain::canonical_json(&details_json),
-            actor,
-            details: details_json,
+            actor_json: canonical(actor)?,
+            details_json: canonical(details)?,
         })
     }
 }
 
-/// An event placed in the chain, with the canonical JSON it is stored as.
+fn canonical<T: serde::Serialize>(value: &T) -> Result<String> {
+    to_canonical_json(value).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+/// An event placed in the chain, as it is stored.
 #[derive(Debug)]
 pub(super) struct Chained {
-    event: AuditEvent,
+    seq: i64,
+    time: jiff::Timestamp,
+    kind: &'static str,
     actor_json: String,
     details_json: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Chained {
+    /// The event, as [`Store::audit_events`] would read it back.
+    fn into_event(self, request_id: Option<&str>) -> Result<AuditEvent> {
+        let json = |column: &str, text: &str| {
+            serde_json::from_str(text)
+                .map_err(|e| Error::Corrupt(format!("audit column `{column}`: {e}")))
+        };
+        Ok(AuditEvent {
+            seq: self.seq,
+            time: self.time,
+            kind: self.kind.to_owned(),
+            request_id: request_id.map(str::to_owned),
+            actor: json("actor", &self.actor_json)?,
+            details: json("details", &self.details_json)?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
 }
 
 impl Tx {
@@ -54,31 +74,30 @@ impl Tx {
     ) -> Result<AuditEvent> {
         let head = self.head.clone();
         let mut chained = self.chain(request_id, vec![event]);
-        if let Err(error) = self.insert_events(&chained) {
+        if let Err(error) = self.insert_events(request_id, &chained) {
             self.head = head;
             return Err(error);
         }
         chained
             .pop()
-            .map(|chained| chained.event)
-            .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))
+            .ok_or_else(|| Error::Corrupt("an appended event went missing".to_owned()))?
+            .into_event(request_id)
     }
 
-    /// Stores events [`Tx::chain`] placed, in this transaction.
-    pub(super) fn insert_events(&self, events: &[Chained]) -> Result<()> {
+    /// Stores events [`Tx::chain`] placed, about `request_id`, in this transaction.
+    pub(super) fn insert_events(&self, request_id: Option<&str>, events: &[Chained]) -> Result<()> {
         let mut insert = self.conn.prepare_cached(
             "INSERT INTO audit_events (seq, time, kind, request_id, actor, details, prev_hash, hash)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )?;
-        for chained in events {
-            let event = &chained.event;
+        for event in events {
             insert.execute(rusqlite::params![
                 event.seq,
                 event.time.as_millisecond(),
                 event.kind,
-                event.request_id,
-                chained.actor_json,
-                chained.details_json,
+                request_id,
+                event.actor_json,
+                event.details_json,
                 event.prev_hash,
                 event.hash,
             ])?;
@@ -86,9 +105,10 @@ impl Tx {
         Ok(())
     }
 
-    /// Numbers, times and hashes `events`, in order, after the head of the chain and moves
-    /// the head past them. The caller stores them ([`Tx::insert_events`]) in this
-    /// transaction, or fails its write (which gives the head back).
+    /// Numbers, times and hashes `events` (all about `request_id`), in order, after the head
+    /// of the chain and moves the head past them. The caller stores them
+    /// ([`Tx::insert_events`]) in this transaction, or fails its write (which gives the head
+    /// back).
     pub(super) fn chain(
         &mut self,
         request_id: Option<&str>,
@@ -116,18 +136,13 @@ impl Tx {
                 };
                 let prev_hash = std::mem::replace(&mut self.head, next).hash;
                 Chained {
-                    event: AuditEvent {
-                        seq,
-                        time,
-                        kind: prepared.kind.to_owned(),
-                        request_id: request_id.map(str::to_owned),
-                        actor: prepared.actor,
-                        details: prepared.details,
-                        prev_hash,
-                        hash,
-                    },
+                    seq,
+                    time,
+                    kind: prepared.kind,
                     actor_json: prepared.actor_json,
                     details_json: prepared.details_json,
+                    prev_hash,
+                    hash,
                 }
             })
             .collect()

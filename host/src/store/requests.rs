@@ -268,7 +268,7 @@ impl Store {
                 inserted => inserted?,
             };
             let chained = tx.chain(Some(&record.id), events);
-            tx.insert_events(&chained)?;
+            tx.insert_events(Some(&record.id), &chained)?;
             Ok(record)
         })
         .await
