@@ -281,7 +281,13 @@ unsafe extern "C" fn write(
         };
         let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len);
         let starts_wal = offset == 0 && len == WAL_HEADER;
-        if gathered.through && starts_wal {
+        if starts_wal {
+            // The WAL starts over. Anything gathered is frames of a transaction that never
+            // committed: written first, as SQLite would have, before the WAL is overwritten.
+            let rc = flush(gathered, real);
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
             gathered.through = false;
         }
         let extends = !gathered.bytes.is_empty()

@@ -190,3 +190,48 @@ fn a_commit_larger_than_one_write_is_written_in_parts_and_stored_whole() {
     assert_eq!(rows(&copy), (200, true));
     assert_eq!(integrity(&copy), "ok");
 }
+
+#[test]
+fn a_rolled_back_transaction_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let conn = gathered(&path);
+    insert(&conn, 0, 10);
+    // Spilled frames of a transaction that is then rolled back stay beyond the last commit.
+    conn.execute_batch("PRAGMA cache_size = 8").unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    for id in 10..300 {
+        tx.execute(
+            "INSERT INTO t (id, body) VALUES (?, ?)",
+            rusqlite::params![id, "x".repeat(BODY)],
+        )
+        .unwrap();
+    }
+    tx.rollback().unwrap();
+    conn.execute_batch("PRAGMA cache_size = -2000").unwrap();
+    let reader = Connection::open(&path).unwrap();
+    assert_eq!(rows(&reader), (10, true));
+    insert(&conn, 10, 8);
+    assert!(
+        wal_state(&conn).1,
+        "the next commit overwrote the gathered frames"
+    );
+    assert_eq!(rows(&reader), (18, true));
+    let copied = tempfile::tempdir().unwrap();
+    let copy = Connection::open(crashed_copy(&path, copied.path())).unwrap();
+    assert_eq!(rows(&copy), (18, true));
+    assert_eq!(integrity(&copy), "ok");
+    drop(copy);
+
+    // The WAL starts over with no commit gathered: the next commits are gathered again.
+    let checkpointed: i64 = reader
+        .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(checkpointed, 0, "the checkpoint was not blocked");
+    insert(&conn, 18, 8);
+    let (writes, through) = wal_state(&conn);
+    assert!(!through);
+    insert(&conn, 26, 8);
+    assert_eq!(wal_state(&conn), (writes + 1, false));
+    assert_eq!(rows(&reader), (34, true));
+}
