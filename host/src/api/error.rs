@@ -5,8 +5,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
+use crate::store::ModuleVerdict;
 use crate::workflow;
 
 /// A failed API call.
@@ -30,8 +31,8 @@ pub enum ApiError {
         request_id: String,
         /// The policy's reason.
         reason: String,
-        /// The modules that decided: `{"module", "digest"}` each.
-        modules: Vec<serde_json::Value>,
+        /// The modules that decided (their names and digests are shown).
+        modules: Vec<ModuleVerdict>,
     },
     /// No such resource, or not one the caller may see.
     #[error("{0}")]
@@ -113,17 +114,60 @@ impl ApiError {
     }
 }
 
+/// `{"error": {...}}`, the body of every error answer.
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modules: Option<Vec<DecidedBy<'a>>>,
+}
+
+/// A module that decided a denied request: `{"module", "digest"}`.
+#[derive(Serialize)]
+struct DecidedBy<'a> {
+    module: &'a str,
+    digest: &'a str,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code(), "message": self.to_string()});
-        if let Self::Denied { request_id, .. } | Self::ProvisioningFailed { request_id, .. } = &self
-        {
-            error["request_id"] = json!(request_id);
-        }
-        if let Self::Denied { modules, .. } = &self {
-            error["modules"] = json!(modules);
-        }
-        (self.status(), Json(json!({ "error": error }))).into_response()
+        let (request_id, modules) = match &self {
+            Self::Denied {
+                request_id,
+                modules,
+                ..
+            } => (
+                Some(request_id.as_str()),
+                Some(
+                    modules
+                        .iter()
+                        .map(|m| DecidedBy {
+                            module: &m.module,
+                            digest: &m.digest,
+                        })
+                        .collect(),
+                ),
+            ),
+            Self::ProvisioningFailed { request_id, .. } => (Some(request_id.as_str()), None),
+            _ => (None, None),
+        };
+        let body = Body {
+            error: ErrorBody {
+                code: self.code(),
+                message: self.to_string(),
+                request_id,
+                modules,
+            },
+        };
+        (self.status(), Json(body)).into_response()
     }
 }
 

@@ -57,10 +57,7 @@ pub(super) async fn submit(
             return Err(ApiError::Denied {
                 request_id: record.id,
                 reason,
-                modules: modules
-                    .into_iter()
-                    .map(|m| json!({"module": m.module, "digest": m.digest}))
-                    .collect(),
+                modules,
             });
         }
         RequestState::Failed => {
