@@ -205,6 +205,14 @@ async fn denied_request_is_403_with_the_policy_reason(
         body["error"]["message"],
         "module `groups`: `alice` is not in `sre`"
     );
+    // The stored request, and which module (name and digest only) decided.
+    assert_eq!(body["error"]["request_id"].as_str().map(str::len), Some(24));
+    let modules = body["error"]["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 1, "{body}");
+    let decided_by = modules[0].as_object().unwrap();
+    assert_eq!(decided_by.len(), 2, "{body}");
+    assert_eq!(decided_by["module"], "fixed");
+    assert!(decided_by["digest"].is_string(), "{body}");
     assert!(api.cluster.objects.lock().unwrap().is_empty());
 }
 
@@ -222,6 +230,8 @@ async fn failed_provisioning_is_502_naming_the_step() {
     .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(body["error"]["code"], "provisioning_failed");
+    assert_eq!(body["error"]["request_id"].as_str().map(str::len), Some(24));
+    assert!(body["error"].get("modules").is_none(), "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
