@@ -100,7 +100,7 @@ pub struct ListFilter {
     pub cursor: Option<String>,
 }
 
-/// One page of a list, newest first.
+/// One page of a list, newest first (in the order the requests were stored).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Page<T> {
     /// The items.
@@ -366,7 +366,7 @@ impl Store {
         rows.iter().map(read_request).collect()
     }
 
-    /// One page of requests matching `filter`, newest first.
+    /// One page of requests matching `filter`, newest first (in the order they were stored).
     pub async fn list_requests(&self, filter: &ListFilter) -> Result<Page<RequestRecord>> {
         let limit = match filter.limit {
             0 => 50,
@@ -383,8 +383,8 @@ impl Store {
         if let Some(state) = filter.state {
             query = query.bind(state.as_str());
         }
-        if let Some((at, id)) = &cursor {
-            query = query.bind(at).bind(id);
+        if let Some(id) = &cursor {
+            query = query.bind(id);
         }
         let rows = query
             .bind(i64::from(limit) + 1)
@@ -403,8 +403,6 @@ impl Store {
     }
 }
 
-/// Why a compare-and-set on `id` from `expected` changed nothing, read in the same
-/// transaction.
 /// Why a compare-and-set on `id`'s state failed: it is in another state, or gone.
 fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestState) -> Error {
     let state = conn
@@ -436,10 +434,11 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
     )
 }
 
-/// The list query for `filter`, naming only the filters it has (so that SQLite can seek an
-/// index on them: `requests_by_requester` for one requester's requests, `requests_by_created`
-/// for everyone's), newest first; `after` adds the cursor's `(created_at, id)`. Built from
-/// literals only: every value is a bound parameter, in the order of the terms.
+/// The list query for `filter`, naming only the filters it has (so that SQLite can seek
+/// `requests_by_requester` for one requester's requests), newest first in the order the
+/// requests were stored (the table's rowid, migration 0006); `after` adds the cursor: rows
+/// stored before the request it names. Built from literals only: every value is a bound
+/// parameter, in the order of the terms.
 pub(super) fn list_sql(filter: &ListFilter, after: bool) -> String {
     let mut sql = String::from(select_request!("WHERE true"));
     if filter.requester.is_some() {
@@ -452,16 +451,20 @@ pub(super) fn list_sql(filter: &ListFilter, after: bool) -> String {
         sql.push_str(" AND state = ?");
     }
     if after {
-        sql.push_str(" AND (created_at, id) < (?, ?)");
+        sql.push_str(" AND rowid < (SELECT rowid FROM requests WHERE id = ?)");
     }
-    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+    sql.push_str(" ORDER BY rowid DESC LIMIT ?");
     sql
 }
 
-fn parse_cursor(cursor: &str) -> Result<(i64, String)> {
+/// The id of the request a cursor names. Cursors are `<created_at ms>.<id>`; only the id
+/// places the next page (the time is kept so that cursors handed out before migration 0006
+/// still page on).
+fn parse_cursor(cursor: &str) -> Result<String> {
     cursor
         .split_once('.')
-        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_owned())))
+        .filter(|(at, id)| at.parse::<i64>().is_ok() && !id.is_empty())
+        .map(|(_, id)| id.to_owned())
         .ok_or_else(|| Error::BadCursor(cursor.to_owned()))
 }
 
