@@ -77,6 +77,38 @@ fn integrity(conn: &Connection) -> String {
         .unwrap()
 }
 
+/// What a crash of the process would leave: `rows` rows, every body whole, a sound database.
+fn assert_a_crash_keeps(path: &Path, rows_expected: i64) {
+    let copied = tempfile::tempdir().unwrap();
+    let copy = Connection::open(crashed_copy(path, copied.path())).unwrap();
+    assert_eq!(rows(&copy), (rows_expected, true));
+    assert_eq!(integrity(&copy), "ok");
+}
+
+/// A transaction whose pages spill to the WAL before it ends (the connection's page cache is
+/// cut to 8 pages; the caller puts it back), with placeholder rows `ids` inserted.
+fn spilling(conn: &Connection, ids: std::ops::Range<i64>) -> rusqlite::Transaction<'_> {
+    conn.execute_batch("PRAGMA cache_size = 8").unwrap();
+    let tx = conn.unchecked_transaction().unwrap();
+    for id in ids {
+        tx.execute(
+            "INSERT INTO t (id, body) VALUES (?, ?)",
+            rusqlite::params![id, "x".repeat(BODY)],
+        )
+        .unwrap();
+    }
+    tx
+}
+
+/// Copies the whole WAL back into the database from `reader`, so that the next commit starts
+/// the WAL over.
+fn restart_wal(reader: &Connection) {
+    let busy: i64 = reader
+        .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(busy, 0, "the checkpoint was blocked");
+}
+
 #[test]
 fn each_commit_reaches_the_wal_in_one_write_that_readers_and_a_crash_see() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,10 +125,7 @@ fn each_commit_reaches_the_wal_in_one_write_that_readers_and_a_crash_see() {
         assert_eq!(wal_state(&conn), (writes + 1, false), "commit {commit}");
         assert_eq!(rows(&reader), ((commit + 1) * 8, true));
     }
-    let copied = tempfile::tempdir().unwrap();
-    let copy = Connection::open(crashed_copy(&path, copied.path())).unwrap();
-    assert_eq!(rows(&copy), (160, true));
-    assert_eq!(integrity(&copy), "ok");
+    assert_a_crash_keeps(&path, 160);
 }
 
 #[test]
@@ -105,17 +134,9 @@ fn a_transaction_bigger_than_the_page_cache_is_stored_whole() {
     let path = dir.path().join("t.db");
     let conn = gathered(&path);
     insert(&conn, 0, 10);
-    // A page cache of 8 pages spills the transaction's pages to the WAL before its commit;
-    // updating them rewrites spilled frames in place, then SQLite rewrites their checksums.
-    conn.execute_batch("PRAGMA cache_size = 8").unwrap();
-    let tx = conn.unchecked_transaction().unwrap();
-    for id in 10..400 {
-        tx.execute(
-            "INSERT INTO t (id, body) VALUES (?, ?)",
-            rusqlite::params![id, "x".repeat(BODY)],
-        )
-        .unwrap();
-    }
+    // Updating spilled rows rewrites their frames in place, then SQLite rewrites the
+    // checksums of the frames after them.
+    let tx = spilling(&conn, 10..400);
     for id in 10..400 {
         tx.execute(
             "UPDATE t SET body = ? WHERE id = ?",
@@ -129,19 +150,12 @@ fn a_transaction_bigger_than_the_page_cache_is_stored_whole() {
     insert(&conn, 400, 5);
     let reader = Connection::open(&path).unwrap();
     assert_eq!(rows(&reader), (405, true));
-    let copied = tempfile::tempdir().unwrap();
-    let copy = Connection::open(crashed_copy(&path, copied.path())).unwrap();
-    assert_eq!(rows(&copy), (405, true));
-    assert_eq!(integrity(&copy), "ok");
-    drop(copy);
+    assert_a_crash_keeps(&path, 405);
 
     // Once the WAL starts over, commits are gathered again. The commit that starts it over
     // syncs its new header before any frame (SQLite's rule), so that header is a write of
     // its own; the frames then come in one.
-    let checkpointed: i64 = reader
-        .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(checkpointed, 0, "the checkpoint was not blocked");
+    restart_wal(&reader);
     let (writes, _) = wal_state(&conn);
     insert(&conn, 405, 8);
     assert_eq!(wal_state(&conn), (writes + 2, false));
@@ -185,10 +199,7 @@ fn a_commit_larger_than_one_write_is_written_in_parts_and_stored_whole() {
     let (after, through) = wal_state(&conn);
     assert!(!through);
     assert!(after - writes >= 3, "200 KB in {} writes", after - writes);
-    let copied = tempfile::tempdir().unwrap();
-    let copy = Connection::open(crashed_copy(&path, copied.path())).unwrap();
-    assert_eq!(rows(&copy), (200, true));
-    assert_eq!(integrity(&copy), "ok");
+    assert_a_crash_keeps(&path, 200);
 }
 
 #[test]
@@ -198,16 +209,7 @@ fn a_rolled_back_transaction_leaves_nothing_behind() {
     let conn = gathered(&path);
     insert(&conn, 0, 10);
     // Spilled frames of a transaction that is then rolled back stay beyond the last commit.
-    conn.execute_batch("PRAGMA cache_size = 8").unwrap();
-    let tx = conn.unchecked_transaction().unwrap();
-    for id in 10..300 {
-        tx.execute(
-            "INSERT INTO t (id, body) VALUES (?, ?)",
-            rusqlite::params![id, "x".repeat(BODY)],
-        )
-        .unwrap();
-    }
-    tx.rollback().unwrap();
+    spilling(&conn, 10..300).rollback().unwrap();
     conn.execute_batch("PRAGMA cache_size = -2000").unwrap();
     let reader = Connection::open(&path).unwrap();
     assert_eq!(rows(&reader), (10, true));
@@ -217,17 +219,10 @@ fn a_rolled_back_transaction_leaves_nothing_behind() {
         "the next commit overwrote the gathered frames"
     );
     assert_eq!(rows(&reader), (18, true));
-    let copied = tempfile::tempdir().unwrap();
-    let copy = Connection::open(crashed_copy(&path, copied.path())).unwrap();
-    assert_eq!(rows(&copy), (18, true));
-    assert_eq!(integrity(&copy), "ok");
-    drop(copy);
+    assert_a_crash_keeps(&path, 18);
 
     // The WAL starts over with no commit gathered: the next commits are gathered again.
-    let checkpointed: i64 = reader
-        .query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(checkpointed, 0, "the checkpoint was not blocked");
+    restart_wal(&reader);
     insert(&conn, 18, 8);
     let (writes, through) = wal_state(&conn);
     assert!(!through);
