@@ -547,7 +547,8 @@ async fn reconciler_keeps_active_grants() {
 fn request_ids_sort_by_creation_time_and_stay_apart() {
     let first = new_request_id();
     std::thread::sleep(Duration::from_millis(2));
-    let later: Vec<String> = (0..64).map(|_| new_request_id()).collect();
+    // More than one thread's batch of random bytes (42 ids), so a refill is crossed.
+    let later: Vec<String> = (0..100).map(|_| new_request_id()).collect();
     for id in std::iter::once(&first).chain(&later) {
         assert_eq!(id.len(), 24, "{id}");
         assert!(
@@ -562,4 +563,7 @@ fn request_ids_sort_by_creation_time_and_stay_apart() {
     assert!((Timestamp::now() - made).get_seconds().abs() < 60, "{made}");
     let distinct: std::collections::HashSet<_> = later.iter().collect();
     assert_eq!(distinct.len(), later.len());
+    // Random bits are never handed out twice, also across a refill.
+    let random: std::collections::HashSet<_> = later.iter().map(|id| &id[12..]).collect();
+    assert_eq!(random.len(), later.len(), "{later:?}");
 }
