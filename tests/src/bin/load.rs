@@ -4,7 +4,7 @@
 //! router in-process, no socket). Not part of the test run; results go to `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --release -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency]
+//! cargo run --profile production -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency]
 //! ```
 
 use std::sync::Arc;
