@@ -51,6 +51,7 @@ fn writes(c: &mut Criterion) {
                         decision: Some(decision.clone()),
                         duration_us: 12,
                         error: None,
+                        skipped_after: None,
                     })
                     .collect();
             b.iter(|| {

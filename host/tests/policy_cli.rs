@@ -286,25 +286,35 @@ fn bad_input_is_one_line_and_exit_2(
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }
 
-/// Records two decided requests of the `groups` entry in a fresh store in `dir`: alice (sre)
-/// allowed to view `orders`, bob (developers) denied.
+/// Records three decided requests in a fresh store in `dir`: of the `groups` entry, alice
+/// (sre) allowed to view `orders` and bob (developers) denied; carol (developers) denied by a
+/// `gate` entry before `groups`, which was skipped.
 async fn record_requests(dir: &Path) {
     use wicket::audit::Actor;
     use wicket::policy::types::{AccessRequest, Decision, Identity};
     use wicket::store::{Decided, ModuleVerdict, RequestState, Store};
     let store = Store::open(&dir.join("wicket.db")).await.expect("a store");
-    for (id, subject, group, decision) in [
+    for (id, subject, group, decision, gated) in [
         (
             "r-alice",
             "alice",
             "sre",
             serde_json::json!({"decision": "allow", "grant": {"namespaces": [{"namespace": "orders", "role": "view"}], "ttl_seconds": 600}}),
+            false,
         ),
         (
             "r-bob",
             "bob",
             "developers",
             serde_json::json!({"decision": "deny", "reason": "no rule lets bob view orders"}),
+            false,
+        ),
+        (
+            "r-carol",
+            "carol",
+            "developers",
+            serde_json::json!({"decision": "deny", "reason": "carol is suspended"}),
+            true,
         ),
     ] {
         let identity: Identity = serde_json::from_value(serde_json::json!({
@@ -321,13 +331,32 @@ async fn record_requests(dir: &Path) {
             Decision::Allow { .. } => RequestState::Approved,
             _ => RequestState::Denied,
         };
-        let modules = [ModuleVerdict {
+        let groups = ModuleVerdict {
             module: "groups".into(),
             digest: "recorded".into(),
             decision: Some(decision.clone()),
             duration_us: 10,
             error: None,
-        }];
+            skipped_after: None,
+        };
+        let modules = if gated {
+            vec![
+                ModuleVerdict {
+                    module: "gate".into(),
+                    ..groups
+                },
+                ModuleVerdict {
+                    module: "groups".into(),
+                    digest: "recorded".into(),
+                    decision: None,
+                    duration_us: 0,
+                    error: None,
+                    skipped_after: Some("gate".into()),
+                },
+            ]
+        } else {
+            vec![groups]
+        };
         store
             .insert_decided(Decided {
                 request: &request,
@@ -387,7 +416,7 @@ async fn replay_reports_the_changed_verdicts_of_recorded_requests() {
         lines,
         [
             "r-bob bob dev orders/view 600s: deny (no rule lets bob view orders) -> allow 600s",
-            "replayed 2 requests against `groups`: 1 changed, 1 unchanged",
+            "replayed 2 requests against `groups`: 1 changed, 1 unchanged (1 not reached then: an earlier module denied them)",
         ],
         "{stdout}"
     );

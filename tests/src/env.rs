@@ -13,14 +13,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wicket::app::Service;
-use wicket::config::Config;
+use wicket::config::{Config, PolicyConfig};
 use wicket::policy::{EngineConfig, PolicyEngine};
 use wicket::workflow::{Decider, KubeClusters, PolicyChains};
 
 use crate::native::NativeChain;
 use crate::tokens::SECRET;
 
-const CONFIG: &str = include_str!("../fixtures/wicket.toml");
+/// The test configuration's template: `fixtures/wicket.toml`, whose `{...}` [`Env::start_with`]
+/// fills in.
+pub const CONFIG: &str = include_str!("../fixtures/wicket.toml");
 
 /// The namespaces kube-sim starts with.
 pub const NAMESPACES: [&str; 5] = [
@@ -109,14 +111,18 @@ impl Env {
         self.dir.path().join("data")
     }
 
-    /// The policy settings of the `dev` cluster's chain entry `name`.
-    pub fn settings(&self, name: &str) -> Value {
-        let policy = self.config.clusters[0]
+    /// The `dev` cluster's chain entry `name`.
+    pub fn policy(&self, name: &str) -> &PolicyConfig {
+        self.config.clusters[0]
             .policies
             .iter()
             .find(|p| p.name == name)
-            .expect("a configured policy");
-        Value::Object(policy.settings.clone())
+            .expect("a configured policy")
+    }
+
+    /// The policy settings of the `dev` cluster's chain entry `name`.
+    pub fn settings(&self, name: &str) -> Value {
+        Value::Object(self.policy(name).settings.clone())
     }
 
     /// The configured chains, as WebAssembly components on the policy engine (compiled
@@ -152,11 +158,13 @@ impl Env {
         )
     }
 
-    /// The sample chain, natively.
+    /// The sample chain, natively (stopping after a `groups` deny if the configuration's
+    /// chain does).
     pub fn native_chain(&self) -> Arc<dyn Decider> {
         Arc::new(
             NativeChain::new(&self.settings("groups"), &self.settings("tickets"))
-                .expect("valid settings"),
+                .expect("valid settings")
+                .with_groups_on_deny(self.policy("groups").on_deny),
         )
     }
 

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wicket::policy::OnDeny;
 use wicket::policy::types::{AccessRequest, Decision, Identity};
 use wicket::store::ModuleVerdict;
 use wicket::workflow::{ChainVerdict, Decider};
@@ -14,6 +15,7 @@ use wicket::workflow::{ChainVerdict, Decider};
 pub struct NativeChain {
     groups: group_access::Settings,
     tickets: require_ticket::Settings,
+    groups_on_deny: OnDeny,
 }
 
 impl NativeChain {
@@ -24,7 +26,20 @@ impl NativeChain {
         groups.validate()?;
         let tickets: require_ticket::Settings =
             serde_json::from_value(tickets.clone()).map_err(|e| e.to_string())?;
-        Ok(Self { groups, tickets })
+        Ok(Self {
+            groups,
+            tickets,
+            groups_on_deny: OnDeny::Continue,
+        })
+    }
+
+    /// This chain, going on after a `group-access` deny or not, as a wasm chain entry with
+    /// this `on_deny` would.
+    pub fn with_groups_on_deny(self, groups_on_deny: OnDeny) -> Self {
+        Self {
+            groups_on_deny,
+            ..self
+        }
     }
 }
 
@@ -40,36 +55,46 @@ impl Decider for NativeChain {
         let first = Instant::now();
         let groups = group_access::decide(&self.groups, &sdk_identity, &sdk_request);
         let groups_took = first.elapsed();
-        let second = Instant::now();
-        let tickets = require_ticket::decide(&self.tickets, &sdk_request);
-        let tickets_took = second.elapsed();
         let groups: Decision = convert(&groups)?;
-        let tickets: Decision = convert(&tickets)?;
-        let decision = match (&groups, &tickets) {
+        let stop = self.groups_on_deny == OnDeny::Stop && matches!(groups, Decision::Deny { .. });
+        let tickets = if stop {
+            None
+        } else {
+            let second = Instant::now();
+            let tickets = require_ticket::decide(&self.tickets, &sdk_request);
+            let tickets_took = second.elapsed();
+            Some((convert::<_, Decision>(&tickets)?, tickets_took))
+        };
+        let decision = match (&groups, tickets.as_ref().map(|(decision, _)| decision)) {
             (Decision::Deny { reason }, _) => Decision::Deny {
                 reason: format!("module `groups`: {reason}"),
             },
-            (_, Decision::Deny { reason }) => Decision::Deny {
+            (_, Some(Decision::Deny { reason })) => Decision::Deny {
                 reason: format!("module `tickets`: {reason}"),
             },
-            (Decision::Allow { grant }, Decision::NeedsApproval { approval }) => {
+            (Decision::Allow { grant }, Some(Decision::NeedsApproval { approval })) => {
                 let mut approval = approval.clone();
                 approval.grant = grant.clone();
                 Decision::NeedsApproval { approval }
             }
             (allow, _) => allow.clone(),
         };
-        let module = |name: &str, decision: Decision, took: Duration| ModuleVerdict {
+        let module = |name: &str, decision: Option<Decision>, took: Duration| ModuleVerdict {
             module: name.to_owned(),
             digest: "native".to_owned(),
-            decision: Some(decision),
+            skipped_after: decision.is_none().then(|| "groups".to_owned()),
+            decision,
             duration_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
             error: None,
+        };
+        let (tickets, tickets_took) = match tickets {
+            Some((decision, took)) => (Some(decision), took),
+            None => (None, Duration::ZERO),
         };
         Some(ChainVerdict {
             decision,
             modules: vec![
-                module("groups", groups, groups_took),
+                module("groups", Some(groups), groups_took),
                 module("tickets", tickets, tickets_took),
             ],
             duration: started.elapsed(),

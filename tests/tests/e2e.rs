@@ -7,6 +7,7 @@ use std::time::Duration;
 use kube_sim::{FaultAction, FaultRule};
 use rstest::rstest;
 use serde_json::json;
+use wicket_tests::env::CONFIG;
 use wicket_tests::kubectl;
 use wicket_tests::tokens::token;
 use wicket_tests::{Env, wait_for};
@@ -94,6 +95,92 @@ async fn outsider_is_denied_with_the_policy_reason_and_nothing_is_created() {
     let id = denied.json["error"]["request_id"].as_str().unwrap();
     assert_eq!(wicket.state(id).await, "denied");
     assert_eq!(env.labelled_objects().await, Vec::<String>::new());
+    wicket.stop().await;
+}
+
+#[tokio::test]
+async fn a_gate_that_stops_on_deny_skips_the_rest_and_says_so_everywhere() {
+    let config = CONFIG.replacen(
+        "name = \"groups\"\n",
+        "name = \"groups\"\non_deny = \"stop\"\n",
+        1,
+    );
+    let env = Env::start_with(&config, "1h").await;
+    let wicket = env.serve(env.wasm_chain()).await;
+    let mallory = token("mallory", &["developers"]);
+    let denied = wicket
+        .call("POST", "/v1/requests", Some(&mallory), Some(EDIT_PAYMENTS))
+        .await;
+    assert_eq!(denied.status, 403, "{}", denied.text);
+    let reason = denied.json["error"]["message"].as_str().unwrap();
+    assert!(reason.starts_with("module `groups`:"), "{reason}");
+    assert!(!reason.contains("tickets"), "{reason}");
+    let decided: Vec<&str> = denied.json["error"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(decided, ["groups"], "only the module that ran decided");
+    let id = denied.json["error"]["request_id"].as_str().unwrap();
+
+    let shown = wicket
+        .call("GET", &format!("/v1/requests/{id}"), Some(&mallory), None)
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    let modules = shown.json["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 2, "{}", shown.text);
+    assert_eq!(modules[0]["decision"]["decision"], "deny");
+    assert!(modules[0].get("skipped_after").is_none(), "{}", shown.text);
+    assert_eq!(modules[1]["module"], "tickets");
+    assert_eq!(modules[1]["skipped_after"], "groups");
+    assert_eq!(modules[1]["decision"], serde_json::Value::Null);
+    assert_eq!(modules[1]["digest"].as_str().unwrap().len(), 64);
+
+    let events = wicket
+        .service
+        .workflow()
+        .store()
+        .audit_events_of(id, 100)
+        .await
+        .unwrap();
+    let verdict = events
+        .iter()
+        .find(|e| e.kind == "verdict")
+        .expect("a verdict event");
+    assert_eq!(
+        verdict.details["modules"][1]["skipped_after"], "groups",
+        "{:#}",
+        verdict.details
+    );
+
+    let admin = token("root", &["wicket-admins"]);
+    let policies = wicket.call("GET", "/v1/policies", Some(&admin), None).await;
+    let chain = &policies.json["clusters"]["dev"]["chain"];
+    assert_eq!(chain[0]["on_deny"], "stop", "{}", policies.text);
+    assert_eq!(chain[1]["on_deny"], "continue", "{}", policies.text);
+
+    // An sre member passes the gate: both modules run and neither is skipped.
+    let alice = token("alice", &["sre"]);
+    let created = wicket
+        .call("POST", "/v1/requests", Some(&alice), Some(EDIT_PAYMENTS))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json["id"].as_str().unwrap();
+    let shown = wicket
+        .call("GET", &format!("/v1/requests/{id}"), Some(&alice), None)
+        .await;
+    let modules = shown.json["modules"].as_array().unwrap();
+    assert!(
+        modules.iter().all(|m| m.get("skipped_after").is_none()),
+        "{}",
+        shown.text
+    );
+    assert_eq!(
+        modules[1]["decision"]["decision"], "allow",
+        "{}",
+        shown.text
+    );
     wicket.stop().await;
 }
 

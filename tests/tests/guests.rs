@@ -9,7 +9,7 @@ use rstest::rstest;
 use serde_json::json;
 use wicket::policy::types::{Access, Decision};
 use wicket::policy::{
-    Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, PolicyEngine,
+    Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, OnDeny, PolicyEngine,
     Verdict, World,
 };
 use wicket_tests::{alice, edit_payments, guests};
@@ -390,4 +390,66 @@ fn chains_of_real_modules(#[case] second: serde_json::Value, #[case] expected: &
     assert_eq!(evaluation.modules.len(), 2);
     let verdict = serde_json::to_value(&evaluation.verdict).expect("json");
     assert_eq!(verdict["decision"], expected, "{verdict:#}");
+}
+
+/// A chain of `first` (with `on_deny`) then the allow guest, on alice's request.
+fn two_entries(first: &str, first_settings: serde_json::Value, on_deny: OnDeny) -> Evaluation {
+    let load = |path: &str| {
+        Arc::new(
+            engine()
+                .load_file(path.as_ref(), Limits::default())
+                .expect("loads"),
+        )
+    };
+    Chain::new(vec![
+        ChainEntry::new("first", load(first), &first_settings).with_on_deny(on_deny),
+        ChainEntry::new("second", load(guests::ALLOW), &json!({})),
+    ])
+    .expect("chain")
+    .evaluate(&alice(), &edit_payments())
+}
+
+#[rstest]
+#[case::deny_stops(guests::DENY, json!({}), OnDeny::Stop, true, "module `first`: the deny guest refuses alice")]
+#[case::failure_stops(guests::PANIC, json!({}), OnDeny::Stop, true, "module `first` failed: module trapped")]
+#[case::deny_continues_by_default(guests::DENY, json!({}), OnDeny::Continue, false, "module `first`: the deny guest refuses alice")]
+#[case::allow_goes_on(guests::ALLOW, json!({}), OnDeny::Stop, false, "allow")]
+#[case::approval_goes_on(guests::ALLOW, json!("needs_approval"), OnDeny::Stop, false, "needs_approval")]
+fn a_deny_stops_the_chain_only_where_configured(
+    #[case] first: &str,
+    #[case] first_settings: serde_json::Value,
+    #[case] on_deny: OnDeny,
+    #[case] second_skipped: bool,
+    #[case] expected: &str,
+) {
+    let evaluation = two_entries(first, first_settings, on_deny);
+    assert_eq!(evaluation.modules.len(), 2, "{evaluation:#?}");
+    let second = &evaluation.modules[1];
+    assert_eq!(second.name, "second");
+    assert_eq!(
+        second.digest.len(),
+        64,
+        "a skipped module still names its version"
+    );
+    if second_skipped {
+        assert_eq!(
+            second.result,
+            ModuleResult::Skipped {
+                after: "first".into()
+            }
+        );
+        assert_eq!(second.duration, Duration::ZERO);
+    } else {
+        assert!(
+            matches!(second.result, ModuleResult::Decided { .. }),
+            "{second:#?}"
+        );
+    }
+    match &evaluation.verdict {
+        Verdict::Deny { reason } => assert!(reason.starts_with(expected), "{reason}"),
+        other => {
+            let decision = serde_json::to_value(other).expect("json")["decision"].clone();
+            assert_eq!(decision, expected, "{evaluation:#?}");
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub enum ApiError {
         request_id: String,
         /// The policy's reason.
         reason: String,
-        /// The modules that decided (their names and digests are shown).
+        /// The chain's modules (the names and digests of those that decided are shown).
         modules: Vec<ModuleVerdict>,
     },
     /// No such resource, or not one the caller may see.
@@ -149,6 +149,7 @@ impl IntoResponse for ApiError {
                 Some(
                     modules
                         .iter()
+                        .filter(|m| m.skipped_after.is_none())
                         .map(|m| DecidedBy {
                             module: &m.module,
                             digest: &m.digest,

@@ -144,9 +144,9 @@ pub enum Details {
         /// The cluster.
         cluster: String,
         /// What the active module said.
-        active: ModuleVerdict,
+        active: Box<ModuleVerdict>,
         /// What the candidate said.
-        candidate: ModuleVerdict,
+        candidate: Box<ModuleVerdict>,
     },
     /// A candidate module was made active.
     PolicyPromoted {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::policy::OnDeny;
+
 /// The default namespace for JIT ServiceAccounts.
 pub const DEFAULT_NAMESPACE: &str = "wicket-system";
 /// The default memory limit of one policy instance, in MiB.
@@ -59,6 +61,8 @@ pub struct PolicyConfig {
     pub memory_limit_mib: u32,
     /// Deadline of one decision, in milliseconds.
     pub deadline_ms: u64,
+    /// Whether the chain goes on after this module denies (default) or stops there.
+    pub on_deny: OnDeny,
     /// A candidate module evaluated beside `module` on live requests (shadow evaluation):
     /// its verdict never counts, every difference is recorded.
     pub candidate: Option<PathBuf>,
@@ -182,6 +186,8 @@ struct RawPolicy {
     memory_limit_mib: u32,
     #[serde(default = "default_deadline_ms")]
     deadline_ms: u64,
+    #[serde(default)]
+    on_deny: OnDeny,
     candidate: Option<PathBuf>,
     candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -233,6 +239,7 @@ impl TryFrom<RawPolicy> for PolicyConfig {
             settings: raw.settings,
             memory_limit_mib: raw.memory_limit_mib,
             deadline_ms: raw.deadline_ms,
+            on_deny: raw.on_deny,
             candidate: raw.candidate,
             candidate_settings: raw.candidate_settings,
         })

@@ -5,6 +5,7 @@ use jsonwebtoken::Algorithm;
 use rstest::rstest;
 
 use super::*;
+use crate::policy::OnDeny;
 
 const EXAMPLE: &str = include_str!("../../../examples/config/wicket.toml");
 const DEV_EXAMPLE: &str = include_str!("../../../examples/config/dev.toml");
@@ -89,6 +90,8 @@ fn documented_example_parses_with_every_section() {
     );
     assert_eq!(prod.policies[1].memory_limit_mib, DEFAULT_MEMORY_LIMIT_MIB);
     assert_eq!(prod.policies[1].deadline_ms, DEFAULT_DEADLINE_MS);
+    assert_eq!(prod.policies[0].on_deny, OnDeny::Stop);
+    assert_eq!(prod.policies[1].on_deny, OnDeny::Continue);
 }
 
 #[test]
@@ -117,6 +120,7 @@ fn defaults_fill_what_is_left_out() {
         config.clusters[0].policies[0].settings,
         serde_json::Map::new()
     );
+    assert_eq!(config.clusters[0].policies[0].on_deny, OnDeny::Continue);
 }
 
 #[test]
@@ -245,6 +249,11 @@ fn parse_errors_name_key_and_place(#[case] text: &str, #[case] prefix: &str, #[c
     r#"module = "group_access.wasm""#,
     "module = \"group_access.wasm\"\ndeadline_ms = 0",
     "`deadline_ms` must be between 1 and 60000, not 0"
+)]
+#[case::on_deny(
+    r#"module = "group_access.wasm""#,
+    "module = \"group_access.wasm\"\non_deny = \"halt\"",
+    "unknown variant `halt`, expected `continue` or `stop`"
 )]
 #[case::memory(
     r#"module = "group_access.wasm""#,

@@ -157,6 +157,13 @@ pub fn compare(expect: &Expect, outcome: &ModuleOutcome) -> Option<(Value, Value
             ),
         },
         ModuleResult::Failed { error, .. } => (Kind::Deny, None, Some(error.as_str()), None),
+        // Decided nothing, so matches no expectation.
+        ModuleResult::Skipped { after } => {
+            return Some((
+                json!({ "decision": kind.name() }),
+                json!({ "decision": "skipped", "after": after }),
+            ));
+        }
     };
     let mut expected = Map::new();
     let mut actual = Map::new();

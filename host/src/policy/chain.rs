@@ -12,18 +12,41 @@
 //! 5. The TTL is the minimum of every module's TTL and never more than the request's
 //!    `duration_seconds`.
 //!
+//! # Stopping at a deny
+//! By default every module runs, so that every module's verdict is recorded and a denial
+//! names every reason. An entry marked [`OnDeny::Stop`] (PAM's `requisite`) ends the chain
+//! when it denies or fails: the modules after it are [`ModuleResult::Skipped`]. The verdict
+//! is the same deny either way — policies are pure functions of their input, and a deny
+//! overrides whatever the later modules would say — but only the reasons of the modules that
+//! ran are given. Use it on a cheap gate (`group-access`) in front of costly modules (a
+//! Python guest), or to cut what a flood of denied requests costs.
+//!
 //! Chains are immutable and `Send + Sync`; share them in an `Arc` and swap whole chains.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::intersect;
 use super::module::{Input, PolicyModule};
 use super::outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
 use super::prepare;
+use super::sandbox::Output;
 use super::types::{AccessRequest, Approval, Decision, Grant, Identity};
 use super::validate;
+
+/// What a chain does after one of its entries denies (or fails, which counts as a deny).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeny {
+    /// Run the rest of the chain, so that every module's verdict is recorded (the default).
+    #[default]
+    Continue,
+    /// End the chain: the entries after this one are skipped.
+    Stop,
+}
 
 /// One module of a chain with its settings.
 #[derive(Debug, Clone)]
@@ -31,6 +54,7 @@ pub struct ChainEntry {
     name: String,
     module: Arc<PolicyModule>,
     settings: String,
+    on_deny: OnDeny,
 }
 
 impl ChainEntry {
@@ -44,7 +68,18 @@ impl ChainEntry {
             name: name.into(),
             module,
             settings: settings.to_string(),
+            on_deny: OnDeny::Continue,
         }
+    }
+
+    /// This entry, with `on_deny` deciding whether the chain goes on after it denies.
+    pub fn with_on_deny(self, on_deny: OnDeny) -> Self {
+        Self { on_deny, ..self }
+    }
+
+    /// What the chain does after this entry denies.
+    pub fn on_deny(&self) -> OnDeny {
+        self.on_deny
     }
 
     /// The entry's name.
@@ -140,39 +175,32 @@ impl Chain {
         &self.entries
     }
 
-    /// Decides `request` by `identity`: every module runs, each in a fresh instance, then the
-    /// decisions are combined (see the module docs). Never fails; never panics on guest input.
+    /// Decides `request` by `identity`: every module runs, each in a fresh instance, until
+    /// one marked [`OnDeny::Stop`] denies (the rest are skipped); then the decisions are
+    /// combined (see the module docs). Never fails; never panics on guest input.
     pub fn evaluate(&self, identity: &Identity, request: &AccessRequest) -> Evaluation {
         let started = Instant::now();
         let input = Input::new(identity, request);
-        let modules: Vec<ModuleOutcome> = self
-            .entries
-            .iter()
-            .map(|entry| {
-                let call_started = Instant::now();
-                let (result, output) = entry.module.decide(&entry.settings, &input);
-                let result = match result {
-                    Ok(decision) => match validate::check(&decision) {
-                        Ok(()) => ModuleResult::Decided { decision },
-                        Err(malformed) => ModuleResult::Failed {
-                            error: format!("malformed decision: {malformed}"),
-                            returned: Some(decision),
-                        },
-                    },
-                    Err(failure) => ModuleResult::Failed {
-                        error: failure.0,
-                        returned: None,
-                    },
-                };
-                ModuleOutcome {
+        let mut modules: Vec<ModuleOutcome> = Vec::with_capacity(self.entries.len());
+        let mut stopped_by: Option<&str> = None;
+        for entry in &self.entries {
+            let outcome = match stopped_by {
+                Some(after) => ModuleOutcome {
                     name: entry.name.clone(),
                     digest: entry.module.digest().to_owned(),
-                    result,
-                    duration: call_started.elapsed(),
-                    output,
-                }
-            })
-            .collect();
+                    result: ModuleResult::Skipped {
+                        after: after.to_owned(),
+                    },
+                    duration: Duration::ZERO,
+                    output: Output::default(),
+                },
+                None => entry.decide(&input),
+            };
+            if stopped_by.is_none() && entry.on_deny == OnDeny::Stop && outcome.result.denies() {
+                stopped_by = Some(&entry.name);
+            }
+            modules.push(outcome);
+        }
         let verdict = combine(request.duration_seconds, &modules);
         Evaluation {
             verdict,
@@ -182,13 +210,45 @@ impl Chain {
     }
 }
 
+impl ChainEntry {
+    /// Runs this entry's module on `input` in a fresh instance.
+    fn decide(&self, input: &Input) -> ModuleOutcome {
+        let call_started = Instant::now();
+        let (result, output) = self.module.decide(&self.settings, input);
+        let result = match result {
+            Ok(decision) => match validate::check(&decision) {
+                Ok(()) => ModuleResult::Decided { decision },
+                Err(malformed) => ModuleResult::Failed {
+                    error: format!("malformed decision: {malformed}"),
+                    returned: Some(decision),
+                },
+            },
+            Err(failure) => ModuleResult::Failed {
+                error: failure.0,
+                returned: None,
+            },
+        };
+        ModuleOutcome {
+            name: self.name.clone(),
+            digest: self.module.digest().to_owned(),
+            result,
+            duration: call_started.elapsed(),
+            output,
+        }
+    }
+}
+
 /// Combines module outcomes into a verdict, by the rules in the module docs.
 pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
     let mut denials = Vec::new();
     let mut approvals: Vec<Approval> = Vec::new();
     let mut grants: Vec<(&str, &Grant)> = Vec::new();
+    let mut skipped = None;
     for module in modules {
         match &module.result {
+            ModuleResult::Skipped { .. } => {
+                skipped.get_or_insert(&module.name);
+            }
             ModuleResult::Failed { error, .. } => {
                 denials.push(format!("module `{}` failed: {error}", module.name));
             }
@@ -209,6 +269,12 @@ pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
     if !denials.is_empty() {
         return Verdict::Deny {
             reason: denials.join("; "),
+        };
+    }
+    // A module is only skipped after a deny; without one, fail closed all the same.
+    if let Some(name) = skipped {
+        return Verdict::Deny {
+            reason: format!("module `{name}` did not run"),
         };
     }
     let Some(((_, first), rest)) = grants.split_first() else {

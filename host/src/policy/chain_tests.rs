@@ -141,3 +141,30 @@ fn every_approval_is_required_and_the_grant_narrowed() {
         }
     );
 }
+
+fn skipped(name: &str, after: &str) -> ModuleOutcome {
+    outcome(
+        name,
+        ModuleResult::Skipped {
+            after: after.into(),
+        },
+    )
+}
+
+#[rstest]
+#[case::skipped_after_a_deny(vec![deny("a", "not in sre"), skipped("b", "a")], verdict_deny("module `a`: not in sre"))]
+#[case::skipped_after_a_failure(vec![failed("a", "module trapped"), skipped("b", "a"), skipped("c", "a")], verdict_deny("module `a` failed: module trapped"))]
+#[case::skipped_without_a_deny_fails_closed(vec![allow("a", grant(&[("ns", role("edit"))], 600)), skipped("b", "a")], verdict_deny("module `b` did not run"))]
+fn skipped_modules(#[case] modules: Vec<ModuleOutcome>, #[case] expected: Verdict) {
+    assert_eq!(combine(3600, &modules), expected);
+}
+
+#[rstest]
+#[case::decided_deny(deny("a", "no").result, true)]
+#[case::failure(failed("a", "trap").result, true)]
+#[case::allow(allow("a", grant(&[("ns", role("edit"))], 600)).result, false)]
+#[case::needs_approval(needs("a", approval("leads", grant(&[("ns", role("edit"))], 600))).result, false)]
+#[case::skipped(skipped("a", "b").result, false)]
+fn what_counts_as_a_deny(#[case] result: ModuleResult, #[case] denies: bool) {
+    assert_eq!(result.denies(), denies);
+}

@@ -37,7 +37,7 @@ pub mod set;
 pub mod types;
 pub mod validate;
 
-pub use chain::{Chain, ChainEntry, combine};
+pub use chain::{Chain, ChainEntry, OnDeny, combine};
 pub use engine::{EngineConfig, PolicyEngine};
 pub use error::{Error, Result};
 pub use module::{

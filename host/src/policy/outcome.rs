@@ -66,17 +66,33 @@ pub enum ModuleResult {
         #[serde(skip_serializing_if = "Option::is_none")]
         returned: Option<Decision>,
     },
+    /// Not run: an earlier entry that stops the chain on a deny denied (or failed).
+    Skipped {
+        /// That entry's name.
+        after: String,
+    },
 }
 
 impl ModuleResult {
     /// Whether `other` decides the same: equal decisions, or two failures (both denies).
-    /// A failure and a decision differ, as do two decisions with different details.
+    /// A failure and a decision differ, as do two decisions with different details; a
+    /// skipped module decided nothing, like nothing else.
     pub fn decides_like(&self, other: &ModuleResult) -> bool {
         match (self, other) {
             (Self::Decided { decision: a }, Self::Decided { decision: b }) => a == b,
             (Self::Failed { .. }, Self::Failed { .. }) => true,
             _ => false,
         }
+    }
+
+    /// Whether this is a deny: a denying decision or a failure.
+    pub fn denies(&self) -> bool {
+        matches!(
+            self,
+            Self::Decided {
+                decision: Decision::Deny { .. }
+            } | Self::Failed { .. }
+        )
     }
 }
 
@@ -85,7 +101,7 @@ impl ModuleResult {
 pub struct Evaluation {
     /// The combined decision.
     pub verdict: Verdict,
-    /// Every module's outcome, in chain order.
+    /// Every module's outcome, in chain order (skipped ones included).
     pub modules: Vec<ModuleOutcome>,
     /// Wall time of the whole evaluation.
     #[serde(rename = "duration_us", serialize_with = "micros")]

@@ -26,9 +26,9 @@ use sha2::{Digest, Sha256};
 use super::cases;
 use super::error::{Error, Result};
 use super::module::{Limits, PolicyModule};
-use super::outcome::{Evaluation, ModuleOutcome};
+use super::outcome::{Evaluation, ModuleOutcome, ModuleResult};
 use super::types::{AccessRequest, Identity};
-use super::{Chain, ChainEntry, PolicyEngine};
+use super::{Chain, ChainEntry, OnDeny, PolicyEngine};
 
 /// What one chain entry should run.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,8 @@ pub struct EntrySpec {
     pub settings: Value,
     /// Its limits.
     pub limits: Limits,
+    /// Whether the chain goes on after it denies.
+    pub on_deny: OnDeny,
     /// A candidate evaluated beside it, whose verdict never counts.
     pub candidate: Option<CandidateSpec>,
 }
@@ -122,8 +124,9 @@ impl LiveChain {
         self.loaded_at
     }
 
-    /// Decides with the active chain, and runs every candidate on the same request. Only the
-    /// evaluation is the decision; the candidates' answers are beside the active ones.
+    /// Decides with the active chain, and runs every candidate whose active entry ran on the
+    /// same request (not those of entries skipped after a deny). Only the evaluation is the
+    /// decision; the candidates' answers are beside the active ones.
     pub fn evaluate(
         &self,
         identity: &Identity,
@@ -134,7 +137,11 @@ impl LiveChain {
             .candidates
             .iter()
             .filter_map(|candidate| {
-                let active = evaluation.modules.get(candidate.index)?.clone();
+                let active = evaluation.modules.get(candidate.index)?;
+                if matches!(active.result, ModuleResult::Skipped { .. }) {
+                    return None;
+                }
+                let active = active.clone();
                 let mut outcome = candidate.chain.evaluate(identity, request).modules;
                 let candidate = outcome.pop()?;
                 Some(Shadowed { active, candidate })
@@ -356,11 +363,10 @@ fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain,
     let mut candidates = Vec::new();
     for (index, entry) in spec.iter().enumerate() {
         let active = loader.load(&entry.name, &entry.module, entry.limits)?;
-        entries.push(ChainEntry::new(
-            entry.name.clone(),
-            active.module,
-            &entry.settings,
-        ));
+        entries.push(
+            ChainEntry::new(entry.name.clone(), active.module, &entry.settings)
+                .with_on_deny(entry.on_deny),
+        );
         paths.push(active.path);
         if let Some(candidate) = &entry.candidate {
             let loaded = loader.load(&entry.name, &candidate.module, entry.limits)?;

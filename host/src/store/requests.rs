@@ -60,12 +60,15 @@ pub struct ModuleVerdict {
     pub module: String,
     /// sha256 of the module's bytes, hex.
     pub digest: String,
-    /// Its decision; `None` when it failed (trap, timeout, malformed answer).
+    /// Its decision; `None` when it failed (trap, timeout, malformed answer) or did not run.
     pub decision: Option<Decision>,
     /// How long it took, in microseconds.
     pub duration_us: u64,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// When it did not run: the earlier module whose deny stopped the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_after: Option<String>,
 }
 
 /// A move of one request from one state to another.

@@ -89,6 +89,7 @@ fn module(name: &str, decision: Option<Decision>) -> ModuleVerdict {
         module: name.to_owned(),
         digest: format!("sha256-of-{name}"),
         error: decision.is_none().then(|| "deadline exceeded".to_owned()),
+        skipped_after: None,
         decision,
         duration_us: 42,
     }

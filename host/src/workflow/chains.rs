@@ -83,6 +83,7 @@ fn specs(clusters: &[ClusterConfig]) -> ChainSpecs {
                         deadline: Duration::from_millis(policy.deadline_ms),
                         ..Limits::default()
                     },
+                    on_deny: policy.on_deny,
                     candidate: policy.candidate.as_ref().map(|module| CandidateSpec {
                         module: module.clone(),
                         settings: Value::Object(
@@ -370,9 +371,10 @@ fn module_verdict(outcome: ModuleOutcome) -> ModuleVerdict {
             "policy output"
         );
     }
-    let (decision, error) = match outcome.result {
-        ModuleResult::Decided { decision } => (Some(decision), None),
-        ModuleResult::Failed { error, .. } => (None, Some(error)),
+    let (decision, error, skipped_after) = match outcome.result {
+        ModuleResult::Decided { decision } => (Some(decision), None, None),
+        ModuleResult::Failed { error, .. } => (None, Some(error), None),
+        ModuleResult::Skipped { after } => (None, None, Some(after)),
     };
     ModuleVerdict {
         module: outcome.name,
@@ -380,6 +382,7 @@ fn module_verdict(outcome: ModuleOutcome) -> ModuleVerdict {
         decision,
         duration_us: u64::try_from(outcome.duration.as_micros()).unwrap_or(u64::MAX),
         error,
+        skipped_after,
     }
 }
 
@@ -463,6 +466,7 @@ impl Decider for PolicyChains {
                             "digest": module.digest(),
                             "world": module.world().to_string(),
                             "size": module.size(),
+                            "on_deny": entry.on_deny(),
                             "promoted": promotions.iter().any(|p| &p.cluster == cluster
                                 && p.entry == entry.name() && &p.candidate == path),
                         });

@@ -279,8 +279,8 @@ impl Workflow {
                 .shadow_difference(&request.cluster, &difference.candidate.module);
             shadow.push(Details::ShadowDifference {
                 cluster: request.cluster.clone(),
-                active: difference.active,
-                candidate: difference.candidate,
+                active: Box::new(difference.active),
+                candidate: Box::new(difference.candidate),
             });
         }
         let record = self

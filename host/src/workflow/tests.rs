@@ -34,6 +34,7 @@ impl Decider for Fixed {
                 decision: Some(decision.clone()),
                 duration_us: 3,
                 error: None,
+                skipped_after: None,
             }],
             decision,
             duration: Duration::from_micros(3),

@@ -4,8 +4,11 @@
 //! router in-process, no socket). Not part of the test run; results go to `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --profile production -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency]
+//! cargo run --profile production -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency] [continue|stop]
 //! ```
+//!
+//! The last argument is the `on_deny` of the chain's first entry, `groups` (default
+//! `continue`: a denial runs both modules; `stop`: the chain ends at the `groups` deny).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +16,10 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, to_bytes};
 use axum::http::Request;
 use tower::ServiceExt;
+use wicket::policy::OnDeny;
 use wicket::workflow::Decider;
 use wicket_tests::Env;
+use wicket_tests::env::CONFIG;
 use wicket_tests::tokens::token;
 
 const ALLOWED: &str = r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"30m","reason":"INC-123: load"}"#;
@@ -29,7 +34,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: load [deny|provision] [native|wasm] [requests (1..=100000)] [concurrency (1..=64)]"
+        "usage: load [deny|provision] [native|wasm] [requests (1..=100000)] [concurrency (1..=64)] [continue|stop]"
     );
     std::process::exit(2)
 }
@@ -47,13 +52,33 @@ async fn main() {
         .get(3)
         .map_or(Ok(4), |n| n.parse())
         .unwrap_or_else(|_| usage());
+    let on_deny = match args.get(4).map_or("continue", String::as_str) {
+        "continue" => OnDeny::Continue,
+        "stop" => OnDeny::Stop,
+        _ => usage(),
+    };
     if !matches!(mode, "deny" | "provision")
         || !(1..=100_000).contains(&requests)
         || !(1..=64).contains(&concurrency)
     {
         usage();
     }
-    let env = Env::start("1h").await;
+    let env = match on_deny {
+        OnDeny::Continue => Env::start("1h").await,
+        OnDeny::Stop => {
+            let config = CONFIG.replacen(
+                "name = \"groups\"\n",
+                "name = \"groups\"\non_deny = \"stop\"\n",
+                1,
+            );
+            Env::start_with(&config, "1h").await
+        }
+    };
+    assert_eq!(
+        env.policy("groups").on_deny,
+        on_deny,
+        "the chain's `on_deny`"
+    );
     let decider: Arc<dyn Decider> = match chain {
         "native" => env.native_chain(),
         "wasm" => env.wasm_chain(),
@@ -154,7 +179,7 @@ async fn main() {
     }
     decisions.sort();
     println!(
-        "mode={mode} chain={chain} requests={} concurrency={concurrency}\n  \
+        "mode={mode} chain={chain} on_deny={on_deny:?} requests={} concurrency={concurrency}\n  \
          http:        {:.0}/s p50={:?} p99={:?}\n  \
          server-side: {:.0}/s p50={:?} p99={:?}\n  \
          chain decision (last {}): p50={:?} p99={:?}",

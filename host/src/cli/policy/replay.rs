@@ -85,7 +85,14 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<ExitCode> {
     let (recorded, skipped) = runtime.block_on(read_recorded(&database, &entry, since))?;
     let mut out = std::io::stdout().lock();
     let mut changed = 0;
+    let mut unreached = 0;
     for record in &recorded {
+        // The entry did not run then: its verdict could not have counted, so there is
+        // nothing to compare.
+        if matches!(record.before, Some(ModuleResult::Skipped { .. })) {
+            unreached += 1;
+            continue;
+        }
         let evaluation = chain.evaluate(&record.identity, &record.request);
         let Some(after) = evaluation.modules.into_iter().next() else {
             continue;
@@ -114,9 +121,14 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<ExitCode> {
     }
     writeln!(
         out,
-        "replayed {} requests against `{entry}`: {changed} changed, {} unchanged{}",
-        recorded.len(),
-        recorded.len() - changed,
+        "replayed {} requests against `{entry}`: {changed} changed, {} unchanged{}{}",
+        recorded.len() - unreached,
+        recorded.len() - unreached - changed,
+        if unreached > 0 {
+            format!(" ({unreached} not reached then: an earlier module denied them)")
+        } else {
+            String::new()
+        },
         if skipped > 0 {
             format!(" ({skipped} recorded without the requester's identity skipped)")
         } else {
@@ -234,11 +246,14 @@ async fn read_recorded(
             record.before = verdicts
                 .get(&id)
                 .and_then(|modules| modules.iter().find(|m| m.module == entry))
-                .map(|m| match (&m.decision, &m.error) {
-                    (Some(decision), _) => ModuleResult::Decided {
+                .map(|m| match (&m.decision, &m.error, &m.skipped_after) {
+                    (Some(decision), ..) => ModuleResult::Decided {
                         decision: decision.clone(),
                     },
-                    (None, error) => ModuleResult::Failed {
+                    (None, None, Some(after)) => ModuleResult::Skipped {
+                        after: after.clone(),
+                    },
+                    (None, error, _) => ModuleResult::Failed {
                         error: error.clone().unwrap_or_default(),
                         returned: None,
                     },
@@ -327,5 +342,6 @@ fn summary(result: &ModuleResult) -> String {
             }
         },
         ModuleResult::Failed { error, .. } => format!("failed ({error})"),
+        ModuleResult::Skipped { after } => format!("skipped (`{after}` denied before it)"),
     }
 }
