@@ -458,3 +458,56 @@ async fn a_candidate_differing_on_one_request_is_recorded_once_and_can_be_promot
     assert_eq!(dave.status, 201, "{}", dave.text);
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gate_skips_the_entries_after_it_and_their_candidates_until_reloaded_otherwise()
+{
+    let chain = format!("{}on_deny = \"stop\"\n{GROUPS_WITH_CANDIDATE}", GATE);
+    let env = env(&chain, false).await;
+    replace(
+        &env.dir.path().join("policies").join("gate.wasm"),
+        &read(guests::DENY),
+    );
+    let running = env.serve(env.live_chains()).await;
+    let bob_token = token("bob", &["developers"]);
+    let bob = || running.call("POST", "/v1/requests", Some(&bob_token), Some(VIEW_ORDERS));
+    // The gate denies and stops: `groups` is skipped, so its candidate (which would allow bob)
+    // is not evaluated and no difference is recorded.
+    let stopped = bob().await;
+    assert_eq!(stopped.status, 403, "{}", stopped.text);
+    let reason = stopped.json["error"]["message"].as_str().unwrap();
+    assert_eq!(reason, "module `gate`: the deny guest refuses bob");
+    let chain = &policies(&running).await["clusters"]["dev"]["chain"];
+    assert_eq!(chain[0]["on_deny"], "stop", "{chain:#}");
+    assert_eq!(chain[1]["candidate"]["evaluated"], 0, "{chain:#}");
+    assert!(audited(&running, "shadow_difference").await.is_empty());
+
+    // The same gate told to go on: a reload swaps the chain, `groups` runs again (and denies
+    // too), and its candidate's different answer is recorded.
+    let path = env.config_path();
+    let text = std::fs::read_to_string(&path).expect("the configuration");
+    std::fs::write(
+        &path,
+        text.replace("on_deny = \"stop\"", "on_deny = \"continue\""),
+    )
+    .expect("write the configuration");
+    let report = reload(&running).await;
+    assert_eq!(report["swapped"], true, "{report:#}");
+    let continued = bob().await;
+    assert_eq!(continued.status, 403, "{}", continued.text);
+    let reason = continued.json["error"]["message"].as_str().unwrap();
+    assert!(
+        reason.starts_with("module `gate`: the deny guest refuses bob; module `groups`: "),
+        "{reason}"
+    );
+    let chain = &policies(&running).await["clusters"]["dev"]["chain"];
+    assert_eq!(chain[0]["on_deny"], "continue", "{chain:#}");
+    assert_eq!(chain[1]["candidate"]["evaluated"], 1, "{chain:#}");
+    let differences = audited(&running, "shadow_difference").await;
+    assert_eq!(differences.len(), 1, "{differences:#?}");
+    assert_eq!(
+        differences[0]["request_id"],
+        continued.json["error"]["request_id"]
+    );
+    running.stop().await;
+}
