@@ -22,7 +22,21 @@ use crate::tokens::SECRET;
 
 /// The test configuration's template: `fixtures/wicket.toml`, whose `{...}` [`Env::start_with`]
 /// fills in.
-pub const CONFIG: &str = include_str!("../fixtures/wicket.toml");
+const CONFIG: &str = include_str!("../fixtures/wicket.toml");
+
+/// [`CONFIG`] with the `groups` entry as a gate: `on_deny = "stop"`, so its deny ends the chain.
+pub fn gated_config() -> String {
+    let gated = CONFIG.replacen(
+        "name = \"groups\"\n",
+        "name = \"groups\"\non_deny = \"stop\"\n",
+        1,
+    );
+    assert_ne!(
+        gated, CONFIG,
+        "the test configuration names a `groups` entry"
+    );
+    gated
+}
 
 /// The namespaces kube-sim starts with.
 pub const NAMESPACES: [&str; 5] = [

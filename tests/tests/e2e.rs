@@ -7,7 +7,7 @@ use std::time::Duration;
 use kube_sim::{FaultAction, FaultRule};
 use rstest::rstest;
 use serde_json::json;
-use wicket_tests::env::CONFIG;
+use wicket_tests::env::gated_config;
 use wicket_tests::kubectl;
 use wicket_tests::tokens::token;
 use wicket_tests::{Env, wait_for};
@@ -100,12 +100,7 @@ async fn outsider_is_denied_with_the_policy_reason_and_nothing_is_created() {
 
 #[tokio::test]
 async fn a_gate_that_stops_on_deny_skips_the_rest_and_says_so_everywhere() {
-    let config = CONFIG.replacen(
-        "name = \"groups\"\n",
-        "name = \"groups\"\non_deny = \"stop\"\n",
-        1,
-    );
-    let env = Env::start_with(&config, "1h").await;
+    let env = Env::start_with(&gated_config(), "1h").await;
     let wicket = env.serve(env.wasm_chain()).await;
     let mallory = token("mallory", &["developers"]);
     let denied = wicket

@@ -71,6 +71,14 @@ fn replace(path: &Path, bytes: &[u8]) {
     std::fs::rename(&temp, path).expect("rename");
 }
 
+/// Replaces `from` with `to` in the environment's configuration file (for the next reload).
+fn edit_config(env: &Env, from: &str, to: &str) {
+    let path = env.config_path();
+    let text = std::fs::read_to_string(&path).expect("the configuration");
+    assert!(text.contains(from), "the configuration has no `{from}`");
+    std::fs::write(&path, text.replace(from, to)).expect("write the configuration");
+}
+
 fn admin() -> String {
     token("root", &["wicket-admins"])
 }
@@ -265,13 +273,7 @@ async fn a_rejected_module_leaves_the_previous_version_answering(
         Break::Corrupt => replace(&module, b"\0asm this is not a component"),
         Break::WrongWorld => replace(&module, &read(guests::WRONG_WORLD)),
         Break::InvalidSettings => {
-            let path = env.config_path();
-            let text = std::fs::read_to_string(&path).expect("the configuration");
-            std::fs::write(
-                &path,
-                text.replace("max_ttl_seconds = 3600", "max_ttl_seconds = 0"),
-            )
-            .expect("write the configuration");
+            edit_config(&env, "max_ttl_seconds = 3600", "max_ttl_seconds = 0");
         }
         Break::FailingCase => std::fs::write(
             module.with_file_name("group_access.cases.json"),
@@ -484,13 +486,7 @@ async fn a_stopping_gate_skips_the_entries_after_it_and_their_candidates_until_r
 
     // The same gate told to go on: a reload swaps the chain, `groups` runs again (and denies
     // too), and its candidate's different answer is recorded.
-    let path = env.config_path();
-    let text = std::fs::read_to_string(&path).expect("the configuration");
-    std::fs::write(
-        &path,
-        text.replace("on_deny = \"stop\"", "on_deny = \"continue\""),
-    )
-    .expect("write the configuration");
+    edit_config(&env, "on_deny = \"stop\"", "on_deny = \"continue\"");
     let report = reload(&running).await;
     assert_eq!(report["swapped"], true, "{report:#}");
     let continued = bob().await;

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use wicket::policy::OnDeny;
 use wicket::workflow::Decider;
 use wicket_tests::Env;
-use wicket_tests::env::CONFIG;
+use wicket_tests::env::gated_config;
 use wicket_tests::tokens::token;
 
 const ALLOWED: &str = r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"30m","reason":"INC-123: load"}"#;
@@ -65,14 +65,7 @@ async fn main() {
     }
     let env = match on_deny {
         OnDeny::Continue => Env::start("1h").await,
-        OnDeny::Stop => {
-            let config = CONFIG.replacen(
-                "name = \"groups\"\n",
-                "name = \"groups\"\non_deny = \"stop\"\n",
-                1,
-            );
-            Env::start_with(&config, "1h").await
-        }
+        OnDeny::Stop => Env::start_with(&gated_config(), "1h").await,
     };
     assert_eq!(
         env.policy("groups").on_deny,
