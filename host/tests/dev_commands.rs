@@ -109,11 +109,55 @@ fn the_printed_curl_and_kubectl_commands_work_as_printed() {
         "{}",
         String::from_utf8_lossy(&token.stderr)
     );
+    let bob = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    assert_eq!(bob.split('.').count(), 3, "{bob}");
+
+    // The sample chain's `groups` entry is a gate: bob (developers) asking for payments is
+    // denied by it alone, and the window and ticket rules are recorded as skipped.
+    let wicket = script
+        .lines()
+        .find_map(|l| l.strip_prefix("export WICKET="))
+        .expect("the printed commands export WICKET");
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "-H"])
+            .arg(format!("Authorization: Bearer {bob}"))
+            .args(args)
+            .output()
+            .expect("run curl");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let denied = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"30m","reason":"deploy"}"#,
+        &format!("{wicket}/v1/requests"),
+    ]);
+    assert_eq!(denied["error"]["code"], "denied", "{denied}");
+    let reason = denied["error"]["message"].as_str().unwrap();
+    assert!(reason.starts_with("module `groups`:"), "{reason}");
+    let decided: Vec<&str> = denied["error"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(decided, ["groups"], "{denied}");
+    let id = denied["error"]["request_id"].as_str().unwrap();
+    let shown = curl(&[&format!("{wicket}/v1/requests/{id}")]);
+    let skipped: Vec<(&str, &str)> = shown["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| Some((m["module"].as_str()?, m["skipped_after"].as_str()?)))
+        .collect();
     assert_eq!(
-        String::from_utf8_lossy(&token.stdout)
-            .trim()
-            .split('.')
-            .count(),
-        3
+        skipped,
+        [("window", "groups"), ("tickets", "groups")],
+        "{shown}"
     );
 }

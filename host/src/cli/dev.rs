@@ -122,7 +122,7 @@ fn instructions(env: &DevEnvironment, addr: SocketAddr, token: &str) -> String {
   api       http://{addr}  (OpenAPI at /openapi.json)
   cluster   `dev`: kube-sim at {server}  (admin kubeconfig: {data}/admin.kubeconfig)
   data      {data}  (SQLite, signing key, the generated wicket.toml)
-  policies  groups (group-access) -> window (change-window) -> tickets (require-ticket)
+  policies  groups (group-access; a gate: its deny ends the chain) -> window (change-window) -> tickets (require-ticket)
 
 # A token for `alice` in group `sre`, valid for 12 hours (more: wicket dev token --sub bob --group developers --data {data})
 export WICKET=http://{addr}

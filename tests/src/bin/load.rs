@@ -4,11 +4,12 @@
 //! router in-process, no socket). Not part of the test run; results go to `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --profile production -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency] [continue|stop]
+//! cargo run --profile production -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency] [stop|continue]
 //! ```
 //!
-//! The last argument is the `on_deny` of the chain's first entry, `groups` (default
-//! `continue`: a denial runs both modules; `stop`: the chain ends at the `groups` deny).
+//! The last argument is the `on_deny` of the chain's first entry, `groups`: `stop` (the default,
+//! as in `wicket dev`'s sample chain: the chain ends at the `groups` deny) or `continue` (a
+//! denial runs both modules).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +35,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: load [deny|provision] [native|wasm] [requests (1..=100000)] [concurrency (1..=64)] [continue|stop]"
+        "usage: load [deny|provision] [native|wasm] [requests (1..=100000)] [concurrency (1..=64)] [stop|continue]"
     );
     std::process::exit(2)
 }
@@ -52,7 +53,7 @@ async fn main() {
         .get(3)
         .map_or(Ok(4), |n| n.parse())
         .unwrap_or_else(|_| usage());
-    let on_deny = match args.get(4).map_or("continue", String::as_str) {
+    let on_deny = match args.get(4).map_or("stop", String::as_str) {
         "continue" => OnDeny::Continue,
         "stop" => OnDeny::Stop,
         _ => usage(),
