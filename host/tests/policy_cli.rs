@@ -438,3 +438,173 @@ fn replay_bad_input_is_one_line_and_exit_2(#[case] args: &[&str], #[case] messag
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(message), "{stderr}");
 }
+
+/// A configuration in `dir` whose cluster `dev` runs `groups` (a gate: `on_deny = "stop"`,
+/// sre only) then `tickets` (payments needs a ticket).
+fn gated_config(dir: &Path) -> PathBuf {
+    let config = dir.join("wicket.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[issuers]]
+issuer = "https://login.example.com"
+audiences = ["wicket"]
+algorithms = ["RS256"]
+jwks_file = "jwks.json"
+
+[[clusters]]
+name = "dev"
+kubeconfig = "dev.kubeconfig"
+server = "https://dev.example.com:6443"
+
+[[clusters.policies]]
+name = "groups"
+module = "{groups}"
+on_deny = "stop"
+[clusters.policies.settings]
+allow = [{{ groups = ["sre"], clusters = ["dev"], namespaces = ["payments"], roles = ["edit"], max_ttl_seconds = 3600 }}]
+
+[[clusters.policies]]
+name = "tickets"
+module = "{tickets}"
+[clusters.policies.settings]
+namespaces = ["payments"]
+ticket_pattern = "\\b(INC|CHG)-[0-9]+\\b"
+approver_groups = ["sre-leads"]
+"#,
+            groups = policy_module("group-access").display(),
+            tickets = policy_module("require-ticket").display(),
+        ),
+    )
+    .expect("write the configuration");
+    config
+}
+
+/// A request file in `dir`: `subject` in `group` asks for edit in `cluster`'s payments.
+fn request_file(dir: &Path, subject: &str, group: &str, cluster: &str, reason: &str) -> PathBuf {
+    let path = dir.join(format!("{subject}.json"));
+    let request = serde_json::json!({
+        "identity": {"subject": subject, "issuer": "https://login.example.com", "groups": [group]},
+        "request": {"cluster": cluster, "namespaces": ["payments"], "role": "edit",
+                    "duration_seconds": 1800, "reason": reason},
+    });
+    std::fs::write(&path, request.to_string()).expect("write the request");
+    path
+}
+
+/// `wicket policy eval --config … --request …` plus `extra`, which must succeed; its JSON.
+fn eval_chain(config: &Path, request: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "policy".as_ref(),
+        "eval".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--request".as_ref(),
+        request.as_os_str(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let out = wicket(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn outcomes(evaluation: &serde_json::Value) -> Vec<(String, String)> {
+    evaluation["modules"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .map(|m| {
+            let name = m["name"].as_str().unwrap_or_default().to_owned();
+            let outcome = match (m["outcome"].as_str(), m["decision"]["decision"].as_str()) {
+                (Some("decided"), Some(decision)) => decision.to_owned(),
+                (Some(other), _) => other.to_owned(),
+                (None, _) => "?".to_owned(),
+            };
+            (name, outcome)
+        })
+        .collect()
+}
+
+#[test]
+fn eval_with_a_configuration_runs_the_clusters_chain_as_configured_or_every_module() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = gated_config(dir.path());
+    let pair = |name: &str, outcome: &str| (name.to_owned(), outcome.to_owned());
+
+    // bob is not in sre: the gate denies and `tickets` does not run.
+    let bob = request_file(dir.path(), "bob", "developers", "dev", "deploy");
+    let gated = eval_chain(&config, &bob, &[]);
+    assert_eq!(gated["verdict"]["decision"], "deny", "{gated:#}");
+    assert_eq!(
+        outcomes(&gated),
+        [pair("groups", "deny"), pair("tickets", "skipped")],
+        "{gated:#}"
+    );
+    assert_eq!(gated["modules"][1]["after"], "groups", "{gated:#}");
+    let reason = gated["verdict"]["reason"].as_str().unwrap();
+    assert!(!reason.contains("tickets"), "{reason}");
+
+    // --every-module: the same verdict, and what `tickets` would have said.
+    let every = eval_chain(&config, &bob, &["--every-module"]);
+    assert_eq!(every["verdict"], gated["verdict"], "{every:#}");
+    assert_eq!(
+        outcomes(&every),
+        [pair("groups", "deny"), pair("tickets", "needs_approval")],
+        "{every:#}"
+    );
+
+    // alice is in sre and cites a ticket: both modules allow.
+    let alice = request_file(
+        dir.path(),
+        "alice",
+        "sre",
+        "dev",
+        "INC-123 payments failing",
+    );
+    let allowed = eval_chain(&config, &alice, &[]);
+    assert_eq!(allowed["verdict"]["decision"], "allow", "{allowed:#}");
+    assert_eq!(
+        outcomes(&allowed),
+        [pair("groups", "allow"), pair("tickets", "allow")],
+        "{allowed:#}"
+    );
+}
+
+#[rstest]
+#[case::cluster_not_configured("prod", None, "the request's cluster `prod` is not in")]
+#[case::module_missing(
+    "dev",
+    Some("no-such.wasm"),
+    "cannot load the policy chains: cluster `dev`, policy `groups`"
+)]
+fn eval_with_a_configuration_refuses_what_the_service_would(
+    #[case] cluster: &str,
+    #[case] module: Option<&str>,
+    #[case] message: &str,
+) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = gated_config(dir.path());
+    if let Some(module) = module {
+        let text = std::fs::read_to_string(&config).unwrap().replacen(
+            &policy_module("group-access").display().to_string(),
+            &dir.path().join(module).display().to_string(),
+            1,
+        );
+        std::fs::write(&config, text).unwrap();
+    }
+    let request = request_file(dir.path(), "alice", "sre", cluster, "INC-1");
+    let out = wicket(&[
+        "policy".as_ref(),
+        "eval".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--request".as_ref(),
+        request.as_os_str(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}

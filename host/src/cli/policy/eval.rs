@@ -1,7 +1,9 @@
-//! `wicket policy eval <module> --settings <file> --request <file>`.
+//! `wicket policy eval <module> --settings <file> --request <file>`: one module;
+//! `wicket policy eval --config <wicket.toml> --request <file> [--every-module]`: the chain the
+//! service runs for the request's cluster.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,36 +12,116 @@ use clap::Args;
 use super::LimitArgs;
 use super::files::{RequestFile, parse_request, read_json};
 use crate::cli::{Error, GlobalArgs, Result};
-use crate::policy::{Chain, ChainEntry};
+use crate::config::Config;
+use crate::policy::set::{LiveChain, RebuildOptions, rebuild};
+use crate::policy::{Chain, ChainEntry, EngineConfig, Evaluation, OnDeny, PolicyEngine, PolicySet};
+use crate::workflow::{LoadError, chain_specs};
 
 /// Arguments of `wicket policy eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The policy module (a `.wasm` component).
-    module: PathBuf,
+    /// The policy module (a `.wasm` component); not with `--config`.
+    #[arg(
+        required_unless_present = "config",
+        conflicts_with = "config",
+        requires = "settings"
+    )]
+    module: Option<PathBuf>,
     /// The module's settings (any JSON value).
+    #[arg(long, conflicts_with = "config")]
+    settings: Option<PathBuf>,
+    /// Decide with the chain the service's configuration gives the request's cluster (its
+    /// modules, settings, limits and `on_deny`), loaded and checked as the service loads it.
     #[arg(long)]
-    settings: PathBuf,
+    config: Option<PathBuf>,
+    /// With `--config`: run every entry, even after one with `on_deny = "stop"` denied, to see
+    /// every module's reason (the verdict is the same).
+    #[arg(long, requires = "config")]
+    every_module: bool,
     /// The request file: `{"identity": {...}, "request": {...}}`.
     #[arg(long)]
     request: PathBuf,
+    /// Limits of the one module (with `--config`, the configured limits apply).
     #[command(flatten)]
     limits: LimitArgs,
 }
 
-/// Validates the settings, decides the request and prints the evaluation as JSON.
+/// Decides the request with the module or the configured chain and prints the evaluation as
+/// JSON.
 pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
-    let settings: serde_json::Value = read_json(&args.settings)?;
     let file: RequestFile = read_json(&args.request)?;
     let (identity, request) = parse_request(&args.request, file.identity, file.request)?;
-    let module = super::load(global, &args.module, args.limits.limits())?;
-    let name = module.name().to_owned();
-    let chain = Chain::new(vec![ChainEntry::new(name, Arc::new(module), &settings)])?;
-    let evaluation = chain.evaluate(&identity, &request);
+    let evaluation: Evaluation = match (&args.config, &args.module, &args.settings) {
+        (Some(config), _, _) => {
+            configured_chain(global, config, &request.cluster, args.every_module)?
+                .active()
+                .evaluate(&identity, &request)
+        }
+        (None, Some(module), Some(settings)) => {
+            let settings: serde_json::Value = read_json(settings)?;
+            let module = super::load(global, module, args.limits.limits())?;
+            let name = module.name().to_owned();
+            Chain::new(vec![ChainEntry::new(name, Arc::new(module), &settings)])?
+                .evaluate(&identity, &request)
+        }
+        _ => {
+            return Err(Error::Invalid(
+                "give a module and `--settings`, or `--config`".into(),
+            ));
+        }
+    };
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &evaluation)
         .map_err(std::io::Error::other)
         .and_then(|()| writeln!(out))
         .map_err(Error::Output)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads `cluster`'s chain from the configuration at `path` as the service would: every
+/// module compiled (or taken from the cache), its world, cases file and settings checked; a
+/// refusal is an error that says what the service would say.
+fn configured_chain(
+    global: &GlobalArgs,
+    path: &Path,
+    cluster: &str,
+    every_module: bool,
+) -> Result<Arc<LiveChain>> {
+    let config = Config::load(path)?;
+    let Some(configured) = config.clusters.iter().find(|c| c.name == cluster) else {
+        let names: Vec<String> = config
+            .clusters
+            .iter()
+            .map(|c| format!("`{}`", c.name))
+            .collect();
+        return Err(Error::Invalid(format!(
+            "the request's cluster `{cluster}` is not in `{}` (its clusters: {})",
+            path.display(),
+            names.join(", ")
+        )));
+    };
+    let mut specs = chain_specs(std::slice::from_ref(configured));
+    if every_module {
+        for entry in specs.values_mut().flatten() {
+            entry.on_deny = OnDeny::Continue;
+        }
+    }
+    let engine = PolicyEngine::new(&EngineConfig {
+        cache_dir: global.module_cache(),
+        ..EngineConfig::default()
+    })?;
+    let options = RebuildOptions {
+        initial: true,
+        settle: None,
+    };
+    let rebuilt = rebuild(&engine, &PolicySet::default(), &specs, options);
+    if !rebuilt.rejected.is_empty() {
+        return Err(Error::Invalid(LoadError(rebuilt.rejected).to_string()));
+    }
+    rebuilt
+        .set
+        .as_ref()
+        .and_then(|set| set.chain(cluster))
+        .cloned()
+        .ok_or_else(|| Error::Invalid(format!("cluster `{cluster}` has no chain")))
 }

@@ -27,7 +27,8 @@ pub struct PolicyArgs {
 enum PolicyCommand {
     /// Show which world a module implements, its imports, exports, size and sha256 digest.
     Check(check::CheckArgs),
-    /// Decide one request with a module and print the verdict as JSON with timings.
+    /// Decide one request with a module, or with the chain a configuration gives the request's
+    /// cluster (`--config`), and print the evaluation as JSON with timings.
     Eval(eval::EvalArgs),
     /// Run a module against a cases file; exit 1 if any case fails.
     Test(test::TestArgs),
