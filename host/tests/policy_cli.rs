@@ -493,8 +493,8 @@ fn request_file(dir: &Path, subject: &str, group: &str, cluster: &str, reason: &
     path
 }
 
-/// `wicket policy eval --config … --request …` plus `extra`, which must succeed; its JSON.
-fn eval_chain(config: &Path, request: &Path, extra: &[&str]) -> serde_json::Value {
+/// Runs `wicket policy eval --config … --request …` plus `extra`.
+fn run_eval_chain(config: &Path, request: &Path, extra: &[&str]) -> Output {
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "policy".as_ref(),
         "eval".as_ref(),
@@ -504,7 +504,12 @@ fn eval_chain(config: &Path, request: &Path, extra: &[&str]) -> serde_json::Valu
         request.as_os_str(),
     ];
     args.extend(extra.iter().map(std::ffi::OsStr::new));
-    let out = wicket(&args);
+    wicket(&args)
+}
+
+/// [`run_eval_chain`], which must succeed; its JSON.
+fn eval_chain(config: &Path, request: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = run_eval_chain(config, request, extra);
     assert!(out.status.success(), "{}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("json")
 }
@@ -594,14 +599,7 @@ fn eval_with_a_configuration_refuses_what_the_service_would(
         std::fs::write(&config, text).unwrap();
     }
     let request = request_file(dir.path(), "alice", "sre", cluster, "INC-1");
-    let out = wicket(&[
-        "policy".as_ref(),
-        "eval".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--request".as_ref(),
-        request.as_os_str(),
-    ]);
+    let out = run_eval_chain(&config, &request, &[]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
