@@ -64,9 +64,8 @@ impl Source {
     }
 }
 
-/// The chain specifications of `clusters`, as the service loads them (also `wicket policy
-/// eval --config`).
-pub fn chain_specs(clusters: &[ClusterConfig]) -> ChainSpecs {
+/// The chain specifications of `clusters`.
+fn specs(clusters: &[ClusterConfig]) -> ChainSpecs {
     clusters
         .iter()
         .map(|cluster| {
@@ -194,7 +193,7 @@ impl PolicyChains {
         source: Source,
         clusters: &[ClusterConfig],
     ) -> Result<Self, LoadError> {
-        let specs = chain_specs(clusters);
+        let specs = specs(clusters);
         let rebuilt = rebuild(
             &engine,
             &PolicySet::default(),
@@ -241,7 +240,7 @@ impl PolicyChains {
         let settle = (trigger == "watch").then_some(self.settle);
         let built = tokio::task::spawn_blocking(move || {
             let clusters = source.read()?;
-            let mut specs = chain_specs(&clusters);
+            let mut specs = specs(&clusters);
             let promotions = promote(&mut specs, &promotions);
             let watched = watched(&source, &specs);
             let rebuilt = rebuild(

@@ -34,7 +34,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::task::AbortHandle;
 
-pub use chains::{LoadError, PolicyChains, chain_specs};
+pub use chains::{LoadError, PolicyChains};
 pub use lifecycle::WatchSettings;
 pub use metrics::Metrics;
 pub use ports::{

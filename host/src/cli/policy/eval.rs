@@ -13,9 +13,9 @@ use super::LimitArgs;
 use super::files::{RequestFile, parse_request, read_json};
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::Config;
-use crate::policy::set::{LiveChain, RebuildOptions, rebuild};
-use crate::policy::{Chain, ChainEntry, EngineConfig, Evaluation, OnDeny, PolicyEngine, PolicySet};
-use crate::workflow::{LoadError, chain_specs};
+use crate::policy::set::LiveChain;
+use crate::policy::{Chain, ChainEntry, OnDeny};
+use crate::workflow::PolicyChains;
 
 /// Arguments of `wicket policy eval`.
 #[derive(Debug, Args)]
@@ -51,7 +51,7 @@ pub struct EvalArgs {
 pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
     let file: RequestFile = read_json(&args.request)?;
     let (identity, request) = parse_request(&args.request, file.identity, file.request)?;
-    let evaluation: Evaluation = match (&args.config, &args.module, &args.settings) {
+    let evaluation = match (&args.config, &args.module, &args.settings) {
         (Some(config), _, _) => {
             configured_chain(global, config, &request.cluster, args.every_module)?
                 .active()
@@ -100,28 +100,17 @@ fn configured_chain(
             names.join(", ")
         )));
     };
-    let mut specs = chain_specs(std::slice::from_ref(configured));
+    let mut configured = configured.clone();
     if every_module {
-        for entry in specs.values_mut().flatten() {
-            entry.on_deny = OnDeny::Continue;
+        for policy in &mut configured.policies {
+            policy.on_deny = OnDeny::Continue;
         }
     }
-    let engine = PolicyEngine::new(&EngineConfig {
-        cache_dir: global.module_cache(),
-        ..EngineConfig::default()
-    })?;
-    let options = RebuildOptions {
-        initial: true,
-        settle: None,
-    };
-    let rebuilt = rebuild(&engine, &PolicySet::default(), &specs, options);
-    if !rebuilt.rejected.is_empty() {
-        return Err(Error::Invalid(LoadError(rebuilt.rejected).to_string()));
-    }
-    rebuilt
-        .set
-        .as_ref()
-        .and_then(|set| set.chain(cluster))
+    let chains = PolicyChains::load(Arc::new(super::engine(global)?), &[configured])
+        .map_err(|error| Error::Invalid(error.to_string()))?;
+    chains
+        .current()
+        .chain(cluster)
         .cloned()
         .ok_or_else(|| Error::Invalid(format!("cluster `{cluster}` has no chain")))
 }

@@ -68,11 +68,15 @@ impl LimitArgs {
     }
 }
 
-/// Builds an engine and loads the module at `path`.
-fn load(global: &GlobalArgs, path: &Path, limits: Limits) -> Result<PolicyModule> {
-    let engine = PolicyEngine::new(&EngineConfig {
+/// An engine with the command line's module cache.
+fn engine(global: &GlobalArgs) -> Result<PolicyEngine> {
+    Ok(PolicyEngine::new(&EngineConfig {
         cache_dir: global.module_cache(),
         ..EngineConfig::default()
-    })?;
-    Ok(engine.load_file(path, limits)?)
+    })?)
+}
+
+/// Builds an engine and loads the module at `path`.
+fn load(global: &GlobalArgs, path: &Path, limits: Limits) -> Result<PolicyModule> {
+    Ok(engine(global)?.load_file(path, limits)?)
 }
