@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod dev;
 pub mod embedded;
+pub mod guard;
 pub mod policy;
 pub mod store;
 pub mod workflow;

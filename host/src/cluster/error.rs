@@ -246,6 +246,28 @@ pub enum Error {
         #[source]
         source: ApiError,
     },
+    /// The cluster's discovery could not be read.
+    #[error("cannot read the discovery of api group `{group}` on cluster `{cluster}`")]
+    Discovery {
+        /// The cluster's name.
+        cluster: String,
+        /// The API group (`""`: core).
+        group: String,
+        /// The cause.
+        #[source]
+        source: ApiError,
+    },
+    /// A ClusterRole could not be read.
+    #[error("cannot read ClusterRole `{name}` on cluster `{cluster}`")]
+    ReadRole {
+        /// The cluster's name.
+        cluster: String,
+        /// The ClusterRole.
+        name: String,
+        /// The cause.
+        #[source]
+        source: ApiError,
+    },
     /// Listing managed objects failed.
     #[error("cannot list managed {kind}")]
     List {
@@ -279,7 +301,9 @@ impl Error {
                 ..
             }
             | Self::List { source: api, .. }
-            | Self::Preflight { source: api, .. } => api.status(),
+            | Self::Preflight { source: api, .. }
+            | Self::Discovery { source: api, .. }
+            | Self::ReadRole { source: api, .. } => api.status(),
             Self::Teardown { failures, .. } => failures.iter().find_map(|f| f.error.status()),
             _ => None,
         }
@@ -299,6 +323,8 @@ impl Error {
             Self::Teardown { .. } => "teardown",
             Self::List { .. } => "list",
             Self::Preflight { .. } => "preflight",
+            Self::Discovery { .. } => "discovery",
+            Self::ReadRole { .. } => "read-role",
         }
     }
 }

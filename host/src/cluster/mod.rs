@@ -25,6 +25,7 @@
 //! ```
 
 mod credential;
+mod discovery;
 mod error;
 mod names;
 mod objects;
@@ -44,8 +45,5 @@ pub use names::{
 pub use objects::{Kind, ObjectRef};
 pub use preflight::{Permission, required_permissions};
 pub use provision::{Outcome, ProvisionSpec, Provisioned, StepRecord};
-pub use target::{
-    ClusterTarget, Connection, DEFAULT_JIT_NAMESPACE, DEFAULT_REQUEST_TIMEOUT, Endpoint,
-    TargetSettings,
-};
+pub use target::{ClusterTarget, Connection, DEFAULT_REQUEST_TIMEOUT, Endpoint, TargetSettings};
 pub use teardown::{Deleted, ManagedObject, TeardownReport};

@@ -9,11 +9,11 @@ use base64::engine::general_purpose::STANDARD;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+use super::discovery::DiscoveryCache;
 use super::error::{Error, Result};
 use super::names::validate_namespace;
+use crate::guard::DEFAULT_JIT_NAMESPACE;
 
-/// The namespace JIT ServiceAccounts live in unless configured otherwise.
-pub const DEFAULT_JIT_NAMESPACE: &str = "wicket-system";
 /// How long one API call may take before it fails (and provisioning rolls back).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -76,6 +76,7 @@ pub struct ClusterTarget {
     pub(crate) client: Client,
     pub(crate) jit_namespace: String,
     pub(crate) endpoint: Endpoint,
+    pub(crate) discovery: DiscoveryCache,
 }
 
 impl std::fmt::Debug for ClusterTarget {
@@ -161,6 +162,7 @@ impl ClusterTarget {
             client,
             jit_namespace,
             endpoint,
+            discovery: DiscoveryCache::default(),
         })
     }
 
@@ -265,7 +267,7 @@ mod tests {
         assert_eq!(target.endpoint().server, "https://127.0.0.1:6443");
         let pem = target.endpoint().ca_pem.as_deref().unwrap();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
-        assert_eq!(target.jit_namespace(), "wicket-system");
+        assert_eq!(target.jit_namespace(), "wicket-jit");
         assert_eq!(target.name(), "dev");
     }
 

@@ -1,14 +1,16 @@
 //! `[[clusters]]`: the Kubernetes clusters Wicket grants access to, each with its policy chain.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::guard::{
+    DEFAULT_JIT_NAMESPACE, DEFAULT_OWN_NAMESPACE, DEFAULT_PROTECTED, DEFAULT_ROLES, Guardrails,
+};
 use crate::policy::OnDeny;
 
-/// The default namespace for JIT ServiceAccounts.
-pub const DEFAULT_NAMESPACE: &str = "wicket-system";
 /// The default memory limit of one policy instance, in MiB.
 pub const DEFAULT_MEMORY_LIMIT_MIB: u32 = 64;
 /// The default deadline of one policy decision, in milliseconds.
@@ -22,8 +24,14 @@ pub struct ClusterConfig {
     pub name: String,
     /// How Wicket itself reaches the cluster.
     pub connection: Connection,
-    /// Where JIT ServiceAccounts are created.
+    /// Where JIT ServiceAccounts are created (protected).
     pub namespace: String,
+    /// Where Wicket's own ServiceAccount lives (protected).
+    pub own_namespace: String,
+    /// What is never granted on this cluster, whatever the policies say.
+    pub guardrails: Guardrails,
+    /// Start even when Wicket's own identity holds more than it needs (logged loudly).
+    pub allow_excess_privileges: bool,
     /// The API server URL written into issued kubeconfigs.
     pub server: Url,
     /// The CA bundle written into issued kubeconfigs; `None` when the server's certificate
@@ -83,8 +91,29 @@ pub fn is_dns1123_label(name: &str) -> bool {
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
 
+/// Whether `name` is a DNS-1123 subdomain (what RBAC object names are): dot-separated
+/// labels, 253 characters at most.
+pub fn is_dns1123_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns1123_label)
+}
+
 fn default_namespace() -> String {
-    DEFAULT_NAMESPACE.to_owned()
+    DEFAULT_JIT_NAMESPACE.to_owned()
+}
+
+fn default_own_namespace() -> String {
+    DEFAULT_OWN_NAMESPACE.to_owned()
+}
+
+fn default_protected() -> Vec<String> {
+    DEFAULT_PROTECTED.iter().map(|n| (*n).to_owned()).collect()
+}
+
+fn default_roles() -> BTreeMap<String, String> {
+    DEFAULT_ROLES
+        .iter()
+        .map(|(role, cluster_role)| ((*role).to_owned(), (*cluster_role).to_owned()))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -97,6 +126,16 @@ struct RawCluster {
     in_cluster: bool,
     #[serde(default = "default_namespace")]
     namespace: String,
+    #[serde(default = "default_own_namespace")]
+    own_namespace: String,
+    #[serde(default = "default_protected")]
+    protected_namespaces: Vec<String>,
+    #[serde(default = "default_roles")]
+    roles: BTreeMap<String, String>,
+    #[serde(default)]
+    grant_secrets: bool,
+    #[serde(default)]
+    allow_excess_privileges: bool,
     server: String,
     ca_file: Option<PathBuf>,
     #[serde(default)]
@@ -128,12 +167,39 @@ impl TryFrom<RawCluster> for ClusterConfig {
                 ));
             }
         };
-        if !is_dns1123_label(&raw.namespace) {
+        for (key, namespace) in [
+            ("namespace", &raw.namespace),
+            ("own_namespace", &raw.own_namespace),
+        ]
+        .into_iter()
+        .chain(
+            raw.protected_namespaces
+                .iter()
+                .map(|ns| ("protected_namespaces", ns)),
+        ) {
+            if !is_dns1123_label(namespace) {
+                return Err(format!(
+                    "cluster `{name}`: `{key}` `{namespace}` is not a DNS-1123 label"
+                ));
+            }
+        }
+        if raw.namespace == raw.own_namespace {
             return Err(format!(
-                "cluster `{name}`: namespace `{}` is not a DNS-1123 label",
-                raw.namespace
+                "cluster `{name}`: `namespace` (JIT ServiceAccounts) and `own_namespace` \
+                 (Wicket's ServiceAccount) must differ, or a grant's account could reach Wicket's"
             ));
         }
+        for (role, cluster_role) in &raw.roles {
+            if !is_dns1123_subdomain(role) || !is_dns1123_subdomain(cluster_role) {
+                return Err(format!(
+                    "cluster `{name}`: `roles` entry `{role}` = `{cluster_role}` is not a pair of \
+                     ClusterRole names"
+                ));
+            }
+        }
+        let mut protected = raw.protected_namespaces;
+        protected.extend([raw.namespace.clone(), raw.own_namespace.clone()]);
+        let guardrails = Guardrails::new(protected, raw.roles, raw.grant_secrets);
         let server = Url::parse(&raw.server)
             .ok()
             .filter(|url| url.scheme() == "https" && url.host_str().is_some())
@@ -160,6 +226,9 @@ impl TryFrom<RawCluster> for ClusterConfig {
             name,
             connection,
             namespace: raw.namespace,
+            own_namespace: raw.own_namespace,
+            guardrails,
+            allow_excess_privileges: raw.allow_excess_privileges,
             server,
             ca_file: raw.ca_file,
             policies: raw.policies,

@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use cluster::{
-    ClusterConfig, Connection, DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_LIMIT_MIB, DEFAULT_NAMESPACE,
-    PolicyConfig, is_dns1123_label,
+    ClusterConfig, Connection, DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_LIMIT_MIB, PolicyConfig,
+    is_dns1123_label, is_dns1123_subdomain,
 };
 pub use issuer::{IssuerConfig, KeySource, MIN_SECRET_BYTES, Secret};
 pub use sections::{DataConfig, Expiry, Limits, Reconcile, Reload};

@@ -115,7 +115,10 @@ fn defaults_fill_what_is_left_out() {
     assert_eq!(config.limits, Limits::default());
     assert_eq!(config.issuers[0].groups_claim, "groups");
     assert_eq!(config.issuers[0].leeway, Duration::from_secs(30));
-    assert_eq!(config.clusters[0].namespace, DEFAULT_NAMESPACE);
+    assert_eq!(
+        config.clusters[0].namespace,
+        crate::guard::DEFAULT_JIT_NAMESPACE
+    );
     assert_eq!(
         config.clusters[0].policies[0].settings,
         serde_json::Map::new()

@@ -2,6 +2,9 @@
 //!
 //! # Combining decisions
 //! 1. A module that fails (trap, deadline, memory limit, malformed decision) counts as a deny.
+//!    A grant wider than the request (a namespace, role or rule not asked for, see
+//!    [`super::within`]) is a malformed decision: the request bounds every grant, whatever a
+//!    module answers.
 //! 2. Deny overrides: if any module denies, the verdict is deny, with every deny reason.
 //! 3. Otherwise, if any module needs approval, the verdict needs approval, and every module's
 //!    approval is required (all of them, in chain order).
@@ -194,7 +197,7 @@ impl Chain {
                     duration: Duration::ZERO,
                     output: Output::default(),
                 },
-                None => entry.decide(&input),
+                None => entry.decide(&input, request),
             };
             if stopped_by.is_none() && entry.on_deny == OnDeny::Stop && outcome.result.denies() {
                 stopped_by = Some(&entry.name);
@@ -212,11 +215,11 @@ impl Chain {
 
 impl ChainEntry {
     /// Runs this entry's module on `input` in a fresh instance.
-    fn decide(&self, input: &Input) -> ModuleOutcome {
+    fn decide(&self, input: &Input, request: &AccessRequest) -> ModuleOutcome {
         let call_started = Instant::now();
         let (result, output) = self.module.decide(&self.settings, input);
         let result = match result {
-            Ok(decision) => match validate::check(&decision) {
+            Ok(decision) => match validate::check(&decision, request) {
                 Ok(()) => ModuleResult::Decided { decision },
                 Err(malformed) => ModuleResult::Failed {
                     error: format!("malformed decision: {malformed}"),

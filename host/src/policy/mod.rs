@@ -36,6 +36,7 @@ mod sandbox;
 pub mod set;
 pub mod types;
 pub mod validate;
+pub mod within;
 
 pub use chain::{Chain, ChainEntry, OnDeny, combine};
 pub use engine::{EngineConfig, PolicyEngine};

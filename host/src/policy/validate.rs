@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::types::{Access, Approval, Decision, Grant, Rule};
+use super::types::{Access, AccessRequest, Approval, Decision, Grant, Rule};
+use super::within::{self, Wider};
 
 /// Longest deny or approval reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 4096;
@@ -66,6 +67,9 @@ pub enum Malformed {
         /// Its length.
         len: usize,
     },
+    /// A grant that gives more than the request asked for.
+    #[error("the grant is wider than the request: {0}")]
+    Wider(#[from] Wider),
     /// A list with too many entries.
     #[error("the decision lists {len} {field}, more than {MAX_ITEMS}")]
     TooMany {
@@ -76,12 +80,19 @@ pub enum Malformed {
     },
 }
 
-/// Checks a decision; `Ok` means the host may act on it.
-pub fn check(decision: &Decision) -> Result<(), Malformed> {
+/// Checks a decision on `request`; `Ok` means the host may act on it. A grant must be well
+/// formed and within the request ([`within`]).
+pub fn check(decision: &Decision, request: &AccessRequest) -> Result<(), Malformed> {
     match decision {
-        Decision::Allow { grant } => check_grant(grant),
+        Decision::Allow { grant } => {
+            check_grant(grant)?;
+            Ok(within::check(grant, request)?)
+        }
         Decision::Deny { reason } => check_reason("deny reason", reason),
-        Decision::NeedsApproval { approval } => check_approval(approval),
+        Decision::NeedsApproval { approval } => {
+            check_approval(approval)?;
+            Ok(within::check(&approval.grant, request)?)
+        }
     }
 }
 
@@ -283,7 +294,46 @@ mod tests {
     #[case::deny(Decision::Deny { reason: "no".into() })]
     #[case::approval(approval(2, &["leads"], "prod needs a second pair of eyes"))]
     fn well_formed_decisions_pass(#[case] decision: Decision) {
-        assert_eq!(check(&decision), Ok(()));
+        assert_eq!(check(&decision, &asked_for(&decision)), Ok(()));
+    }
+
+    /// A request asking for exactly what `decision` grants.
+    fn asked_for(decision: &Decision) -> AccessRequest {
+        let grant = match decision {
+            Decision::Allow { grant } => grant.clone(),
+            Decision::NeedsApproval { approval } => approval.grant.clone(),
+            Decision::Deny { .. } => grant(&[], 1),
+        };
+        AccessRequest {
+            id: "r1".into(),
+            cluster: "prod".into(),
+            namespaces: grant
+                .namespaces
+                .iter()
+                .map(|n| n.namespace.clone())
+                .collect(),
+            access: grant
+                .namespaces
+                .first()
+                .map_or(Access::Rules(vec![]), |n| n.access.clone()),
+            cluster_rules: grant.cluster_rules.clone(),
+            duration_seconds: 60,
+            reason: "why".into(),
+            context: Default::default(),
+            requested_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_grant_wider_than_the_request_is_malformed() {
+        let asked = asked_for(&allow(grant(
+            &[("payments", Access::Role("view".into()))],
+            60,
+        )));
+        let wider = allow(grant(&[("payments", Access::Role("admin".into()))], 60));
+        assert!(matches!(check(&wider, &asked), Err(Malformed::Wider(_))));
+        let approval = approval(1, &["leads"], "why");
+        assert!(matches!(check(&approval, &asked), Err(Malformed::Wider(_))));
     }
 
     #[rstest]
@@ -303,6 +353,6 @@ mod tests {
     #[case::huge_reason(Decision::Deny { reason: "x".repeat(MAX_REASON_BYTES + 1) }, Malformed::ReasonTooLong { field: "deny reason", len: MAX_REASON_BYTES + 1 })]
     #[case::too_many_namespaces(allow(grant(&vec![("a", Access::Role("edit".into())); MAX_ITEMS + 1], 60)), Malformed::TooMany { field: "namespaces", len: MAX_ITEMS + 1 })]
     fn malformed_decisions_are_caught(#[case] decision: Decision, #[case] expected: Malformed) {
-        assert_eq!(check(&decision), Err(expected));
+        assert_eq!(check(&decision, &asked_for(&decision)), Err(expected));
     }
 }

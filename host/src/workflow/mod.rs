@@ -20,6 +20,7 @@
 
 mod chains;
 mod expiry;
+mod guarded;
 mod lifecycle;
 mod metrics;
 mod ports;
@@ -254,18 +255,28 @@ impl Workflow {
     pub async fn submit(&self, identity: &Identity, body: NewRequest) -> Result<Submitted> {
         let request = body.validate(&self.inner.bounds, new_request_id(), now())?;
         let _in_flight = InFlight::new(&self.inner, &request.id);
-        let verdict = self
-            .inner
-            .decider
-            .decide(identity, &request)
-            .unwrap_or_else(|| ChainVerdict {
-                decision: Decision::Deny {
-                    reason: format!("cluster `{}` has no policy chain", request.cluster),
-                },
-                modules: Vec::new(),
-                duration: Duration::ZERO,
-                differences: Vec::new(),
-            });
+        let deny = |reason: String| ChainVerdict {
+            decision: Decision::Deny { reason },
+            modules: Vec::new(),
+            duration: Duration::ZERO,
+            differences: Vec::new(),
+        };
+        let verdict = match self.refuse_request(&request).await {
+            Some(reason) => deny(reason),
+            None => {
+                let mut verdict = self
+                    .inner
+                    .decider
+                    .decide(identity, &request)
+                    .unwrap_or_else(|| {
+                        deny(format!("cluster `{}` has no policy chain", request.cluster))
+                    });
+                if let Some(reason) = self.refuse_grant(&request.cluster, &verdict.decision).await {
+                    verdict.decision = Decision::Deny { reason };
+                }
+                verdict
+            }
+        };
         self.inner.metrics.decision(verdict.duration);
         let to = match &verdict.decision {
             Decision::Deny { .. } => RequestState::Denied,
@@ -327,14 +338,29 @@ impl Workflow {
         let expires_at = now()
             .checked_add(jiff::SignedDuration::from_secs(ttl))
             .map_err(|_| Invalid::Field(format!("a grant of {ttl} s is out of range")))?;
-        let plan = ProvisionPlan {
-            request_id: record.id.clone(),
-            requester: record.subject.clone(),
-            reason: record.reason.clone(),
-            expires_at,
-            grant,
+        // Roles are bound by the ClusterRoles that carry them; a role without one fails
+        // closed here (the guardrails refused it already when the request was decided).
+        let bound = match self.guardrails(&record.cluster) {
+            Ok(guardrails) => guardrails.bind(&grant).map_err(|v| v.to_string()),
+            Err(why) => Err(why),
         };
-        match self.inner.clusters.provision(&record.cluster, &plan).await {
+        let provisioned = match bound {
+            Ok(grant) => {
+                let plan = ProvisionPlan {
+                    request_id: record.id.clone(),
+                    requester: record.subject.clone(),
+                    reason: record.reason.clone(),
+                    expires_at,
+                    grant,
+                };
+                self.inner.clusters.provision(&record.cluster, &plan).await
+            }
+            Err(message) => Err(ClusterFailure {
+                step: Some("guardrails".to_owned()),
+                message,
+            }),
+        };
+        match provisioned {
             Ok(objects) => {
                 for object in &objects {
                     store.record_object(id, object, &workflow).await?;

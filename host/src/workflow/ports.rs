@@ -11,9 +11,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::guard::{Guardrails, Scope};
 use crate::policy::Rejection;
 use crate::policy::set::{ChangedChain, Promotion};
-use crate::policy::types::{AccessRequest, Decision, Grant, Identity};
+use crate::policy::types::{AccessRequest, Decision, Grant, Identity, Rule};
 use crate::store::{ModuleVerdict, ObjectRef};
 
 /// A boxed, sendable future (the traits are used as trait objects).
@@ -174,6 +175,25 @@ impl std::fmt::Debug for IssuedKubeconfig {
 pub trait Clusters: Send + Sync {
     /// The configured cluster names.
     fn names(&self) -> Vec<String>;
+
+    /// What is never granted on `cluster`; `None` for a cluster that is not configured.
+    fn guardrails(&self, cluster: &str) -> Option<&Guardrails>;
+
+    /// Whether `resource` of API group `group` is namespaced or cluster-scoped on `cluster`,
+    /// from its discovery; `None` when the cluster does not serve it.
+    fn resource_scope<'a>(
+        &'a self,
+        cluster: &'a str,
+        group: &'a str,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Scope>, ClusterFailure>>;
+
+    /// The resource rules of ClusterRole `name` on `cluster`; `None` when it does not exist.
+    fn cluster_role_rules<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<Rule>>, ClusterFailure>>;
 
     /// Creates the ServiceAccount and RBAC of `plan` on `cluster`, all or nothing (a failed
     /// step rolls back what was created); returns the objects, in creation order.

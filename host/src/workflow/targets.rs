@@ -8,12 +8,14 @@ use super::ports::{
 };
 use crate::cluster::{self, ClusterTarget, Endpoint, Kind, TargetSettings};
 use crate::config::{ClusterConfig, Connection};
+use crate::guard::{Guardrails, Scope};
+use crate::policy::types::Rule;
 use crate::store::ObjectRef;
 
-/// The configured clusters, by name.
+/// The configured clusters, by name, with their guardrails.
 #[derive(Debug, Clone, Default)]
 pub struct KubeClusters {
-    targets: BTreeMap<String, ClusterTarget>,
+    targets: BTreeMap<String, (ClusterTarget, Guardrails)>,
 }
 
 /// An error with its causes, `outer: inner: ...`.
@@ -93,33 +95,61 @@ impl KubeClusters {
             });
             targets.insert(
                 config.name.clone(),
-                ClusterTarget::connect(&settings).await?,
+                (
+                    ClusterTarget::connect(&settings).await?,
+                    config.guardrails.clone(),
+                ),
             );
         }
         Ok(Self { targets })
     }
 
-    /// Clusters from targets built elsewhere.
-    pub fn from_targets(targets: impl IntoIterator<Item = ClusterTarget>) -> Self {
-        Self {
-            targets: targets
-                .into_iter()
-                .map(|target| (target.name().to_owned(), target))
-                .collect(),
-        }
-    }
-
-    fn target(&self, cluster: &str) -> Result<&ClusterTarget, ClusterFailure> {
-        self.targets.get(cluster).ok_or_else(|| ClusterFailure {
-            step: None,
-            message: format!("cluster `{cluster}` is not configured"),
-        })
+    /// The target of `cluster`.
+    pub fn target(&self, cluster: &str) -> Result<&ClusterTarget, ClusterFailure> {
+        self.targets
+            .get(cluster)
+            .map(|(target, _)| target)
+            .ok_or_else(|| ClusterFailure {
+                step: None,
+                message: format!("cluster `{cluster}` is not configured"),
+            })
     }
 }
 
 impl Clusters for KubeClusters {
     fn names(&self) -> Vec<String> {
         self.targets.keys().cloned().collect()
+    }
+
+    fn guardrails(&self, cluster: &str) -> Option<&Guardrails> {
+        self.targets.get(cluster).map(|(_, guardrails)| guardrails)
+    }
+
+    fn resource_scope<'a>(
+        &'a self,
+        cluster: &'a str,
+        group: &'a str,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Scope>, ClusterFailure>> {
+        Box::pin(async move {
+            self.target(cluster)?
+                .resource_scope(group, resource)
+                .await
+                .map_err(|e| failure(&e))
+        })
+    }
+
+    fn cluster_role_rules<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<Rule>>, ClusterFailure>> {
+        Box::pin(async move {
+            self.target(cluster)?
+                .cluster_role_rules(name)
+                .await
+                .map_err(|e| failure(&e))
+        })
     }
 
     fn provision<'a>(

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use rstest::rstest;
 
 use super::*;
-use crate::policy::types::{Approval, Grant};
+use crate::guard::{Guardrails, Scope};
+use crate::policy::types::{Approval, Grant, Rule};
 use crate::store::tests::{identity, test_store};
 use crate::store::{ObjectRef, WriteStats};
 
@@ -53,6 +54,11 @@ pub(crate) struct Memory {
     pub(crate) objects: Mutex<Vec<ManagedObject>>,
     pub(crate) fail_step: Mutex<Option<String>>,
     teardowns: Mutex<Vec<(String, jiff::Timestamp)>>,
+    guardrails: Guardrails,
+    /// Rules the bindable ClusterRoles hold (reading pods unless a test says otherwise).
+    pub(crate) role_rules: Mutex<Option<Vec<Rule>>>,
+    /// The grant of every plan provisioned, as bound.
+    pub(crate) plans: Mutex<Vec<Grant>>,
 }
 
 fn object(kind: &str, namespace: &str, id: &str) -> ObjectRef {
@@ -68,6 +74,43 @@ impl Clusters for Memory {
         vec!["dev".into()]
     }
 
+    fn guardrails(&self, cluster: &str) -> Option<&Guardrails> {
+        (cluster == "dev").then_some(&self.guardrails)
+    }
+
+    fn resource_scope<'a>(
+        &'a self,
+        _: &'a str,
+        group: &'a str,
+        resource: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Scope>, ClusterFailure>> {
+        Box::pin(async move {
+            Ok(match (group, resource) {
+                ("", "nodes" | "namespaces") => Some(Scope::Cluster),
+                ("", "pods" | "secrets" | "configmaps") => Some(Scope::Namespaced),
+                _ => None,
+            })
+        })
+    }
+
+    fn cluster_role_rules<'a>(
+        &'a self,
+        _: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<Rule>>, ClusterFailure>> {
+        Box::pin(async move {
+            let read_pods = Rule {
+                api_groups: vec![String::new()],
+                resources: vec!["pods".into()],
+                verbs: vec!["get".into()],
+                resource_names: vec![],
+            };
+            Ok(name
+                .starts_with("wicket-")
+                .then(|| lock(&self.role_rules).clone().unwrap_or(vec![read_pods])))
+        })
+    }
+
     fn provision<'a>(
         &'a self,
         _: &'a str,
@@ -80,6 +123,7 @@ impl Clusters for Memory {
                     message: "the api server answered 500".into(),
                 });
             }
+            lock(&self.plans).push(plan.grant.clone());
             let id = &plan.request_id;
             let mut created = vec![object("ServiceAccount", "wicket-system", id)];
             for grant in &plan.grant.namespaces {
@@ -567,4 +611,82 @@ fn request_ids_sort_by_creation_time_and_stay_apart() {
     // Random bits are never handed out twice, also across a refill.
     let random: std::collections::HashSet<_> = later.iter().map(|id| &id[12..]).collect();
     assert_eq!(random.len(), later.len(), "{later:?}");
+}
+
+#[tokio::test]
+async fn a_protected_namespace_is_denied_before_any_policy_runs() {
+    let h = harness(allow()).await;
+    let mut asked = body();
+    asked.namespaces = vec!["wicket-system".into()];
+    let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
+    assert_eq!(submitted.record.state, RequestState::Denied);
+    assert!(submitted.modules.is_empty(), "no policy ran");
+    let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+        panic!("a deny, not {:?}", submitted.record.verdict);
+    };
+    assert!(
+        reason.contains("namespace `wicket-system` is protected"),
+        "{reason}"
+    );
+    assert!(lock(&h.cluster.objects).is_empty(), "nothing provisioned");
+}
+
+#[tokio::test]
+async fn a_bindable_role_whose_cluster_role_holds_a_forbidden_rule_is_denied() {
+    let h = harness(allow()).await;
+    *lock(&h.cluster.role_rules) = Some(vec![Rule {
+        api_groups: vec![String::new()],
+        resources: vec!["serviceaccounts/token".into()],
+        verbs: vec!["create".into()],
+        resource_names: vec![],
+    }]);
+    let record = h.submit_as_alice().await;
+    assert_eq!(record.state, RequestState::Denied);
+    let Some(Decision::Deny { reason }) = &record.verdict else {
+        panic!("a deny, not {:?}", record.verdict);
+    };
+    assert!(
+        reason.contains("ClusterRole `wicket-edit` holds `create serviceaccounts/token (core)`"),
+        "{reason}"
+    );
+    assert!(lock(&h.cluster.objects).is_empty(), "nothing provisioned");
+}
+
+#[tokio::test]
+async fn roles_are_bound_through_their_cluster_role() {
+    let h = harness(allow()).await;
+    let record = h.submit_as_alice().await;
+    assert_eq!(record.state, RequestState::Active);
+    assert_eq!(
+        lock(&h.cluster.plans)
+            .last()
+            .map(|g| g.namespaces[0].access.clone()),
+        Some(crate::policy::types::Access::Role("wicket-edit".into())),
+        "the plan binds wicket-edit, the record keeps the role asked for"
+    );
+    assert_eq!(record.grant, Some(grant()));
+}
+
+#[tokio::test]
+async fn cluster_rules_must_name_cluster_scoped_resources_the_cluster_serves() {
+    for (resource, expected) in [
+        ("secrets", "never granted"),
+        ("pods", "a namespaced resource"),
+        ("widgets", "which the cluster does not serve"),
+    ] {
+        let h = harness(allow()).await;
+        let mut asked = body();
+        asked.cluster_rules = vec![Rule {
+            api_groups: vec![String::new()],
+            resources: vec!["nodes".into(), resource.into()],
+            verbs: vec!["get".into()],
+            resource_names: vec![],
+        }];
+        let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
+        assert_eq!(submitted.record.state, RequestState::Denied, "{resource}");
+        let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+            panic!("a deny");
+        };
+        assert!(reason.contains(expected), "{resource}: {reason}");
+    }
 }
