@@ -60,6 +60,7 @@ pub(super) async fn start(
     let clusters = KubeClusters::connect(&config.clusters)
         .await
         .map_err(|e| fail(&e, 2))?;
+    preflight(config, &clusters).await?;
     let service = Service::build(config, Arc::new(chains), Arc::new(clusters))
         .await
         .map_err(|e| fail(&e, 1))?;
@@ -73,6 +74,54 @@ pub(super) async fn start(
         tracing::warn!(deleted = sweep.deleted, failed = ?sweep.failed_clusters, "start-up reconcile");
     }
     Ok(service)
+}
+
+/// Reviews Wicket's permissions and bindable roles on every cluster. Refuses to start (exit
+/// code 2, naming what to remove) when a bindable role's ClusterRole holds a rule never
+/// granted, or when Wicket holds more than it needs and the cluster entry does not set
+/// `allow_excess_privileges`. A cluster that cannot answer is logged and checked again at
+/// every grant (its ClusterRoles) and by `/readyz`.
+async fn preflight(config: &Config, clusters: &KubeClusters) -> Result<(), ExitCode> {
+    let mut refused = false;
+    for cluster in &config.clusters {
+        let name = cluster.name.as_str();
+        let found = match clusters.preflight(name, &cluster.own_namespace).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::error!(cluster = name, %error, "cannot review wicket's permissions");
+                continue;
+            }
+        };
+        for missing in &found.missing {
+            tracing::warn!(cluster = name, %missing, "wicket lacks a permission it needs");
+        }
+        for role in &found.absent_roles {
+            tracing::warn!(cluster = name, %role, "a bindable role's ClusterRole does not exist; its grants are denied");
+        }
+        for role in &found.unsafe_roles {
+            eprintln!(
+                "error: cluster `{name}`: {role}; fix the ClusterRole or drop the role from `roles`"
+            );
+        }
+        for excess in &found.excess {
+            if cluster.allow_excess_privileges {
+                tracing::warn!(cluster = name, %excess, "wicket holds more than it needs (allow_excess_privileges = true)");
+            } else {
+                eprintln!("error: cluster `{name}`: wicket holds more than it needs: {excess}");
+            }
+        }
+        if found.refuses(cluster.allow_excess_privileges) {
+            refused = true;
+        }
+    }
+    if refused {
+        eprintln!(
+            "error: refusing to start: see examples/deploy/wicket-rbac.yaml for the RBAC Wicket needs \
+             (or set `allow_excess_privileges = true` on the cluster to start anyway)"
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
 }
 
 /// Binds `config.listen` (bad address: exit code 2).

@@ -246,6 +246,17 @@ pub enum Error {
         #[source]
         source: ApiError,
     },
+    /// A manifest object could not be created.
+    #[error("cannot create a `{kind}` on cluster `{cluster}`")]
+    Apply {
+        /// The cluster's name.
+        cluster: String,
+        /// The object's kind.
+        kind: String,
+        /// The cause.
+        #[source]
+        source: ApiError,
+    },
     /// The cluster's discovery could not be read.
     #[error("cannot read the discovery of api group `{group}` on cluster `{cluster}`")]
     Discovery {
@@ -303,6 +314,7 @@ impl Error {
             | Self::List { source: api, .. }
             | Self::Preflight { source: api, .. }
             | Self::Discovery { source: api, .. }
+            | Self::Apply { source: api, .. }
             | Self::ReadRole { source: api, .. } => api.status(),
             Self::Teardown { failures, .. } => failures.iter().find_map(|f| f.error.status()),
             _ => None,
@@ -324,6 +336,7 @@ impl Error {
             Self::List { .. } => "list",
             Self::Preflight { .. } => "preflight",
             Self::Discovery { .. } => "discovery",
+            Self::Apply { .. } => "apply",
             Self::ReadRole { .. } => "read-role",
         }
     }

@@ -27,6 +27,7 @@
 mod credential;
 mod discovery;
 mod error;
+mod manifest;
 mod names;
 mod objects;
 mod preflight;
@@ -38,12 +39,13 @@ pub use credential::{Credential, MIN_TOKEN_SECONDS, Secret};
 pub use error::{
     ApiError, Error, ProvisionFailure, ProvisionStep, Result, StepFailure, TeardownFailure,
 };
+pub use manifest::{WICKET_ACCOUNT, WICKET_RBAC, apply};
 pub use names::{
     EXPIRES_AT_ANNOTATION, FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_ANNOTATION,
     REASON_ANNOTATION, REQUEST_LABEL, REQUESTER_ANNOTATION, object_name,
 };
 pub use objects::{Kind, ObjectRef};
-pub use preflight::{Permission, required_permissions};
+pub use preflight::{Excess, Permission, excess_probes, required_permissions};
 pub use provision::{Outcome, ProvisionSpec, Provisioned, StepRecord};
 pub use target::{ClusterTarget, Connection, DEFAULT_REQUEST_TIMEOUT, Endpoint, TargetSettings};
 pub use teardown::{Deleted, ManagedObject, TeardownReport};

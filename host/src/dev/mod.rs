@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kube_sim::KubeSim;
 use serde_json::json;
 
+use crate::cluster;
 use crate::config::{self, Config};
 
 /// The issuer of development tokens.
@@ -31,6 +32,8 @@ pub const NAMESPACES: [&str; 6] = [
 pub const SECRET_FILE: &str = "dev-signing-key";
 
 const TEMPLATE: &str = include_str!("wicket-dev.toml");
+/// How long Wicket's own ServiceAccount token lasts (kube-sim restarts with `wicket dev`).
+const WICKET_TOKEN_SECONDS: i64 = 30 * 24 * 3600;
 
 /// Why the development environment could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,9 @@ pub enum Error {
     /// A token could not be signed.
     #[error("cannot sign a token")]
     Sign(#[source] jsonwebtoken::errors::Error),
+    /// Wicket's RBAC could not be installed on kube-sim.
+    #[error("cannot install wicket's rbac on kube-sim: {0}")]
+    Install(String),
 }
 
 /// `Result` with this module's [`Error`].
@@ -121,6 +127,21 @@ pub fn mint(secret: &str, subject: &str, groups: &[String], ttl_seconds: i64) ->
     .map_err(Error::Sign)
 }
 
+/// Applies `examples/deploy/wicket-rbac.yaml` as kube-sim's admin.
+async fn install_wicket(admin_kubeconfig: &str) -> Result<()> {
+    let install = |e: &dyn std::fmt::Display| Error::Install(e.to_string());
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(admin_kubeconfig).map_err(|e| install(&e))?;
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| install(&e))?;
+    let client = kube::Client::try_from(config).map_err(|e| install(&e))?;
+    cluster::apply(&client, CLUSTER, cluster::WICKET_RBAC)
+        .await
+        .map_err(|e| install(&e))
+}
+
 impl DevEnvironment {
     /// Prepares `data` (policies, signing key, kube-sim CA and admin kubeconfig, the
     /// configuration) and starts kube-sim on loopback.
@@ -143,6 +164,17 @@ impl DevEnvironment {
         let admin = data.join("admin.kubeconfig");
         let admin_text = sim.kubeconfig("kube-sim").map_err(Error::KubeSim)?;
         write_private(&admin, &admin_text)?;
+        // Wicket runs as production runs it: the ServiceAccount of the shipped RBAC.
+        install_wicket(&admin_text).await?;
+        let (namespace, name) = cluster::WICKET_ACCOUNT;
+        let token = sim
+            .token_for(namespace, name, WICKET_TOKEN_SECONDS)
+            .ok_or_else(|| Error::Install("no ServiceAccount for wicket".to_owned()))?;
+        let wicket = data.join("wicket.kubeconfig");
+        let wicket_text = sim
+            .kubeconfig_with_token("wicket", &token)
+            .map_err(Error::KubeSim)?;
+        write_private(&wicket, &wicket_text)?;
         let ca = data.join("kube-sim-ca.pem");
         std::fs::write(&ca, sim.ca_pem()).map_err(io(&ca))?;
         let text = TEMPLATE

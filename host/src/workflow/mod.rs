@@ -43,7 +43,7 @@ pub use ports::{
     PolicyLifecycle, ProvisionPlan, ReloadReport, ShadowDifference,
 };
 pub use reconcile::Sweep;
-pub use targets::KubeClusters;
+pub use targets::{KubeClusters, Preflight};
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};

@@ -257,3 +257,68 @@ impl Clusters for KubeClusters {
         })
     }
 }
+
+/// What start-up found on one cluster.
+#[derive(Debug, Default)]
+pub struct Preflight {
+    /// Permissions Wicket lacks: grants will fail until they are given.
+    pub missing: Vec<cluster::Permission>,
+    /// Permissions Wicket holds beyond what it needs.
+    pub excess: Vec<cluster::Excess>,
+    /// Bindable roles whose ClusterRole does not exist: grants of them are denied.
+    pub absent_roles: Vec<String>,
+    /// Bindable roles whose ClusterRole holds a rule never granted.
+    pub unsafe_roles: Vec<String>,
+}
+
+impl Preflight {
+    /// Whether the service must not start: a bindable role that would grant what is never
+    /// granted, or (unless `allow_excess`) more privileges than Wicket needs.
+    pub fn refuses(&self, allow_excess: bool) -> bool {
+        !self.unsafe_roles.is_empty() || (!allow_excess && !self.excess.is_empty())
+    }
+}
+
+impl KubeClusters {
+    /// Reviews Wicket's own permissions on `cluster` and the ClusterRoles behind its bindable
+    /// roles. Fails only if the cluster cannot answer.
+    pub async fn preflight(
+        &self,
+        cluster: &str,
+        own_namespace: &str,
+    ) -> Result<Preflight, ClusterFailure> {
+        let (target, guardrails) = self.targets.get(cluster).ok_or_else(|| ClusterFailure {
+            step: None,
+            message: format!("cluster `{cluster}` is not configured"),
+        })?;
+        let bindable: Vec<&str> = guardrails.roles().map(|(_, c)| c).collect();
+        let mut found = Preflight {
+            missing: target
+                .missing_permissions()
+                .await
+                .map_err(|e| failure(&e))?,
+            excess: target
+                .excess_permissions(own_namespace, &bindable)
+                .await
+                .map_err(|e| failure(&e))?,
+            ..Preflight::default()
+        };
+        for (role, cluster_role) in guardrails.roles() {
+            match target
+                .cluster_role_rules(cluster_role)
+                .await
+                .map_err(|e| failure(&e))?
+            {
+                None => found
+                    .absent_roles
+                    .push(format!("role `{role}`: ClusterRole `{cluster_role}`")),
+                Some(rules) => {
+                    if let Err(violation) = guardrails.check_bindable(role, cluster_role, &rules) {
+                        found.unsafe_roles.push(violation.to_string());
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}

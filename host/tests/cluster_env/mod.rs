@@ -16,8 +16,7 @@ use kube_sim::KubeSim;
 use wicket::cluster::{ClusterTarget, Connection, ProvisionSpec, TargetSettings};
 use wicket::policy::types::{Access, Grant, NamespaceGrant, Rule};
 
-/// Wicket's own RBAC, as shipped.
-pub const WICKET_RBAC: &str = include_str!("../../../examples/deploy/wicket-rbac.yaml");
+pub use wicket::cluster::WICKET_RBAC;
 
 /// One simulator with Wicket installed.
 pub struct Env {
@@ -81,44 +80,6 @@ pub async fn client(yaml: &str) -> Client {
         .await
         .expect("kubeconfig config");
     Client::try_from(config).expect("client")
-}
-
-/// Creates every document of a multi-document manifest with the typed APIs.
-pub async fn apply(admin: &Client, manifest: &str) {
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(manifest).expect("parse manifest");
-    let pp = PostParams::default();
-    for doc in docs.into_iter().filter(|d| !d.is_null()) {
-        let ns = doc["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_owned();
-        let kind = doc["kind"].as_str().expect("kind").to_owned();
-        let c = admin.clone();
-        let created = match kind.as_str() {
-            "Namespace" => create::<Namespace>(Api::all(c), doc, &pp).await,
-            "ServiceAccount" => create::<ServiceAccount>(Api::namespaced(c, &ns), doc, &pp).await,
-            "Role" => create::<Role>(Api::namespaced(c, &ns), doc, &pp).await,
-            "RoleBinding" => create::<RoleBinding>(Api::namespaced(c, &ns), doc, &pp).await,
-            "ClusterRole" => create::<ClusterRole>(Api::all(c), doc, &pp).await,
-            "ClusterRoleBinding" => create::<ClusterRoleBinding>(Api::all(c), doc, &pp).await,
-            other => panic!("unexpected kind {other} in manifest"),
-        };
-        created.unwrap_or_else(|e| panic!("apply {kind}: {e}"));
-    }
-}
-
-async fn create<K>(api: Api<K>, doc: serde_json::Value, pp: &PostParams) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
-{
-    let obj: K = serde_json::from_value(doc).expect("typed object");
-    match api.create(pp, &obj).await {
-        Ok(_) => Ok(()),
-        // The simulator may already have the namespace.
-        Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Every object carrying `wicket.dev/request=<id>`, as `Kind ns/name`, seen by the admin.
@@ -198,4 +159,11 @@ pub fn spec(id: &str, namespaces: Vec<(&str, Access)>, cluster_rules: Vec<Rule>)
 /// The `kubectl` on `PATH` (every machine has it: the tests need real kubectl).
 pub fn kubectl_binary() -> PathBuf {
     kube_sim::kubectl::on_path().expect("kubectl on PATH (the cluster tests need real kubectl)")
+}
+
+/// Applies `manifest` as the admin.
+pub async fn apply(admin: &Client, manifest: &str) {
+    wicket::cluster::apply(admin, "sim", manifest)
+        .await
+        .expect("apply the manifest");
 }
