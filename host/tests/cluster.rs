@@ -37,7 +37,7 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
     let env = env(&["payments", "billing"]).await;
     let s = spec(
         "r1",
-        vec![("payments", Access::Role("edit".into()))],
+        vec![("payments", Access::Role("wicket-edit".into()))],
         vec![],
     );
     let provisioned = env.wicket.provision(&s).await.expect("provision");
@@ -45,7 +45,7 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
     // The objects: a ServiceAccount and a RoleBinding to `edit`, nothing else.
     assert_eq!(
         provisioned.service_account,
-        ObjectRef::service_account("wicket-system", "wicket-r1")
+        ObjectRef::service_account("wicket-jit", "wicket-r1")
     );
     let steps: Vec<_> = provisioned
         .objects
@@ -65,10 +65,10 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
         found,
         [
             "RoleBinding payments/wicket-r1",
-            "ServiceAccount wicket-system/wicket-r1"
+            "ServiceAccount wicket-jit/wicket-r1"
         ]
     );
-    let sa = Api::<ServiceAccount>::namespaced(env.admin.clone(), "wicket-system")
+    let sa = Api::<ServiceAccount>::namespaced(env.admin.clone(), "wicket-jit")
         .get("wicket-r1")
         .await
         .unwrap();
@@ -91,7 +91,7 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
         .unwrap();
     assert_eq!(
         (rb.role_ref.kind.as_str(), rb.role_ref.name.as_str()),
-        ("ClusterRole", "edit")
+        ("ClusterRole", "wicket-edit")
     );
     let subjects = rb.subjects.unwrap();
     assert_eq!(subjects.len(), 1);
@@ -101,7 +101,7 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
             subjects[0].name.as_str(),
             subjects[0].namespace.as_deref()
         ),
-        ("ServiceAccount", "wicket-r1", Some("wicket-system"))
+        ("ServiceAccount", "wicket-r1", Some("wicket-jit"))
     );
     assert_eq!(
         rb.metadata.annotations.unwrap()["wicket.dev/expires-at"],
@@ -143,11 +143,23 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
         "kubectl get pods -n payments failed: {}",
         out.stderr
     );
+    // `edit` no longer mints tokens for the namespace's other ServiceAccounts (upstream's
+    // `edit` would: `create serviceaccounts/token`).
+    let out = k
+        .run(&["create", "token", "default", "-n", "payments"])
+        .await;
+    assert!(!out.success, "an edit grant minted a token: {}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("cannot create resource \"serviceaccounts/token\""),
+        "{}",
+        out.stderr
+    );
     let out = k.run(&["get", "pods", "-n", "kube-system"]).await;
     assert!(!out.success);
     assert!(
         out.stderr.contains(
-            "pods is forbidden: User \"system:serviceaccount:wicket-system:wicket-r1\" cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\""
+            "pods is forbidden: User \"system:serviceaccount:wicket-jit:wicket-r1\" cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\""
         ),
         "{}",
         out.stderr
@@ -159,7 +171,7 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
     assert_eq!(
         report.deleted,
         [
-            ObjectRef::service_account("wicket-system", "wicket-r1"),
+            ObjectRef::service_account("wicket-jit", "wicket-r1"),
             ObjectRef::role_binding("payments", "wicket-r1")
         ]
     );
@@ -306,7 +318,7 @@ async fn a_retry_adopts_what_an_earlier_attempt_created() {
     );
     let first = env.wicket.provision(&s).await.expect("first");
     let uid = |env: &cluster_env::Env| {
-        let api = Api::<ServiceAccount>::namespaced(env.admin.clone(), "wicket-system");
+        let api = Api::<ServiceAccount>::namespaced(env.admin.clone(), "wicket-jit");
         async move { api.get("wicket-r4").await.unwrap().metadata.uid.unwrap() }
     };
     let uid_before = uid(&env).await;
@@ -353,7 +365,7 @@ async fn a_foreign_object_is_never_adopted_and_the_grant_rolls_back() {
     rbs.create(&PostParams::default(), &foreign).await.unwrap();
     let s = spec(
         "r5",
-        vec![("payments", Access::Role("view".into()))],
+        vec![("payments", Access::Role("wicket-view".into()))],
         vec![],
     );
     let err = env.wicket.provision(&s).await.unwrap_err();
@@ -368,7 +380,7 @@ async fn a_foreign_object_is_never_adopted_and_the_grant_rolls_back() {
     );
     assert_eq!(
         failure.rolled_back,
-        [ObjectRef::service_account("wicket-system", "wicket-r5")]
+        [ObjectRef::service_account("wicket-jit", "wicket-r5")]
     );
     assert!(labelled(&env.admin, "r5").await.is_empty());
     let still = rbs
@@ -469,7 +481,7 @@ async fn a_failing_step_is_named_and_everything_is_rolled_back(
     ProvisionStep::Role
 )]
 #[case::cluster_rules_beyond_the_ceiling(
-    spec("r7", vec![("payments", Access::Role("view".into()))], vec![rule(&["namespaces"], &["delete"])]),
+    spec("r7", vec![("payments", Access::Role("wicket-view".into()))], vec![rule(&["namespaces"], &["delete"])]),
     ProvisionStep::ClusterRole
 )]
 #[tokio::test]
@@ -509,7 +521,7 @@ async fn credentials_are_issued_only_for_live_grants_of_the_request() {
 
     let s = spec(
         "r8",
-        vec![("payments", Access::Role("view".into()))],
+        vec![("payments", Access::Role("wicket-view".into()))],
         vec![],
     );
     env.wicket.provision(&s).await.expect("provision");
@@ -594,7 +606,7 @@ async fn a_failing_delete_is_reported_and_the_rest_still_goes() {
     };
     assert_eq!(
         deleted[0],
-        ObjectRef::service_account("wicket-system", "wicket-r9"),
+        ObjectRef::service_account("wicket-jit", "wicket-r9"),
         "the ServiceAccount goes first"
     );
     assert_eq!(deleted.len(), 4);
@@ -647,10 +659,118 @@ async fn the_preflight_sees_wickets_own_permissions() {
     );
     let bare = ClusterTarget::connect(&settings).await.unwrap();
     let missing = bare.missing_permissions().await.expect("preflight");
-    assert_eq!(
-        missing,
-        wicket::cluster::required_permissions("wicket-system")
+    assert_eq!(missing, wicket::cluster::required_permissions("wicket-jit"));
+}
+
+#[tokio::test]
+async fn the_preflight_finds_privileges_beyond_the_shipped_rbac() {
+    let env = env(&["payments"]).await;
+    let bindable = ["wicket-view", "wicket-edit", "wicket-admin"];
+    let excess = env
+        .wicket
+        .excess_permissions("wicket-system", &bindable)
+        .await
+        .expect("preflight");
+    assert!(
+        excess.is_empty(),
+        "the shipped RBAC holds no excess: {excess:?}"
     );
+
+    // The cluster admin holds all of it.
+    let path = env.dir.path().join("admin.kubeconfig");
+    env.sim.write_kubeconfig(&path).unwrap();
+    let admin = ClusterTarget::connect(&TargetSettings::new(
+        "sim",
+        Connection::Kubeconfig {
+            path,
+            context: None,
+        },
+    ))
+    .await
+    .unwrap();
+    let excess = admin
+        .excess_permissions("wicket-system", &bindable)
+        .await
+        .expect("preflight");
+    assert_eq!(
+        excess,
+        wicket::cluster::excess_probes("wicket-system", &bindable)
+    );
+
+    // Each widening of Wicket's own RBAC is found and named: `bind` on any role, and tokens
+    // in Wicket's own namespace.
+    cluster_env::apply(
+        &env.admin,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: too-much}
+rules:
+  - {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind]}
+  - {apiGroups: [""], resources: [serviceaccounts/token], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: too-much}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: too-much}
+subjects: [{kind: ServiceAccount, name: wicket, namespace: wicket-system}]
+"#,
+    )
+    .await;
+    let excess = env
+        .wicket
+        .excess_permissions("wicket-system", &bindable)
+        .await
+        .expect("preflight");
+    let named: Vec<String> = excess.iter().map(ToString::to_string).collect();
+    assert!(
+        named
+            .iter()
+            .any(|e| e.starts_with("bind clusterroles (rbac.authorization.k8s.io) `cluster-admin`")),
+        "{named:?}"
+    );
+    assert!(
+        named
+            .iter()
+            .any(|e| e.starts_with("create serviceaccounts/token (core) in `wicket-system`")),
+        "{named:?}"
+    );
+    assert!(!named.iter().any(|e| e.contains("escalate")), "{named:?}");
+}
+
+#[tokio::test]
+async fn the_shipped_bindable_roles_hold_no_rule_that_is_never_granted() {
+    let env = env(&["payments"]).await;
+    let guardrails = wicket::guard::Guardrails::default();
+    for (role, cluster_role) in guardrails.roles() {
+        let rules = env
+            .wicket
+            .cluster_role_rules(cluster_role)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("the manifest creates `{cluster_role}`"));
+        assert!(!rules.is_empty(), "{cluster_role}");
+        assert_eq!(
+            guardrails.check_bindable(role, cluster_role, &rules),
+            Ok(())
+        );
+    }
+    // Upstream's own `edit` and `admin` would be refused: they hold tokens, impersonation,
+    // secrets (and admin RBAC writes).
+    for upstream in ["edit", "admin"] {
+        let rules = env
+            .wicket
+            .cluster_role_rules(upstream)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            guardrails
+                .check_bindable(upstream, upstream, &rules)
+                .is_err(),
+            "upstream `{upstream}`"
+        );
+    }
 }
 
 #[tokio::test]
@@ -659,7 +779,7 @@ async fn each_granted_namespace_gets_its_own_binding() {
     let s = spec(
         "r10",
         vec![
-            ("payments", Access::Role("view".into())),
+            ("payments", Access::Role("wicket-view".into())),
             ("billing", Access::Rules(vec![rule(&["pods"], &["list"])])),
         ],
         vec![],
@@ -673,7 +793,7 @@ async fn each_granted_namespace_gets_its_own_binding() {
             "Role billing/wicket-r10",
             "RoleBinding billing/wicket-r10",
             "RoleBinding payments/wicket-r10",
-            "ServiceAccount wicket-system/wicket-r10"
+            "ServiceAccount wicket-jit/wicket-r10"
         ]
     );
     assert_eq!(
@@ -720,7 +840,7 @@ async fn a_failed_rollback_is_reported_as_left_behind() {
         failure.rolled_back,
         [
             ObjectRef::role_binding("payments", "wicket-r11"),
-            ObjectRef::service_account("wicket-system", "wicket-r11")
+            ObjectRef::service_account("wicket-jit", "wicket-r11")
         ]
     );
     // What was left behind is labelled, so the reconciler finds it.
