@@ -38,6 +38,27 @@ pub fn gated_config() -> String {
     gated
 }
 
+/// Installs `examples/deploy/wicket-rbac.yaml` as kube-sim's admin and writes the kubeconfig
+/// of the ServiceAccount it gives Wicket: Wicket connects with exactly the shipped RBAC.
+async fn install_wicket(sim: &KubeSim, root: &Path) -> PathBuf {
+    let admin = sim.kubeconfig("admin").expect("the admin kubeconfig");
+    wicket::dev::install_wicket(&admin)
+        .await
+        .expect("install wicket's rbac");
+    let (namespace, name) = wicket::cluster::WICKET_ACCOUNT;
+    let token = sim
+        .token_for(namespace, name, 24 * 3600)
+        .expect("wicket's token");
+    let path = root.join("wicket.kubeconfig");
+    std::fs::write(
+        &path,
+        sim.kubeconfig_with_token("wicket", &token)
+            .expect("wicket's kubeconfig"),
+    )
+    .expect("write wicket's kubeconfig");
+    path
+}
+
 /// The namespaces kube-sim starts with.
 pub const NAMESPACES: [&str; 5] = [
     "default",
@@ -99,9 +120,7 @@ impl Env {
             )
             .expect("write a policy");
         }
-        let kubeconfig = root.join("admin.kubeconfig");
-        sim.write_kubeconfig(&kubeconfig)
-            .expect("write the admin kubeconfig");
+        let kubeconfig = install_wicket(&sim, root).await;
         let ca = root.join("kube-sim-ca.pem");
         std::fs::write(&ca, sim.ca_pem()).expect("write the CA");
         let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -187,6 +206,16 @@ impl Env {
         let clusters = KubeClusters::connect(&self.config.clusters)
             .await
             .expect("connect to kube-sim");
+        for cluster in &self.config.clusters {
+            let found = clusters
+                .preflight(&cluster.name, &cluster.own_namespace)
+                .await
+                .expect("the preflight answers");
+            assert!(
+                !found.refuses(false) && found.missing.is_empty(),
+                "wicket runs with exactly the shipped RBAC: {found:?}"
+            );
+        }
         let service = Service::build(&self.config, decider, Arc::new(clusters))
             .await
             .expect("build the service");

@@ -51,7 +51,8 @@ async fn sre_gets_edit_in_payments_uses_it_with_kubectl_and_loses_it_on_revoke()
         .check_can_i(
             "create-deployments  create  deployments   payments     yes
              delete-pods         delete  pods          payments     yes
-             get-secrets         get     secrets       payments     yes
+             get-secrets         get     secrets       payments     no
+             impersonate         impersonate serviceaccounts payments no
              bind-roles          create  rolebindings  payments     no
              other-namespace     get     pods          orders       no
              kube-system         get     pods          kube-system  no

@@ -127,8 +127,9 @@ pub fn mint(secret: &str, subject: &str, groups: &[String], ttl_seconds: i64) ->
     .map_err(Error::Sign)
 }
 
-/// Applies `examples/deploy/wicket-rbac.yaml` as kube-sim's admin.
-async fn install_wicket(admin_kubeconfig: &str) -> Result<()> {
+/// Applies `examples/deploy/wicket-rbac.yaml` with the admin credentials of
+/// `admin_kubeconfig` (kube-sim's): Wicket's ServiceAccount, its RBAC and the bindable roles.
+pub async fn install_wicket(admin_kubeconfig: &str) -> Result<()> {
     let install = |e: &dyn std::fmt::Display| Error::Install(e.to_string());
     let kubeconfig =
         kube::config::Kubeconfig::from_yaml(admin_kubeconfig).map_err(|e| install(&e))?;
