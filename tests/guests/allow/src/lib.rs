@@ -1,10 +1,13 @@
-//! A well-behaved policy: allows what is asked. Its settings (a JSON string) pick a decision
-//! instead: `"deny"`, `"needs_approval"`, or a malformation (`"zero_ttl"`, `"empty_verbs"`,
-//! `"bad_namespace"`, `"no_namespaces"`, `"empty_role"`, `"zero_approvals"`).
+//! A well-behaved policy: allows what is asked. Its settings (a JSON string, or an object with a
+//! `mode` string) pick a decision instead: `"deny"`, `"needs_approval"`, a malformation
+//! (`"zero_ttl"`, `"empty_verbs"`, `"bad_namespace"`, `"no_namespaces"`, `"empty_role"`,
+//! `"zero_approvals"`), or `"over_grant"`: `admin` in every namespace asked for and in
+//! `kube-system`, `edit` in `wicket-system`, and a cluster rule creating ClusterRoleBindings,
+//! whatever was asked.
 #[path = "../../common.rs"]
 mod common;
 use common::*;
-use wicket::policy::types::{Access, Approval, Rule};
+use wicket::policy::types::{Access, Approval, NamespaceGrant, Rule};
 
 struct Allow;
 
@@ -15,7 +18,28 @@ impl Guest for Allow {
 
     fn evaluate(settings: String, requester: Identity, request: AccessRequest) -> Decision {
         let mut grant = asked_for(&request);
-        match settings.trim().trim_matches('"') {
+        let mode = match settings.split_once("\"mode\":\"") {
+            Some((_, rest)) => rest.split('"').next().unwrap_or_default(),
+            None => settings.trim().trim_matches('"'),
+        };
+        match mode {
+            "over_grant" => {
+                for ns in &mut grant.namespaces {
+                    ns.access = Access::Role("admin".into());
+                }
+                for (namespace, role) in [("kube-system", "admin"), ("wicket-system", "edit")] {
+                    grant.namespaces.push(NamespaceGrant {
+                        namespace: namespace.into(),
+                        access: Access::Role(role.into()),
+                    });
+                }
+                grant.cluster_rules.push(Rule {
+                    api_groups: vec!["rbac.authorization.k8s.io".into()],
+                    resources: vec!["clusterrolebindings".into()],
+                    verbs: vec!["create".into()],
+                    resource_names: vec![],
+                });
+            }
             "deny" => return Decision::Deny(format!("{} may not", requester.subject)),
             "needs_approval" => {
                 return Decision::NeedsApproval(Approval {
