@@ -124,6 +124,24 @@ fn defaults_fill_what_is_left_out() {
         serde_json::Map::new()
     );
     assert_eq!(config.clusters[0].policies[0].on_deny, OnDeny::Continue);
+    assert_eq!(config.clusters[0].own_namespace, "wicket-system");
+    assert_eq!(
+        config.clusters[0].guardrails,
+        crate::guard::Guardrails::default()
+    );
+    assert!(!config.clusters[0].allow_excess_privileges);
+}
+
+#[test]
+fn the_jit_and_own_namespaces_are_always_protected() {
+    let text = MINIMAL.replacen(
+        r#"name = "prod""#,
+        "name = \"prod\"\nnamespace = \"jit\"\nown_namespace = \"me\"\nprotected_namespaces = []",
+        1,
+    );
+    let config = parse(&text).unwrap();
+    let protected: Vec<&str> = config.clusters[0].guardrails.protected().collect();
+    assert_eq!(protected, ["jit", "me"]);
 }
 
 #[test]
@@ -262,6 +280,21 @@ fn parse_errors_name_key_and_place(#[case] text: &str, #[case] prefix: &str, #[c
     r#"module = "group_access.wasm""#,
     "module = \"group_access.wasm\"\nmemory_limit_mib = 100000",
     "`memory_limit_mib` must be between 1 and 4096, not 100000"
+)]
+#[case::jit_is_own(
+    r#"name = "prod""#,
+    "name = \"prod\"\nnamespace = \"wicket-system\"",
+    "`namespace` (JIT ServiceAccounts) and `own_namespace` (Wicket's ServiceAccount) must differ"
+)]
+#[case::protected_namespace(
+    r#"name = "prod""#,
+    "name = \"prod\"\nprotected_namespaces = [\"Kube System\"]",
+    "`protected_namespaces` `Kube System` is not a DNS-1123 label"
+)]
+#[case::role_name(
+    r#"name = "prod""#,
+    "name = \"prod\"\nroles = { edit = \"../edit\" }",
+    "`roles` entry `edit` = `../edit` is not a pair of ClusterRole names"
 )]
 fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] needle: &str) {
     assert!(MINIMAL.contains(from), "case does not fit the base: {from}");
