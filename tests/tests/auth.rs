@@ -262,7 +262,11 @@ async fn policies_see_groups_qualified_by_the_tokens_issuer() {
         .await;
     assert_eq!(allowed.status, 201, "{}", allowed.text);
     // ... and no `corp` token, whatever its groups claim says.
-    for claimed in [&["sre"][..], &["test:sre"], &["sre", "test:sre", "corp:sre"]] {
+    for claimed in [
+        &["sre"][..],
+        &["test:sre"],
+        &["sre", "test:sre", "corp:sre"],
+    ] {
         let denied = wicket
             .call(
                 "POST",

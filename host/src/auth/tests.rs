@@ -296,7 +296,11 @@ impl Make {
             }
             Self::LateIatFarExp => {
                 let exp = now() + 100 * YEAR;
-                signed_rs256(with(with(good, "iat", json!(exp - 3600)), "exp", json!(exp)))
+                signed_rs256(with(
+                    with(good, "iat", json!(exp - 3600)),
+                    "exp",
+                    json!(exp),
+                ))
             }
             Self::LifetimeAtTheLimit => {
                 let iat = now();
@@ -415,10 +419,7 @@ async fn groups_are_qualified_by_their_issuers_alias_whatever_they_claim() {
     };
     // The dev issuer naming the other issuer's group, bare or already qualified, is still
     // only in groups of its own.
-    let identity = auth
-        .verify(&dev(json!(["sre", "corp:sre"])))
-        .await
-        .unwrap();
+    let identity = auth.verify(&dev(json!(["sre", "corp:sre"]))).await.unwrap();
     assert_eq!(identity.groups, ["dev:sre", "dev:corp:sre"]);
     let identity = auth.verify(&dev(json!("sre"))).await.unwrap();
     assert_eq!(identity.groups, ["dev:sre"]);

@@ -207,9 +207,7 @@ impl TryFrom<RawIssuer> for IssuerConfig {
             keys,
             groups_claim: raw.groups_claim,
             leeway: raw.leeway.unwrap_or_else(default_leeway),
-            max_token_lifetime: raw
-                .max_token_lifetime
-                .unwrap_or(DEFAULT_MAX_TOKEN_LIFETIME),
+            max_token_lifetime: raw.max_token_lifetime.unwrap_or(DEFAULT_MAX_TOKEN_LIFETIME),
         })
     }
 }
@@ -314,7 +312,9 @@ pub(super) fn check_aliases(
                 ));
             };
             if name.trim().is_empty() {
-                return Err(format!("`{key}` entry `{group}` names no group after `{alias}:`"));
+                return Err(format!(
+                    "`{key}` entry `{group}` names no group after `{alias}:`"
+                ));
             }
             if !aliases.contains(alias) {
                 let mut known: Vec<&str> = aliases.iter().copied().collect();
