@@ -258,9 +258,10 @@ impl RemoteJwks {
     async fn key_for(&self, kid: &str, algorithm: Algorithm) -> Result<(DecodingKey, u64)> {
         let (fresh, found, generation) = {
             let cache = self.cache.read().await;
+            // Never fresh past `max_age`, whatever `refresh` says.
             let fresh = cache
                 .fetched_at
-                .is_some_and(|at| at.elapsed() < self.timing.refresh);
+                .is_some_and(|at| at.elapsed() < self.timing.refresh.min(self.timing.max_age));
             let found = cache.keys.as_ref().and_then(|set| set.get(kid, algorithm));
             (fresh, found, cache.generation)
         };
