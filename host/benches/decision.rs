@@ -30,7 +30,7 @@ const REQUEST: &str = include_str!("../tests/fixtures/request.json");
 const CEDAR: &str = r#"
 permit(principal, action == Action::"request", resource == Cluster::"prod")
 when {
-    context.groups.contains("sre") &&
+    context.groups.contains("idp:sre") &&
     ["payments"].containsAll(context.namespaces) &&
     ["edit"].contains(context.role)
 };
@@ -263,7 +263,7 @@ fn ticket(c: &mut Criterion) {
     let settings = json!({
         "namespaces": ["payments"],
         "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b",
-        "approver_groups": ["sre-leads"],
+        "approver_groups": ["idp:sre-leads"],
     });
     let plain =
         Chain::new(vec![ChainEntry::new("require-ticket", module, &settings)]).expect("chain");

@@ -26,7 +26,7 @@ fn module_and_settings() -> (Vec<u8>, String) {
         ),
         None => (
             wicket::embedded::GROUP_ACCESS.to_vec(),
-            r#"{"allow": [{"groups": ["sre"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 600}]}"#
+            r#"{"allow": [{"groups": ["bench:sre"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 600}]}"#
                 .to_owned(),
         ),
     }
@@ -68,6 +68,7 @@ fn land(path: &Path, bytes: &[u8]) {
 fn config(dir: &Path, settings: &str) -> Config {
     let text = r#"dev = true
 [[issuers]]
+alias = "bench"
 issuer = "bench"
 audiences = ["wicket"]
 algorithms = ["HS256"]
@@ -88,7 +89,7 @@ module = "gate.wasm"
 
 fn request() -> (Identity, AccessRequest) {
     let identity = serde_json::from_value(serde_json::json!({
-        "subject": "alice", "issuer": "bench", "groups": ["sre"]
+        "subject": "alice", "issuer": "bench", "groups": ["bench:sre"]
     }))
     .expect("identity");
     let request = serde_json::from_value(serde_json::json!({

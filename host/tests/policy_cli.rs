@@ -187,7 +187,7 @@ fn a_policy_decides_requests_larger_than_its_heap_arena() {
     let request = dir.path().join("request.json");
     std::fs::write(
         &settings,
-        serde_json::json!({"allow": [{"groups": ["sre"], "clusters": ["prod"],
+        serde_json::json!({"allow": [{"groups": ["idp:sre"], "clusters": ["prod"],
             "namespaces": ["team-*"], "roles": ["edit"], "max_ttl_seconds": 3600}]})
         .to_string(),
     )
@@ -195,7 +195,7 @@ fn a_policy_decides_requests_larger_than_its_heap_arena() {
     std::fs::write(
         &request,
         serde_json::json!({
-            "identity": {"subject": "alice", "issuer": "https://idp.example.com", "groups": ["sre"]},
+            "identity": {"subject": "alice", "issuer": "https://idp.example.com", "groups": ["idp:sre"]},
             "request": {"cluster": "prod", "namespaces": namespaces, "role": "edit",
                 "duration_seconds": 1800, "reason": reason}
         })
@@ -298,21 +298,21 @@ async fn record_requests(dir: &Path) {
         (
             "r-alice",
             "alice",
-            "sre",
+            "idp:sre",
             serde_json::json!({"decision": "allow", "grant": {"namespaces": [{"namespace": "orders", "role": "view"}], "ttl_seconds": 600}}),
             false,
         ),
         (
             "r-bob",
             "bob",
-            "developers",
+            "idp:developers",
             serde_json::json!({"decision": "deny", "reason": "no rule lets bob view orders"}),
             false,
         ),
         (
             "r-carol",
             "carol",
-            "developers",
+            "idp:developers",
             serde_json::json!({"decision": "deny", "reason": "carol is suspended"}),
             true,
         ),
@@ -382,8 +382,8 @@ async fn replay_reports_the_changed_verdicts_of_recorded_requests() {
     std::fs::write(
         &settings,
         r#"{"allow": [
-            {"groups": ["sre"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 3600},
-            {"groups": ["developers"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 3600}
+            {"groups": ["idp:sre"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 3600},
+            {"groups": ["idp:developers"], "clusters": ["dev"], "namespaces": ["orders"], "roles": ["view"], "max_ttl_seconds": 3600}
         ]}"#,
     )
     .expect("write the settings");
@@ -448,6 +448,7 @@ fn gated_config(dir: &Path) -> PathBuf {
         format!(
             r#"
 [[issuers]]
+alias = "corp"
 issuer = "https://login.example.com"
 audiences = ["wicket"]
 algorithms = ["RS256"]
@@ -463,7 +464,7 @@ name = "groups"
 module = "{groups}"
 on_deny = "stop"
 [clusters.policies.settings]
-allow = [{{ groups = ["sre"], clusters = ["dev"], namespaces = ["payments"], roles = ["edit"], max_ttl_seconds = 3600 }}]
+allow = [{{ groups = ["corp:sre"], clusters = ["dev"], namespaces = ["payments"], roles = ["edit"], max_ttl_seconds = 3600 }}]
 
 [[clusters.policies]]
 name = "tickets"
@@ -471,7 +472,7 @@ module = "{tickets}"
 [clusters.policies.settings]
 namespaces = ["payments"]
 ticket_pattern = "\\b(INC|CHG)-[0-9]+\\b"
-approver_groups = ["sre-leads"]
+approver_groups = ["corp:sre-leads"]
 "#,
             groups = policy_module("group-access").display(),
             tickets = policy_module("require-ticket").display(),
@@ -538,7 +539,7 @@ fn eval_with_a_configuration_runs_the_clusters_chain_as_configured_or_every_modu
     let pair = |name: &str, outcome: &str| (name.to_owned(), outcome.to_owned());
 
     // bob is not in sre: the gate denies and `tickets` does not run.
-    let bob = request_file(dir.path(), "bob", "developers", "dev", "deploy");
+    let bob = request_file(dir.path(), "bob", "corp:developers", "dev", "deploy");
     let gated = eval_chain(&config, &bob, &[]);
     assert_eq!(gated["verdict"]["decision"], "deny", "{gated:#}");
     assert_eq!(
@@ -563,7 +564,7 @@ fn eval_with_a_configuration_runs_the_clusters_chain_as_configured_or_every_modu
     let alice = request_file(
         dir.path(),
         "alice",
-        "sre",
+        "corp:sre",
         "dev",
         "INC-123 payments failing",
     );
@@ -598,7 +599,7 @@ fn eval_with_a_configuration_refuses_what_the_service_would(
         );
         std::fs::write(&config, text).unwrap();
     }
-    let request = request_file(dir.path(), "alice", "sre", cluster, "INC-1");
+    let request = request_file(dir.path(), "alice", "corp:sre", cluster, "INC-1");
     let out = run_eval_chain(&config, &request, &[]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

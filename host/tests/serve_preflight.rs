@@ -24,6 +24,7 @@ dev = true
 path = "{dir}/wicket.db"
 [[issuers]]
 issuer = "wicket-dev"
+alias = "dev"
 audiences = ["wicket"]
 algorithms = ["HS256"]
 hs256_secret = "0123456789abcdef0123456789abcdef"
@@ -37,7 +38,7 @@ ca_file = "{ca}"
 name = "groups"
 module = "{dir}/group_access.wasm"
 [clusters.policies.settings]
-allow = [{{ groups = ["sre"], clusters = ["dev"], namespaces = ["payments"], roles = ["view"], max_ttl_seconds = 600 }}]
+allow = [{{ groups = ["dev:sre"], clusters = ["dev"], namespaces = ["payments"], roles = ["view"], max_ttl_seconds = 600 }}]
 "#,
         dir = dir.display(),
         kubeconfig = kubeconfig.display(),

@@ -108,18 +108,21 @@ impl Grant {
 ///
 /// let request = AccessRequest::new("prod", Access::role("edit"), 1800).with_namespace("payments");
 /// let approval = Approval::new("no ticket cited", Grant::from_request(&request))
-///     .by_group("sre-leads")
+///     .by_group("corp:sre-leads")
+///     .by_subject("corp:carol")
 ///     .count(2);
-/// assert_eq!(approval.groups, ["sre-leads"]);
+/// assert_eq!(approval.groups, ["corp:sre-leads"]);
 /// assert_eq!(approval.count, 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(crate = "serde_alloc", deny_unknown_fields)]
 pub struct Approval {
-    /// Members of any of these groups may approve.
+    /// Members of any of these groups may approve, each `<issuer alias>:<group>` (as in
+    /// [`Identity::groups`](crate::Identity::groups)).
     #[serde(default)]
     pub groups: Vec<String>,
-    /// These subjects may approve.
+    /// These subjects may approve, each `<issuer alias>:<sub>`: a subject only of the issuer
+    /// with that alias.
     #[serde(default)]
     pub subjects: Vec<String>,
     /// How many distinct approvers are needed (at least one).
@@ -143,13 +146,13 @@ impl Approval {
         }
     }
 
-    /// Members of `group` may also approve.
+    /// Members of `group` (`<issuer alias>:<group>`) may also approve.
     pub fn by_group(mut self, group: impl Into<String>) -> Self {
         self.groups.push(group.into());
         self
     }
 
-    /// `subject` may also approve.
+    /// `subject` (`<issuer alias>:<sub>`) may also approve.
     pub fn by_subject(mut self, subject: impl Into<String>) -> Self {
         self.subjects.push(subject.into());
         self

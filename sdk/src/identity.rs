@@ -10,17 +10,22 @@ use serde_json_alloc::Value;
 
 /// Who asks: a person or a workload (CI job, service), as proven by a verified JWT.
 ///
+/// Groups are qualified by the issuer's alias in Wicket's configuration: `corp:sre` is group
+/// `sre` of the issuer configured with `alias = "corp"`, never a group of that name in another
+/// issuer's tokens. Settings name groups the same way.
+///
 /// In JSON (request and cases files) claims are an object of JSON values:
-/// `{"subject": "alice", "issuer": "https://idp", "groups": ["sre"], "claims": {"email": "a@x"}}`.
+/// `{"subject": "alice", "issuer": "https://idp", "groups": ["idp:sre"], "claims": {"email": "a@x"}}`.
 ///
 /// ```
 /// use wicket_sdk::Identity;
 ///
 /// let ci = Identity::new("repo:octo/app:ref:refs/heads/main", "https://token.actions.example")
-///     .with_group("deployers")
+///     .with_group("ci:deployers")
 ///     .with_claim("repository", "octo/app")
 ///     .with_claim("run_attempt", 2);
-/// assert!(ci.in_group("deployers"));
+/// assert!(ci.in_group("ci:deployers"));
+/// assert!(!ci.in_group("deployers")); // always qualified
 /// assert_eq!(ci.claim::<String>("repository").as_deref(), Some("octo/app"));
 /// assert_eq!(ci.claim::<u32>("run_attempt"), Some(2));
 /// assert_eq!(ci.claim::<u32>("repository"), None); // not a number
@@ -33,7 +38,7 @@ pub struct Identity {
     pub subject: String,
     /// The `iss` claim: which trusted issuer vouched for the requester.
     pub issuer: String,
-    /// Group memberships.
+    /// Group memberships, each `<issuer alias>:<group>`.
     #[serde(default)]
     pub groups: Vec<String>,
     /// Every other claim of the token: name to the claim's value as JSON text.
@@ -63,7 +68,7 @@ impl Identity {
         self
     }
 
-    /// Whether the requester is a member of `group`.
+    /// Whether the requester is a member of `group`, written `<issuer alias>:<group>`.
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }

@@ -57,7 +57,7 @@ use crate::{AccessRequest, Decision, Identity};
 /// # fn main() {
 /// # use wicket_sdk::{testing, Access};
 /// # let request = AccessRequest::new("prod", Access::role("view"), 7200).with_namespace("web");
-/// # let decision = testing::evaluate::<OneGroup>(r#"{"group": "sre"}"#, &Identity::new("a", "i").with_group("sre"), &request);
+/// # let decision = testing::evaluate::<OneGroup>(r#"{"group": "corp:sre"}"#, &Identity::new("a", "i").with_group("corp:sre"), &request);
 /// # assert!(matches!(decision, Decision::Allow { ref grant } if grant.ttl_seconds == 3600));
 /// # }
 /// ```

@@ -18,12 +18,12 @@ pub mod guests {
 
 use wicket::policy::types::{AccessRequest, Identity};
 
-/// An identity of a person in the `sre` group.
+/// An identity of a person in the `sre` group of the issuer aliased `idp`, as policies see it.
 pub fn alice() -> Identity {
     serde_json::from_value(serde_json::json!({
         "subject": "alice",
         "issuer": "https://idp.example.com",
-        "groups": ["sre"],
+        "groups": ["idp:sre"],
         "claims": {"email": "alice@example.com"}
     }))
     .expect("a valid identity")

@@ -28,7 +28,7 @@ const GROUPS: &str = r#"
 name = "groups"
 module = "{policies}/group_access.wasm"
 [clusters.policies.settings]
-allow = [{ groups = ["sre"], clusters = ["dev"], namespaces = ["payments", "orders"], roles = ["view", "edit"], max_ttl_seconds = 3600 }]
+allow = [{ groups = ["test:sre"], clusters = ["dev"], namespaces = ["payments", "orders"], roles = ["view", "edit"], max_ttl_seconds = 3600 }]
 "#;
 
 /// The same module as candidate, with settings that also let `developers` view `orders`.
@@ -38,11 +38,11 @@ name = "groups"
 module = "{policies}/group_access.wasm"
 candidate = "{policies}/group_access.wasm"
 [clusters.policies.settings]
-allow = [{ groups = ["sre"], clusters = ["dev"], namespaces = ["payments", "orders"], roles = ["view", "edit"], max_ttl_seconds = 3600 }]
+allow = [{ groups = ["test:sre"], clusters = ["dev"], namespaces = ["payments", "orders"], roles = ["view", "edit"], max_ttl_seconds = 3600 }]
 [clusters.policies.candidate_settings]
 allow = [
-  { groups = ["sre"], clusters = ["dev"], namespaces = ["payments", "orders"], roles = ["view", "edit"], max_ttl_seconds = 3600 },
-  { groups = ["developers"], clusters = ["dev"], namespaces = ["orders"], roles = ["view"], max_ttl_seconds = 600 },
+  { groups = ["test:sre"], clusters = ["dev"], namespaces = ["payments", "orders"], roles = ["view", "edit"], max_ttl_seconds = 3600 },
+  { groups = ["test:developers"], clusters = ["dev"], namespaces = ["orders"], roles = ["view"], max_ttl_seconds = 600 },
 ]
 "#;
 

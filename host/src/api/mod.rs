@@ -49,9 +49,9 @@ pub struct AppState {
     pub workflow: Workflow,
     /// Verifies bearer tokens.
     pub auth: Arc<Authenticator>,
-    /// Members of these groups see and revoke every request.
+    /// Members of these groups (`<issuer alias>:<group>`) see and revoke every request.
     pub admin_groups: Arc<Vec<String>>,
-    /// Members of these groups read the audit log.
+    /// Members of these groups (`<issuer alias>:<group>`) read the audit log.
     pub auditor_groups: Arc<Vec<String>>,
     /// Body size and request rate limits.
     pub limits: Limits,

@@ -50,19 +50,21 @@ async fn api(decision: Decision, limits: Limits) -> Api {
         settings(),
     );
     let auth = Authenticator::new(&[IssuerConfig {
+        alias: "test".into(),
         issuer: ISSUER.into(),
         audiences: vec!["wicket".into()],
         algorithms: vec![Algorithm::HS256],
         keys: KeySource::Hs256Secret(Secret::new(SECRET)),
         groups_claim: "groups".into(),
         leeway: Duration::from_secs(5),
+        max_token_lifetime: Duration::from_secs(3600),
     }])
     .unwrap();
     let state = AppState::new(
         workflow,
         Arc::new(auth),
-        vec!["admins".into()],
-        vec!["auditors".into()],
+        vec!["test:admins".into()],
+        vec!["test:auditors".into()],
         limits,
     );
     Api {

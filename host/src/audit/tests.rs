@@ -365,7 +365,7 @@ fn every_kind_of_event() -> Vec<serde_json::Value> {
             "cluster_rules": [], "duration_seconds": 1800, "reason": KUBECONFIG,
             "context": {"z": "1", "a": format!("Bearer {TOKEN}"), "ticket": "INC-1"},
             "identity": {
-                "subject": "alice", "issuer": "https://login.example.com", "groups": ["sre"],
+                "subject": "alice", "issuer": "https://login.example.com", "groups": ["corp:sre"],
                 "claims": {
                     "zz": [1, -7, 1.5, -0.25, 1e300, 0.1, null, true],
                     "nested": {"b": {"d": TOKEN, "c": []}, "a": {}},

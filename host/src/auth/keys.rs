@@ -1,8 +1,11 @@
 //! Verification keys of one issuer: a dev HS256 secret, a JWKS file, or a JWKS URL cached,
-//! refreshed, and refetched (rate-limited) when a token names an unknown `kid`.
+//! refreshed, and refetched (rate-limited) when a token names an unknown `kid`; keys of a
+//! JWKS URL that could not be refreshed for longer than the issuer's `jwks_max_age` verify
+//! nothing until a fetch succeeds again.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
@@ -142,11 +145,15 @@ impl Keys {
                 url,
                 refresh,
                 min_refetch,
+                max_age,
             } => Self::Remote(Box::new(RemoteJwks::new(
                 issuer,
                 url.clone(),
-                *refresh,
-                *min_refetch,
+                Timing {
+                    refresh: *refresh,
+                    min_refetch: *min_refetch,
+                    max_age: *max_age,
+                },
             )?)),
         })
     }
@@ -203,26 +210,35 @@ struct Cache {
     last_attempt: Option<Instant>,
 }
 
+/// When a JWKS URL is fetched and how long its keys are trusted.
+#[derive(Clone, Copy)]
+struct Timing {
+    /// Keys older than this are refreshed before use.
+    refresh: Duration,
+    /// The least time between two fetches caused by tokens with an unknown `kid`.
+    min_refetch: Duration,
+    /// Keys older than this (no successful fetch since) verify nothing.
+    max_age: Duration,
+}
+
 /// A JWKS behind a URL: cached, refreshed every `refresh`, refetched on an unknown `kid` at
 /// most once per `min_refetch`; one fetch at a time. When a refresh fails the keys already
-/// known keep working; with no keys at all, verification fails closed.
+/// known keep working until `max_age` after the last successful fetch; then, or with no keys
+/// at all, verification fails closed — so keeping the issuer unreachable cannot keep a key it
+/// has since removed trusted.
 pub(super) struct RemoteJwks {
     issuer: String,
     url: Url,
-    refresh: Duration,
-    min_refetch: Duration,
+    timing: Timing,
     client: reqwest::Client,
     cache: RwLock<Cache>,
     fetching: Mutex<()>,
+    /// Whether the refusal of too-old keys has been logged since the last successful fetch.
+    too_old_logged: AtomicBool,
 }
 
 impl RemoteJwks {
-    fn new(
-        issuer: &str,
-        url: Url,
-        refresh: Duration,
-        min_refetch: Duration,
-    ) -> Result<Self, LoadError> {
+    fn new(issuer: &str, url: Url, timing: Timing) -> Result<Self, LoadError> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -231,20 +247,21 @@ impl RemoteJwks {
         Ok(Self {
             issuer: issuer.to_owned(),
             url,
-            refresh,
-            min_refetch,
+            timing,
             client,
             cache: RwLock::new(Cache::default()),
             fetching: Mutex::new(()),
+            too_old_logged: AtomicBool::new(false),
         })
     }
 
     async fn key_for(&self, kid: &str, algorithm: Algorithm) -> Result<(DecodingKey, u64)> {
         let (fresh, found, generation) = {
             let cache = self.cache.read().await;
+            // Never fresh past `max_age`, whatever `refresh` says.
             let fresh = cache
                 .fetched_at
-                .is_some_and(|at| at.elapsed() < self.refresh);
+                .is_some_and(|at| at.elapsed() < self.timing.refresh.min(self.timing.max_age));
             let found = cache.keys.as_ref().and_then(|set| set.get(kid, algorithm));
             (fresh, found, cache.generation)
         };
@@ -255,6 +272,20 @@ impl RemoteJwks {
             None => self.fetch(Why::UnknownKid).await,
         }
         let cache = self.cache.read().await;
+        if let Some(age) = cache.fetched_at.map(|at| at.elapsed())
+            && age >= self.timing.max_age
+        {
+            if !self.too_old_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    issuer = %self.issuer,
+                    url = %self.url,
+                    age_s = age.as_secs(),
+                    max_age_s = self.timing.max_age.as_secs(),
+                    "JWKS keys not refreshed within `jwks_max_age`: refusing every token of this issuer until a fetch succeeds"
+                );
+            }
+            return Err(Error::KeysTooOld(shown(&self.issuer)));
+        }
         match cache.keys.as_ref() {
             Some(set) => set
                 .get(kid, algorithm)
@@ -272,8 +303,8 @@ impl RemoteJwks {
             let cache = self.cache.read().await;
             let since_attempt = cache.last_attempt.map(|at| at.elapsed());
             let too_soon = since_attempt.is_some_and(|elapsed| match why {
-                Why::Stale => elapsed < self.refresh.min(self.min_refetch),
-                Why::UnknownKid => elapsed < self.min_refetch,
+                Why::Stale => elapsed < self.timing.refresh.min(self.timing.min_refetch),
+                Why::UnknownKid => elapsed < self.timing.min_refetch,
             });
             if too_soon {
                 return;
@@ -287,6 +318,7 @@ impl RemoteJwks {
                 cache.keys = Some(set);
                 cache.generation += 1;
                 cache.fetched_at = Some(Instant::now());
+                self.too_old_logged.store(false, Ordering::Relaxed);
             }
             Err(reason) => {
                 tracing::warn!(issuer = %self.issuer, url = %self.url, %reason, "JWKS fetch failed");

@@ -4,7 +4,10 @@
 //! Checks, in order: the token's shape; its `alg` (never `none`, and only what the token's
 //! issuer allows, which keeps HMAC and public-key algorithms apart — the HS/RS confusion
 //! attack needs a server that checks an HMAC signature with a public key); the key by `kid`;
-//! the signature; `exp` and `nbf` (with the issuer's leeway), `iss`, `aud` and `sub`.
+//! the signature; `exp` and `nbf` (with the issuer's leeway), `iss`, `aud` and `sub`; the
+//! token's lifetime (at most the issuer's `max_token_lifetime`).
+//! Groups come out qualified by the issuer's alias (`<alias>:<group>`), so a group name one
+//! issuer's tokens carry never stands for another issuer's group of the same name.
 //! Every [`Error`] message is safe to send back to the client: it never holds key material
 //! and echoes token values only shortened and cleaned. A token verified once is remembered
 //! (see `remembered`): sent again, it is accepted without those checks while its own validity
@@ -75,6 +78,12 @@ pub enum Error {
     /// The issuer's keys could not be fetched; fails closed.
     #[error("keys of token issuer `{0}` are unavailable")]
     KeysUnavailable(String),
+    /// The issuer's keys were last fetched longer ago than its `jwks_max_age`; fails closed.
+    #[error("keys of token issuer `{0}` could not be refreshed for too long")]
+    KeysTooOld(String),
+    /// `exp` lies further after `iat` (or now) than the issuer's `max_token_lifetime`.
+    #[error("token lifetime exceeds the {0} s its issuer allows")]
+    LifetimeTooLong(u64),
 }
 
 impl Error {
@@ -94,6 +103,8 @@ impl Error {
             Self::MissingClaim(_) => "missing_claim",
             Self::InvalidClaim(_) => "invalid_claim",
             Self::KeysUnavailable(_) => "keys_unavailable",
+            Self::KeysTooOld(_) => "keys_too_old",
+            Self::LifetimeTooLong(_) => "lifetime_too_long",
         }
     }
 }
@@ -252,6 +263,7 @@ impl Authenticator {
             .claims;
         let exp = claims.get("exp").and_then(Value::as_f64);
         let nbf = claims.get("nbf").and_then(Value::as_f64);
+        check_lifetime(&issuer.config, exp, claims.get("iat"), unix_now())?;
         let identity = identity(&issuer.config, claims)?;
         if let Some(exp) = exp {
             let verified = Verified {
@@ -290,8 +302,33 @@ fn map_error(kind: ErrorKind, algorithm: Algorithm) -> Error {
     }
 }
 
+/// Refuses a token that is valid for longer than its issuer allows: `exp` − `iat`, or
+/// `exp` − `now` when there is no `iat` or `iat` lies ahead (so a token cannot shorten its
+/// lifetime by claiming a later issue time), beyond the issuer's leeway.
+fn check_lifetime(
+    config: &IssuerConfig,
+    exp: Option<f64>,
+    iat: Option<&Value>,
+    now: f64,
+) -> Result<()> {
+    let exp = exp.ok_or_else(|| Error::InvalidClaim("exp".to_owned()))?;
+    let issued = match iat {
+        None | Some(Value::Null) => now,
+        Some(Value::Number(iat)) => iat
+            .as_f64()
+            .ok_or_else(|| Error::InvalidClaim("iat".to_owned()))?
+            .min(now),
+        Some(_) => return Err(Error::InvalidClaim("iat".to_owned())),
+    };
+    let allowed = config.max_token_lifetime + config.leeway;
+    if exp - issued > allowed.as_secs_f64() {
+        return Err(Error::LifetimeTooLong(config.max_token_lifetime.as_secs()));
+    }
+    Ok(())
+}
+
 /// The identity a verified token proves: `sub`, `iss`, groups from the issuer's groups
-/// claim, and every other claim.
+/// claim (qualified: `<alias>:<group>`), and every other claim.
 fn identity(config: &IssuerConfig, mut claims: Map<String, Value>) -> Result<Identity> {
     let subject = match claims.remove("sub") {
         Some(Value::String(sub)) if !sub.is_empty() => sub,
@@ -301,11 +338,11 @@ fn identity(config: &IssuerConfig, mut claims: Map<String, Value>) -> Result<Ide
     claims.remove("iss");
     let groups = match claims.remove(&config.groups_claim) {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(group)) => vec![group],
+        Some(Value::String(group)) => vec![config.qualify(&group)],
         Some(Value::Array(items)) => items
             .into_iter()
             .map(|item| match item {
-                Value::String(group) => Ok(group),
+                Value::String(group) => Ok(config.qualify(&group)),
                 _ => Err(Error::InvalidClaim(shown(&config.groups_claim))),
             })
             .collect::<Result<_>>()?,

@@ -8,8 +8,9 @@
 //! - it is used only while its `exp` is ahead and its `nbf` (if any) behind, without the
 //!   issuer's leeway: near either edge the token is verified from scratch, leeway and all;
 //! - it is used only while its issuer's keys are the ones that verified it: every use asks the
-//!   issuer's keys for the token's `kid` again (which refreshes a stale JWKS as before) and
-//!   compares their generation, which moves on every fetch of a JWKS URL;
+//!   issuer's keys for the token's `kid` again (which refreshes a stale JWKS as before, and
+//!   refuses keys not refreshed within the issuer's `jwks_max_age`) and compares their
+//!   generation, which moves on every fetch of a JWKS URL;
 //! - a refused token is never remembered: each is verified, refused and audited as before;
 //! - at most [`CAPACITY`] tokens are kept; when full, the expired ones go, then all of them.
 

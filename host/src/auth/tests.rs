@@ -34,12 +34,14 @@ fn fixture(name: &str) -> PathBuf {
 
 fn issuer(name: &str, algorithms: &[Algorithm], keys: KeySource) -> IssuerConfig {
     IssuerConfig {
+        alias: if name == DEV_ISSUER { "dev" } else { "corp" }.to_owned(),
         issuer: name.to_owned(),
         audiences: vec!["wicket".to_owned()],
         algorithms: algorithms.to_vec(),
         keys,
         groups_claim: "groups".to_owned(),
         leeway: Duration::from_secs(30),
+        max_token_lifetime: Duration::from_secs(24 * 3600),
     }
 }
 
@@ -91,6 +93,13 @@ fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) ->
     jsonwebtoken::encode(&header, claims, key).unwrap()
 }
 
+const DAY: i64 = 24 * 3600;
+const YEAR: i64 = 365 * DAY;
+
+fn signed_rs256(claims: Value) -> String {
+    sign(Algorithm::RS256, Some("rsa-a"), &rsa(RSA_A), &claims)
+}
+
 fn rsa(pem: &str) -> EncodingKey {
     EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()
 }
@@ -131,6 +140,17 @@ enum Make {
     MissingAud,
     MissingIss,
     GroupsNotStrings,
+    /// `exp` a hundred years away.
+    CenturyLong,
+    /// Issued 24 h ago, valid for another hour.
+    IssuedLongBefore,
+    /// No `iat`, `exp` 25 h away.
+    NoIatTooLong,
+    /// `exp` a hundred years away, `iat` an hour before it.
+    LateIatFarExp,
+    /// Exactly the 24 h allowed.
+    LifetimeAtTheLimit,
+    IatNotANumber,
     NotAJwt,
     HeaderNotBase64,
     Oversized,
@@ -265,6 +285,28 @@ impl Make {
                 &rsa(RSA_A),
                 &with(good, "groups", json!([1, 2])),
             ),
+            Self::CenturyLong => signed_rs256(with(good, "exp", json!(now() + 100 * YEAR))),
+            Self::IssuedLongBefore => signed_rs256(with(
+                with(good, "iat", json!(now() - DAY)),
+                "exp",
+                json!(now() + 3600),
+            )),
+            Self::NoIatTooLong => {
+                signed_rs256(with(without(good, "iat"), "exp", json!(now() + DAY + 3600)))
+            }
+            Self::LateIatFarExp => {
+                let exp = now() + 100 * YEAR;
+                signed_rs256(with(
+                    with(good, "iat", json!(exp - 3600)),
+                    "exp",
+                    json!(exp),
+                ))
+            }
+            Self::LifetimeAtTheLimit => {
+                let iat = now();
+                signed_rs256(with(with(good, "iat", json!(iat)), "exp", json!(iat + DAY)))
+            }
+            Self::IatNotANumber => signed_rs256(with(good, "iat", json!("yesterday"))),
             Self::NotAJwt => "not-a-token".to_owned(),
             Self::HeaderNotBase64 => "!!!.e30.sig".to_owned(),
             Self::Oversized => format!(
@@ -302,6 +344,12 @@ impl Make {
 #[case::missing_aud(Make::MissingAud, Err(Error::MissingClaim("aud".into())))]
 #[case::missing_iss(Make::MissingIss, Err(Error::MissingClaim("iss".into())))]
 #[case::groups_not_strings(Make::GroupsNotStrings, Err(Error::InvalidClaim("groups".into())))]
+#[case::century_long(Make::CenturyLong, Err(Error::LifetimeTooLong(24 * 3600)))]
+#[case::issued_long_before(Make::IssuedLongBefore, Err(Error::LifetimeTooLong(24 * 3600)))]
+#[case::no_iat_too_long(Make::NoIatTooLong, Err(Error::LifetimeTooLong(24 * 3600)))]
+#[case::late_iat_far_exp(Make::LateIatFarExp, Err(Error::LifetimeTooLong(24 * 3600)))]
+#[case::lifetime_at_the_limit(Make::LifetimeAtTheLimit, Ok(()))]
+#[case::iat_not_a_number(Make::IatNotANumber, Err(Error::InvalidClaim("iat".into())))]
 #[case::not_a_jwt(Make::NotAJwt, Err(Error::Malformed))]
 #[case::header_not_base64(Make::HeaderNotBase64, Err(Error::Malformed))]
 #[case::oversized(Make::Oversized, Err(Error::Malformed))]
@@ -322,7 +370,7 @@ async fn identity_carries_groups_and_every_other_claim() {
         .unwrap();
     assert_eq!(identity.subject, "alice");
     assert_eq!(identity.issuer, ISSUER);
-    assert_eq!(identity.groups, ["sre", "oncall"]);
+    assert_eq!(identity.groups, ["corp:sre", "corp:oncall"]);
     assert_eq!(identity.claims["email"], "alice@example.com");
     assert_eq!(identity.claims["aud"], "wicket");
     assert!(identity.claims.contains_key("exp"));
@@ -350,12 +398,33 @@ async fn groups_come_from_the_configured_claim() {
         &with(claims(), "teams", json!("payments")),
     );
     let identity = auth.verify(&token).await.unwrap();
-    assert_eq!(identity.groups, ["payments"]);
+    assert_eq!(identity.groups, ["corp:payments"]);
     assert_eq!(
         identity.claims["groups"],
         json!(["sre", "oncall"]),
         "now just a claim"
     );
+}
+
+#[tokio::test]
+async fn groups_are_qualified_by_their_issuers_alias_whatever_they_claim() {
+    let auth = authenticator();
+    let dev = |groups: Value| {
+        sign(
+            Algorithm::HS256,
+            None,
+            &EncodingKey::from_secret(DEV_SECRET.as_bytes()),
+            &with(with(claims(), "iss", json!(DEV_ISSUER)), "groups", groups),
+        )
+    };
+    // The dev issuer naming the other issuer's group, bare or already qualified, is still
+    // only in groups of its own.
+    let identity = auth.verify(&dev(json!(["sre", "corp:sre"]))).await.unwrap();
+    assert_eq!(identity.groups, ["dev:sre", "dev:corp:sre"]);
+    let identity = auth.verify(&dev(json!("sre"))).await.unwrap();
+    assert_eq!(identity.groups, ["dev:sre"]);
+    let identity = auth.verify(&Make::GoodRs256.token()).await.unwrap();
+    assert_eq!(identity.groups, ["corp:sre", "corp:oncall"]);
 }
 
 #[tokio::test]
@@ -455,6 +524,15 @@ impl JwksServer {
     }
 
     fn authenticator(&self, refresh: Duration, min_refetch: Duration) -> Authenticator {
+        self.authenticator_with_max_age(refresh, min_refetch, 4 * HOUR)
+    }
+
+    fn authenticator_with_max_age(
+        &self,
+        refresh: Duration,
+        min_refetch: Duration,
+        max_age: Duration,
+    ) -> Authenticator {
         Authenticator::new(&[issuer(
             ISSUER,
             &[Algorithm::RS256, Algorithm::ES256],
@@ -462,6 +540,7 @@ impl JwksServer {
                 url: self.url.clone(),
                 refresh,
                 min_refetch,
+                max_age,
             },
         )])
         .unwrap()
@@ -556,6 +635,47 @@ async fn known_keys_keep_working_while_a_refresh_fails() {
         "alice"
     );
     assert_eq!(server.fetches(), 2, "it did try to refresh");
+}
+
+#[tokio::test]
+async fn keys_not_refreshed_within_their_max_age_verify_nothing_until_a_fetch_succeeds() {
+    let server = JwksServer::start(JWKS_A).await;
+    let max_age = Duration::from_millis(500);
+    let auth = server.authenticator_with_max_age(Duration::from_millis(100), HOUR, max_age);
+    let token = Make::GoodRs256.token();
+    auth.verify(&token).await.unwrap();
+    auth.verify(&token).await.unwrap();
+    assert_eq!(remembered_total(&auth), "wicket_auth_remembered_total 1");
+    server.serve(StatusCode::SERVICE_UNAVAILABLE, "down");
+    let started = std::time::Instant::now();
+    // The same (remembered) token, and a fresh one, are refused once the keys are too old.
+    loop {
+        match auth.verify(&token).await {
+            Ok(_) => {}
+            Err(error) => {
+                assert_eq!(error, Error::KeysTooOld(ISSUER.into()));
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "keys are still trusted long after their max age"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        auth.verify(&Make::GoodEs256.token()).await.unwrap_err(),
+        Error::KeysTooOld(ISSUER.into())
+    );
+    server.serve(StatusCode::OK, JWKS_A);
+    let started = std::time::Instant::now();
+    while auth.verify(&token).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "keys fetched again are trusted again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The API edge verifies tokens from many tasks at once.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use super::service::{bind, fail, runtime, serve, start};
 use super::{GlobalArgs, Result};
-use crate::config::duration;
+use crate::config::{DEFAULT_MAX_TOKEN_LIFETIME, duration};
 use crate::dev::{self, DevEnvironment};
 
 /// Arguments of `wicket dev`.
@@ -38,10 +38,12 @@ pub struct TokenArgs {
     /// The token's subject.
     #[arg(long)]
     pub sub: String,
-    /// A group of the subject (repeat for several).
+    /// A group of the subject, as the token carries it (repeat for several); policies and the
+    /// configuration see it as `dev:<group>`.
     #[arg(long = "group")]
     pub groups: Vec<String>,
-    /// How long the token is valid, e.g. `1h`.
+    /// How long the token is valid, e.g. `1h` (at most 24 h: the dev issuer's
+    /// `max_token_lifetime`).
     #[arg(long, default_value = "12h")]
     pub ttl: String,
     /// The data directory of the running `wicket dev` [default: <temp dir>/wicket-dev].
@@ -72,6 +74,15 @@ fn mint(args: TokenArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let ttl = match duration::parse(&args.ttl) {
+        Ok(ttl) if ttl > DEFAULT_MAX_TOKEN_LIFETIME => {
+            eprintln!(
+                "error: `--ttl` `{}` is longer than the {}h `wicket dev` accepts (its issuer's \
+                 `max_token_lifetime`)",
+                args.ttl,
+                DEFAULT_MAX_TOKEN_LIFETIME.as_secs() / 3600
+            );
+            return ExitCode::from(2);
+        }
         Ok(ttl) => i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
         Err(message) => {
             eprintln!("error: `--ttl`: {message}");
@@ -124,7 +135,7 @@ fn instructions(env: &DevEnvironment, addr: SocketAddr, token: &str) -> String {
   data      {data}  (SQLite, signing key, the generated wicket.toml)
   policies  groups (group-access; a gate: its deny ends the chain) -> window (change-window) -> tickets (require-ticket)
 
-# A token for `alice` in group `sre`, valid for 12 hours (more: wicket dev token --sub bob --group developers --data {data})
+# A token for `alice` in group `sre` (`dev:sre` to policies), valid for 12 hours (more: wicket dev token --sub bob --group developers --data {data})
 export WICKET=http://{addr}
 export WICKET_TOKEN={token}
 # Ask for `edit` in `payments` for 30 minutes; the answer is the request, `active` when allowed

@@ -9,15 +9,24 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::duration;
+use super::{duration, is_dns1123_label};
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 asks for at least the hash size).
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The longest token lifetime accepted when an issuer does not say: 24 hours.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// How long keys fetched from a JWKS URL stay trusted without a successful refresh, when an
+/// issuer does not say: 4 hours.
+pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(4 * 3600);
 
 /// One trusted token issuer.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "RawIssuer")]
 pub struct IssuerConfig {
+    /// The short name that qualifies its groups: a token of this issuer in group `sre` is in
+    /// `<alias>:sre` (a DNS-1123 label, unique among the issuers).
+    pub alias: String,
     /// The exact `iss` claim of its tokens.
     pub issuer: String,
     /// Accepted `aud` values; a token must carry at least one of them.
@@ -30,6 +39,17 @@ pub struct IssuerConfig {
     pub groups_claim: String,
     /// Clock skew tolerated on `exp` and `nbf`.
     pub leeway: Duration,
+    /// The longest lifetime a token may have: `exp` − `iat` (or `exp` − now, when that is
+    /// longer or there is no `iat`), beyond the leeway.
+    pub max_token_lifetime: Duration,
+}
+
+impl IssuerConfig {
+    /// `group` of this issuer's tokens as policies and the configuration name it:
+    /// `<alias>:<group>`.
+    pub fn qualify(&self, group: &str) -> String {
+        format!("{}:{group}", self.alias)
+    }
 }
 
 /// Where an issuer's verification keys come from.
@@ -45,6 +65,9 @@ pub enum KeySource {
         refresh: Duration,
         /// The least time between two fetches caused by tokens with an unknown `kid`.
         min_refetch: Duration,
+        /// How long fetched keys stay trusted without a successful refresh; older keys
+        /// verify nothing (fails closed) until a fetch succeeds again.
+        max_age: Duration,
     },
     /// A shared HS256 secret; only accepted when the configuration sets `dev = true`.
     Hs256Secret(Secret),
@@ -84,6 +107,7 @@ fn default_leeway() -> Duration {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawIssuer {
+    alias: String,
     issuer: String,
     audiences: Vec<String>,
     algorithms: Vec<String>,
@@ -93,11 +117,15 @@ struct RawIssuer {
     jwks_refresh: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_option")]
     jwks_min_refetch: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize_option")]
+    jwks_max_age: Option<Duration>,
     hs256_secret: Option<Secret>,
     #[serde(default = "default_groups_claim")]
     groups_claim: String,
     #[serde(default, deserialize_with = "duration::deserialize_option_zero")]
     leeway: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize_option")]
+    max_token_lifetime: Option<Duration>,
 }
 
 impl TryFrom<RawIssuer> for IssuerConfig {
@@ -107,6 +135,13 @@ impl TryFrom<RawIssuer> for IssuerConfig {
         let issuer = raw.issuer;
         if issuer.trim().is_empty() {
             return Err("`issuer` must not be empty".to_owned());
+        }
+        if !is_dns1123_label(&raw.alias) {
+            return Err(format!(
+                "issuer `{issuer}`: `alias` `{}` must be a DNS-1123 label \
+                 (lowercase letters, digits and `-`, at most 63)",
+                raw.alias
+            ));
         }
         if raw.audiences.is_empty() || raw.audiences.iter().any(|a| a.trim().is_empty()) {
             return Err(format!(
@@ -119,19 +154,36 @@ impl TryFrom<RawIssuer> for IssuerConfig {
             ));
         }
         let algorithms = parse_algorithms(&issuer, &raw.algorithms)?;
-        if raw.jwks_url.is_none() && (raw.jwks_refresh.is_some() || raw.jwks_min_refetch.is_some())
+        if raw.jwks_url.is_none()
+            && (raw.jwks_refresh.is_some()
+                || raw.jwks_min_refetch.is_some()
+                || raw.jwks_max_age.is_some())
         {
             return Err(format!(
-                "issuer `{issuer}`: `jwks_refresh` and `jwks_min_refetch` only apply with `jwks_url`"
+                "issuer `{issuer}`: `jwks_refresh`, `jwks_min_refetch` and `jwks_max_age` only \
+                 apply with `jwks_url`"
             ));
         }
         let keys = match (raw.jwks_file, raw.jwks_url, raw.hs256_secret) {
             (Some(path), None, None) => KeySource::JwksFile(path),
-            (None, Some(url), None) => KeySource::JwksUrl {
-                url: parse_jwks_url(&issuer, &url)?,
-                refresh: raw.jwks_refresh.unwrap_or(Duration::from_secs(3600)),
-                min_refetch: raw.jwks_min_refetch.unwrap_or(Duration::from_secs(30)),
-            },
+            (None, Some(url), None) => {
+                let refresh = raw.jwks_refresh.unwrap_or(Duration::from_secs(3600));
+                let max_age = raw.jwks_max_age.unwrap_or(DEFAULT_JWKS_MAX_AGE);
+                if max_age <= refresh {
+                    return Err(format!(
+                        "issuer `{issuer}`: `jwks_max_age` ({} s) must be longer than \
+                         `jwks_refresh` ({} s), or keys would stop being trusted before a refresh",
+                        max_age.as_secs_f64(),
+                        refresh.as_secs_f64()
+                    ));
+                }
+                KeySource::JwksUrl {
+                    url: parse_jwks_url(&issuer, &url)?,
+                    refresh,
+                    min_refetch: raw.jwks_min_refetch.unwrap_or(Duration::from_secs(30)),
+                    max_age,
+                }
+            }
             (None, None, Some(secret)) => {
                 if secret.expose().len() < MIN_SECRET_BYTES {
                     return Err(format!(
@@ -148,12 +200,14 @@ impl TryFrom<RawIssuer> for IssuerConfig {
         };
         check_algorithms_fit_keys(&issuer, &algorithms, &keys)?;
         Ok(Self {
+            alias: raw.alias,
             issuer,
             audiences: raw.audiences,
             algorithms,
             keys,
             groups_claim: raw.groups_claim,
             leeway: raw.leeway.unwrap_or_else(default_leeway),
+            max_token_lifetime: raw.max_token_lifetime.unwrap_or(DEFAULT_MAX_TOKEN_LIFETIME),
         })
     }
 }
@@ -231,4 +285,47 @@ fn parse_jwks_url(issuer: &str, text: &str) -> Result<Url, String> {
             "issuer `{issuer}`: `jwks_url` `{text}` must use https (plain http only on loopback)"
         )),
     }
+}
+
+/// Refuses two issuers with one alias, and a group in `(key, groups)` that is not
+/// `<alias>:<group>` with the alias of a configured issuer: a bare `platform-admins` would
+/// otherwise match no one, or a group of whichever issuer was meant.
+pub(super) fn check_aliases(
+    issuers: &[IssuerConfig],
+    group_lists: &[(&str, &[String])],
+) -> Result<(), String> {
+    let mut aliases = std::collections::HashSet::new();
+    for issuer in issuers {
+        if !aliases.insert(issuer.alias.as_str()) {
+            return Err(format!(
+                "issuer `{}`: `alias` `{}` is already used by another issuer",
+                issuer.issuer, issuer.alias
+            ));
+        }
+    }
+    for (key, groups) in group_lists {
+        for group in *groups {
+            let Some((alias, name)) = group.split_once(':') else {
+                return Err(format!(
+                    "`{key}` entry `{group}` must be `<alias>:<group>`, with the `alias` of one of \
+                     the `[[issuers]]`"
+                ));
+            };
+            if name.trim().is_empty() {
+                return Err(format!(
+                    "`{key}` entry `{group}` names no group after `{alias}:`"
+                ));
+            }
+            if !aliases.contains(alias) {
+                let mut known: Vec<&str> = aliases.iter().copied().collect();
+                known.sort_unstable();
+                return Err(format!(
+                    "`{key}` entry `{group}` names issuer alias `{alias}`, which no `[[issuers]]` \
+                     entry has (configured: `{}`)",
+                    known.join("`, `")
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,9 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8080"
+//! admin_groups = ["corp:platform-admins"]
 //! [[issuers]]
+//! alias = "corp"
 //! issuer = "https://login.example.com"
 //! audiences = ["wicket"]
 //! algorithms = ["RS256"]
@@ -27,7 +29,10 @@ pub use cluster::{
     ClusterConfig, Connection, DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_LIMIT_MIB, PolicyConfig,
     is_dns1123_label, is_dns1123_subdomain,
 };
-pub use issuer::{IssuerConfig, KeySource, MIN_SECRET_BYTES, Secret};
+pub use issuer::{
+    DEFAULT_JWKS_MAX_AGE, DEFAULT_MAX_TOKEN_LIFETIME, IssuerConfig, KeySource, MIN_SECRET_BYTES,
+    Secret,
+};
 pub use sections::{DataConfig, Expiry, Limits, Reconcile, Reload};
 
 /// Why a configuration could not be loaded.
@@ -86,10 +91,10 @@ pub struct Config {
     /// Target clusters.
     #[serde(default)]
     pub clusters: Vec<ClusterConfig>,
-    /// Members of these groups see and revoke every request.
+    /// Members of these groups see and revoke every request: `<issuer alias>:<group>`.
     #[serde(default)]
     pub admin_groups: Vec<String>,
-    /// Members of these groups read the audit log.
+    /// Members of these groups read the audit log: `<issuer alias>:<group>`.
     #[serde(default)]
     pub auditor_groups: Vec<String>,
     /// Bounds on what one client may send.
@@ -159,14 +164,13 @@ impl Config {
                 return Err(format!("cluster `{}` is configured twice", cluster.name));
             }
         }
-        for (key, groups) in [
-            ("admin_groups", &self.admin_groups),
-            ("auditor_groups", &self.auditor_groups),
-        ] {
-            if groups.iter().any(|g| g.trim().is_empty()) {
-                return Err(format!("`{key}` must not contain an empty group"));
-            }
-        }
+        issuer::check_aliases(
+            &self.issuers,
+            &[
+                ("admin_groups", &self.admin_groups),
+                ("auditor_groups", &self.auditor_groups),
+            ],
+        )?;
         self.limits.validate()
     }
 

@@ -13,6 +13,7 @@ const DEV_EXAMPLE: &str = include_str!("../../../examples/config/dev.toml");
 /// A minimal valid configuration the error cases below append to or replace parts of.
 const MINIMAL: &str = r#"
 [[issuers]]
+alias = "corp"
 issuer = "https://login.example.com"
 audiences = ["wicket"]
 algorithms = ["RS256"]
@@ -37,8 +38,8 @@ fn documented_example_parses_with_every_section() {
     let config = parse(EXAMPLE).unwrap();
     assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(config.data.path, Path::new("/var/lib/wicket/wicket.db"));
-    assert_eq!(config.admin_groups, ["platform-admins"]);
-    assert_eq!(config.auditor_groups, ["security"]);
+    assert_eq!(config.admin_groups, ["corp:platform-admins"]);
+    assert_eq!(config.auditor_groups, ["corp:security"]);
     assert_eq!(config.expiry.max_duration, Duration::from_secs(8 * 3600));
     assert_eq!(config.reconcile.interval, Duration::from_secs(300));
     assert!(config.reload.watch);
@@ -50,15 +51,19 @@ fn documented_example_parses_with_every_section() {
         Some(Path::new("/etc/wicket/policies/group_access.next.wasm"))
     );
     assert_eq!(
-        groups.candidate_settings.as_ref().unwrap()["groups"]["dev"],
+        groups.candidate_settings.as_ref().unwrap()["allow"][1]["roles"],
         serde_json::json!(["view", "edit"])
     );
     let people = &config.issuers[0];
+    assert_eq!(people.alias, "corp");
+    assert_eq!(people.qualify("sre"), "corp:sre");
     assert_eq!(people.algorithms, [Algorithm::RS256, Algorithm::ES256]);
+    assert_eq!(people.max_token_lifetime, Duration::from_secs(12 * 3600));
     let KeySource::JwksUrl {
         url,
         refresh,
         min_refetch,
+        max_age,
     } = &people.keys
     else {
         panic!("expected a JWKS URL, got {:?}", people.keys)
@@ -69,8 +74,11 @@ fn documented_example_parses_with_every_section() {
     );
     assert_eq!(*refresh, Duration::from_secs(3600));
     assert_eq!(*min_refetch, Duration::from_secs(30));
+    assert_eq!(*max_age, DEFAULT_JWKS_MAX_AGE);
     let ci = &config.issuers[1];
+    assert_eq!(ci.alias, "ci");
     assert_eq!(ci.groups_claim, "teams");
+    assert_eq!(ci.max_token_lifetime, Duration::from_secs(3600));
     assert_eq!(
         ci.keys,
         KeySource::JwksFile("/etc/wicket/keys/ci-jwks.json".into())
@@ -85,8 +93,8 @@ fn documented_example_parses_with_every_section() {
     );
     assert_eq!(prod.policies.len(), 2);
     assert_eq!(
-        prod.policies[0].settings["groups"]["sre"],
-        serde_json::json!(["edit"])
+        prod.policies[0].settings["allow"][0]["groups"],
+        serde_json::json!(["corp:sre"])
     );
     assert_eq!(prod.policies[1].memory_limit_mib, DEFAULT_MEMORY_LIMIT_MIB);
     assert_eq!(prod.policies[1].deadline_ms, DEFAULT_DEADLINE_MS);
@@ -115,6 +123,10 @@ fn defaults_fill_what_is_left_out() {
     assert_eq!(config.limits, Limits::default());
     assert_eq!(config.issuers[0].groups_claim, "groups");
     assert_eq!(config.issuers[0].leeway, Duration::from_secs(30));
+    assert_eq!(
+        config.issuers[0].max_token_lifetime,
+        DEFAULT_MAX_TOKEN_LIFETIME
+    );
     assert_eq!(
         config.clusters[0].namespace,
         crate::guard::DEFAULT_JIT_NAMESPACE
@@ -177,8 +189,8 @@ fn missing_file_names_the_file() {
     "at `clusters[0].policies[0].modul`: unknown field `modul`"
 )]
 #[case::unknown_issuer_key(
-    "[[issuers]]\nissuer = \"b\"\naudiences = [\"w\"]\nalgorithms = [\"RS256\"]\njwks_file = \"k\"\naudience = \"w\"\n",
-    "wicket.toml:6:1: ",
+    "[[issuers]]\nalias = \"b\"\nissuer = \"b\"\naudiences = [\"w\"]\nalgorithms = [\"RS256\"]\njwks_file = \"k\"\naudience = \"w\"\n",
+    "wicket.toml:7:1: ",
     "unknown field `audience`"
 )]
 #[case::unknown_limits_key("[limits]\nbody = 3\n", "wicket.toml:2:1: ", "unknown field `body`")]
@@ -196,6 +208,11 @@ fn missing_file_names_the_file() {
     "listen = \"everywhere\"\n",
     "wicket.toml:1:10: ",
     "at `listen`: invalid socket address"
+)]
+#[case::issuer_without_alias(
+    "[[issuers]]\nissuer = \"b\"\naudiences = [\"w\"]\nalgorithms = [\"RS256\"]\njwks_file = \"k\"\n",
+    "wicket.toml:1:1: ",
+    "missing field `alias`"
 )]
 #[case::not_toml("[[issuers]\n", "wicket.toml:1:", "")]
 fn parse_errors_name_key_and_place(#[case] text: &str, #[case] prefix: &str, #[case] needle: &str) {
@@ -244,7 +261,32 @@ fn parse_errors_name_key_and_place(#[case] text: &str, #[case] prefix: &str, #[c
 #[case::refresh_without_url(
     r#"jwks_file = "jwks.json""#,
     "jwks_file = \"jwks.json\"\njwks_refresh = \"1h\"",
-    "`jwks_refresh` and `jwks_min_refetch` only apply with `jwks_url`"
+    "`jwks_refresh`, `jwks_min_refetch` and `jwks_max_age` only apply with `jwks_url`"
+)]
+#[case::max_age_without_url(
+    r#"jwks_file = "jwks.json""#,
+    "jwks_file = \"jwks.json\"\njwks_max_age = \"2h\"",
+    "`jwks_refresh`, `jwks_min_refetch` and `jwks_max_age` only apply with `jwks_url`"
+)]
+#[case::max_age_not_after_refresh(
+    r#"jwks_file = "jwks.json""#,
+    "jwks_url = \"https://login.example.com/k\"\njwks_refresh = \"2h\"\njwks_max_age = \"2h\"",
+    "`jwks_max_age` (7200 s) must be longer than `jwks_refresh` (7200 s)"
+)]
+#[case::default_max_age_not_after_refresh(
+    r#"jwks_file = "jwks.json""#,
+    "jwks_url = \"https://login.example.com/k\"\njwks_refresh = \"6h\"",
+    "`jwks_max_age` (14400 s) must be longer than `jwks_refresh` (21600 s)"
+)]
+#[case::zero_lifetime(
+    r#"jwks_file = "jwks.json""#,
+    "jwks_file = \"jwks.json\"\nmax_token_lifetime = \"0s\"",
+    "duration `0s` must be more than zero"
+)]
+#[case::alias_not_a_label(
+    r#"alias = "corp""#,
+    r#"alias = "Corp:IdP""#,
+    "issuer `https://login.example.com`: `alias` `Corp:IdP` must be a DNS-1123 label"
 )]
 #[case::secret_without_dev(
     "algorithms = [\"RS256\"]\njwks_file = \"jwks.json\"",
@@ -306,8 +348,12 @@ fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] ne
 
 #[rstest]
 #[case::duplicate_issuer(
-    "[[issuers]]\nissuer = \"https://login.example.com\"\naudiences = [\"x\"]\nalgorithms = [\"ES256\"]\njwks_file = \"b.json\"\n",
+    "[[issuers]]\nalias = \"other\"\nissuer = \"https://login.example.com\"\naudiences = [\"x\"]\nalgorithms = [\"ES256\"]\njwks_file = \"b.json\"\n",
     "issuer `https://login.example.com` is configured twice"
+)]
+#[case::duplicate_alias(
+    "[[issuers]]\nalias = \"corp\"\nissuer = \"https://ci.example.com\"\naudiences = [\"x\"]\nalgorithms = [\"ES256\"]\njwks_file = \"b.json\"\n",
+    "issuer `https://ci.example.com`: `alias` `corp` is already used by another issuer"
 )]
 #[case::duplicate_cluster(
     "[[clusters]]\nname = \"prod\"\nin_cluster = true\nserver = \"https://a.example.com\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",
@@ -334,6 +380,39 @@ fn whole_file_rules(#[case] extra: &str, #[case] needle: &str) {
     };
     let message = parse(&text).unwrap_err().to_string();
     assert!(message.contains(needle), "{message}");
+}
+
+/// Admin and auditor groups name the issuer whose group they mean, by a configured alias.
+#[rstest]
+#[case::unknown_alias(
+    r#"admin_groups = ["ci:platform-admins"]"#,
+    "wicket.toml: `admin_groups` entry `ci:platform-admins` names issuer alias `ci`, which no \
+     `[[issuers]]` entry has (configured: `corp`)"
+)]
+#[case::unqualified(
+    r#"auditor_groups = ["security"]"#,
+    "wicket.toml: `auditor_groups` entry `security` must be `<alias>:<group>`, with the `alias` \
+     of one of the `[[issuers]]`"
+)]
+#[case::empty_group(
+    r#"admin_groups = ["corp:"]"#,
+    "wicket.toml: `admin_groups` entry `corp:` names no group after `corp:`"
+)]
+#[case::url_is_not_an_alias(
+    r#"admin_groups = ["https://login.example.com:platform-admins"]"#,
+    "wicket.toml: `admin_groups` entry `https://login.example.com:platform-admins` names issuer \
+     alias `https`, which no `[[issuers]]` entry has (configured: `corp`)"
+)]
+fn admin_and_auditor_groups_name_a_configured_alias(#[case] line: &str, #[case] expected: &str) {
+    let message = parse(&format!("{line}\n{MINIMAL}"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(message, expected);
+    let config = parse(&format!(
+        "admin_groups = [\"corp:platform-admins\"]\nauditor_groups = [\"corp:security\"]\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(config.admin_groups, ["corp:platform-admins"]);
 }
 
 #[test]

@@ -229,7 +229,11 @@ mod tests {
         let token = env.token("alice", &["sre".to_owned()], 60).unwrap();
         let auth = crate::auth::Authenticator::new(&env.config.issuers).unwrap();
         let identity = auth.verify(&token).await.unwrap();
-        assert_eq!(identity.groups, ["sre"]);
+        assert_eq!(
+            identity.groups,
+            ["dev:sre"],
+            "the dev issuer's alias qualifies"
+        );
         let missing = tempfile::tempdir().unwrap();
         assert!(matches!(
             secret(missing.path(), false),

@@ -28,12 +28,12 @@ fn pods(verbs: &[&str]) -> Rule {
 }
 
 #[rstest]
-#[case::sre_edit_as_requested(&["sre"], ask("prod", &["payments"], Access::role("edit"), 1800), 1800)]
-#[case::capped(&["sre"], ask("staging", &["team-a"], Access::role("view"), 90_000), 3600)]
-#[case::second_group_counts(&["nobody", "sre"], ask("prod", &["payments"], Access::role("view"), 60), 60)]
-#[case::wildcard_namespace_entry(&["sre"], ask("prod", &["kube-system"], Access::role("view"), 3600), 900)]
-#[case::rule_subset(&["developers"], ask("staging", &["team-a"], Access::rules([pods(&["get"])]), 600), 600)]
-#[case::cluster_rules_only(&["sre"], ask("prod", &[], Access::role("view"), 600).with_cluster_rule(Rule::new([""], ["nodes"], ["get"])), 600)]
+#[case::sre_edit_as_requested(&["idp:sre"], ask("prod", &["payments"], Access::role("edit"), 1800), 1800)]
+#[case::capped(&["idp:sre"], ask("staging", &["team-a"], Access::role("view"), 90_000), 3600)]
+#[case::second_group_counts(&["idp:nobody", "idp:sre"], ask("prod", &["payments"], Access::role("view"), 60), 60)]
+#[case::wildcard_namespace_entry(&["idp:sre"], ask("prod", &["kube-system"], Access::role("view"), 3600), 900)]
+#[case::rule_subset(&["idp:developers"], ask("staging", &["team-a"], Access::rules([pods(&["get"])]), 600), 600)]
+#[case::cluster_rules_only(&["idp:sre"], ask("prod", &[], Access::role("view"), 600).with_cluster_rule(Rule::new([""], ["nodes"], ["get"])), 600)]
 fn allowed_exactly_as_requested(
     #[case] groups: &[&str],
     #[case] request: AccessRequest,
@@ -48,13 +48,13 @@ fn allowed_exactly_as_requested(
 
 #[rstest]
 #[case::no_groups(&[], ask("prod", &["payments"], Access::role("view"), 60), "none of your groups is allowed any access")]
-#[case::other_cluster(&["developers"], ask("prod", &["team-a"], Access::role("view"), 60), "your groups may not request access to cluster `prod`")]
-#[case::namespace(&["sre"], ask("staging", &["kube-system"], Access::role("view"), 60), "namespace `kube-system` on cluster `staging` is not allowed for your groups")]
-#[case::role(&["sre"], ask("prod", &["payments"], Access::role("admin"), 60), "role `admin` is not allowed for your groups in namespaces `payments` on cluster `prod`")]
-#[case::wider_verbs(&["developers"], ask("staging", &["team-a"], Access::rules([pods(&["delete"])]), 60), "rules `delete on core/pods` are not allowed")]
-#[case::wildcard_verbs(&["developers"], ask("staging", &["team-a"], Access::rules([pods(&["*"])]), 60), "rules `* on core/pods` are not allowed")]
-#[case::edit_beyond_the_view_entry(&["sre"], ask("prod", &["payments", "kube-system"], Access::role("edit"), 60), "role `edit` is not allowed for your groups in namespaces `payments`, `kube-system` on cluster `prod`")]
-#[case::cluster_rule(&["sre"], ask("staging", &["payments"], Access::role("view"), 60).with_cluster_rule(Rule::new([""], ["nodes"], ["get"])), "cluster rules `get on core/nodes` are not allowed for your groups on cluster `staging`")]
+#[case::other_cluster(&["idp:developers"], ask("prod", &["team-a"], Access::role("view"), 60), "your groups may not request access to cluster `prod`")]
+#[case::namespace(&["idp:sre"], ask("staging", &["kube-system"], Access::role("view"), 60), "namespace `kube-system` on cluster `staging` is not allowed for your groups")]
+#[case::role(&["idp:sre"], ask("prod", &["payments"], Access::role("admin"), 60), "role `admin` is not allowed for your groups in namespaces `payments` on cluster `prod`")]
+#[case::wider_verbs(&["idp:developers"], ask("staging", &["team-a"], Access::rules([pods(&["delete"])]), 60), "rules `delete on core/pods` are not allowed")]
+#[case::wildcard_verbs(&["idp:developers"], ask("staging", &["team-a"], Access::rules([pods(&["*"])]), 60), "rules `* on core/pods` are not allowed")]
+#[case::edit_beyond_the_view_entry(&["idp:sre"], ask("prod", &["payments", "kube-system"], Access::role("edit"), 60), "role `edit` is not allowed for your groups in namespaces `payments`, `kube-system` on cluster `prod`")]
+#[case::cluster_rule(&["idp:sre"], ask("staging", &["payments"], Access::role("view"), 60).with_cluster_rule(Rule::new([""], ["nodes"], ["get"])), "cluster rules `get on core/nodes` are not allowed for your groups on cluster `staging`")]
 fn denied_with_what_was_not_covered(
     #[case] groups: &[&str],
     #[case] request: AccessRequest,

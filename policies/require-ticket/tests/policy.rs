@@ -40,7 +40,7 @@ fn needs_approval_without_a_ticket(#[case] request: AccessRequest) {
         r"no ticket matching `\b(INC|CHG)-[0-9]+\b` in the reason or the `ticket` context value",
         Grant::from_request(&request),
     )
-    .by_group("sre-leads");
+    .by_group("idp:sre-leads");
     assert_eq!(decide(&request), Decision::needs_approval(expected));
 }
 

@@ -46,7 +46,7 @@ fn read_deployments() -> Access {
     ask("prod", "payments", read_deployments(), 3600),
     300
 )]
-#[case::human(Identity::new("alice", "https://idp").with_group("sre"), ask("prod", "kube-system", Access::role("admin"), 3600), 3600)]
+#[case::human(Identity::new("alice", "https://idp").with_group("idp:sre"), ask("prod", "kube-system", Access::role("admin"), 3600), 3600)]
 fn allowed_never_wider_than_asked(
     #[case] who: Identity,
     #[case] request: AccessRequest,

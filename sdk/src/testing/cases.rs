@@ -240,7 +240,7 @@ mod tests {
     use super::*;
     use crate::{Access, AccessRequest as Request};
 
-    /// Allows members of `sre` as requested, capped at the `max` setting; a zero `max` is invalid.
+    /// Allows members of `idp:sre` as requested, capped at the `max` setting; a zero `max` is invalid.
     struct Capped;
 
     impl Policy for Capped {
@@ -255,10 +255,10 @@ mod tests {
         }
 
         fn evaluate(max: &u64, identity: &Identity, request: &Request) -> Decision {
-            if identity.in_group("sre") {
+            if identity.in_group("idp:sre") {
                 Decision::allow(Grant::from_request(request).cap_ttl(*max))
             } else {
-                Decision::deny(format!("`{}` is not in sre", identity.subject))
+                Decision::deny(format!("`{}` is not in idp:sre", identity.subject))
             }
         }
     }
