@@ -10,5 +10,6 @@ pub mod config;
 pub mod dev;
 pub mod embedded;
 pub mod policy;
+pub mod private_fs;
 pub mod store;
 pub mod workflow;
