@@ -94,6 +94,7 @@ fn writes(c: &mut Criterion) {
                     to: RequestState::Provisioning,
                     actor: &workflow,
                     note: None,
+                    detail: None,
                     expires_at: None,
                 }))
                 .expect("transition")

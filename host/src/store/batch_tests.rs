@@ -92,6 +92,7 @@ async fn concurrent_writes_are_each_stored_once_with_their_events_in_order() {
                     to: RequestState::Provisioning,
                     actor: &Actor::service("workflow"),
                     note: None,
+                    detail: None,
                     expires_at: None,
                 })
                 .await
