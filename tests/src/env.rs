@@ -22,7 +22,7 @@ use crate::tokens::SECRET;
 
 /// The test configuration's template: `fixtures/wicket.toml`, whose `{...}` [`Env::start_with`]
 /// fills in.
-const CONFIG: &str = include_str!("../fixtures/wicket.toml");
+pub const CONFIG: &str = include_str!("../fixtures/wicket.toml");
 
 /// [`CONFIG`] with the `groups` entry as a gate: `on_deny = "stop"`, so its deny ends the chain.
 pub fn gated_config() -> String {

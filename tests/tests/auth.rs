@@ -1,9 +1,10 @@
 //! Authentication and input validation through HTTP: every bad token is a 401 that runs no
-//! policy and writes nothing but its audit event; every bad body is a 4xx with a clear
-//! message and writes nothing.
+//! policy and writes nothing but its count in an audit event; every bad body is a 4xx with a
+//! clear message and writes nothing.
 
 use rstest::rstest;
 use serde_json::{Value, json};
+use wicket::store::Store;
 use wicket_tests::Env;
 use wicket_tests::tokens::{RSA_A, RSA_B, RSA_ISSUER, SECRET, claims, hs256, rs256, token};
 
@@ -65,24 +66,26 @@ async fn bad_tokens_are_401_audited_and_run_no_policy(#[case] bad: String, #[cas
         .await;
     assert_eq!(answer.status, 401, "{}", answer.text);
     assert_eq!(answer.json["error"]["code"], code, "{}", answer.text);
-    let events = wicket
-        .service
-        .workflow()
-        .store()
-        .audit_events(0, 100)
+    let store = wicket.service.workflow().store();
+    assert_eq!(
+        store.audit_events(0, 100).await.unwrap(),
+        [],
+        "no request stored, no policy run; the failure is being counted"
+    );
+    wicket.stop().await;
+    // Stopping writes the count.
+    let store = Store::open_existing(&env.data().join("wicket.db"))
         .await
         .unwrap();
+    let events = store.audit_events(0, 100).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        ["authentication_failed"],
-        "no request stored, no policy run"
-    );
+    assert_eq!(kinds, ["authentication_failed"]);
+    assert_eq!(events[0].details["count"], 1);
+    assert_eq!(events[0].details["codes"][code], 1);
     assert!(
         !events[0].details.to_string().contains(&bad),
         "the token is not audited"
     );
-    wicket.stop().await;
 }
 
 #[tokio::test]

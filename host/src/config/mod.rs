@@ -15,6 +15,7 @@
 mod cluster;
 pub mod duration;
 mod issuer;
+mod net;
 mod sections;
 
 use std::collections::HashSet;
@@ -28,6 +29,7 @@ pub use cluster::{
     PolicyConfig, is_dns1123_label,
 };
 pub use issuer::{IssuerConfig, KeySource, MIN_SECRET_BYTES, Secret};
+pub use net::AddrBlock;
 pub use sections::{DataConfig, Expiry, Limits, Reconcile, Reload};
 
 /// Why a configuration could not be loaded.
