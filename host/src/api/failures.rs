@@ -1,8 +1,9 @@
 //! Failed authentications, counted rather than each written to the audit log: a window per
 //! [`Source`] opens at its first failure and is written as one `authentication_failed` event
 //! with the count and the codes seen when it closes — by a sweep every few seconds, by the
-//! source's next failure after it, or at shutdown. So a flood of bad tokens from one source
-//! writes one event a minute, however long it lasts.
+//! source's next failure after it, or at a graceful stop (a crash loses the counts of the open
+//! windows, at most a minute of failures). So a flood of bad tokens from one source writes one
+//! event a minute, however long it lasts.
 //!
 //! The table of open windows is bounded: failures of sources beyond `limits.tracked_sources`
 //! share one window, written with the source `*`.
