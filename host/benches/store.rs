@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wicket::audit::{self, Actor, Details};
+use wicket::audit::{self, Actor, AuthenticationFailures, Details};
 use wicket::policy::types::{AccessRequest, Decision, Identity};
 use wicket::store::{Decided, ModuleVerdict, RequestState, Store, Transition};
 use wicket::workflow::new_request_id;
@@ -94,6 +94,7 @@ fn writes(c: &mut Criterion) {
                     to: RequestState::Provisioning,
                     actor: &workflow,
                     note: None,
+                    detail: None,
                     expires_at: None,
                 }))
                 .expect("transition")
@@ -111,10 +112,10 @@ fn verify(c: &mut Criterion) {
         .expect("the store opens");
     rt.block_on(async {
         for n in 0..10_000 {
-            let details = Details::AuthenticationFailed {
+            let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
                 code: "expired".into(),
                 message: format!("attempt {n}: token is expired"),
-            };
+            });
             store
                 .append_audit(None, &Actor::Anonymous, &details)
                 .await?;

@@ -2,12 +2,14 @@
 //! policy chains and clusters) and the REST API, served on a TCP listener.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, AuthFailures};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
 use crate::store::{self, Store};
@@ -42,6 +44,8 @@ pub struct Service {
     workflow: Workflow,
     state: AppState,
     reload: Reload,
+    /// The task writing closed windows of failed authentications to the audit log.
+    sweeper: Arc<Mutex<Option<AbortHandle>>>,
 }
 
 impl Service {
@@ -71,6 +75,7 @@ impl Service {
             workflow,
             state,
             reload: config.reload.clone(),
+            sweeper: Arc::default(),
         })
     }
 
@@ -85,10 +90,23 @@ impl Service {
     }
 
     /// Recovers what a previous run left (fails interrupted requests, re-arms expiry timers,
-    /// re-applies promoted policies, reconciles the clusters), starts the periodic reconciler
-    /// and, unless `reload.watch = false`, the watcher that reloads changed policies.
+    /// re-applies promoted policies, reconciles the clusters), starts the periodic reconciler,
+    /// the task that audits counted authentication failures and, unless
+    /// `reload.watch = false`, the watcher that reloads changed policies.
     pub async fn start(&self) -> Result<Sweep> {
         let sweep = self.workflow.start().await.map_err(Error::Recover)?;
+        let sweeper = self
+            .state
+            .auth_failures
+            .spawn_sweeper(self.workflow.store().clone());
+        if let Some(previous) = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(sweeper)
+        {
+            previous.abort();
+        }
         if self.reload.watch {
             self.workflow
                 .watch_policies(WatchSettings {
@@ -100,16 +118,29 @@ impl Service {
         Ok(sweep)
     }
 
-    /// Serves the API on `listener` until `shutdown` completes, then stops the timers and
-    /// background tasks (grants stay recorded; the next start re-arms them).
+    /// Serves the API on `listener` until `shutdown` completes, then audits the authentication
+    /// failures still being counted and stops the timers and background tasks (grants stay
+    /// recorded; the next start re-arms them).
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let served = axum::serve(listener, self.router())
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(sweeper) = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            sweeper.abort();
+        }
+        AuthFailures::write(self.workflow.store(), self.state.auth_failures.take_all()).await;
         self.workflow.shutdown();
         self.workflow.store().close().await;
         served.map_err(Error::Serve)

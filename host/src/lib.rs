@@ -11,5 +11,6 @@ pub mod dev;
 pub mod embedded;
 pub mod guard;
 pub mod policy;
+pub mod private_fs;
 pub mod store;
 pub mod workflow;

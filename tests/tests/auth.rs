@@ -1,6 +1,6 @@
 //! Authentication and input validation through HTTP: every bad token is a 401 that runs no
-//! policy and writes nothing but its audit event; every bad body is a 4xx with a clear
-//! message and writes nothing. Identities are bound to their issuer: groups are qualified by
+//! policy and writes nothing but its count in an audit event; every bad body is a 4xx with a
+//! clear message and writes nothing. Identities are bound to their issuer: groups are qualified by
 //! the issuer's alias (`test:` for the HS256 issuer, `corp:` for the RS256 one), so another
 //! issuer's token naming an admin group or a policy's group gets neither; and keys of a JWKS
 //! URL that cannot be refreshed stop being trusted.
@@ -11,6 +11,7 @@ use rstest::rstest;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use wicket::config::Config;
+use wicket::store::Store;
 use wicket_tests::tokens::{RSA_A, RSA_B, RSA_ISSUER, SECRET, claims, hs256, rs256, token};
 use wicket_tests::{Env, wait_for};
 
@@ -74,24 +75,26 @@ async fn bad_tokens_are_401_audited_and_run_no_policy(#[case] bad: String, #[cas
         .await;
     assert_eq!(answer.status, 401, "{}", answer.text);
     assert_eq!(answer.json["error"]["code"], code, "{}", answer.text);
-    let events = wicket
-        .service
-        .workflow()
-        .store()
-        .audit_events(0, 100)
+    let store = wicket.service.workflow().store();
+    assert_eq!(
+        store.audit_events(0, 100).await.unwrap(),
+        [],
+        "no request stored, no policy run; the failure is being counted"
+    );
+    wicket.stop().await;
+    // Stopping writes the count.
+    let store = Store::open_existing(&env.data().join("wicket.db"))
         .await
         .unwrap();
+    let events = store.audit_events(0, 100).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        ["authentication_failed"],
-        "no request stored, no policy run"
-    );
+    assert_eq!(kinds, ["authentication_failed"]);
+    assert_eq!(events[0].details["count"], 1);
+    assert_eq!(events[0].details["codes"][code], 1);
     assert!(
         !events[0].details.to_string().contains(&bad),
         "the token is not audited"
     );
-    wicket.stop().await;
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! errors are logged with their detail and answered with a generic 500.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -53,8 +53,19 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// The caller sent too many requests.
-    #[error("too many requests: at most {0} per minute")]
-    RateLimited(u32),
+    #[error("too many requests: at most {per_minute} per minute")]
+    RateLimited {
+        /// The limit.
+        per_minute: u32,
+        /// Seconds until the caller may send again (`Retry-After`).
+        retry_after: u64,
+    },
+    /// Too many calls came from the caller's address (counted before authentication).
+    #[error("too many requests from this address; retry after {retry_after} s")]
+    SourceRateLimited {
+        /// Seconds until the address may send again (`Retry-After`).
+        retry_after: u64,
+    },
     /// Provisioning failed; the request is stored as `failed` and was rolled back.
     #[error("{message}")]
     ProvisioningFailed {
@@ -86,7 +97,9 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::SourceRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::ProvisioningFailed { .. } | Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -105,7 +118,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Conflict(_) => "conflict",
-            Self::RateLimited(_) => "rate_limited",
+            Self::RateLimited { .. } | Self::SourceRateLimited { .. } => "rate_limited",
             Self::ProvisioningFailed { .. } => "provisioning_failed",
             Self::BadGateway => "bad_gateway",
             Self::Unavailable(_) => "not_ready",
@@ -160,6 +173,12 @@ impl IntoResponse for ApiError {
             Self::ProvisioningFailed { request_id, .. } => (Some(request_id.as_str()), None),
             _ => (None, None),
         };
+        let retry_after = match &self {
+            Self::RateLimited { retry_after, .. } | Self::SourceRateLimited { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        };
         let body = Body {
             error: ErrorBody {
                 code: self.code(),
@@ -168,7 +187,13 @@ impl IntoResponse for ApiError {
                 modules,
             },
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

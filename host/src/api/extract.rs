@@ -10,11 +10,13 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::audit::{Actor, Details};
+use super::failures::AuthFailures;
+use super::source::Source;
 use crate::policy::types::Identity;
 
 /// The caller, proven by a bearer JWT of a trusted issuer. A failure answers 401 and is
-/// audited as `authentication_failed`; no handler (and no policy) runs.
+/// counted for the audit log (one `authentication_failed` event per source and minute, see
+/// `failures.rs`); no handler (and no policy) runs.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Identity);
 
@@ -56,16 +58,15 @@ impl FromRequestParts<AppState> for Caller {
         match verified {
             Ok(identity) => Ok(Self(identity)),
             Err(error) => {
-                if let ApiError::Unauthenticated { code, message } = &error {
-                    tracing::info!(code, path = %parts.uri.path(), "authentication failed");
-                    let details = Details::AuthenticationFailed {
-                        code: (*code).to_owned(),
-                        message: message.clone(),
-                    };
-                    let store = state.workflow.store();
-                    if let Err(audit) = store.append_audit(None, &Actor::Anonymous, &details).await
-                    {
-                        tracing::error!(error = %audit, "cannot audit a failed authentication");
+                if let ApiError::Unauthenticated { code, .. } = &error {
+                    let source = parts
+                        .extensions
+                        .get::<Source>()
+                        .copied()
+                        .unwrap_or(Source::UNKNOWN);
+                    tracing::debug!(code, %source, path = %parts.uri.path(), "authentication failed");
+                    if let Some(closed) = state.auth_failures.record(source, code) {
+                        AuthFailures::write(state.workflow.store(), vec![closed]).await;
                     }
                 }
                 Err(error)

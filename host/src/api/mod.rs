@@ -1,12 +1,18 @@
-//! The REST API edge (axum): routes, the bearer-token extractor, JSON errors, body size and
-//! per-subject rate limits, health, readiness, Prometheus metrics and the OpenAPI document.
+//! The REST API edge (axum): routes, the bearer-token extractor, JSON errors, body size,
+//! per-source (before authentication) and per-subject rate limits, failed authentications
+//! counted per source, health, readiness, Prometheus metrics and the OpenAPI document.
 //!
-//! [`router`] builds the whole API from an [`AppState`]; tests call it without a socket.
+//! [`router`] builds the whole API from an [`AppState`]; tests call it without a socket. A
+//! server gives it each connection's peer address as `ConnectInfo<SocketAddr>`
+//! (`into_make_service_with_connect_info`); without one, every call counts as one source.
 
 mod error;
 mod extract;
+mod failures;
 mod rate;
 mod routes;
+mod source;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -16,7 +22,10 @@ use axum::routing::{get, post};
 
 pub use error::{ApiError, Result};
 pub use extract::{ApiJson, Caller};
+pub use failures::AuthFailures;
 pub use rate::RateLimiter;
+pub use source::Source;
+pub use throttle::SourceLimiter;
 
 use crate::auth::Authenticator;
 use crate::config::Limits;
@@ -57,6 +66,10 @@ pub struct AppState {
     pub limits: Limits,
     /// The per-subject limiter of `POST /v1/requests`.
     pub rate: Arc<RateLimiter>,
+    /// The per-source limiter in front of every route.
+    pub sources: Arc<SourceLimiter>,
+    /// Failed authentications, counted per source until they are audited.
+    pub auth_failures: Arc<AuthFailures>,
 }
 
 impl AppState {
@@ -74,12 +87,14 @@ impl AppState {
             admin_groups: Arc::new(admin_groups),
             auditor_groups: Arc::new(auditor_groups),
             rate: Arc::new(RateLimiter::new(limits.requests_per_minute)),
+            sources: Arc::new(SourceLimiter::new(&limits)),
+            auth_failures: Arc::new(AuthFailures::new(limits.tracked_sources)),
             limits,
         }
     }
 }
 
-/// The whole API.
+/// The whole API. Every call passes the per-source rate limit first.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.body_bytes;
     Router::new()
@@ -101,6 +116,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle::limit_sources,
+        ))
         .with_state(state)
 }
 

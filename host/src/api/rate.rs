@@ -29,8 +29,9 @@ impl RateLimiter {
         self.per_minute
     }
 
-    /// Counts one call of `identity`; `false` when it is over the limit.
-    pub fn allow(&self, identity: &Identity) -> bool {
+    /// Counts one call of `identity`; `Err(wait)` when it is over the limit, with how long
+    /// until its window ends.
+    pub fn allow(&self, identity: &Identity) -> Result<(), Duration> {
         let now = Instant::now();
         let mut windows = self
             .windows
@@ -46,7 +47,11 @@ impl RateLimiter {
             *entry = (now, 0);
         }
         entry.1 += 1;
-        entry.1 <= self.per_minute
+        if entry.1 <= self.per_minute {
+            Ok(())
+        } else {
+            Err(WINDOW.saturating_sub(now.duration_since(entry.0)))
+        }
     }
 }
 
@@ -63,9 +68,10 @@ mod tests {
             groups: vec![],
             claims: Default::default(),
         };
-        assert!(limiter.allow(&identity("a")));
-        assert!(limiter.allow(&identity("a")));
-        assert!(!limiter.allow(&identity("a")));
-        assert!(limiter.allow(&identity("b")));
+        assert!(limiter.allow(&identity("a")).is_ok());
+        assert!(limiter.allow(&identity("a")).is_ok());
+        let wait = limiter.allow(&identity("a")).unwrap_err();
+        assert!(wait <= WINDOW && wait > Duration::ZERO, "{wait:?}");
+        assert!(limiter.allow(&identity("b")).is_ok());
     }
 }

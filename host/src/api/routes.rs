@@ -40,8 +40,11 @@ pub(super) async fn submit(
     caller: Caller,
     ApiJson(body): ApiJson<NewRequest>,
 ) -> Result<Response> {
-    if !state.rate.allow(&caller.0) {
-        return Err(ApiError::RateLimited(state.rate.per_minute()));
+    if let Err(wait) = state.rate.allow(&caller.0) {
+        return Err(ApiError::RateLimited {
+            per_minute: state.rate.per_minute(),
+            retry_after: wait.as_secs().saturating_add(1),
+        });
     }
     // The response names the module digests that decided, so a client can tell which
     // policy version answered.
@@ -313,6 +316,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     let writes = state.workflow.store().write_stats();
     let mut text = state.workflow.metrics().render(active, writes);
     text.push_str(&state.auth.render_metrics());
+    text.push_str(&state.sources.render_metrics());
+    text.push_str(&state.auth_failures.render_metrics());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

@@ -251,22 +251,30 @@ async fn unauthenticated_calls_are_401_and_audited(
     #[case] code: &str,
 ) {
     let api = api(allow(), Limits::default()).await;
-    let (status, body, _) = call(&api, "POST", "/v1/requests", token, Some(NEW_REQUEST)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"]["code"], code);
-    let events = api
-        .state
-        .workflow
-        .store()
-        .audit_events(0, 10)
-        .await
-        .unwrap();
+    for _ in 0..3 {
+        let (status, body, _) = call(&api, "POST", "/v1/requests", token, Some(NEW_REQUEST)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"]["code"], code);
+    }
+    let store = api.state.workflow.store();
+    assert!(
+        store.audit_events(0, 10).await.unwrap().is_empty(),
+        "counted, not yet written"
+    );
+    AuthFailures::write(store, api.state.auth_failures.take_all()).await;
+    let events = store.audit_events(0, 10).await.unwrap();
     assert_eq!(
         events.len(),
         1,
-        "only the failed authentication is recorded"
+        "only the failed authentications are recorded, in one event"
     );
     assert_eq!(events[0].kind, "authentication_failed");
+    assert_eq!(events[0].details["count"], 3);
+    assert_eq!(events[0].details["codes"][code], 3);
+    assert_eq!(
+        events[0].details["source"], "unknown",
+        "no socket, no peer address"
+    );
 }
 
 #[rstest]
@@ -302,6 +310,7 @@ async fn bad_bodies_are_4xx_with_a_clear_message_and_nothing_written(
     let limits = Limits {
         body_bytes: 4096,
         requests_per_minute: 60,
+        ..Limits::default()
     };
     let api = api(allow(), limits).await;
     let (got, answer, _) = call(
@@ -335,6 +344,7 @@ async fn the_rate_limit_applies_per_subject() {
         Limits {
             body_bytes: 4096,
             requests_per_minute: 2,
+            ..Limits::default()
         },
     )
     .await;

@@ -76,13 +76,8 @@ pub enum Details {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requested_at: Option<Timestamp>,
     },
-    /// A token did not verify; no policy ran.
-    AuthenticationFailed {
-        /// The failure's code.
-        code: String,
-        /// The client-safe message.
-        message: String,
-    },
+    /// Tokens did not verify; no policy ran.
+    AuthenticationFailed(AuthenticationFailures),
     /// The policy chain decided.
     Verdict {
         /// The combined decision.
@@ -176,6 +171,35 @@ impl Details {
             Self::PolicyPromoted { .. } => "policy_promoted",
         }
     }
+}
+
+/// What an `authentication_failed` event says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum AuthenticationFailures {
+    /// The failures of one source in one window (a minute): written once, when the window
+    /// closes.
+    Counted {
+        /// The source address (an IPv6 /64 as `2001:db8:1:2::/64`), `unknown` for calls
+        /// without a peer address, `*` for sources beyond `limits.tracked_sources`.
+        source: String,
+        /// How many calls failed.
+        count: u64,
+        /// How many failed with each code (`expired`, `bad_signature`, ...).
+        codes: BTreeMap<String, u64>,
+        /// When the first failure of the window came.
+        first: Timestamp,
+        /// When the last one came.
+        last: Timestamp,
+    },
+    /// One failure, as events were written before failures were counted (kept so that older
+    /// logs still read and verify).
+    Single {
+        /// The failure's code.
+        code: String,
+        /// The client-safe message.
+        message: String,
+    },
 }
 
 /// One stored audit event, as read back and exported.

@@ -11,10 +11,10 @@ const KUBECONFIG: &str = include_str!("fixtures/kubeconfig.yaml");
 async fn seeded(events: usize) -> crate::store::tests::TestStore {
     let t = test_store().await;
     for n in 1..=events {
-        let details = Details::AuthenticationFailed {
+        let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
             code: "expired".into(),
             message: format!("attempt {n}: token is expired"),
-        };
+        });
         t.store
             .append_audit(None, &Actor::Anonymous, &details)
             .await
@@ -378,6 +378,9 @@ fn every_kind_of_event() -> Vec<serde_json::Value> {
             "access": {"role": "edit"}, "cluster_rules": [], "duration_seconds": 1,
             "reason": "", "context": {}}),
         serde_json::json!({"kind": "authentication_failed", "code": "expired", "message": TOKEN}),
+        serde_json::json!({"kind": "authentication_failed", "source": "2001:db8:1:2::/64",
+            "count": 500, "codes": {"expired": 100, "bad_signature": 400},
+            "first": "2026-12-06T10:00:00.123Z", "last": "2026-12-06T10:00:59.9Z"}),
         serde_json::json!({"kind": "verdict", "modules": [verdict.clone(), failed.clone()],
             "decision": {"decision": "allow", "grant": {"ttl_seconds": 1800,
                 "namespaces": [{"namespace": "payments", "role": "edit"}]}}}),
@@ -429,6 +432,25 @@ fn canonical_json_written_straight_is_what_the_value_gave() {
             through_a_value(&actor)
         );
     }
+}
+
+/// `authentication_failed` reads in its two shapes (one per failure, as older logs hold it,
+/// and counted per source and window), each written back as it was, and in no mixture.
+#[test]
+fn authentication_failures_read_in_the_old_and_the_counted_shape() {
+    let old = serde_json::json!({"kind": "authentication_failed", "code": "expired",
+        "message": "token is expired"});
+    let counted = serde_json::json!({"kind": "authentication_failed", "source": "192.0.2.7",
+        "count": 3, "codes": {"malformed": 3}, "first": "2026-12-06T10:00:00Z",
+        "last": "2026-12-06T10:00:01Z"});
+    for json in [&old, &counted] {
+        let details: Details = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(details.kind(), "authentication_failed");
+        assert_eq!(&serde_json::to_value(&details).unwrap(), json);
+    }
+    let mixed = serde_json::json!({"kind": "authentication_failed", "code": "expired",
+        "message": "m", "count": 3});
+    assert!(serde_json::from_value::<Details>(mixed).is_err());
 }
 
 /// Shapes no event has today but a field added tomorrow could: enum variants of every

@@ -17,7 +17,8 @@ pub struct DevArgs {
     /// Mint a token instead of starting the environment.
     #[command(subcommand)]
     pub command: Option<DevCommand>,
-    /// Where state, the signing key and the generated files live [default: <temp dir>/wicket-dev].
+    /// Where state, the signing key and the generated files live; must be yours alone
+    /// [default: $XDG_STATE_HOME/wicket/dev or ~/.local/state/wicket/dev].
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// The address the API listens on.
@@ -46,13 +47,34 @@ pub struct TokenArgs {
     /// `max_token_lifetime`).
     #[arg(long, default_value = "12h")]
     pub ttl: String,
-    /// The data directory of the running `wicket dev` [default: <temp dir>/wicket-dev].
+    /// The data directory of the running `wicket dev` [default: $XDG_STATE_HOME/wicket/dev or
+    /// ~/.local/state/wicket/dev].
     #[arg(long)]
     pub data: Option<PathBuf>,
 }
 
-fn default_data() -> PathBuf {
-    std::env::temp_dir().join("wicket-dev")
+/// `$XDG_STATE_HOME/wicket/dev` or `~/.local/state/wicket/dev`: the user's own, never the
+/// shared temporary directory (where another user could have planted a signing key).
+fn default_data() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|home| home.is_absolute())
+                .map(|home| home.join(".local").join("state"))
+        })?;
+    Some(state.join("wicket").join("dev"))
+}
+
+/// `--data`, or the default; `None` (after saying why) when there is no default.
+fn data_dir(data: Option<PathBuf>) -> Option<PathBuf> {
+    let data = data.or_else(default_data);
+    if data.is_none() {
+        eprintln!("error: neither `XDG_STATE_HOME` nor `HOME` is set; give `--data`");
+    }
+    data
 }
 
 /// Runs `wicket dev` or `wicket dev token`.
@@ -60,7 +82,9 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> Result<ExitCode> {
     if let Some(DevCommand::Token(token)) = args.command {
         return Ok(mint(token));
     }
-    let data = args.data.unwrap_or_else(default_data);
+    let Some(data) = data_dir(args.data) else {
+        return Ok(ExitCode::from(2));
+    };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => return Ok(fail(&error, 1)),
@@ -89,7 +113,9 @@ fn mint(args: TokenArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let data = args.data.unwrap_or_else(default_data);
+    let Some(data) = data_dir(args.data) else {
+        return ExitCode::from(2);
+    };
     let token = dev::secret(&data, false)
         .and_then(|secret| dev::mint(&secret, &args.sub, &args.groups, ttl));
     match token {

@@ -17,6 +17,7 @@
 mod cluster;
 pub mod duration;
 mod issuer;
+mod net;
 mod sections;
 
 use std::collections::HashSet;
@@ -33,6 +34,7 @@ pub use issuer::{
     DEFAULT_JWKS_MAX_AGE, DEFAULT_MAX_TOKEN_LIFETIME, IssuerConfig, KeySource, MIN_SECRET_BYTES,
     Secret,
 };
+pub use net::AddrBlock;
 pub use sections::{DataConfig, Expiry, Limits, Reconcile, Reload};
 
 /// Why a configuration could not be loaded.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::duration;
+use super::net::AddrBlock;
 
 /// `[data]`: where Wicket keeps its state.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -70,6 +71,16 @@ pub struct Limits {
     pub body_bytes: usize,
     /// Requests accepted per minute from one subject.
     pub requests_per_minute: u32,
+    /// Calls accepted per minute from one source address (an IPv6 /64), on every route and
+    /// before authentication, sustained.
+    pub source_requests_per_minute: u32,
+    /// Calls a source address may send at once beyond that rate (the token bucket's size).
+    pub source_burst: u32,
+    /// Peers whose `X-Forwarded-For` names the client (reverse proxies, load balancers).
+    pub trusted_proxies: Vec<AddrBlock>,
+    /// The most source addresses tracked at once (by the rate limit and by the count of
+    /// failed authentications); beyond it, further sources share one allowance and one count.
+    pub tracked_sources: usize,
 }
 
 impl Default for Limits {
@@ -77,6 +88,10 @@ impl Default for Limits {
         Self {
             body_bytes: 64 * 1024,
             requests_per_minute: 60,
+            source_requests_per_minute: 600,
+            source_burst: 100,
+            trusted_proxies: Vec::new(),
+            tracked_sources: 10_000,
         }
     }
 }
@@ -91,6 +106,18 @@ impl Limits {
         }
         if self.requests_per_minute == 0 {
             return Err("`limits.requests_per_minute` must be more than zero".to_owned());
+        }
+        if self.source_requests_per_minute == 0 {
+            return Err("`limits.source_requests_per_minute` must be more than zero".to_owned());
+        }
+        if self.source_burst == 0 {
+            return Err("`limits.source_burst` must be more than zero".to_owned());
+        }
+        if !(1..=10_000_000).contains(&self.tracked_sources) {
+            return Err(format!(
+                "`limits.tracked_sources` must be between 1 and 10000000, not {}",
+                self.tracked_sources
+            ));
         }
         Ok(())
     }

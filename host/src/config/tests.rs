@@ -40,6 +40,12 @@ fn documented_example_parses_with_every_section() {
     assert_eq!(config.data.path, Path::new("/var/lib/wicket/wicket.db"));
     assert_eq!(config.admin_groups, ["corp:platform-admins"]);
     assert_eq!(config.auditor_groups, ["corp:security"]);
+    assert_eq!(config.limits.source_requests_per_minute, 600);
+    assert!(
+        config.limits.trusted_proxies[0].contains("10.1.2.3".parse().unwrap()),
+        "{:?}",
+        config.limits.trusted_proxies
+    );
     assert_eq!(config.expiry.max_duration, Duration::from_secs(8 * 3600));
     assert_eq!(config.reconcile.interval, Duration::from_secs(300));
     assert!(config.reload.watch);
@@ -198,6 +204,11 @@ fn missing_file_names_the_file() {
     "[limits]\nbody_bytes = \"big\"\n",
     "wicket.toml:2:14: ",
     "at `limits.body_bytes`: invalid type: string \"big\", expected a non-negative integer"
+)]
+#[case::bad_trusted_proxy(
+    "[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.1/8\"]\n",
+    "wicket.toml:2:",
+    "`10.0.0.1/8` has address bits set after its /8 prefix"
 )]
 #[case::bad_duration(
     "[reconcile]\ninterval = \"soon\"\n",
@@ -366,6 +377,18 @@ fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] ne
 #[case::zero_rate(
     "[limits]\nrequests_per_minute = 0\n",
     "`limits.requests_per_minute` must be more than zero"
+)]
+#[case::zero_source_rate(
+    "[limits]\nsource_requests_per_minute = 0\n",
+    "`limits.source_requests_per_minute` must be more than zero"
+)]
+#[case::zero_source_burst(
+    "[limits]\nsource_burst = 0\n",
+    "`limits.source_burst` must be more than zero"
+)]
+#[case::no_tracked_sources(
+    "[limits]\ntracked_sources = 0\n",
+    "`limits.tracked_sources` must be between 1 and 10000000, not 0"
 )]
 #[case::postgres_url(
     "[data]\nurl = \"postgres://db/wicket\"\n",

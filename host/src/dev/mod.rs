@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::cluster;
 use crate::config::{self, Config};
+use crate::private_fs;
 
 /// The issuer of development tokens.
 pub const ISSUER: &str = "wicket-dev";
@@ -50,6 +51,9 @@ pub enum Error {
     /// There is no signing key: `wicket dev` has not run with this data directory.
     #[error("no development signing key in `{0}`; run `wicket dev` with this `--data` first")]
     NoKey(PathBuf),
+    /// The data directory, or a file in it, is not the current user's alone.
+    #[error("refusing the data directory: {0}")]
+    NotPrivate(#[source] private_fs::Error),
     /// kube-sim did not start.
     #[error("cannot start kube-sim")]
     KubeSim(#[source] kube_sim::Error),
@@ -86,12 +90,20 @@ pub struct DevEnvironment {
     secret: String,
 }
 
-/// The signing secret of `data`, created (64 random hex digits) if there is none yet.
+/// The signing secret of `data`, created (64 random hex digits) if there is none yet. The
+/// directory must be the current user's alone, and the key a file of theirs that nobody
+/// else may write (a symbolic link there is refused, never followed).
 pub fn secret(data: &Path, create: bool) -> Result<String> {
+    private_data_dir(data)?;
     let path = data.join(SECRET_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(secret) if !secret.trim().is_empty() => Ok(secret.trim().to_owned()),
-        Ok(_) | Err(_) if !create => Err(Error::NoKey(data.to_owned())),
+    let existing = match private_fs::read_owned(&path) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
+        Err(error) if error.is_not_found() => None,
+        Err(error) => return Err(Error::NotPrivate(error)),
+    };
+    match existing {
+        Some(secret) if !secret.is_empty() => Ok(secret),
+        _ if !create => Err(Error::NoKey(data.to_owned())),
         _ => {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
@@ -102,14 +114,17 @@ pub fn secret(data: &Path, create: bool) -> Result<String> {
     }
 }
 
+/// Creates `data` (mode 0700) if it does not exist, and refuses it unless the current user
+/// owns it and nobody else may write it: another local user must not plant a signing key or
+/// a configuration there.
+pub fn private_data_dir(data: &Path) -> Result<()> {
+    private_fs::ensure_dir(data).map_err(Error::NotPrivate)
+}
+
+/// Replaces `path` with `text`, mode 0600 from its creation; a symbolic link planted there is
+/// replaced, never written through.
 fn write_private(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(io(path))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
-    }
-    Ok(())
+    private_fs::replace(path, text.as_bytes()).map_err(Error::NotPrivate)
 }
 
 /// A development token for `subject` in `groups`, valid for `ttl_seconds`.
@@ -145,15 +160,16 @@ pub async fn install_wicket(admin_kubeconfig: &str) -> Result<()> {
 
 impl DevEnvironment {
     /// Prepares `data` (policies, signing key, kube-sim CA and admin kubeconfig, the
-    /// configuration) and starts kube-sim on loopback.
+    /// configuration) and starts kube-sim on loopback. `data` must be the current user's
+    /// alone (see [`private_data_dir`]).
     pub async fn start(data: &Path, listen: SocketAddr) -> Result<Self> {
-        std::fs::create_dir_all(data).map_err(io(data))?;
+        private_data_dir(data)?;
         let data = std::fs::canonicalize(data).map_err(io(data))?;
         let policies = data.join("policies");
-        std::fs::create_dir_all(&policies).map_err(io(&policies))?;
+        private_data_dir(&policies)?;
         for (name, bytes) in crate::embedded::ALL {
             let path = policies.join(format!("{}.wasm", name.replace('-', "_")));
-            std::fs::write(&path, bytes).map_err(io(&path))?;
+            private_fs::replace(&path, bytes).map_err(Error::NotPrivate)?;
         }
         let secret = secret(&data, true)?;
         let sim = KubeSim::start(kube_sim::Config {
@@ -177,7 +193,7 @@ impl DevEnvironment {
             .map_err(Error::KubeSim)?;
         write_private(&wicket, &wicket_text)?;
         let ca = data.join("kube-sim-ca.pem");
-        std::fs::write(&ca, sim.ca_pem()).map_err(io(&ca))?;
+        write_private(&ca, sim.ca_pem())?;
         let text = TEMPLATE
             .replace("{listen}", &listen.to_string())
             .replace("{data}", &data.display().to_string())
@@ -239,5 +255,79 @@ mod tests {
             secret(missing.path(), false),
             Err(Error::NoKey(_))
         ));
+    }
+
+    /// A data directory another local user prepared (owned by them, or open to everyone's
+    /// writes) with a signing key of their choosing is refused, not trusted.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_data_directory_another_user_controls_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let root = tempfile::tempdir().unwrap();
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::write(open.join(SECRET_FILE), "planted").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let foreign = root.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join(SECRET_FILE), "planted").unwrap();
+        let mut refused = vec![(open, "can be written by other users")];
+        match std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)) {
+            Ok(()) => refused.push((foreign, "is owned by uid 65534")),
+            Err(error) => eprintln!("not root ({error}): the foreign-owner case is skipped"),
+        }
+        for (dir, reason) in refused {
+            let error = secret(&dir, false).unwrap_err();
+            assert!(matches!(error, Error::NotPrivate(_)), "{error:?}");
+            let started = DevEnvironment::start(&dir, "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap_err();
+            let line = started.to_string();
+            assert!(
+                line.starts_with("refusing the data directory: `") && line.contains(reason),
+                "{line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    /// A symbolic link planted where the signing key or a generated file goes is never
+    /// followed: no key is read through it, and nothing is written through it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn planted_symbolic_links_are_not_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        private_data_dir(&data).unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::write(&elsewhere, "the attacker's key").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, data.join(SECRET_FILE)).unwrap();
+        for create in [false, true] {
+            let error = secret(&data, create).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("dev-signing-key` is a symbolic link"),
+                "{error:?}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&elsewhere).unwrap(),
+            "the attacker's key"
+        );
+
+        std::fs::remove_file(data.join(SECRET_FILE)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, data.join("wicket.toml")).unwrap();
+        let env = DevEnvironment::start(&data, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&elsewhere).unwrap(),
+            "the attacker's key"
+        );
+        let written = env.data.join("wicket.toml");
+        assert!(std::fs::symlink_metadata(&written).unwrap().is_file());
+        assert_ne!(env.secret, "the attacker's key");
     }
 }

@@ -14,11 +14,15 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 use super::error::{Error, Result};
 use super::module::{Limits, PolicyModule};
 use super::sandbox::Sandbox;
+use crate::private_fs;
 
 /// How the engine is set up. [`EngineConfig::default`] suits a server.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Where compiled modules are cached (`<sha256>-<engine>.cwasm`); `None` compiles every time.
+    /// It holds native code that is loaded, so a directory another user owns or that its
+    /// group or others may write is not used (modules are compiled, with a warning), and a
+    /// symbolic link at a cached file's path is neither read nor written through.
     pub cache_dir: Option<PathBuf>,
     /// How often the epoch advances; deadlines are enforced with this granularity.
     pub epoch_tick: Duration,
@@ -162,47 +166,53 @@ impl Compiler {
         Ok((component, from_cache))
     }
 
-    /// The compiled module, and whether it came from the cache.
+    /// The compiled module, and whether it came from the cache. A cache directory someone
+    /// else owns or may write is not used (a warning; the module is compiled).
     fn compile(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<(Component, bool)> {
-        let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, bytes)
-                .map(|component| (component, false))
-                .map_err(|source| Error::NotComponent {
-                    name: name.to_owned(),
-                    source,
-                });
+        let compile = || {
+            Component::new(&self.engine, bytes).map_err(|source| Error::NotComponent {
+                name: name.to_owned(),
+                source,
+            })
         };
+        let Some(dir) = &self.cache_dir else {
+            return compile().map(|component| (component, false));
+        };
+        if let Err(error) = private_fs::ensure_dir(dir) {
+            tracing::warn!(%error, "not using the compiled-module cache");
+            return compile().map(|component| (component, false));
+        }
         let path = dir.join(format!("{digest}-{}.cwasm", self.compatibility_key()));
-        if path.is_file() {
-            match self.deserialize_cached(&path) {
+        match private_fs::read_owned(&path) {
+            Ok(cached) => match self.deserialize_cached(&cached) {
                 Ok(component) => return Ok((component, true)),
                 Err(error) => tracing::warn!(
                     path = %path.display(),
                     error = %format!("{error:#}"),
                     "ignoring unusable cached module"
                 ),
-            }
+            },
+            Err(error) if error.is_not_found() => {}
+            Err(error) => tracing::warn!(%error, "ignoring unusable cached module"),
         }
-        let component =
-            Component::new(&self.engine, bytes).map_err(|source| Error::NotComponent {
-                name: name.to_owned(),
-                source,
-            })?;
-        if let Err(error) = write_cache(dir, &path, &component) {
+        let component = compile()?;
+        if let Err(error) = write_cache(&path, &component) {
             tracing::warn!(path = %path.display(), %error, "cannot cache compiled module");
         }
         Ok((component, false))
     }
 
-    // Loading native code from a file is unsafe in wasmtime because a tampered file could run
-    // arbitrary code. The file lives in Wicket's own cache directory, was written by
+    // Loading native code is unsafe in wasmtime because tampered bytes could run arbitrary
+    // code. These were read from Wicket's own cache directory (owned by this user, writable by
+    // nobody else, checked just before), from a regular file of this user that nobody else may
+    // write, opened without following a symbolic link; they were written by
     // `Component::serialize` of an engine with the same configuration (the compatibility key is
-    // in its name, and wasmtime re-checks the header), and is named by the sha256 of the module
-    // it was compiled from, so it is exactly what compiling that module would produce.
+    // in the file's name, and wasmtime re-checks the header), under the sha256 of the module
+    // they were compiled from, so they are exactly what compiling that module would produce.
     #[allow(unsafe_code)]
-    fn deserialize_cached(&self, path: &Path) -> wasmtime::Result<Component> {
+    fn deserialize_cached(&self, cached: &[u8]) -> wasmtime::Result<Component> {
         // SAFETY: see the comment above; the cache directory is trusted like the binary itself.
-        unsafe { Component::deserialize_file(&self.engine, path) }
+        unsafe { Component::deserialize(&self.engine, cached) }
     }
 
     /// A short hex key of everything that makes compiled code incompatible (wasmtime version,
@@ -216,16 +226,14 @@ impl Compiler {
     }
 }
 
-/// Writes the compiled module next to its final name, then renames it, so readers never see a
-/// half-written file.
-fn write_cache(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
+/// Writes the compiled module to a new file with an unpredictable name beside its final name
+/// (`O_EXCL | O_NOFOLLOW`, mode 0600), then renames it into place, so readers never see a
+/// half-written file and a symbolic link planted at either name is never written through.
+fn write_cache(path: &Path, component: &Component) -> std::result::Result<(), String> {
     let bytes = component
         .serialize()
-        .map_err(|error| std::io::Error::other(format!("{error:#}")))?;
-    std::fs::create_dir_all(dir)?;
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, path)
+        .map_err(|error| format!("{error:#}"))?;
+    private_fs::replace(path, &bytes).map_err(|error| error.to_string())
 }
 
 /// Advances the engine's epoch every `tick` until the engine is dropped.

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::tests::{decided, denied, identity, request, test_store};
 use super::*;
-use crate::audit::{self, Actor, Details};
+use crate::audit::{self, Actor, AuthenticationFailures, Details};
 use crate::policy::types::Decision;
 
 /// Polls `check` until it holds; panics after a generous bound.
@@ -92,6 +92,7 @@ async fn concurrent_writes_are_each_stored_once_with_their_events_in_order() {
                     to: RequestState::Provisioning,
                     actor: &Actor::service("workflow"),
                     note: None,
+                    detail: None,
                     expires_at: None,
                 })
                 .await
@@ -201,10 +202,10 @@ async fn a_failing_write_is_rolled_back_alone_and_the_others_are_committed() {
         tokio::spawn(async move {
             store
                 .write(|tx| {
-                    let details = Details::AuthenticationFailed {
+                    let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
                         code: "expired".into(),
                         message: "appended, then rolled back".into(),
-                    };
+                    });
                     let event = super::audit_log::Prepared::new(&Actor::Anonymous, &details)?;
                     tx.append(None, event)?;
                     Err::<(), _>(Error::Corrupt("the write failed halfway".into()))
@@ -279,10 +280,10 @@ async fn writes_after_close_are_refused() {
     let t = test_store().await;
     denied(&t.store, &request("r1"), "alice").await;
     t.store.close().await;
-    let details = Details::AuthenticationFailed {
+    let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
         code: "expired".into(),
         message: "after the close".into(),
-    };
+    });
     let error = t
         .store
         .append_audit(None, &Actor::user(&identity("alice")), &details)
@@ -332,10 +333,10 @@ async fn a_panicking_write_is_answered_and_the_writer_carries_on() {
     let error = t
         .store
         .write::<(), _>(|tx| {
-            let details = Details::AuthenticationFailed {
+            let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
                 code: "expired".into(),
                 message: "appended, then panicked".into(),
-            };
+            });
             tx.append(
                 None,
                 super::audit_log::Prepared::new(&Actor::Anonymous, &details)?,

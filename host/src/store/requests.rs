@@ -82,8 +82,11 @@ pub struct Transition<'a> {
     pub to: RequestState,
     /// Who moves it.
     pub actor: &'a Actor,
-    /// Why; stored as the request's error when moving to `failed`.
+    /// Why; stored as the request's error when moving to `failed` (its requester reads it).
     pub note: Option<&'a str>,
+    /// What the audit event says instead of `note` when it must say more than the requester
+    /// may read (the cause of a failure, in the cluster's words); `None`: the same as `note`.
+    pub detail: Option<&'a str>,
     /// When the grant ends; set when moving to `active`.
     pub expires_at: Option<Timestamp>,
 }
@@ -297,7 +300,7 @@ impl Store {
             &Details::StateChanged {
                 from: from.as_str().to_owned(),
                 to: to.as_str().to_owned(),
-                note: t.note.map(str::to_owned),
+                note: t.detail.or(t.note).map(str::to_owned),
             },
         )?;
         let expires_at = t.expires_at.map(|at| at.as_millisecond());

@@ -109,6 +109,7 @@ async fn activate(store: &Store, id: &str, expires_at: Timestamp) -> RequestReco
                 to,
                 actor: &workflow(),
                 note: None,
+                detail: None,
                 expires_at: (to == RequestState::Active).then_some(expires_at),
             })
             .await
@@ -287,6 +288,7 @@ async fn moves_outside_the_state_machine_are_refused(
             to,
             actor: &workflow(),
             note: None,
+            detail: None,
             expires_at: None,
         })
         .await
@@ -326,6 +328,7 @@ async fn of_two_racing_teardowns_exactly_one_wins() {
         to: RequestState::Expired,
         actor: &expiry,
         note: None,
+        detail: None,
         expires_at: None,
     });
     let revoke = t.store.transition(Transition {
@@ -334,6 +337,7 @@ async fn of_two_racing_teardowns_exactly_one_wins() {
         to: RequestState::Revoked,
         actor: &admin,
         note: Some("revoked by an admin"),
+        detail: None,
         expires_at: None,
     });
     let (expired, revoked) = tokio::join!(expire, revoke);
@@ -379,6 +383,7 @@ async fn failure_keeps_its_cause_and_activation_its_expiry() {
             to: RequestState::Failed,
             actor: &workflow(),
             note: Some("creating RoleBinding `payments/wicket-r2` failed: 500"),
+            detail: None,
             expires_at: None,
         })
         .await

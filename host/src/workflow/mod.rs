@@ -173,6 +173,12 @@ fn id_random_bits() -> [u8; 6] {
     })
 }
 
+/// A fresh error id: 12 random hex digits that tie what a caller is told to the log line with
+/// the cause.
+fn new_error_id() -> String {
+    hex::encode(id_random_bits())
+}
+
 /// Marks a request as being worked on by this process, so that the reconciler leaves its
 /// objects alone; unmarks it when dropped.
 struct InFlight<'a> {
@@ -331,6 +337,7 @@ impl Workflow {
                 to: RequestState::Provisioning,
                 actor: &workflow,
                 note: None,
+                detail: None,
                 expires_at: None,
             })
             .await?;
@@ -372,6 +379,7 @@ impl Workflow {
                         to: RequestState::Active,
                         actor: &workflow,
                         note: None,
+                        detail: None,
                         expires_at: Some(expires_at),
                     })
                     .await?;
@@ -380,10 +388,15 @@ impl Workflow {
                 Ok(active)
             }
             Err(failure) => {
+                // The cluster's words name Wicket's own ServiceAccount and what its RBAC
+                // lacks: the requester reads the step and an error id; the log and the audit
+                // log (auditors) have the cause under the same id.
                 let step = failure.step.as_deref().unwrap_or("provision");
+                let error_id = new_error_id();
                 self.inner.metrics.provisioning_failure(step);
-                tracing::warn!(request_id = %id, step, error = %failure.message, "provisioning failed");
-                let note = format!("provisioning failed at step `{step}`: {}", failure.message);
+                tracing::warn!(request_id = %id, step, error_id, error = %failure.message, "provisioning failed");
+                let note = format!("provisioning failed at step `{step}` (error id `{error_id}`)");
+                let detail = format!("{note}: {}", failure.message);
                 Ok(store
                     .transition(Transition {
                         id,
@@ -391,6 +404,7 @@ impl Workflow {
                         to: RequestState::Failed,
                         actor: &workflow,
                         note: Some(&note),
+                        detail: Some(&detail),
                         expires_at: None,
                     })
                     .await?)
@@ -493,6 +507,7 @@ impl Workflow {
                     to: RequestState::Revoked,
                     actor: &by,
                     note: None,
+                    detail: None,
                     expires_at: None,
                 })
                 .await?),
@@ -530,6 +545,7 @@ impl Workflow {
                 to,
                 actor: by,
                 note: None,
+                detail: None,
                 expires_at: None,
             })
             .await;

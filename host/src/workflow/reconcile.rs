@@ -44,6 +44,7 @@ impl Workflow {
                         to: RequestState::Failed,
                         actor: &workflow,
                         note: Some(&note),
+                        detail: None,
                         expires_at: None,
                     })
                     .await

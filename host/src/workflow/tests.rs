@@ -333,6 +333,26 @@ async fn failed_provisioning_ends_failed_with_the_step(#[case] step: &str) {
     assert_eq!(record.state, RequestState::Failed);
     let error = record.error.unwrap();
     assert!(error.contains(&format!("step `{step}`")), "{error}");
+    // The requester reads the step and an error id, not the cluster's words; the audit log
+    // has both.
+    assert!(!error.contains("api server"), "{error}");
+    let id_start = error.find("error id `").expect("an error id") + "error id `".len();
+    let error_id = &error[id_start..id_start + 12];
+    assert!(error_id.chars().all(|c| c.is_ascii_hexdigit()), "{error}");
+    let events = h
+        .workflow
+        .store()
+        .audit_events_of(&record.id, 100)
+        .await
+        .unwrap();
+    let note = events.last().unwrap().details["note"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        note.contains(error_id) && note.contains("the api server answered 500"),
+        "{note}"
+    );
     assert!(
         h.workflow
             .metrics()
@@ -520,6 +540,7 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
             to: RequestState::Provisioning,
             actor: &actor("workflow"),
             note: None,
+            detail: None,
             expires_at: None,
         })
         .await
