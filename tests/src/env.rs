@@ -318,6 +318,27 @@ impl Running {
         }
     }
 
+    /// Asks for `body` with `token`, expects it granted (201, `active`) and fetches its
+    /// kubeconfig: the request id and the kubeconfig's text.
+    pub async fn grant(&self, token: &str, body: &str) -> (String, String) {
+        let created = self
+            .call("POST", "/v1/requests", Some(token), Some(body))
+            .await;
+        assert_eq!(created.status, 201, "{body}: {}", created.text);
+        assert_eq!(created.json["state"], "active", "{}", created.text);
+        let id = created.json["id"].as_str().expect("an id").to_owned();
+        let issued = self
+            .call(
+                "GET",
+                &format!("/v1/requests/{id}/kubeconfig"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(issued.status, 200, "{}", issued.text);
+        (id, issued.text)
+    }
+
     /// The state of request `id`, read from the store.
     pub async fn state(&self, id: &str) -> String {
         self.service

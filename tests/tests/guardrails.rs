@@ -84,26 +84,13 @@ async fn edit_in_wickets_own_namespace_ends_at_the_first_step() {
     .await;
 
     let alice = token("alice", &["sre"]);
-    let created = wicket
-        .call(
-            "POST",
-            "/v1/requests",
-            Some(&alice),
-            Some(&body(&["payments"], json!({"role": "edit"}), json!([]))),
+    let (_, kubeconfig) = wicket
+        .grant(
+            &alice,
+            &body(&["payments"], json!({"role": "edit"}), json!([])),
         )
         .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let id = created.json["id"].as_str().unwrap();
-    let issued = wicket
-        .call(
-            "GET",
-            &format!("/v1/requests/{id}/kubeconfig"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(issued.status, 200, "{}", issued.text);
-    let kubectl = kubectl::on_path(env.dir.path(), "alice", &issued.text);
+    let kubectl = kubectl::on_path(env.dir.path(), "alice", &kubeconfig);
     for (account, namespace) in [("wicket", "wicket-system"), ("default", "payments")] {
         let minted = kubectl
             .run(&["create", "token", account, "-n", namespace])
@@ -233,29 +220,11 @@ async fn cluster_rules_are_refused_unless_cluster_scoped(
 async fn a_cluster_rule_on_a_cluster_scoped_resource_is_granted() {
     let (env, wicket) = start("allow").await;
     let alice = token("alice", &["sre"]);
-    let created = wicket
-        .call(
-            "POST",
-            "/v1/requests",
-            Some(&alice),
-            Some(&body(
-                &[],
-                json!({}),
-                json!([rule(&[""], &["namespaces"], &["list"])]),
-            )),
-        )
+    let cluster_rule = json!([rule(&[""], &["namespaces"], &["list"])]);
+    let (_, kubeconfig) = wicket
+        .grant(&alice, &body(&[], json!({}), cluster_rule))
         .await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let id = created.json["id"].as_str().unwrap();
-    let issued = wicket
-        .call(
-            "GET",
-            &format!("/v1/requests/{id}/kubeconfig"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    let kubectl = kubectl::on_path(env.dir.path(), "alice", &issued.text);
+    let kubectl = kubectl::on_path(env.dir.path(), "alice", &kubeconfig);
     kubectl
         .check_can_i(
             "list-namespaces  list  namespaces  -         yes

@@ -88,13 +88,7 @@ mod tests {
     use super::*;
 
     fn r(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Rule {
-        let own = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
-        Rule {
-            api_groups: own(groups),
-            resources: own(resources),
-            verbs: own(verbs),
-            resource_names: vec![],
-        }
+        Rule::of(groups, resources, verbs, &[])
     }
 
     #[rstest]

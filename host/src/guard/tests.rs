@@ -4,13 +4,7 @@ use rstest::rstest;
 use super::*;
 
 fn r(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Rule {
-    let own = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
-    Rule {
-        api_groups: own(groups),
-        resources: own(resources),
-        verbs: own(verbs),
-        resource_names: vec![],
-    }
+    Rule::of(groups, resources, verbs, &[])
 }
 
 fn guardrails() -> Guardrails {

@@ -166,13 +166,7 @@ mod tests {
     use super::*;
 
     fn r(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> Rule {
-        let own = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
-        Rule {
-            api_groups: own(groups),
-            resources: own(resources),
-            verbs: own(verbs),
-            resource_names: own(names),
-        }
+        Rule::of(groups, resources, verbs, names)
     }
 
     #[rstest]

@@ -143,6 +143,20 @@ pub enum Decision {
 }
 
 #[cfg(test)]
+impl Rule {
+    /// A rule from string slices; an empty `names` means every name.
+    pub(crate) fn of(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> Self {
+        let own = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            api_groups: own(groups),
+            resources: own(resources),
+            verbs: own(verbs),
+            resource_names: own(names),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
