@@ -1,12 +1,16 @@
 //! The REST API edge (axum): routes, the bearer-token extractor, JSON errors, body size and
-//! per-subject rate limits, health, readiness, Prometheus metrics and the OpenAPI document.
+//! per-subject rate limits, health, readiness, Prometheus metrics, the OpenAPI document and
+//! TLS.
 //!
 //! [`router`] builds the whole API from an [`AppState`]; tests call it without a socket.
 
 mod error;
 mod extract;
+mod metrics;
 mod rate;
+mod ready;
 mod routes;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -16,7 +20,9 @@ use axum::routing::{get, post};
 
 pub use error::{ApiError, Result};
 pub use extract::{ApiJson, Caller};
+pub use metrics::{MIN_TOKEN_BYTES, MetricsAccess, MetricsToken, TokenError};
 pub use rate::RateLimiter;
+pub use ready::{READY_INTERVAL, READY_TIMEOUT, Readiness};
 
 use crate::auth::Authenticator;
 use crate::config::Limits;
@@ -57,6 +63,12 @@ pub struct AppState {
     pub limits: Limits,
     /// The per-subject limiter of `POST /v1/requests`.
     pub rate: Arc<RateLimiter>,
+    /// Who may read `/metrics` on this listener.
+    pub metrics: MetricsAccess,
+    /// The shared answer of `/readyz`.
+    pub ready: Arc<Readiness>,
+    /// The API's TLS, whose reload counters `/metrics` shows.
+    pub tls: Option<tls::Tls>,
 }
 
 impl AppState {
@@ -75,7 +87,28 @@ impl AppState {
             auditor_groups: Arc::new(auditor_groups),
             rate: Arc::new(RateLimiter::new(limits.requests_per_minute)),
             limits,
+            metrics: MetricsAccess::Closed,
+            ready: Arc::new(Readiness::default()),
+            tls: None,
         }
+    }
+
+    /// The same state with `/metrics` served to `access`.
+    pub fn with_metrics(mut self, access: MetricsAccess) -> Self {
+        self.metrics = access;
+        self
+    }
+
+    /// The same state with `/readyz` answered by `ready`.
+    pub fn with_readiness(mut self, ready: Readiness) -> Self {
+        self.ready = Arc::new(ready);
+        self
+    }
+
+    /// The same state showing the reload counters of `tls` in `/metrics`.
+    pub fn with_tls(mut self, tls: tls::Tls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -101,6 +134,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for a listener of its own.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
 }
 
