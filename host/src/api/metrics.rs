@@ -107,3 +107,22 @@ impl MetricsAccess {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_file_is_trimmed_and_a_short_token_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics-token");
+        std::fs::write(&path, "  fifteen-bytes!\n").unwrap();
+        let error = MetricsToken::read(&path).unwrap_err().to_string();
+        assert!(error.contains("shorter than 16 bytes"), "{error}");
+        std::fs::write(&path, "sixteen-bytes-ok\n").unwrap();
+        let token = MetricsToken::read(&path).unwrap();
+        assert!(token.matches("sixteen-bytes-ok"));
+        assert!(!token.matches("sixteen-bytes-ok\n"));
+        assert!(!token.matches("sixteen-bytes-o"));
+    }
+}

@@ -99,12 +99,6 @@ impl AppState {
         self
     }
 
-    /// The same state with `/readyz` answered by `ready`.
-    pub fn with_readiness(mut self, ready: Readiness) -> Self {
-        self.ready = Arc::new(ready);
-        self
-    }
-
     /// The same state showing the reload counters of `tls` in `/metrics`.
     pub fn with_tls(mut self, tls: tls::Tls) -> Self {
         self.tls = Some(tls);
