@@ -12,13 +12,13 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wicket::app::Service;
+use wicket::app::{Listeners, Service};
 use wicket::config::{Config, PolicyConfig};
 use wicket::policy::{EngineConfig, PolicyEngine};
 use wicket::workflow::{Decider, KubeClusters, PolicyChains};
 
 use crate::native::NativeChain;
-use crate::tokens::SECRET;
+use crate::tokens::{METRICS_TOKEN, SECRET};
 
 /// The test configuration's template: `fixtures/wicket.toml`, whose `{...}` [`Env::start_with`]
 /// fills in.
@@ -201,7 +201,9 @@ impl Env {
         )
     }
 
-    /// Builds, starts (recovery + reconciler) and serves Wicket on `127.0.0.1:0`.
+    /// Builds, starts (recovery + reconciler) and serves Wicket on `127.0.0.1:0` (HTTPS with
+    /// `[tls]`), and `/metrics` on a listener of its own if `metrics.listen` (a loopback
+    /// address) is configured.
     pub async fn serve(&self, decider: Arc<dyn Decider>) -> Running {
         let clusters = KubeClusters::connect(&self.config.clusters)
             .await
@@ -220,15 +222,29 @@ impl Env {
             .await
             .expect("build the service");
         service.start().await.expect("start the service");
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let api = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
-        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let base = format!(
+            "{}://{}",
+            service.scheme(),
+            api.local_addr().expect("an address")
+        );
+        let metrics = match self.config.metrics.listen {
+            Some(addr) => {
+                assert!(addr.ip().is_loopback(), "tests listen on loopback only");
+                Some(TcpListener::bind(addr).await.expect("bind loopback"))
+            }
+            None => None,
+        };
+        let metrics_base = metrics
+            .as_ref()
+            .map(|m| format!("http://{}", m.local_addr().expect("an address")));
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = service.clone();
         let task = tokio::spawn(async move {
             serving
-                .serve(listener, async {
+                .serve(Listeners { api, metrics }, async {
                     let _ = stopped.await;
                 })
                 .await
@@ -237,6 +253,7 @@ impl Env {
         Running {
             service,
             base,
+            metrics_base,
             http: reqwest::Client::new(),
             stop: Some(stop),
             task,
@@ -270,9 +287,11 @@ impl Env {
 pub struct Running {
     /// The service.
     pub service: Service,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https` with `[tls]`).
     pub base: String,
-    /// A client.
+    /// `http://127.0.0.1:<port>` of the metrics listener, if one is configured.
+    pub metrics_base: Option<String>,
+    /// A client (replace it with one trusting the test CA when serving HTTPS).
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -337,6 +356,20 @@ impl Running {
             .await;
         assert_eq!(issued.status, 200, "{}", issued.text);
         (id, issued.text)
+    }
+
+    /// `GET /metrics` on the API with the metrics token of `fixtures/metrics-token`: the
+    /// Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("wicket answers");
+        assert_eq!(response.status(), 200, "`/metrics` with the metrics token");
+        response.text().await.expect("a body")
     }
 
     /// The state of request `id`, read from the store.

@@ -1,12 +1,13 @@
 //! Cross-crate tests of Wicket. The library holds the shared harness of the end-to-end tests
 //! (kube-sim and Wicket's real HTTP server on `127.0.0.1:0` with the configuration in
-//! `fixtures/wicket.toml`, test tokens, real kubectl), the paths of the test guests in
+//! `fixtures/wicket.toml`, test tokens, test certificates, real kubectl), the paths of the test guests in
 //! `tests/guests/` (built to wasm32-wasip2 by the build script), and helpers shared by the
 //! integration tests in `tests/`.
 
 pub mod env;
 pub mod kubectl;
 pub mod native;
+pub mod pki;
 pub mod tokens;
 
 pub use env::{Env, Running, wait_for};

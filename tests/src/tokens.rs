@@ -11,6 +11,8 @@ pub const ISSUER: &str = "wicket-test";
 pub const RSA_ISSUER: &str = "https://login.example.com";
 /// The private key of `rsa-a` in `fixtures/jwks-a.json`.
 pub const RSA_A: &str = include_str!("../fixtures/test-only-rsa-a.pem");
+/// The bearer token of `/metrics` (`[metrics] token_file` of `fixtures/wicket.toml`).
+pub const METRICS_TOKEN: &str = include_str!("../fixtures/metrics-token").trim_ascii();
 /// A private key whose public half is in no JWKS.
 pub const RSA_B: &str = include_str!("../fixtures/test-only-rsa-b.pem");
 

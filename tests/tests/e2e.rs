@@ -262,13 +262,12 @@ async fn a_failing_provisioning_step_rolls_back_and_ends_failed(
         Vec::<String>::new(),
         "nothing orphaned"
     );
-    let metrics = wicket.call("GET", "/metrics", None, None).await;
+    let metrics = wicket.metrics().await;
     assert!(
-        metrics.text.contains(&format!(
+        metrics.contains(&format!(
             "wicket_provisioning_failures_total{{step=\"{step}\"}} 1"
         )),
-        "{}",
-        metrics.text
+        "{metrics}"
     );
     wicket.stop().await;
 }

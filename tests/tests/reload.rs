@@ -328,7 +328,7 @@ async fn a_rejected_module_leaves_the_previous_version_answering(
     let events = audited(&running, "policy_rejected").await;
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["details"]["reason"], rejection["reason"]);
-    let metrics = running.call("GET", "/metrics", None, None).await.text;
+    let metrics = running.metrics().await;
     assert!(
         metrics.contains("wicket_policy_rejections_total{cluster=\"dev\"} 1"),
         "{metrics}"
@@ -411,7 +411,7 @@ async fn a_candidate_differing_on_one_request_is_recorded_once_and_can_be_promot
     let candidate = &policies(&running).await["clusters"]["dev"]["chain"][0]["candidate"];
     assert_eq!(candidate["evaluated"], 3, "{candidate:#}");
     assert_eq!(candidate["differences"], 1, "{candidate:#}");
-    let metrics = running.call("GET", "/metrics", None, None).await.text;
+    let metrics = running.metrics().await;
     assert!(
         metrics.contains(
             "wicket_policy_shadow_differences_total{cluster=\"dev\",policy=\"groups\"} 1"

@@ -1,6 +1,6 @@
 //! The REST API edge (axum): routes, the bearer-token extractor, JSON errors, body size,
 //! per-source (before authentication) and per-subject rate limits, failed authentications
-//! counted per source, health, readiness, Prometheus metrics and the OpenAPI document.
+//! counted per source, health, readiness, Prometheus metrics, the OpenAPI document and TLS.
 //!
 //! [`router`] builds the whole API from an [`AppState`]; tests call it without a socket. A
 //! server gives it each connection's peer address as `ConnectInfo<SocketAddr>`
@@ -9,10 +9,13 @@
 mod error;
 mod extract;
 mod failures;
+mod metrics;
 mod rate;
+mod ready;
 mod routes;
 mod source;
 mod throttle;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -23,7 +26,9 @@ use axum::routing::{get, post};
 pub use error::{ApiError, Result};
 pub use extract::{ApiJson, Caller};
 pub use failures::AuthFailures;
+pub use metrics::{MIN_TOKEN_BYTES, MetricsAccess, MetricsToken, TokenError};
 pub use rate::RateLimiter;
+pub use ready::{READY_INTERVAL, READY_TIMEOUT, Readiness};
 pub use source::Source;
 pub use throttle::SourceLimiter;
 
@@ -70,6 +75,12 @@ pub struct AppState {
     pub sources: Arc<SourceLimiter>,
     /// Failed authentications, counted per source until they are audited.
     pub auth_failures: Arc<AuthFailures>,
+    /// Who may read `/metrics` on this listener.
+    pub metrics: MetricsAccess,
+    /// The shared answer of `/readyz`.
+    pub ready: Arc<Readiness>,
+    /// The API's TLS, whose reload counters `/metrics` shows.
+    pub tls: Option<tls::Tls>,
 }
 
 impl AppState {
@@ -90,7 +101,22 @@ impl AppState {
             sources: Arc::new(SourceLimiter::new(&limits)),
             auth_failures: Arc::new(AuthFailures::new(limits.tracked_sources)),
             limits,
+            metrics: MetricsAccess::Closed,
+            ready: Arc::new(Readiness::default()),
+            tls: None,
         }
+    }
+
+    /// The same state with `/metrics` served to `access`.
+    pub fn with_metrics(mut self, access: MetricsAccess) -> Self {
+        self.metrics = access;
+        self
+    }
+
+    /// The same state showing the reload counters of `tls` in `/metrics`.
+    pub fn with_tls(mut self, tls: tls::Tls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -120,6 +146,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             throttle::limit_sources,
         ))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for a listener of its own.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
 }
 

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -185,10 +185,37 @@ pub(super) async fn revoke(
     Ok(view(record))
 }
 
-/// `GET /v1/policies`: the serving generation, the chains with their modules, digests and
-/// candidates (with their shadow counts), what the latest reload refused and why.
-pub(super) async fn policies(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
-    Json(state.workflow.decider().describe())
+/// `GET /v1/policies`: for admins and auditors, the serving generation, the chains with
+/// their modules, paths, digests and candidates (with their shadow counts), what the latest
+/// reload refused and why. Anyone else sees the generation and each chain's entry names only.
+pub(super) async fn policies(State(state): State<AppState>, caller: Caller) -> Json<Value> {
+    let described = state.workflow.decider().describe();
+    if caller.in_any(&state.admin_groups) || caller.in_any(&state.auditor_groups) {
+        Json(described)
+    } else {
+        Json(outline(&described))
+    }
+}
+
+/// The parts of a `describe` answer a requester may see: the generation and, per cluster,
+/// the names and `on_deny` of its chain entries. Anything else, present or future, is left
+/// out.
+pub(super) fn outline(described: &Value) -> Value {
+    let clusters: serde_json::Map<String, Value> = described["clusters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(cluster, view)| {
+            let chain: Vec<Value> = view["chain"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|entry| json!({"name": entry["name"], "on_deny": entry["on_deny"]}))
+                .collect();
+            (cluster.clone(), json!({ "chain": chain }))
+        })
+        .collect();
+    json!({"generation": described["generation"], "clusters": clusters})
 }
 
 fn require_admin(state: &AppState, caller: &Caller, what: &str) -> Result<()> {
@@ -281,28 +308,20 @@ pub(super) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers and every cluster's API server lists Wicket's objects.
+/// `GET /readyz`: the store answers and every cluster's API server lists Wicket's objects,
+/// checked at most once per [`super::READY_INTERVAL`] whoever calls.
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
-    if let Err(error) = state.workflow.store().audit_events(0, 1).await {
-        tracing::warn!(%error, "store not ready");
-        return Err(ApiError::Unavailable(
-            "the store is not reachable".to_owned(),
-        ));
-    }
-    let clusters = state.workflow.clusters();
-    for cluster in clusters.names() {
-        if let Err(error) = clusters.list_managed(&cluster).await {
-            tracing::warn!(%cluster, %error, "cluster not ready");
-            return Err(ApiError::Unavailable(format!(
-                "cluster `{cluster}` is not reachable"
-            )));
-        }
-    }
+    state
+        .ready
+        .check(&state.workflow)
+        .await
+        .map_err(ApiError::Unavailable)?;
     Ok(Json(json!({"status": "ready"})))
 }
 
-/// `GET /metrics`: Prometheus text.
-pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
+/// `GET /metrics`: Prometheus text, to whom the listener's [`super::MetricsAccess`] allows.
+pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    state.metrics.check(&headers)?;
     let active = state
         .workflow
         .store()
@@ -318,6 +337,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     text.push_str(&state.auth.render_metrics());
     text.push_str(&state.sources.render_metrics());
     text.push_str(&state.auth_failures.render_metrics());
+    if let Some(tls) = &state.tls {
+        text.push_str(&tls.render_metrics());
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

@@ -416,7 +416,9 @@ async fn audit_is_for_auditors_only() {
 
 #[tokio::test]
 async fn every_route_is_served_and_in_the_openapi_document() {
-    let api = api(allow(), Limits::default()).await;
+    let mut api = api(allow(), Limits::default()).await;
+    // `/metrics` is served once `[metrics]` says to whom.
+    api.router = router(api.state.clone().with_metrics(MetricsAccess::Open));
     let (status, doc, _) = call(&api, "GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let token = token("alice", &["sre", "auditors"]);
@@ -451,8 +453,27 @@ async fn every_route_is_served_and_in_the_openapi_document() {
     assert_eq!(body["error"]["message"], "no route for `/v2/nothing`");
 }
 
+/// `GET uri` on `router` with an optional bearer token: status and body text.
+async fn get(router: Router, uri: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut request = Request::builder().uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = router
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+const METRICS_TOKEN: &str = "test-only-metrics-token";
+
 #[tokio::test]
-async fn metrics_and_readiness() {
+async fn metrics_need_the_token_and_readiness_answers() {
     let api = api(allow(), Limits::default()).await;
     call(
         &api,
@@ -462,7 +483,19 @@ async fn metrics_and_readiness() {
         Some(NEW_REQUEST),
     )
     .await;
-    let (status, _, text) = call(&api, "GET", "/metrics", None, None).await;
+    let guarded = router(
+        api.state
+            .clone()
+            .with_metrics(MetricsAccess::Token(MetricsToken::new(METRICS_TOKEN))),
+    );
+    let (status, text) = get(guarded.clone(), "/metrics", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    assert!(!text.contains("wicket_requests_total"), "{text}");
+    // A valid API token is not the metrics token.
+    let alice = token("alice", &["admins"]);
+    let (status, _) = get(guarded.clone(), "/metrics", Some(&alice)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, text) = get(guarded, "/metrics", Some(METRICS_TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         text.contains("wicket_requests_total{outcome=\"active\"} 1"),
@@ -471,4 +504,43 @@ async fn metrics_and_readiness() {
     assert!(text.contains("wicket_active_grants 1"), "{text}");
     let (status, body, _) = call(&api, "GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn metrics_are_not_served_unless_configured() {
+    let api = api(allow(), Limits::default()).await;
+    let (status, body, _) = call(&api, "GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["message"], "no route for `/metrics`");
+    let admin = token("root", &["admins"]);
+    let (status, _, _) = call(&api, "GET", "/metrics", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A listener of its own serves them, and nothing else.
+    let own = metrics_router(api.state.clone().with_metrics(MetricsAccess::Open));
+    let (status, text) = get(own.clone(), "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("wicket_active_grants 0"), "{text}");
+    let (status, _) = get(own, "/v1/policies", Some(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn requesters_see_an_outline_of_the_policies() {
+    let described = json!({
+        "generation": 3,
+        "clusters": {"dev": {"loaded_at": "2026-01-01T00:00:00Z", "chain": [{
+            "name": "groups", "module": "group-access", "path": "/etc/wicket/g.wasm",
+            "digest": "sha256:ab", "world": "policy", "size": 10, "on_deny": "stop",
+            "promoted": false, "candidate": {"path": "/etc/wicket/n.wasm", "digest": "sha256:cd"}
+        }]}},
+        "rejections": [{"entry": "groups", "reason": "settings: `x` is not allowed"}],
+        "last_reload": {"trigger": "api"},
+    });
+    assert_eq!(
+        routes::outline(&described),
+        json!({
+            "generation": 3,
+            "clusters": {"dev": {"chain": [{"name": "groups", "on_deny": "stop"}]}},
+        })
+    );
 }

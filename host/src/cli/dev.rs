@@ -132,8 +132,8 @@ async fn run_dev(global: &GlobalArgs, data: &Path, listen: SocketAddr) -> ExitCo
         Ok(env) => env,
         Err(error) => return fail(&error, 1),
     };
-    let listener = match bind(&env.config).await {
-        Ok(listener) => listener,
+    let listeners = match bind(&env.config).await {
+        Ok(listeners) => listeners,
         Err(code) => return code,
     };
     let service = match start(global, &env.config, &env.data.join("wicket.toml")).await {
@@ -144,9 +144,9 @@ async fn run_dev(global: &GlobalArgs, data: &Path, listen: SocketAddr) -> ExitCo
         Ok(token) => token,
         Err(error) => return fail(&error, 1),
     };
-    let addr = listener.local_addr().unwrap_or(listen);
+    let addr = listeners.api.local_addr().unwrap_or(listen);
     print!("{}", instructions(&env, addr, &token));
-    serve(&service, listener).await
+    serve(&service, listeners).await
 }
 
 /// What `wicket dev` prints: where things are, a token, and commands that work as printed.

@@ -21,6 +21,9 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         Ok(config) => config,
         Err(error) => return Ok(fail(&error, 2)),
     };
+    if config.dev {
+        warn_dev();
+    }
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => return Ok(fail(&error, 1)),
@@ -30,13 +33,24 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
             Ok(service) => service,
             Err(code) => return code,
         };
-        let listener = match bind(&config).await {
-            Ok(listener) => listener,
+        let listeners = match bind(&config).await {
+            Ok(listeners) => listeners,
             Err(code) => return code,
         };
-        if let Ok(addr) = listener.local_addr() {
-            eprintln!("wicket: serving on http://{addr}");
+        if let Ok(addr) = listeners.api.local_addr() {
+            eprintln!("wicket: serving on {}://{addr}", service.scheme());
         }
-        serve(&service, listener).await
+        if let Some(Ok(addr)) = listeners.metrics.as_ref().map(|m| m.local_addr()) {
+            eprintln!("wicket: serving /metrics on http://{addr}");
+        }
+        serve(&service, listeners).await
     }))
+}
+
+/// `dev = true` outside `wicket dev`: said on stderr whatever the log level.
+fn warn_dev() {
+    eprintln!(
+        "WARNING: `dev = true`: development mode accepts `hs256_secret` issuers (shared-secret \
+         tokens anyone holding the secret can mint); never use it in production"
+    );
 }

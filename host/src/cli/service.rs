@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::GlobalArgs;
-use crate::app::Service;
+use crate::app::{Listeners, Service};
 use crate::config::Config;
 use crate::policy::{EngineConfig, PolicyEngine};
 use crate::workflow::{KubeClusters, PolicyChains};
@@ -124,17 +124,25 @@ async fn preflight(config: &Config, clusters: &KubeClusters) -> Result<(), ExitC
     Ok(())
 }
 
-/// Binds `config.listen` (bad address: exit code 2).
-pub(super) async fn bind(config: &Config) -> Result<TcpListener, ExitCode> {
-    TcpListener::bind(config.listen).await.map_err(|e| {
-        eprintln!("error: cannot listen on `{}`: {e}", config.listen);
-        ExitCode::from(2)
-    })
+/// Binds `config.listen` and `metrics.listen` (bad address: exit code 2).
+pub(super) async fn bind(config: &Config) -> Result<Listeners, ExitCode> {
+    let bind = |key: &'static str, addr| async move {
+        TcpListener::bind(addr).await.map_err(|e| {
+            eprintln!("error: cannot listen on `{key}` `{addr}`: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let api = bind("listen", config.listen).await?;
+    let metrics = match config.metrics.listen {
+        Some(addr) => Some(bind("metrics.listen", addr).await?),
+        None => None,
+    };
+    Ok(Listeners { api, metrics })
 }
 
 /// Serves until Ctrl-C or SIGTERM.
-pub(super) async fn serve(service: &Service, listener: TcpListener) -> ExitCode {
-    match service.serve(listener, shutdown_signal()).await {
+pub(super) async fn serve(service: &Service, listeners: Listeners) -> ExitCode {
+    match service.serve(listeners, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if let Some(source) = error.source() {

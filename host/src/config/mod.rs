@@ -19,6 +19,7 @@ pub mod duration;
 mod issuer;
 mod net;
 mod sections;
+mod tls;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub use issuer::{
 };
 pub use net::AddrBlock;
 pub use sections::{DataConfig, Expiry, Limits, Reconcile, Reload};
+pub use tls::{MetricsConfig, TlsConfig};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +83,19 @@ pub struct Config {
     /// The address the REST API listens on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// Development mode: allows `hs256_secret` issuers. Never set it in production.
+    /// Development mode: allows `hs256_secret` issuers, listens on loopback only. Never set
+    /// it in production.
     #[serde(default)]
     pub dev: bool,
+    /// Allows plain HTTP on a non-loopback `listen` (or `metrics.listen`).
+    #[serde(default)]
+    pub insecure_http: bool,
+    /// HTTPS on the API listener.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Who may read `/metrics`, and where.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Where state is kept.
     #[serde(default)]
     pub data: DataConfig,
@@ -148,6 +160,14 @@ impl Config {
         if self.clusters.is_empty() {
             return Err("no `[[clusters]]`: there is nothing to grant access to".to_owned());
         }
+        tls::Listeners {
+            listen: self.listen,
+            dev: self.dev,
+            insecure_http: self.insecure_http,
+            tls: self.tls.as_ref(),
+            metrics: &self.metrics,
+        }
+        .check()?;
         let mut issuers = HashSet::new();
         for issuer in &self.issuers {
             if !issuers.insert(issuer.issuer.as_str()) {
@@ -183,6 +203,11 @@ impl Config {
             }
         };
         resolve(&mut self.data.path);
+        self.tls
+            .iter_mut()
+            .flat_map(TlsConfig::paths_mut)
+            .chain(self.metrics.token_file.as_mut())
+            .for_each(resolve);
         for issuer in &mut self.issuers {
             if let KeySource::JwksFile(path) = &mut issuer.keys {
                 resolve(path);

@@ -36,7 +36,24 @@ fn parse(text: &str) -> Result<Config> {
 #[test]
 fn documented_example_parses_with_every_section() {
     let config = parse(EXAMPLE).unwrap();
-    assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.listen.to_string(), "0.0.0.0:8443");
+    assert!(!config.insecure_http);
+    let tls = config.tls.as_ref().expect("the example configures TLS");
+    assert_eq!(tls.cert_file, Path::new("/etc/wicket/tls/tls.crt"));
+    assert_eq!(tls.key_file, Path::new("/etc/wicket/tls/tls.key"));
+    assert_eq!(
+        tls.client_ca_file.as_deref(),
+        Some(Path::new("/etc/wicket/tls/clients-ca.crt"))
+    );
+    assert_eq!(tls.reload_interval, Duration::from_secs(10));
+    assert_eq!(
+        config.metrics.token_file.as_deref(),
+        Some(Path::new("/etc/wicket/metrics-token"))
+    );
+    assert_eq!(
+        config.metrics.listen.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:9090")
+    );
     assert_eq!(config.data.path, Path::new("/var/lib/wicket/wicket.db"));
     assert_eq!(config.admin_groups, ["corp:platform-admins"]);
     assert_eq!(config.auditor_groups, ["corp:security"]);
@@ -125,6 +142,9 @@ fn defaults_fill_what_is_left_out() {
     let config = parse(MINIMAL).unwrap();
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
     assert!(!config.dev);
+    assert!(!config.insecure_http);
+    assert_eq!(config.tls, None);
+    assert_eq!(config.metrics, MetricsConfig::default());
     assert_eq!(config.data.path, Path::new("/etc/wicket/wicket.db"));
     assert_eq!(config.limits, Limits::default());
     assert_eq!(config.issuers[0].groups_claim, "groups");
