@@ -103,10 +103,10 @@ async fn five_hundred_bad_tokens_leave_one_audit_row_with_their_count() {
         "{}",
         audit.text
     );
-    let metrics = wicket.call("GET", "/metrics", None, None).await;
+    let metrics = wicket.metrics().await;
     for (code, count) in [("malformed", 167), ("expired", 167), ("bad_signature", 166)] {
         let line = format!("wicket_authentication_failures_total{{code=\"{code}\"}} {count}\n");
-        assert!(metrics.text.contains(&line), "{}", metrics.text);
+        assert!(metrics.contains(&line), "{metrics}");
     }
 
     // A graceful stop writes what is still being counted.
