@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 const CLUSTER: &str = r#"
 [[issuers]]
 issuer = "https://login.example.com"
+alias = "corp"
 audiences = ["wicket"]
 algorithms = ["RS256"]
 jwks_file = "jwks.json"
