@@ -26,14 +26,15 @@ fn view_payments(id: &str, installation: &str) -> wicket::cluster::ProvisionSpec
     s
 }
 
-/// A RoleBinding a Wicket before installation labels made for `request`.
-async fn legacy_binding(admin: &kube::Client, name: &str, request: &str) {
+/// A RoleBinding a Wicket before installation labels made for `request` (its ServiceAccount
+/// in `jit`).
+async fn legacy_binding(admin: &kube::Client, jit: &str, name: &str, request: &str) {
     let binding: RoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": "payments", "labels": {
             "app.kubernetes.io/managed-by": "wicket", "wicket.dev/request": request}},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"kind": "ServiceAccount", "name": format!("wicket-{request}"),
-                      "namespace": "wicket-system"}],
+                      "namespace": jit}],
     }))
     .unwrap();
     Api::<RoleBinding>::namespaced(admin.clone(), "payments")
@@ -67,17 +68,18 @@ async fn only_this_installations_cluster_entry_is_listed_torn_down_or_issued() {
         .provision(&view_payments("b1", INSTALLATION))
         .await
         .expect("another cluster entry's");
-    legacy_binding(&env.admin, "legacy-r1", "r1").await;
-    legacy_binding(&env.admin, "legacy-x9", "x9").await;
+    let jit = env.wicket.jit_namespace().to_owned();
+    legacy_binding(&env.admin, &jit, "legacy-r1", "r1").await;
+    legacy_binding(&env.admin, &jit, "legacy-x9", "x9").await;
 
     let managed = env.wicket.list_managed(INSTALLATION).await.unwrap();
-    let mut names: Vec<_> = managed.iter().map(|m| m.object.to_string()).collect();
+    let mut names: Vec<_> = managed.iter().map(|m| m.object.clone()).collect();
     names.sort();
     assert_eq!(
         names,
         [
-            "RoleBinding `payments/wicket-r1`",
-            "ServiceAccount `wicket-system/wicket-r1`"
+            ObjectRef::service_account(&jit, "wicket-r1"),
+            ObjectRef::role_binding("payments", "wicket-r1"),
         ]
     );
     let legacy = env.wicket.list_legacy().await.unwrap();
@@ -112,7 +114,7 @@ async fn only_this_installations_cluster_entry_is_listed_torn_down_or_issued() {
     assert_eq!(
         report.deleted,
         [
-            ObjectRef::service_account("wicket-system", "wicket-r1"),
+            ObjectRef::service_account(&jit, "wicket-r1"),
             ObjectRef::role_binding("payments", "wicket-r1"),
             ObjectRef::role_binding("payments", "legacy-r1"),
         ]
