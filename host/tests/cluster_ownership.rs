@@ -21,7 +21,11 @@ use wicket::policy::types::Access;
 const OTHER: &str = "ffffffffffffffffffffffffffffffff";
 
 fn view_payments(id: &str, installation: &str) -> wicket::cluster::ProvisionSpec {
-    let mut s = spec(id, vec![("payments", Access::Role("view".into()))], vec![]);
+    let mut s = spec(
+        id,
+        vec![("payments", Access::Role("wicket-view".into()))],
+        vec![],
+    );
     s.installation = installation.to_owned();
     s
 }
@@ -32,7 +36,7 @@ async fn legacy_binding(admin: &kube::Client, jit: &str, name: &str, request: &s
     let binding: RoleBinding = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": "payments", "labels": {
             "app.kubernetes.io/managed-by": "wicket", "wicket.dev/request": request}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "wicket-view"},
         "subjects": [{"kind": "ServiceAccount", "name": format!("wicket-{request}"),
                       "namespace": jit}],
     }))

@@ -392,7 +392,7 @@ fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] ne
 )]
 #[case::same_server_and_namespace(
     "[[clusters]]\nname = \"prod-2\"\nin_cluster = true\nserver = \"https://PROD.example.com:6443/\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",
-    "clusters `prod` and `prod-2` are the same API server (same `server` or the same connection) with the same JIT `namespace` `wicket-system`"
+    "clusters `prod` and `prod-2` are the same API server (same `server` or the same connection) with the same JIT `namespace` `wicket-jit`"
 )]
 #[case::same_connection_and_namespace(
     "[[clusters]]\nname = \"prod-2\"\nkubeconfig = \"./prod.kubeconfig\"\nserver = \"https://other.example.com\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",

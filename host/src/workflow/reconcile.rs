@@ -34,6 +34,10 @@ impl Workflow {
     /// Recovers after a restart, runs the reconciler once, and starts its periodic sweep.
     pub async fn start(&self) -> Result<Sweep> {
         let store = &self.inner.store;
+        tracing::info!(
+            installation = store.installation(),
+            "this installation's objects are labelled `wicket.dev/installation=<installation>`"
+        );
         let workflow = actor("workflow");
         for from in [
             RequestState::Received,
