@@ -79,7 +79,7 @@ fn serve_refuses_two_entries_on_one_api_server_and_namespace() {
              [[clusters.policies]]\nname = \"groups\"\nmodule = \"group_access.wasm\"\n"
         )
     };
-    let issuer = "[[issuers]]\nissuer = \"https://login.example.com\"\naudiences = [\"wicket\"]\n\
+    let issuer = "[[issuers]]\nissuer = \"https://login.example.com\"\nalias = \"corp\"\naudiences = [\"wicket\"]\n\
                   algorithms = [\"RS256\"]\njwks_file = \"jwks.json\"\n";
     let config = dir.path().join("wicket.toml");
     std::fs::write(
