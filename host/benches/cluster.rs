@@ -31,7 +31,10 @@ fn bench(c: &mut Criterion) {
                     let start = Instant::now();
                     env.wicket.provision(&spec(&id)).await.expect("provision");
                     total += start.elapsed();
-                    env.wicket.teardown(&id).await.expect("teardown");
+                    env.wicket
+                        .teardown(cluster_env::INSTALLATION, &id)
+                        .await
+                        .expect("teardown");
                 });
             }
             total
@@ -46,7 +49,10 @@ fn bench(c: &mut Criterion) {
                 rt.block_on(async {
                     env.wicket.provision(&spec(&id)).await.expect("provision");
                     let start = Instant::now();
-                    env.wicket.teardown(&id).await.expect("teardown");
+                    env.wicket
+                        .teardown(cluster_env::INSTALLATION, &id)
+                        .await
+                        .expect("teardown");
                     total += start.elapsed();
                 });
             }

@@ -7,7 +7,7 @@ mod cluster_env;
 
 use std::time::Duration;
 
-use cluster_env::{env, kubectl_binary, labelled, rule, spec};
+use cluster_env::{INSTALLATION, env, kubectl_binary, labelled, rule, spec};
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::Api;
@@ -167,7 +167,11 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
     k.check_can_i(EDIT_CAN_I).await;
 
     // Teardown: the ServiceAccount goes first, the token stops working, nothing is left.
-    let report = env.wicket.teardown("r1").await.expect("teardown");
+    let report = env
+        .wicket
+        .teardown(INSTALLATION, "r1")
+        .await
+        .expect("teardown");
     assert_eq!(
         report.deleted,
         [
@@ -183,10 +187,23 @@ async fn edit_grant_works_with_real_kubectl_until_teardown() {
     assert!(!out.success);
     assert!(out.stderr.contains("Unauthorized"), "{}", out.stderr);
     assert!(labelled(&env.admin, "r1").await.is_empty());
-    assert!(env.wicket.list_managed().await.unwrap().is_empty());
+    assert!(
+        env.wicket
+            .list_managed(INSTALLATION)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Idempotent: a second teardown finds nothing and succeeds.
-    assert!(env.wicket.teardown("r1").await.unwrap().deleted.is_empty());
+    assert!(
+        env.wicket
+            .teardown(INSTALLATION, "r1")
+            .await
+            .unwrap()
+            .deleted
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -265,7 +282,7 @@ async fn explicit_and_cluster_rules_get_a_role_and_a_cluster_role() {
     assert!(out.stdout.contains("payments"), "{}", out.stdout);
     k.check_can_i(RULES_CAN_I).await;
 
-    let managed = env.wicket.list_managed().await.unwrap();
+    let managed = env.wicket.list_managed(INSTALLATION).await.unwrap();
     assert_eq!(managed.len(), 5, "{managed:?}");
     assert!(
         managed
@@ -274,7 +291,11 @@ async fn explicit_and_cluster_rules_get_a_role_and_a_cluster_role() {
     );
     assert!(managed.iter().all(|m| m.expires_at == Some(s.expires_at)));
 
-    let report = env.wicket.teardown("r2").await.expect("teardown");
+    let report = env
+        .wicket
+        .teardown(INSTALLATION, "r2")
+        .await
+        .expect("teardown");
     let kinds: Vec<_> = report.deleted.iter().map(|o| o.kind).collect();
     assert_eq!(
         kinds,
@@ -513,7 +534,7 @@ async fn credentials_are_issued_only_for_live_grants_of_the_request() {
     let env = env(&["payments"]).await;
     let err = env
         .wicket
-        .issue_credential("nope", Duration::from_secs(60))
+        .issue_credential(INSTALLATION, "nope", Duration::from_secs(60))
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some((404, "NotFound")), "{err:?}");
@@ -527,7 +548,7 @@ async fn credentials_are_issued_only_for_live_grants_of_the_request() {
     env.wicket.provision(&s).await.expect("provision");
     let again = env
         .wicket
-        .issue_credential("r8", Duration::from_secs(60))
+        .issue_credential(INSTALLATION, "r8", Duration::from_secs(60))
         .await
         .expect("re-issue");
     assert_eq!(again.context, "sim-payments");
@@ -544,14 +565,17 @@ async fn credentials_are_issued_only_for_live_grants_of_the_request() {
         .await
         .expect("list pods");
 
-    env.wicket.teardown("r8").await.expect("teardown");
+    env.wicket
+        .teardown(INSTALLATION, "r8")
+        .await
+        .expect("teardown");
     let after = Api::<Pod>::namespaced(user, "payments")
         .list(&ListParams::default())
         .await;
     assert_eq!(status_of(after), (401, "Unauthorized".to_owned()));
     let err = env
         .wicket
-        .issue_credential("r8", Duration::from_secs(60))
+        .issue_credential(INSTALLATION, "r8", Duration::from_secs(60))
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some((404, "NotFound")));
@@ -568,11 +592,15 @@ async fn teardown_touches_only_its_own_request() {
         .provision(&full_spec("drop"))
         .await
         .expect("drop");
-    let report = env.wicket.teardown("drop").await.expect("teardown");
+    let report = env
+        .wicket
+        .teardown(INSTALLATION, "drop")
+        .await
+        .expect("teardown");
     assert_eq!(report.deleted.len(), 5);
     assert!(report.deleted.iter().all(|o| o.name == "wicket-drop"));
     assert_eq!(labelled(&env.admin, "keep").await.len(), 5);
-    let managed = env.wicket.list_managed().await.unwrap();
+    let managed = env.wicket.list_managed(INSTALLATION).await.unwrap();
     assert_eq!(managed.len(), 5);
     assert!(
         managed
@@ -597,7 +625,7 @@ async fn a_failing_delete_is_reported_and_the_rest_still_goes() {
         .verb("delete")
         .resource("rolebindings"),
     );
-    let err = env.wicket.teardown("r9").await.unwrap_err();
+    let err = env.wicket.teardown(INSTALLATION, "r9").await.unwrap_err();
     let Error::Teardown {
         deleted, failures, ..
     } = &err
@@ -619,7 +647,11 @@ async fn a_failing_delete_is_reported_and_the_rest_still_goes() {
     );
 
     env.sim.faults().remove(fault);
-    let report = env.wicket.teardown("r9").await.expect("retry");
+    let report = env
+        .wicket
+        .teardown(INSTALLATION, "r9")
+        .await
+        .expect("retry");
     assert_eq!(
         report.deleted,
         [ObjectRef::role_binding("payments", "wicket-r9")]
@@ -845,7 +877,7 @@ async fn a_failed_rollback_is_reported_as_left_behind() {
     );
     // What was left behind is labelled, so the reconciler finds it.
     env.sim.faults().clear();
-    let managed = env.wicket.list_managed().await.unwrap();
+    let managed = env.wicket.list_managed(INSTALLATION).await.unwrap();
     assert_eq!(managed.len(), 1);
     assert_eq!(managed[0].object, ObjectRef::role("payments", "wicket-r11"));
     assert_eq!(managed[0].request_id.as_deref(), Some("r11"));

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cluster_env::{env, labelled, rule, spec};
+use cluster_env::{INSTALLATION, env, labelled, rule, spec};
 use kube_sim::{FaultAction, FaultRule};
 use wicket::cluster::{
     ClusterTarget, Connection, Error, ProvisionStep, StepFailure, TargetSettings,
@@ -56,11 +56,14 @@ async fn tokens_never_reach_the_logs() {
     let provisioned = env.wicket.provision(&s).await.expect("provision");
     let again = env
         .wicket
-        .issue_credential("r1", Duration::from_secs(600))
+        .issue_credential(INSTALLATION, "r1", Duration::from_secs(600))
         .await
         .expect("re-issue");
     tracing::info!(?provisioned, ?again, "credentials as Debug");
-    env.wicket.teardown("r1").await.expect("teardown");
+    env.wicket
+        .teardown(INSTALLATION, "r1")
+        .await
+        .expect("teardown");
 
     let logs = sink.text();
     assert!(

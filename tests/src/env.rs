@@ -1,6 +1,7 @@
 //! One test environment: a kube-sim, a data directory, the shipped policies on disk, and the
 //! test configuration; Wicket services are started (and restarted) on it.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -205,10 +206,27 @@ impl Env {
     /// `[tls]`), and `/metrics` on a listener of its own if `metrics.listen` (a loopback
     /// address) is configured.
     pub async fn serve(&self, decider: Arc<dyn Decider>) -> Running {
-        let clusters = KubeClusters::connect(&self.config.clusters)
+        self.serve_with(&self.config, decider).await
+    }
+
+    /// The configuration of another installation of Wicket on the same cluster: its own
+    /// database (in `data-<name>`), the same cluster entry, JIT namespace and policies.
+    pub fn other_installation(&self, name: &str) -> Config {
+        let mut config = self.config.clone();
+        config.data.path = self
+            .dir
+            .path()
+            .join(format!("data-{name}"))
+            .join("wicket.db");
+        config
+    }
+
+    /// Like [`Env::serve`] with `config`.
+    pub async fn serve_with(&self, config: &Config, decider: Arc<dyn Decider>) -> Running {
+        let clusters = KubeClusters::connect(&config.clusters)
             .await
             .expect("connect to kube-sim");
-        for cluster in &self.config.clusters {
+        for cluster in &config.clusters {
             let found = clusters
                 .preflight(&cluster.name, &cluster.own_namespace)
                 .await
@@ -218,7 +236,7 @@ impl Env {
                 "wicket runs with exactly the shipped RBAC: {found:?}"
             );
         }
-        let service = Service::build(&self.config, decider, Arc::new(clusters))
+        let service = Service::build(config, decider, Arc::new(clusters))
             .await
             .expect("build the service");
         service.start().await.expect("start the service");
@@ -260,26 +278,51 @@ impl Env {
         }
     }
 
-    /// Every object on the cluster labelled as managed by Wicket, as `Kind ns/name`.
+    /// Every object on the cluster labelled as managed by Wicket (by any installation), as
+    /// `Kind ns/name`, read from kube-sim's store.
     pub async fn labelled_objects(&self) -> Vec<String> {
-        let clusters = KubeClusters::connect(&self.config.clusters)
-            .await
-            .expect("connect to kube-sim");
-        use wicket::workflow::Clusters as _;
-        clusters
-            .list_managed("dev")
-            .await
-            .expect("list managed objects")
+        self.wicket_objects()
             .into_iter()
-            .map(|m| {
-                format!(
-                    "{} {}/{}",
-                    m.object.kind,
-                    m.object.namespace.unwrap_or_default(),
-                    m.object.name
-                )
-            })
+            .map(|(object, _)| object)
             .collect()
+    }
+
+    /// Every object on the cluster labelled as managed by Wicket (by any installation), as
+    /// `Kind ns/name` with its labels, read from kube-sim's store.
+    pub fn wicket_objects(&self) -> Vec<(String, BTreeMap<String, String>)> {
+        let kinds = [
+            ("ServiceAccount", "", "serviceaccounts"),
+            ("RoleBinding", "rbac.authorization.k8s.io", "rolebindings"),
+            ("Role", "rbac.authorization.k8s.io", "roles"),
+            (
+                "ClusterRoleBinding",
+                "rbac.authorization.k8s.io",
+                "clusterrolebindings",
+            ),
+            ("ClusterRole", "rbac.authorization.k8s.io", "clusterroles"),
+        ];
+        let mut found = Vec::new();
+        for (kind, group, resource) in kinds {
+            for object in self.sim.objects(group, resource, "") {
+                let meta = &object["metadata"];
+                let labels: BTreeMap<String, String> =
+                    serde_json::from_value(meta["labels"].clone()).unwrap_or_default();
+                if labels
+                    .get("app.kubernetes.io/managed-by")
+                    .map(String::as_str)
+                    != Some("wicket")
+                {
+                    continue;
+                }
+                let name = format!(
+                    "{kind} {}/{}",
+                    meta["namespace"].as_str().unwrap_or_default(),
+                    meta["name"].as_str().unwrap_or_default()
+                );
+                found.push((name, labels));
+            }
+        }
+        found
     }
 }
 

@@ -40,12 +40,13 @@ use crate::workflow::Workflow;
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Every route, as `(method, path)`; the OpenAPI document describes each.
-pub const ROUTES: [(&str, &str); 13] = [
+pub const ROUTES: [(&str, &str); 14] = [
     ("post", "/v1/requests"),
     ("get", "/v1/requests"),
     ("get", "/v1/requests/{id}"),
     ("get", "/v1/requests/{id}/kubeconfig"),
     ("post", "/v1/requests/{id}/revoke"),
+    ("post", "/v1/revocations"),
     ("get", "/v1/policies"),
     ("post", "/v1/policies/reload"),
     ("post", "/v1/policies/{name}/promote"),
@@ -131,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requests/{id}", get(routes::get_request))
         .route("/v1/requests/{id}/kubeconfig", get(routes::kubeconfig))
         .route("/v1/requests/{id}/revoke", post(routes::revoke))
+        .route("/v1/revocations", post(routes::revoke_in_scope))
         .route("/v1/policies", get(routes::policies))
         .route("/v1/policies/reload", post(routes::reload_policies))
         .route("/v1/policies/{name}/promote", post(routes::promote_policy))

@@ -64,8 +64,9 @@ async fn probe(workflow: &Workflow) -> Result<(), String> {
         return Err("the store is not reachable".to_owned());
     }
     let clusters = workflow.clusters();
+    let installation = workflow.store().installation();
     for cluster in clusters.names() {
-        if let Err(error) = clusters.list_managed(&cluster).await {
+        if let Err(error) = clusters.list_managed(&cluster, installation).await {
             tracing::warn!(%cluster, %error, "cluster not ready");
             return Err(format!("cluster `{cluster}` is not reachable"));
         }

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::error::{ApiError, Result};
 use super::extract::{ApiJson, Caller};
 use super::{AppState, OPENAPI};
-use crate::audit::Actor;
+use crate::audit::{Actor, RevocationScope};
 use crate::store::{ListFilter, ModuleVerdict, RequestRecord, RequestState};
-use crate::workflow::{NewRequest, Submitted};
+use crate::workflow::{NewRequest, Revocations, Submitted};
 
 /// A request as the API shows it.
 #[derive(Serialize)]
@@ -183,6 +183,21 @@ pub(super) async fn revoke(
     let admin = caller.in_any(&state.admin_groups);
     let record = state.workflow.revoke(&caller.0, &id, admin).await?;
     Ok(view(record))
+}
+
+/// `POST /v1/revocations` (the kill switch): admins only. Revokes every live request of a
+/// subject (`{"subject":{"issuer","sub"}}`), of a cluster (`{"cluster"}`) or all of them
+/// (`{"all":true}`), and answers what was revoked, what had already ended, what failed and
+/// what was still in flight.
+pub(super) async fn revoke_in_scope(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(scope): ApiJson<RevocationScope>,
+) -> Result<Json<Revocations>> {
+    require_admin(&state, &caller, "the kill switch")?;
+    Ok(Json(
+        state.workflow.revoke_in_scope(&caller.0, scope).await?,
+    ))
 }
 
 /// `GET /v1/policies`: for admins and auditors, the serving generation, the chains with

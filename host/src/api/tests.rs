@@ -14,6 +14,7 @@ use tower::ServiceExt as _;
 use super::*;
 use crate::config::{IssuerConfig, KeySource, Secret};
 use crate::policy::types::Decision;
+use crate::store::RequestState;
 use crate::store::tests::test_store;
 use crate::workflow::tests::{Fixed, Memory, grant, settings};
 
@@ -543,4 +544,88 @@ fn requesters_see_an_outline_of_the_policies() {
             "clusters": {"dev": {"chain": [{"name": "groups", "on_deny": "stop"}]}},
         })
     );
+}
+
+#[rstest]
+#[case::nothing("{}", "give exactly one of `subject`, `cluster` or `all`")]
+#[case::two(r#"{"all":true,"cluster":"dev"}"#, "give exactly one of")]
+#[case::all_false(r#"{"all":false}"#, "`all` must be `true` when given")]
+#[case::empty_sub(
+    r#"{"subject":{"issuer":"wicket-test","sub":""}}"#,
+    "non-empty `issuer` and `sub`"
+)]
+#[case::unknown_field(r#"{"everyone":true}"#, "unknown field `everyone`")]
+#[case::unknown_cluster(r#"{"cluster":"prod"}"#, "cluster `prod` is not configured")]
+#[tokio::test]
+async fn kill_switch_bodies_name_what_is_wrong(#[case] body: &str, #[case] needle: &str) {
+    let api = api(allow(), Limits::default()).await;
+    let root = token("root", &["admins"]);
+    let (status, answer, _) = call(&api, "POST", "/v1/revocations", Some(&root), Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains(needle), "{message}");
+}
+
+#[tokio::test]
+async fn kill_switch_is_for_admins_only_and_answers_what_it_did() {
+    let api = api(allow(), Limits::default()).await;
+    let alice = token("alice", &["sre"]);
+    let (_, created, _) = call(
+        &api,
+        "POST",
+        "/v1/requests",
+        Some(&alice),
+        Some(NEW_REQUEST),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let before = api
+        .state
+        .workflow
+        .store()
+        .audit_events(0, 1000)
+        .await
+        .unwrap();
+
+    // Not an admin (an auditor, even): 403, and nothing changes, not even the audit log.
+    let auditor = token("eve", &["auditors", "sre"]);
+    let (status, answer, _) = call(
+        &api,
+        "POST",
+        "/v1/revocations",
+        Some(&auditor),
+        Some(r#"{"all":true}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"]["code"], "forbidden");
+    let store = api.state.workflow.store();
+    assert_eq!(
+        store.get_request(&id).await.unwrap().state,
+        RequestState::Active
+    );
+    assert_eq!(store.audit_events(0, 1000).await.unwrap(), before);
+    assert_eq!(lock_len(&api.cluster), 2);
+
+    let root = token("root", &["admins"]);
+    let body = json!({"subject": {"issuer": ISSUER, "sub": "alice"}}).to_string();
+    let (status, answer, _) = call(&api, "POST", "/v1/revocations", Some(&root), Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["scope"]["subject"]["sub"], "alice");
+    assert_eq!(answer["revoked"][0]["id"], id.as_str());
+    assert_eq!(answer["revoked"][0]["state"], "revoked");
+    assert_eq!(answer["failed"], json!([]));
+    assert_eq!(
+        store.get_request(&id).await.unwrap().state,
+        RequestState::Revoked
+    );
+    assert_eq!(lock_len(&api.cluster), 0);
+}
+
+fn lock_len(cluster: &Memory) -> usize {
+    cluster
+        .objects
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len()
 }

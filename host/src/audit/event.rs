@@ -47,6 +47,95 @@ impl Actor {
     }
 }
 
+/// Which live requests the kill switch ends. As JSON (the API body and the audit event alike):
+/// `{"subject":{"issuer":"…","sub":"…"}}`, `{"cluster":"…"}` or `{"all":true}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ScopeFields", into = "ScopeFields")]
+pub enum RevocationScope {
+    /// Every request of one subject of one issuer.
+    Subject {
+        /// The token issuer (`iss`).
+        issuer: String,
+        /// The subject (`sub`).
+        sub: String,
+    },
+    /// Every request for one cluster.
+    Cluster(String),
+    /// Every request.
+    All,
+}
+
+/// A subject as `{"issuer","sub"}`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectFields {
+    issuer: String,
+    sub: String,
+}
+
+/// [`RevocationScope`] as JSON: exactly one of the fields.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<SubjectFields>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    all: Option<bool>,
+}
+
+impl TryFrom<ScopeFields> for RevocationScope {
+    type Error = String;
+
+    fn try_from(fields: ScopeFields) -> Result<Self, String> {
+        match (fields.subject, fields.cluster, fields.all) {
+            (Some(SubjectFields { issuer, sub }), None, None) => {
+                if issuer.is_empty() || sub.is_empty() {
+                    Err("`subject` needs a non-empty `issuer` and `sub`".to_owned())
+                } else {
+                    Ok(Self::Subject { issuer, sub })
+                }
+            }
+            (None, Some(cluster), None) if cluster.is_empty() => {
+                Err("`cluster` must not be empty".to_owned())
+            }
+            (None, Some(cluster), None) => Ok(Self::Cluster(cluster)),
+            (None, None, Some(true)) => Ok(Self::All),
+            (None, None, Some(false)) => Err("`all` must be `true` when given".to_owned()),
+            _ => Err("give exactly one of `subject`, `cluster` or `all`".to_owned()),
+        }
+    }
+}
+
+impl From<RevocationScope> for ScopeFields {
+    fn from(scope: RevocationScope) -> Self {
+        let mut fields = Self {
+            subject: None,
+            cluster: None,
+            all: None,
+        };
+        match scope {
+            RevocationScope::Subject { issuer, sub } => {
+                fields.subject = Some(SubjectFields { issuer, sub });
+            }
+            RevocationScope::Cluster(cluster) => fields.cluster = Some(cluster),
+            RevocationScope::All => fields.all = Some(true),
+        }
+        fields
+    }
+}
+
+impl std::fmt::Display for RevocationScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Subject { issuer, sub } => write!(f, "subject `{sub}` of issuer `{issuer}`"),
+            Self::Cluster(cluster) => write!(f, "cluster `{cluster}`"),
+            Self::All => f.write_str("every request"),
+        }
+    }
+}
+
 /// The details of an audit event; the variant is the event's kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -152,6 +241,20 @@ pub enum Details {
         /// The candidate module file now active.
         candidate: String,
     },
+    /// An admin used the kill switch; each request it ended has its own `state_changed`
+    /// event by the same actor.
+    KillSwitch {
+        /// Which requests it was to end.
+        scope: RevocationScope,
+        /// Grants ended and pending requests withdrawn.
+        revoked: u64,
+        /// Requests in scope another task had ended first.
+        ended: u64,
+        /// Grants whose teardown failed: still active, with their expiry timer.
+        failed: u64,
+        /// Requests in scope still being decided or provisioned, left as they were.
+        in_flight: u64,
+    },
 }
 
 impl Details {
@@ -169,6 +272,7 @@ impl Details {
             Self::PolicyRejected { .. } => "policy_rejected",
             Self::ShadowDifference { .. } => "shadow_difference",
             Self::PolicyPromoted { .. } => "policy_promoted",
+            Self::KillSwitch { .. } => "kill_switch",
         }
     }
 }

@@ -19,7 +19,7 @@ mod verify;
 
 use std::io::Write;
 
-pub use event::{Actor, AuditEvent, AuthenticationFailures, Details};
+pub use event::{Actor, AuditEvent, AuthenticationFailures, Details, RevocationScope};
 pub use verify::{Break, BrokenLink, VerifyReport, verify};
 
 use crate::store::{self, Store};

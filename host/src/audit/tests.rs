@@ -399,6 +399,11 @@ fn every_kind_of_event() -> Vec<serde_json::Value> {
             "active": verdict, "candidate": failed}),
         serde_json::json!({"kind": "policy_promoted", "cluster": "prod", "entry": "groups",
             "candidate": "g2.wasm"}),
+        serde_json::json!({"kind": "kill_switch",
+            "scope": {"subject": {"issuer": "https://idp", "sub": "mallory"}},
+            "revoked": 2, "ended": 1, "failed": 0, "in_flight": 0}),
+        serde_json::json!({"kind": "kill_switch", "scope": {"all": true},
+            "revoked": 0, "ended": 0, "failed": 1, "in_flight": 1}),
     ]
 }
 
@@ -419,7 +424,7 @@ fn canonical_json_written_straight_is_what_the_value_gave() {
             through_a_value(&json)
         );
     }
-    assert_eq!(kinds.len(), 11, "every kind of event: {kinds:?}");
+    assert_eq!(kinds.len(), 12, "every kind of event: {kinds:?}");
     for actor in [
         Actor::user(
             &serde_json::from_str(include_str!("../store/fixtures/identity.json")).unwrap(),

@@ -5,6 +5,7 @@ mod audit;
 mod dev;
 mod error;
 mod policy;
+mod revoke;
 mod serve;
 mod service;
 
@@ -67,6 +68,9 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Check the audit log.
     Audit(audit::AuditArgs),
+    /// The kill switch: revoke every live request of a subject, of a cluster, or all of them,
+    /// on a running Wicket (an admin's token in `WICKET_TOKEN`).
+    Revoke(revoke::RevokeArgs),
 }
 
 /// Runs the command; bad input is one `error: ...` line on stderr and exit code 2.
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
         Command::Audit(args) => audit::run(&cli.global, args),
+        Command::Revoke(args) => revoke::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -19,7 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::error::{ApiError, Error, Result, StepFailure};
 use super::names::{
-    FIELD_MANAGER, NAMESPACE_ANNOTATION, REQUEST_LABEL, object_name, validate_request_id,
+    Claim, FIELD_MANAGER, NAMESPACE_ANNOTATION, Owner, REQUEST_LABEL, object_name,
+    validate_request_id,
 };
 use super::target::ClusterTarget;
 
@@ -69,10 +70,17 @@ impl ClusterTarget {
     /// Issues a fresh credential for the grant of `request_id`: a TokenRequest for its
     /// ServiceAccount (lifetime `max(ttl, 600 s)`) and a kubeconfig with one context named
     /// `<cluster>-<first granted namespace>` defaulting to that namespace. Fails unless the
-    /// ServiceAccount exists and carries the request's label.
+    /// ServiceAccount exists and carries the request's label and `installation`'s labels for
+    /// this cluster entry (or, made before those labels, none).
     #[tracing::instrument(skip(self), fields(cluster = %self.name))]
-    pub async fn issue_credential(&self, request_id: &str, ttl: Duration) -> Result<Credential> {
+    pub async fn issue_credential(
+        &self,
+        installation: &str,
+        request_id: &str,
+        ttl: Duration,
+    ) -> Result<Credential> {
         validate_request_id(request_id)?;
+        let owner = Owner::new(installation, &self.name)?;
         let name = object_name(request_id);
         let credential_error = |source| Error::Credential {
             request_id: request_id.to_owned(),
@@ -84,8 +92,10 @@ impl ClusterTarget {
             .get(&name)
             .await
             .map_err(|e| credential_error(ApiError::from(e).into()))?;
-        let labels = account.metadata.labels.unwrap_or_default();
-        if labels.get(REQUEST_LABEL).map(String::as_str) != Some(request_id) {
+        let labels = account.metadata.labels.as_ref();
+        let request = labels.and_then(|l| l.get(REQUEST_LABEL));
+        if request.map(String::as_str) != Some(request_id) || owner.claim(labels) == Claim::Foreign
+        {
             return Err(credential_error(StepFailure::Foreign));
         }
         let namespace = account

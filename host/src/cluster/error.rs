@@ -111,7 +111,8 @@ pub enum StepFailure {
     /// The API call failed.
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// An object of that name exists but was not created for this request.
+    /// An object of that name exists but was not created for this request by this
+    /// installation's cluster entry.
     #[error("an object of that name exists and does not belong to this request")]
     Foreign,
     /// An object of this request exists with other content (rules, role or subjects).
@@ -170,6 +171,16 @@ pub enum Error {
     InvalidRequestId {
         /// The id given.
         id: String,
+    },
+    /// An installation id or cluster name cannot be a label value.
+    #[error(
+        "{what} `{value}` must be 1 to 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit"
+    )]
+    InvalidLabel {
+        /// What it is (`installation id`, `cluster name`).
+        what: &'static str,
+        /// The value given.
+        value: String,
     },
     /// The grant cannot be provisioned as given.
     #[error("invalid grant: {reason}")]
@@ -325,6 +336,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidRequestId { .. } => "invalid-request-id",
+            Self::InvalidLabel { .. } => "invalid-label",
             Self::InvalidGrant { .. } => "invalid-grant",
             Self::InvalidTarget { .. }
             | Self::Kubeconfig { .. }

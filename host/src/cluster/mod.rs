@@ -4,8 +4,11 @@
 //! workflow.
 //!
 //! Every object is named `wicket-<request id>` (DNS-1123-safe), labelled
-//! `app.kubernetes.io/managed-by=wicket` and `wicket.dev/request=<id>`, annotated with the
-//! requester, the expiry and the reason, and written with field manager `wicket`.
+//! `app.kubernetes.io/managed-by=wicket`, `wicket.dev/request=<id>`,
+//! `wicket.dev/installation=<installation id>` and `wicket.dev/cluster=<cluster entry>`,
+//! annotated with the requester, the expiry and the reason, and written with field manager
+//! `wicket`. Teardown and the reconciler select by the installation and cluster labels too, so
+//! Wicket never deletes what another installation or another cluster entry created.
 //!
 //! ```no_run
 //! # async fn example(spec: wicket::cluster::ProvisionSpec) -> wicket::cluster::Result<()> {
@@ -19,7 +22,8 @@
 //! let provisioned = target.provision(&spec).await?; // all or nothing
 //! let yaml = provisioned.credential.kubeconfig.expose(); // to the requester only
 //! # let _ = yaml;
-//! target.teardown(&spec.request_id).await?; // ServiceAccount first: every token dies with it
+//! // ServiceAccount first: every token dies with it
+//! target.teardown(&spec.installation, &spec.request_id).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -41,8 +45,9 @@ pub use error::{
 };
 pub use manifest::{WICKET_ACCOUNT, WICKET_RBAC, apply};
 pub use names::{
-    EXPIRES_AT_ANNOTATION, FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_ANNOTATION,
-    REASON_ANNOTATION, REQUEST_LABEL, REQUESTER_ANNOTATION, object_name,
+    CLUSTER_LABEL, Claim, EXPIRES_AT_ANNOTATION, FIELD_MANAGER, INSTALLATION_LABEL,
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_ANNOTATION, Owner, REASON_ANNOTATION,
+    REQUEST_LABEL, REQUESTER_ANNOTATION, legacy_selector, object_name,
 };
 pub use objects::{Kind, ObjectRef};
 pub use preflight::{Excess, Permission, excess_probes, required_permissions};

@@ -1,6 +1,9 @@
 //! Names, labels and annotations of the objects Wicket creates, all derived from the request id
 //! so that a retry finds what an earlier attempt created and a cleaner finds everything without
-//! the database.
+//! the database, and the [`Owner`] labels that keep one installation's cluster entry from
+//! touching the objects of another.
+
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
@@ -12,6 +15,11 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "wicket";
 /// Label holding the request id an object was created for.
 pub const REQUEST_LABEL: &str = "wicket.dev/request";
+/// Label holding the id of the installation (one database, shared by its replicas) that
+/// created an object.
+pub const INSTALLATION_LABEL: &str = "wicket.dev/installation";
+/// Label holding the name of the cluster entry an object was created through.
+pub const CLUSTER_LABEL: &str = "wicket.dev/cluster";
 /// Annotation holding the requester's subject.
 pub const REQUESTER_ANNOTATION: &str = "wicket.dev/requester";
 /// Annotation holding the end of the grant, RFC 3339.
@@ -30,22 +38,114 @@ const MAX_NAME: usize = 63;
 /// Hex digits of the id's digest appended when the id cannot be used verbatim.
 const DIGEST_HEX: usize = 10;
 
-/// Checks that `id` can be a label value (`wicket.dev/request=<id>`): at most 63 characters,
-/// alphanumerics, `-`, `_` and `.`, starting and ending with an alphanumeric.
-pub fn validate_request_id(id: &str) -> Result<()> {
-    let bytes = id.as_bytes();
-    let ok = !bytes.is_empty()
+/// Whether `value` is a non-empty label value: at most 63 characters, alphanumerics, `-`, `_`
+/// and `.`, starting and ending with an alphanumeric (so it cannot widen a selector either).
+fn is_label_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
         && bytes.len() <= 63
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
         && bytes
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Checks that `id` can be a label value (`wicket.dev/request=<id>`).
+pub fn validate_request_id(id: &str) -> Result<()> {
+    if is_label_value(id) {
         Ok(())
     } else {
         Err(Error::InvalidRequestId { id: id.to_owned() })
     }
+}
+
+/// Whose an object is: one installation's one cluster entry. Every object Wicket creates carries
+/// both labels, and every selector of teardown and the reconciler names both, so a Wicket never
+/// deletes what another installation, or another cluster entry on the same API server, created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    installation: String,
+    cluster: String,
+}
+
+/// How an object found on the cluster relates to an [`Owner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// It carries the owner's installation and cluster labels.
+    Ours,
+    /// It carries no installation label: made by a Wicket version before those labels.
+    Legacy,
+    /// It belongs to another installation or cluster entry.
+    Foreign,
+}
+
+impl Owner {
+    /// The owner `cluster` (a configured cluster entry) of `installation`; both must be label
+    /// values.
+    pub fn new(installation: &str, cluster: &str) -> Result<Self> {
+        for (what, value) in [("installation id", installation), ("cluster name", cluster)] {
+            if !is_label_value(value) {
+                return Err(Error::InvalidLabel {
+                    what,
+                    value: value.to_owned(),
+                });
+            }
+        }
+        Ok(Self {
+            installation: installation.to_owned(),
+            cluster: cluster.to_owned(),
+        })
+    }
+
+    /// The installation id.
+    pub fn installation(&self) -> &str {
+        &self.installation
+    }
+
+    /// The labels of every object of request `id`.
+    pub(crate) fn labels(&self, id: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
+            (REQUEST_LABEL.to_owned(), id.to_owned()),
+            (INSTALLATION_LABEL.to_owned(), self.installation.clone()),
+            (CLUSTER_LABEL.to_owned(), self.cluster.clone()),
+        ])
+    }
+
+    /// The label selector matching every object of this owner.
+    pub fn selector(&self) -> String {
+        format!(
+            "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{INSTALLATION_LABEL}={},{CLUSTER_LABEL}={}",
+            self.installation, self.cluster
+        )
+    }
+
+    /// The label selector matching every object of this owner's request `id`.
+    pub fn request_selector(&self, id: &str) -> String {
+        format!("{},{REQUEST_LABEL}={id}", self.selector())
+    }
+
+    /// How an object with `labels` relates to this owner.
+    pub fn claim(&self, labels: Option<&BTreeMap<String, String>>) -> Claim {
+        let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+        match (label(INSTALLATION_LABEL), label(CLUSTER_LABEL)) {
+            (None, _) => Claim::Legacy,
+            (Some(i), Some(c)) if i == self.installation && c == self.cluster => Claim::Ours,
+            _ => Claim::Foreign,
+        }
+    }
+}
+
+/// The label selector matching the objects of request `id` made before installation labels
+/// (teardown still ends such a grant when its request is this installation's).
+pub fn legacy_request_selector(id: &str) -> String {
+    format!("{},{REQUEST_LABEL}={id}", legacy_selector())
+}
+
+/// The label selector matching every object made before installation labels.
+pub fn legacy_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},!{INSTALLATION_LABEL}")
 }
 
 /// The name of every object of request `id` (`wicket-<id>`): a DNS-1123 label. When the id is not
@@ -114,16 +214,6 @@ pub fn validate_role_name(name: &str) -> Result<()> {
             reason: format!("`{name}` is not a valid cluster role name"),
         })
     }
-}
-
-/// The label selector matching every object of request `id`.
-pub fn request_selector(id: &str) -> String {
-    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{REQUEST_LABEL}={id}")
-}
-
-/// The label selector matching every object Wicket manages.
-pub fn managed_selector() -> String {
-    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
 }
 
 #[cfg(test)]
@@ -207,12 +297,66 @@ mod tests {
         assert_eq!(validate_role_name(name).is_ok(), ok);
     }
 
+    fn owner() -> Owner {
+        Owner::new("0123456789abcdef0123456789abcdef", "prod").unwrap()
+    }
+
     #[test]
-    fn selectors_name_both_labels() {
+    fn selectors_name_the_installation_and_the_cluster() {
         assert_eq!(
-            request_selector("r1"),
-            "app.kubernetes.io/managed-by=wicket,wicket.dev/request=r1"
+            owner().request_selector("r1"),
+            "app.kubernetes.io/managed-by=wicket,\
+             wicket.dev/installation=0123456789abcdef0123456789abcdef,\
+             wicket.dev/cluster=prod,wicket.dev/request=r1"
         );
-        assert_eq!(managed_selector(), "app.kubernetes.io/managed-by=wicket");
+        assert_eq!(
+            legacy_request_selector("r1"),
+            "app.kubernetes.io/managed-by=wicket,!wicket.dev/installation,wicket.dev/request=r1"
+        );
+        let labels = owner().labels("r1");
+        assert_eq!(
+            labels[INSTALLATION_LABEL],
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(labels[CLUSTER_LABEL], "prod");
+        assert_eq!(labels[REQUEST_LABEL], "r1");
+    }
+
+    #[rstest]
+    #[case::ours(Some("0123456789abcdef0123456789abcdef"), Some("prod"), Claim::Ours)]
+    #[case::legacy(None, None, Claim::Legacy)]
+    #[case::legacy_with_a_cluster(None, Some("prod"), Claim::Legacy)]
+    #[case::other_installation(
+        Some("ffffffffffffffffffffffffffffffff"),
+        Some("prod"),
+        Claim::Foreign
+    )]
+    #[case::other_cluster(
+        Some("0123456789abcdef0123456789abcdef"),
+        Some("staging"),
+        Claim::Foreign
+    )]
+    #[case::no_cluster(Some("0123456789abcdef0123456789abcdef"), None, Claim::Foreign)]
+    fn objects_are_claimed_by_both_labels(
+        #[case] installation: Option<&str>,
+        #[case] cluster: Option<&str>,
+        #[case] claim: Claim,
+    ) {
+        let mut labels = BTreeMap::new();
+        if let Some(i) = installation {
+            labels.insert(INSTALLATION_LABEL.to_owned(), i.to_owned());
+        }
+        if let Some(c) = cluster {
+            labels.insert(CLUSTER_LABEL.to_owned(), c.to_owned());
+        }
+        assert_eq!(owner().claim(Some(&labels)), claim);
+    }
+
+    #[rstest]
+    #[case::empty_installation("", "prod")]
+    #[case::comma("a,b", "prod")]
+    #[case::selector_in_cluster("0123", "prod,wicket.dev/request")]
+    fn owners_must_be_label_values(#[case] installation: &str, #[case] cluster: &str) {
+        assert!(Owner::new(installation, cluster).is_err());
     }
 }

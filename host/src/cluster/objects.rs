@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ProvisionSpec;
 use super::names::{
-    EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_ANNOTATION,
-    REASON_ANNOTATION, REQUEST_LABEL, REQUESTER_ANNOTATION,
+    EXPIRES_AT_ANNOTATION, NAMESPACE_ANNOTATION, Owner, REASON_ANNOTATION, REQUESTER_ANNOTATION,
 };
 use crate::policy::types::Rule;
 
@@ -119,12 +118,15 @@ impl fmt::Display for ObjectRef {
     }
 }
 
-/// Metadata every object of the grant carries.
-pub(crate) fn metadata(spec: &ProvisionSpec, name: &str, namespace: Option<&str>) -> ObjectMeta {
-    let labels = BTreeMap::from([
-        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
-        (REQUEST_LABEL.to_owned(), spec.request_id.clone()),
-    ]);
+/// Metadata every object of the grant carries: the labels of its owner and request, and the
+/// requester, expiry and reason as annotations.
+pub(crate) fn metadata(
+    spec: &ProvisionSpec,
+    owner: &Owner,
+    name: &str,
+    namespace: Option<&str>,
+) -> ObjectMeta {
+    let labels = owner.labels(&spec.request_id);
     let annotations = BTreeMap::from([
         (REQUESTER_ANNOTATION.to_owned(), spec.requester.clone()),
         (
@@ -146,10 +148,11 @@ pub(crate) fn metadata(spec: &ProvisionSpec, name: &str, namespace: Option<&str>
 /// remembers the namespace issued kubeconfigs default to.
 pub(crate) fn service_account(
     spec: &ProvisionSpec,
+    owner: &Owner,
     jit_namespace: &str,
     name: &str,
 ) -> ServiceAccount {
-    let mut meta = metadata(spec, name, Some(jit_namespace));
+    let mut meta = metadata(spec, owner, name, Some(jit_namespace));
     if let Some(ns) = spec.grant.namespaces.first() {
         meta.annotations
             .get_or_insert_default()
@@ -186,9 +189,15 @@ pub(crate) fn policy_rules(rules: &[Rule]) -> Vec<PolicyRule> {
 }
 
 /// A Role holding `rules` in `namespace`.
-pub(crate) fn role(spec: &ProvisionSpec, namespace: &str, name: &str, rules: &[Rule]) -> Role {
+pub(crate) fn role(
+    spec: &ProvisionSpec,
+    owner: &Owner,
+    namespace: &str,
+    name: &str,
+    rules: &[Rule],
+) -> Role {
     Role {
-        metadata: metadata(spec, name, Some(namespace)),
+        metadata: metadata(spec, owner, name, Some(namespace)),
         rules: Some(policy_rules(rules)),
     }
 }
@@ -196,13 +205,14 @@ pub(crate) fn role(spec: &ProvisionSpec, namespace: &str, name: &str, rules: &[R
 /// A RoleBinding in `namespace` of `role_ref` to the ServiceAccount.
 pub(crate) fn role_binding(
     spec: &ProvisionSpec,
+    owner: &Owner,
     namespace: &str,
     name: &str,
     role_ref: RoleRef,
     jit_namespace: &str,
 ) -> RoleBinding {
     RoleBinding {
-        metadata: metadata(spec, name, Some(namespace)),
+        metadata: metadata(spec, owner, name, Some(namespace)),
         role_ref,
         subjects: Some(subjects(jit_namespace, name)),
     }
@@ -218,9 +228,9 @@ pub(crate) fn role_ref(kind: Kind, name: &str) -> RoleRef {
 }
 
 /// The ClusterRole holding the cluster-scoped rules.
-pub(crate) fn cluster_role(spec: &ProvisionSpec, name: &str) -> ClusterRole {
+pub(crate) fn cluster_role(spec: &ProvisionSpec, owner: &Owner, name: &str) -> ClusterRole {
     ClusterRole {
-        metadata: metadata(spec, name, None),
+        metadata: metadata(spec, owner, name, None),
         rules: Some(policy_rules(&spec.grant.cluster_rules)),
         aggregation_rule: None,
     }
@@ -229,11 +239,12 @@ pub(crate) fn cluster_role(spec: &ProvisionSpec, name: &str) -> ClusterRole {
 /// The ClusterRoleBinding of that ClusterRole to the ServiceAccount.
 pub(crate) fn cluster_role_binding(
     spec: &ProvisionSpec,
+    owner: &Owner,
     name: &str,
     jit_namespace: &str,
 ) -> ClusterRoleBinding {
     ClusterRoleBinding {
-        metadata: metadata(spec, name, None),
+        metadata: metadata(spec, owner, name, None),
         role_ref: role_ref(Kind::ClusterRole, name),
         subjects: Some(subjects(jit_namespace, name)),
     }
@@ -319,8 +330,13 @@ mod tests {
     use super::*;
     use crate::policy::types::{Access, Grant, NamespaceGrant};
 
+    fn owner() -> Owner {
+        Owner::new("0123456789abcdef0123456789abcdef", "prod").unwrap()
+    }
+
     fn spec() -> ProvisionSpec {
         ProvisionSpec {
+            installation: "0123456789abcdef0123456789abcdef".into(),
             request_id: "r1".into(),
             requester: "alice@example.com".into(),
             reason: "INC-123: payments are failing".into(),
@@ -347,10 +363,15 @@ mod tests {
 
     #[test]
     fn every_object_is_labelled_and_annotated() {
-        let meta = metadata(&spec(), "wicket-r1", Some("payments"));
+        let meta = metadata(&spec(), &owner(), "wicket-r1", Some("payments"));
         let labels = meta.labels.unwrap();
         assert_eq!(labels["app.kubernetes.io/managed-by"], "wicket");
         assert_eq!(labels["wicket.dev/request"], "r1");
+        assert_eq!(
+            labels["wicket.dev/installation"],
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(labels["wicket.dev/cluster"], "prod");
         let annotations = meta.annotations.unwrap();
         assert_eq!(annotations["wicket.dev/requester"], "alice@example.com");
         assert_eq!(annotations["wicket.dev/expires-at"], "2026-11-21T13:00:00Z");
@@ -364,7 +385,7 @@ mod tests {
 
     #[test]
     fn the_service_account_remembers_the_first_namespace() {
-        let sa = service_account(&spec(), "wicket-system", "wicket-r1");
+        let sa = service_account(&spec(), &owner(), "wicket-system", "wicket-r1");
         assert_eq!(
             sa.metadata.annotations.unwrap()["wicket.dev/namespace"],
             "payments"
@@ -376,6 +397,7 @@ mod tests {
     fn bindings_name_only_the_service_account() {
         let rb = role_binding(
             &spec(),
+            &owner(),
             "payments",
             "wicket-r1",
             role_ref(Kind::ClusterRole, "edit"),
@@ -403,7 +425,13 @@ mod tests {
     #[test]
     fn content_comparison_sees_what_a_role_grants() {
         let s = spec();
-        let desired = role(&s, "payments", "wicket-r1", &[rule(&["get"], &[])]);
+        let desired = role(
+            &s,
+            &owner(),
+            "payments",
+            "wicket-r1",
+            &[rule(&["get"], &[])],
+        );
         let mut normalised = desired.clone();
         normalised.rules.as_mut().unwrap()[0].resource_names = Some(vec![]);
         assert!(
@@ -412,6 +440,7 @@ mod tests {
         );
         let wider = role(
             &s,
+            &owner(),
             "payments",
             "wicket-r1",
             &[rule(&["get", "delete"], &[])],
@@ -424,6 +453,7 @@ mod tests {
         let s = spec();
         let desired = role_binding(
             &s,
+            &owner(),
             "payments",
             "wicket-r1",
             role_ref(Kind::ClusterRole, "edit"),
@@ -434,6 +464,7 @@ mod tests {
         assert!(defaulted.same_content(&desired));
         let admin = role_binding(
             &s,
+            &owner(),
             "payments",
             "wicket-r1",
             role_ref(Kind::ClusterRole, "admin"),

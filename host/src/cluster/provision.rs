@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use super::credential::Credential;
 use super::error::{ApiError, Error, ProvisionFailure, ProvisionStep, Result, StepFailure};
 use super::names::{
-    FIELD_MANAGER, REQUEST_LABEL, object_name, validate_namespace, validate_request_id,
-    validate_role_name,
+    Claim, FIELD_MANAGER, Owner, REQUEST_LABEL, object_name, validate_namespace,
+    validate_request_id, validate_role_name,
 };
 use super::objects::{self, Content, Kind, ObjectRef};
 use super::target::ClusterTarget;
@@ -27,6 +27,9 @@ use crate::policy::types::{Access, Grant};
 /// What to provision for one allowed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionSpec {
+    /// The id of the installation provisioning it (a label value: it labels every object,
+    /// with the target's name as the cluster entry).
+    pub installation: String,
     /// The request's id (a label value: it names and labels every object).
     pub request_id: String,
     /// Who asked (the token's subject); an annotation on every object.
@@ -45,7 +48,8 @@ pub struct ProvisionSpec {
 pub enum Outcome {
     /// Created by this call.
     Created,
-    /// Already there, labelled for this request and with the same content.
+    /// Already there, labelled for this request by this installation's cluster entry, and with
+    /// the same content.
     Adopted,
 }
 
@@ -80,9 +84,10 @@ impl ClusterTarget {
     #[tracing::instrument(skip_all, fields(cluster = %self.name, request_id = %spec.request_id))]
     pub async fn provision(&self, spec: &ProvisionSpec) -> Result<Provisioned> {
         validate(spec)?;
+        let owner = Owner::new(&spec.installation, &self.name)?;
         let name = object_name(&spec.request_id);
         let mut done = Vec::new();
-        match self.provision_steps(spec, &name, &mut done).await {
+        match self.provision_steps(spec, &owner, &name, &mut done).await {
             Ok(credential) => {
                 tracing::info!(objects = done.len(), "grant provisioned");
                 let service_account = ObjectRef::service_account(&self.jit_namespace, &name);
@@ -110,16 +115,17 @@ impl ClusterTarget {
     async fn provision_steps(
         &self,
         spec: &ProvisionSpec,
+        owner: &Owner,
         name: &str,
         done: &mut Vec<StepRecord>,
     ) -> Result<Credential, Failed> {
         let jit = self.jit_namespace.as_str();
-        let account = objects::service_account(spec, jit, name);
+        let account = objects::service_account(spec, owner, jit, name);
         let api = Api::namespaced(self.client.clone(), jit);
         self.step(
             api,
             &account,
-            spec,
+            (spec, owner),
             ProvisionStep::ServiceAccount,
             ObjectRef::service_account(jit, name),
             done,
@@ -131,12 +137,12 @@ impl ClusterTarget {
             let role_ref = match &ns_grant.access {
                 Access::Role(cluster_role) => objects::role_ref(Kind::ClusterRole, cluster_role),
                 Access::Rules(rules) => {
-                    let role = objects::role(spec, ns, name, rules);
+                    let role = objects::role(spec, owner, ns, name, rules);
                     let api = Api::<Role>::namespaced(self.client.clone(), ns);
                     self.step(
                         api,
                         &role,
-                        spec,
+                        (spec, owner),
                         ProvisionStep::Role,
                         ObjectRef::role(ns, name),
                         done,
@@ -145,12 +151,12 @@ impl ClusterTarget {
                     objects::role_ref(Kind::Role, name)
                 }
             };
-            let binding = objects::role_binding(spec, ns, name, role_ref, jit);
+            let binding = objects::role_binding(spec, owner, ns, name, role_ref, jit);
             let api = Api::<RoleBinding>::namespaced(self.client.clone(), ns);
             self.step(
                 api,
                 &binding,
-                spec,
+                (spec, owner),
                 ProvisionStep::RoleBinding,
                 ObjectRef::role_binding(ns, name),
                 done,
@@ -159,24 +165,24 @@ impl ClusterTarget {
         }
 
         if !spec.grant.cluster_rules.is_empty() {
-            let role = objects::cluster_role(spec, name);
+            let role = objects::cluster_role(spec, owner, name);
             let api = Api::<ClusterRole>::all(self.client.clone());
             self.step(
                 api,
                 &role,
-                spec,
+                (spec, owner),
                 ProvisionStep::ClusterRole,
                 ObjectRef::cluster_role(name),
                 done,
             )
             .await?;
-            let binding = objects::cluster_role_binding(spec, name, jit);
+            let binding = objects::cluster_role_binding(spec, owner, name, jit);
             let api = Api::<ClusterRoleBinding>::all(self.client.clone());
             let object = ObjectRef::cluster_role_binding(name);
             self.step(
                 api,
                 &binding,
-                spec,
+                (spec, owner),
                 ProvisionStep::ClusterRoleBinding,
                 object,
                 done,
@@ -201,7 +207,7 @@ impl ClusterTarget {
         &self,
         api: Api<K>,
         desired: &K,
-        spec: &ProvisionSpec,
+        (spec, owner): (&ProvisionSpec, &Owner),
         step: ProvisionStep,
         object: ObjectRef,
         done: &mut Vec<StepRecord>,
@@ -209,7 +215,7 @@ impl ClusterTarget {
     where
         K: Resource + Content + Clone + Debug + Serialize + DeserializeOwned,
     {
-        match ensure(&api, desired, &object.name, &spec.request_id).await {
+        match ensure(&api, desired, &object.name, owner, &spec.request_id).await {
             Ok(outcome) => {
                 tracing::debug!(%step, %object, ?outcome, "object in place");
                 done.push(StepRecord {
@@ -240,12 +246,13 @@ impl ClusterTarget {
     }
 }
 
-/// Creates `desired`; on AlreadyExists, adopts the existing object if it is labelled for
-/// `request_id` and grants the same, else fails.
+/// Creates `desired`; on AlreadyExists, adopts the existing object if `owner` made it for
+/// `request_id` and it grants the same, else fails.
 async fn ensure<K>(
     api: &Api<K>,
     desired: &K,
     name: &str,
+    owner: &Owner,
     request_id: &str,
 ) -> Result<Outcome, StepFailure>
 where
@@ -263,12 +270,9 @@ where
         return Err(error.into());
     }
     let existing = api.get(name).await.map_err(ApiError::from)?;
-    let owner = existing
-        .meta()
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(REQUEST_LABEL));
-    if owner.map(String::as_str) != Some(request_id) {
+    let labels = existing.meta().labels.as_ref();
+    let request = labels.and_then(|l| l.get(REQUEST_LABEL));
+    if request.map(String::as_str) != Some(request_id) || owner.claim(labels) != Claim::Ours {
         return Err(StepFailure::Foreign);
     }
     if !existing.same_content(desired) {
@@ -349,6 +353,7 @@ mod tests {
 
     fn spec(namespaces: Vec<NamespaceGrant>, cluster_rules: Vec<Rule>) -> ProvisionSpec {
         ProvisionSpec {
+            installation: "0123456789abcdef0123456789abcdef".into(),
             request_id: "r1".into(),
             requester: "alice".into(),
             reason: "test".into(),

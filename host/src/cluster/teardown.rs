@@ -1,5 +1,7 @@
 //! Ending a grant and finding what Wicket manages: objects are found by their labels, so this
-//! works without the database (after a crash, for the reconciler).
+//! works without the database (after a crash, for the reconciler). Every selector names the
+//! installation and the cluster entry ([`Owner`]): what another installation or another cluster
+//! entry on the same API server created is never listed, so never deleted.
 
 use std::fmt::Debug;
 
@@ -12,7 +14,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, Error, Result, TeardownFailure};
 use super::names::{
-    EXPIRES_AT_ANNOTATION, REQUEST_LABEL, managed_selector, request_selector, validate_request_id,
+    EXPIRES_AT_ANNOTATION, Owner, REQUEST_LABEL, legacy_request_selector, legacy_selector,
+    validate_request_id,
 };
 use super::objects::{Kind, ObjectRef};
 use super::target::ClusterTarget;
@@ -48,27 +51,34 @@ pub enum Deleted {
 }
 
 impl ClusterTarget {
-    /// Ends the grant of `request_id`: deletes its ServiceAccount first (which invalidates every
-    /// token minted for it), then its RoleBindings, Roles, ClusterRoleBindings and ClusterRoles,
-    /// all found by the request label. Objects already gone are fine, so it is idempotent. On a
-    /// failure it still deletes everything it can, then reports what failed.
+    /// Ends the grant of `request_id` of `installation`: deletes its ServiceAccount first (which
+    /// invalidates every token minted for it), then its RoleBindings, Roles, ClusterRoleBindings
+    /// and ClusterRoles, all found by the request label together with the installation and
+    /// cluster labels. Objects of the request made before those labels existed (no installation
+    /// label) are deleted too, so that a grant made before an upgrade still ends. Objects
+    /// already gone are fine, so it is idempotent. On a failure it still deletes everything it
+    /// can, then reports what failed.
     #[tracing::instrument(skip(self), fields(cluster = %self.name))]
-    pub async fn teardown(&self, request_id: &str) -> Result<TeardownReport> {
+    pub async fn teardown(&self, installation: &str, request_id: &str) -> Result<TeardownReport> {
         validate_request_id(request_id)?;
-        let selector = request_selector(request_id);
+        let owner = Owner::new(installation, &self.name)?;
+        let selectors = [
+            owner.request_selector(request_id),
+            legacy_request_selector(request_id),
+        ];
         let mut deleted = Vec::new();
         let mut failures = Vec::new();
         for kind in TEARDOWN_ORDER {
-            let found = match self.find(kind, &selector).await {
-                Ok(found) => found,
-                Err(error) => {
-                    failures.push(TeardownFailure {
+            let mut found = Vec::new();
+            for selector in &selectors {
+                match self.find(kind, selector).await {
+                    Ok(more) => found.extend(more),
+                    Err(error) => failures.push(TeardownFailure {
                         what: format!("list {kind}s"),
                         error,
-                    });
-                    continue;
+                    }),
                 }
-            };
+            }
             for managed in found {
                 match self.delete_object(&managed.object).await {
                     Ok(Deleted::Now) => deleted.push(managed.object),
@@ -97,15 +107,27 @@ impl ClusterTarget {
         }
     }
 
-    /// Every object Wicket manages on this cluster (ServiceAccounts in the JIT namespace, RBAC
-    /// objects in every namespace), for the reconciler.
+    /// Every object `installation` manages through this cluster entry (ServiceAccounts in the
+    /// JIT namespace, RBAC objects in every namespace), for the reconciler.
     #[tracing::instrument(skip(self), fields(cluster = %self.name))]
-    pub async fn list_managed(&self) -> Result<Vec<ManagedObject>> {
-        let selector = managed_selector();
+    pub async fn list_managed(&self, installation: &str) -> Result<Vec<ManagedObject>> {
+        let selector = Owner::new(installation, &self.name)?.selector();
+        self.list_selected(&selector).await
+    }
+
+    /// Every object labelled as Wicket's without an installation label: made by a Wicket
+    /// version before those labels, by this installation or another. The reconciler leaves
+    /// them alone.
+    #[tracing::instrument(skip(self), fields(cluster = %self.name))]
+    pub async fn list_legacy(&self) -> Result<Vec<ManagedObject>> {
+        self.list_selected(&legacy_selector()).await
+    }
+
+    async fn list_selected(&self, selector: &str) -> Result<Vec<ManagedObject>> {
         let mut all = Vec::new();
         for kind in TEARDOWN_ORDER {
             let found = self
-                .find(kind, &selector)
+                .find(kind, selector)
                 .await
                 .map_err(|source| Error::List {
                     kind: plural(kind),

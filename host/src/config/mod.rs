@@ -145,11 +145,12 @@ impl Config {
     /// relative paths are resolved against `base`.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Self> {
         let mut config = deserialize(text, file)?;
+        // Paths first, so that two spellings of one kubeconfig file compare equal.
+        config.resolve_paths(base);
         config.validate().map_err(|message| Error::Invalid {
             file: file.to_owned(),
             message,
         })?;
-        config.resolve_paths(base);
         Ok(config)
     }
 
@@ -181,9 +182,20 @@ impl Config {
             }
         }
         let mut clusters = HashSet::new();
-        for cluster in &self.clusters {
+        for (index, cluster) in self.clusters.iter().enumerate() {
             if !clusters.insert(cluster.name.as_str()) {
                 return Err(format!("cluster `{}` is configured twice", cluster.name));
+            }
+            if let Some(earlier) = self.clusters[..index]
+                .iter()
+                .find(|earlier| same_jit_namespace(earlier, cluster))
+            {
+                return Err(format!(
+                    "clusters `{}` and `{}` are the same API server (same `server` or the same \
+                     connection) with the same JIT `namespace` `{}`: configure the cluster once, \
+                     or give each entry its own `namespace`",
+                    earlier.name, cluster.name, cluster.namespace
+                ));
             }
         }
         issuer::check_aliases(
@@ -228,6 +240,14 @@ impl Config {
             }
         }
     }
+}
+
+/// Whether two cluster entries put their JIT ServiceAccounts in the same namespace of the same
+/// API server: the same namespace, and the same `server` URL or the same connection (kubeconfig
+/// file and context, or both in-cluster).
+fn same_jit_namespace(a: &ClusterConfig, b: &ClusterConfig) -> bool {
+    let server = |c: &ClusterConfig| c.server.as_str().trim_end_matches('/').to_owned();
+    a.namespace == b.namespace && (server(a) == server(b) || a.connection == b.connection)
 }
 
 fn deserialize(text: &str, file: &str) -> Result<Config> {

@@ -390,6 +390,18 @@ fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] ne
     "[[clusters]]\nname = \"prod\"\nin_cluster = true\nserver = \"https://a.example.com\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",
     "cluster `prod` is configured twice"
 )]
+#[case::same_server_and_namespace(
+    "[[clusters]]\nname = \"prod-2\"\nin_cluster = true\nserver = \"https://PROD.example.com:6443/\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",
+    "clusters `prod` and `prod-2` are the same API server (same `server` or the same connection) with the same JIT `namespace` `wicket-jit`"
+)]
+#[case::same_connection_and_namespace(
+    "[[clusters]]\nname = \"prod-2\"\nkubeconfig = \"./prod.kubeconfig\"\nserver = \"https://other.example.com\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",
+    "clusters `prod` and `prod-2` are the same API server"
+)]
+#[case::both_in_cluster(
+    "[[clusters]]\nname = \"a\"\nin_cluster = true\nserver = \"https://a.example.com\"\nnamespace = \"jit\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n[[clusters]]\nname = \"b\"\nin_cluster = true\nserver = \"https://b.example.com\"\nnamespace = \"jit\"\n[[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n",
+    "clusters `a` and `b` are the same API server"
+)]
 #[case::no_policies(
     "[[clusters]]\nname = \"stage\"\nin_cluster = true\nserver = \"https://a.example.com\"\n",
     "cluster `stage` has no `[[clusters.policies]]`"
@@ -456,6 +468,15 @@ fn admin_and_auditor_groups_name_a_configured_alias(#[case] line: &str, #[case] 
     ))
     .unwrap();
     assert_eq!(config.admin_groups, ["corp:platform-admins"]);
+}
+
+#[test]
+fn one_api_server_may_serve_two_entries_in_two_namespaces() {
+    let second = "[[clusters]]\nname = \"prod-readonly\"\nkubeconfig = \"prod.kubeconfig\"\n\
+                  server = \"https://prod.example.com:6443\"\nnamespace = \"wicket-readonly\"\n\
+                  [[clusters.policies]]\nname = \"p\"\nmodule = \"p.wasm\"\n";
+    let config = parse(&format!("{MINIMAL}{second}")).unwrap();
+    assert_eq!(config.clusters.len(), 2);
 }
 
 #[test]

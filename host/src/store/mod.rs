@@ -1,6 +1,6 @@
-//! Wicket's state in SQLite (WAL mode, foreign keys on, busy timeout): access requests and
-//! their states, the policy verdicts, the Kubernetes objects provisioned for each request,
-//! promoted candidate policies, and the audit log. Every change that matters is written in
+//! Wicket's state in SQLite (WAL mode, foreign keys on, busy timeout): the installation id,
+//! access requests and their states, the policy verdicts, the Kubernetes objects provisioned
+//! for each request, promoted candidate policies, and the audit log. Every change that matters is written in
 //! one transaction together with its audit events, so the log and the state never disagree.
 //!
 //! # Writes: one writer, group commit
@@ -32,6 +32,7 @@
 //! `host/migrations/` and is applied on open.
 
 mod audit_log;
+mod installation;
 mod objects;
 mod promotions;
 mod requests;
@@ -150,6 +151,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Store {
     pool: SqlitePool,
     writer: Writer,
+    installation: Arc<str>,
 }
 
 impl Store {
@@ -178,6 +180,7 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let installation = installation::read(&pool).await?.into();
         let open_writer = |source| Error::OpenWriter {
             path: path.to_owned(),
             source,
@@ -188,7 +191,11 @@ impl Store {
             .busy_timeout(writer::RESTART_WAIT)
             .map_err(open_writer)?;
         let writer = Writer::start(conn, checkpoints).map_err(Error::Thread)?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            installation,
+        })
     }
 
     /// Opens the database the way `wicket audit verify --data` names it: a database file, or
@@ -210,6 +217,13 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+    }
+
+    /// This installation's id (32 lowercase hex digits), made once with the database and the
+    /// same for every process using it: the `wicket.dev/installation` label of every object
+    /// Wicket creates.
+    pub fn installation(&self) -> &str {
+        &self.installation
     }
 
     /// How much the writer has done since the store was opened (see [`WriteStats`]).

@@ -51,7 +51,7 @@ impl Workflow {
                 }
             };
             match self
-                .end_grant(&record, RequestState::Expired, &expiry)
+                .end_grant(&record, RequestState::Expired, &expiry, None)
                 .await
             {
                 Ok(_) => return,

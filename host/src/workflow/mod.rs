@@ -15,8 +15,10 @@
 //! client got no answer). Every later transition is one compare-and-set store write with its
 //! audit event. Expiry is a
 //! timer per grant (a task sleeping until `expires_at`), re-armed from the store on start.
-//! The [reconciler](Workflow::reconcile) deletes every Wicket-labelled object whose request
-//! is not active or is past its expiry, on start and periodically, so a crash leaves nothing.
+//! The [reconciler](Workflow::reconcile) deletes every object of this installation whose
+//! request is not active or is past its expiry, on start and periodically, so a crash leaves
+//! nothing. The [kill switch](Workflow::revoke_in_scope) ends every grant of a subject, of a
+//! cluster, or all of them, at once.
 
 mod chains;
 mod expiry;
@@ -25,6 +27,7 @@ mod lifecycle;
 mod metrics;
 mod ports;
 mod reconcile;
+mod revocations;
 mod targets;
 mod validate;
 
@@ -43,6 +46,7 @@ pub use ports::{
     PolicyLifecycle, ProvisionPlan, ReloadReport, ShadowDifference,
 };
 pub use reconcile::Sweep;
+pub use revocations::{RevocationItem, Revocations};
 pub use targets::{KubeClusters, Preflight};
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
@@ -354,6 +358,7 @@ impl Workflow {
         let provisioned = match bound {
             Ok(grant) => {
                 let plan = ProvisionPlan {
+                    installation: store.installation().to_owned(),
                     request_id: record.id.clone(),
                     requester: record.subject.clone(),
                     reason: record.reason.clone(),
@@ -464,7 +469,12 @@ impl Workflow {
         let issued = self
             .inner
             .clusters
-            .kubeconfig(&record.cluster, id, remaining)
+            .kubeconfig(
+                &record.cluster,
+                self.inner.store.installation(),
+                id,
+                remaining,
+            )
             .await
             .map_err(|source| Error::Cluster {
                 cluster: record.cluster.clone(),
@@ -492,11 +502,30 @@ impl Workflow {
         admin: bool,
     ) -> Result<RequestRecord> {
         let record = self.visible(identity, id, admin).await?;
-        let by = Actor::user(identity);
+        self.end_early(&record, &Actor::user(identity), None).await
+    }
+
+    /// Revokes `record` as `by` (`note` says why, in its `state_changed` event). A grant whose
+    /// teardown fails stays active and gets its expiry timer back.
+    async fn end_early(
+        &self,
+        record: &RequestRecord,
+        by: &Actor,
+        note: Option<&str>,
+    ) -> Result<RequestRecord> {
+        let id = record.id.as_str();
         match record.state {
             RequestState::Active => {
                 self.disarm(id);
-                self.end_grant(&record, RequestState::Revoked, &by).await
+                let ended = self
+                    .end_grant(record, RequestState::Revoked, by, note)
+                    .await;
+                if ended.is_err()
+                    && let Some(expires_at) = record.expires_at
+                {
+                    self.arm(id, expires_at);
+                }
+                ended
             }
             from @ (RequestState::PendingApproval | RequestState::Approved) => Ok(self
                 .inner
@@ -505,8 +534,8 @@ impl Workflow {
                     id,
                     from,
                     to: RequestState::Revoked,
-                    actor: &by,
-                    note: None,
+                    actor: by,
+                    note,
                     detail: None,
                     expires_at: None,
                 })
@@ -524,12 +553,13 @@ impl Workflow {
         record: &RequestRecord,
         to: RequestState,
         by: &Actor,
+        note: Option<&str>,
     ) -> Result<RequestRecord> {
         let store = &self.inner.store;
         let deleted = self
             .inner
             .clusters
-            .teardown(&record.cluster, &record.id)
+            .teardown(&record.cluster, store.installation(), &record.id)
             .await
             .map_err(|source| Error::Cluster {
                 cluster: record.cluster.clone(),
@@ -544,7 +574,7 @@ impl Workflow {
                 from: RequestState::Active,
                 to,
                 actor: by,
-                note: None,
+                note,
                 detail: None,
                 expires_at: None,
             })
@@ -575,5 +605,7 @@ fn owns(identity: &Identity, record: &RequestRecord) -> bool {
     record.subject == identity.subject && record.issuer == identity.issuer
 }
 
+#[cfg(test)]
+mod revocations_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -121,6 +121,8 @@ impl ReloadReport {
 /// What to provision for an allowed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionPlan {
+    /// This installation's id (labels every object, with the cluster entry's name).
+    pub installation: String,
     /// The request's id (names and labels every object).
     pub request_id: String,
     /// The requester's subject (an annotation).
@@ -143,7 +145,8 @@ pub struct ClusterFailure {
     pub message: String,
 }
 
-/// An object labelled as managed by Wicket, as found on a cluster.
+/// An object labelled as managed by this installation's cluster entry (or, for
+/// [`Clusters::list_legacy`], by a Wicket before installation labels), as found on a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedObject {
     /// The object.
@@ -171,7 +174,10 @@ impl std::fmt::Debug for IssuedKubeconfig {
     }
 }
 
-/// The clusters Wicket provisions on, by configured name.
+/// The clusters Wicket provisions on, by configured name. Every object is labelled with the
+/// installation and the cluster entry, and every call that finds objects selects by both: what
+/// another installation, or another cluster entry on the same API server, created is never
+/// touched.
 pub trait Clusters: Send + Sync {
     /// The configured cluster names.
     fn names(&self) -> Vec<String>;
@@ -203,25 +209,36 @@ pub trait Clusters: Send + Sync {
         plan: &'a ProvisionPlan,
     ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>>;
 
-    /// Deletes every object of `request_id` (ServiceAccount first); idempotent. Returns what
-    /// it deleted.
+    /// Deletes every object of `installation`'s request `request_id` (ServiceAccount first),
+    /// and those of the request made before installation labels; idempotent. Returns what it
+    /// deleted.
     fn teardown<'a>(
         &'a self,
         cluster: &'a str,
+        installation: &'a str,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>>;
 
-    /// Mints a token for the request's ServiceAccount (lifetime at least `ttl`) and renders
-    /// a kubeconfig around it.
+    /// Mints a token for the request's ServiceAccount (lifetime at least `ttl`), if it is
+    /// `installation`'s, and renders a kubeconfig around it.
     fn kubeconfig<'a>(
         &'a self,
         cluster: &'a str,
+        installation: &'a str,
         request_id: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<IssuedKubeconfig, ClusterFailure>>;
 
-    /// Every Wicket-labelled object on `cluster`.
+    /// Every object `installation` created through cluster entry `cluster`.
     fn list_managed<'a>(
+        &'a self,
+        cluster: &'a str,
+        installation: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>>;
+
+    /// Every Wicket-labelled object on `cluster` without an installation label (made by a
+    /// version before those labels, by any installation).
+    fn list_legacy<'a>(
         &'a self,
         cluster: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>>;

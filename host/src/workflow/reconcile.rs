@@ -2,9 +2,18 @@
 //!
 //! On start, requests left half-way by a stopped process (`received`, `approved`,
 //! `provisioning`) are marked `failed`, active grants get their timers back (overdue ones
-//! expire at once), and the reconciler runs. The reconciler lists Wicket-labelled objects on
-//! every cluster and deletes those whose request is unknown, not active, or past its expiry,
-//! auditing each deletion; it leaves alone requests this process is working on.
+//! expire at once), and the reconciler runs. The reconciler lists the objects this
+//! installation created through each cluster entry (selected by the `wicket.dev/installation`
+//! and `wicket.dev/cluster` labels) and deletes those whose request is unknown, not active, or
+//! past its expiry, auditing each deletion; it leaves alone requests this process is working
+//! on. Objects of another installation or another cluster entry are never listed, so never
+//! deleted.
+//!
+//! Objects made by a Wicket before installation labels carry none: nothing tells whose they
+//! are, so the reconciler leaves them alone and start-up logs, once per cluster, how many there
+//! are and how to find them (`app.kubernetes.io/managed-by=wicket,!wicket.dev/installation`).
+//! A grant of this installation made before the upgrade still ends on time: teardown also
+//! deletes the unlabelled objects of that one request.
 
 use std::time::Duration;
 
@@ -25,6 +34,10 @@ impl Workflow {
     /// Recovers after a restart, runs the reconciler once, and starts its periodic sweep.
     pub async fn start(&self) -> Result<Sweep> {
         let store = &self.inner.store;
+        tracing::info!(
+            installation = store.installation(),
+            "this installation's objects are labelled `wicket.dev/installation=<installation>`"
+        );
         let workflow = actor("workflow");
         for from in [
             RequestState::Received,
@@ -61,6 +74,7 @@ impl Workflow {
         }
         self.restore_promotions().await?;
         let sweep = self.reconcile().await?;
+        self.report_legacy().await;
         let interval = self.inner.settings.reconcile_interval;
         let workflow = self.clone();
         let task = tokio::spawn(async move {
@@ -82,7 +96,12 @@ impl Workflow {
         let reconciler = actor("reconciler");
         let mut sweep = Sweep::default();
         for cluster in self.inner.clusters.names() {
-            let managed = match self.inner.clusters.list_managed(&cluster).await {
+            let managed = match self
+                .inner
+                .clusters
+                .list_managed(&cluster, store.installation())
+                .await
+            {
                 Ok(managed) => managed,
                 Err(error) => {
                     tracing::warn!(%cluster, %error, "cannot list managed objects");
@@ -139,6 +158,26 @@ impl Workflow {
             }
         }
         Ok(sweep)
+    }
+
+    /// Logs, once per cluster, the Wicket-labelled objects without an installation label that
+    /// the reconciler leaves alone.
+    async fn report_legacy(&self) {
+        for cluster in self.inner.clusters.names() {
+            match self.inner.clusters.list_legacy(&cluster).await {
+                Ok(legacy) if legacy.is_empty() => {}
+                Ok(legacy) => tracing::warn!(
+                    %cluster,
+                    objects = legacy.len(),
+                    selector = %crate::cluster::legacy_selector(),
+                    "objects made by a Wicket before installation labels are left alone; \
+                     delete them by hand once their grants have ended"
+                ),
+                Err(error) => {
+                    tracing::warn!(%cluster, %error, "cannot list objects without installation labels");
+                }
+            }
+        }
     }
 
     /// The configured reconciler interval.

@@ -48,6 +48,14 @@ fn to_store(object: &cluster::ObjectRef) -> ObjectRef {
     }
 }
 
+fn to_port(managed: &cluster::ManagedObject) -> ManagedObject {
+    ManagedObject {
+        object: to_store(&managed.object),
+        request_id: managed.request_id.clone(),
+        expires_at: managed.expires_at,
+    }
+}
+
 fn to_cluster(object: &ObjectRef) -> Option<cluster::ObjectRef> {
     let kind = [
         Kind::ServiceAccount,
@@ -159,6 +167,7 @@ impl Clusters for KubeClusters {
     ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
         Box::pin(async move {
             let spec = cluster::ProvisionSpec {
+                installation: plan.installation.clone(),
                 request_id: plan.request_id.clone(),
                 requester: plan.requester.clone(),
                 reason: plan.reason.clone(),
@@ -181,12 +190,13 @@ impl Clusters for KubeClusters {
     fn teardown<'a>(
         &'a self,
         cluster: &'a str,
+        installation: &'a str,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
         Box::pin(async move {
             let report = self
                 .target(cluster)?
-                .teardown(request_id)
+                .teardown(installation, request_id)
                 .await
                 .map_err(|e| failure(&e))?;
             Ok(report.deleted.iter().map(to_store).collect())
@@ -196,13 +206,14 @@ impl Clusters for KubeClusters {
     fn kubeconfig<'a>(
         &'a self,
         cluster: &'a str,
+        installation: &'a str,
         request_id: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<IssuedKubeconfig, ClusterFailure>> {
         Box::pin(async move {
             let credential = self
                 .target(cluster)?
-                .issue_credential(request_id, ttl)
+                .issue_credential(installation, request_id, ttl)
                 .await
                 .map_err(|e| failure(&e))?;
             Ok(IssuedKubeconfig {
@@ -215,21 +226,29 @@ impl Clusters for KubeClusters {
     fn list_managed<'a>(
         &'a self,
         cluster: &'a str,
+        installation: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>> {
         Box::pin(async move {
             let found = self
                 .target(cluster)?
-                .list_managed()
+                .list_managed(installation)
                 .await
                 .map_err(|e| failure(&e))?;
-            Ok(found
-                .into_iter()
-                .map(|managed| ManagedObject {
-                    object: to_store(&managed.object),
-                    request_id: managed.request_id,
-                    expires_at: managed.expires_at,
-                })
-                .collect())
+            Ok(found.iter().map(to_port).collect())
+        })
+    }
+
+    fn list_legacy<'a>(
+        &'a self,
+        cluster: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>> {
+        Box::pin(async move {
+            let found = self
+                .target(cluster)?
+                .list_legacy()
+                .await
+                .map_err(|e| failure(&e))?;
+            Ok(found.iter().map(to_port).collect())
         })
     }
 

@@ -48,11 +48,18 @@ impl Decider for Fixed {
     }
 }
 
-/// An in-memory cluster named `dev`: objects by request, an optional failing step.
+/// Runs at the start of a teardown, with the request id (to play a task that races it).
+pub(crate) type TeardownHook = Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// An in-memory cluster named `dev`: objects by request, an optional failing step, an optional
+/// request whose teardown fails, and the installation ids it was called with.
 #[derive(Default)]
 pub(crate) struct Memory {
     pub(crate) objects: Mutex<Vec<ManagedObject>>,
     pub(crate) fail_step: Mutex<Option<String>>,
+    pub(crate) fail_teardown: Mutex<Option<String>>,
+    pub(crate) on_teardown: Mutex<Option<TeardownHook>>,
+    pub(crate) installations: Mutex<std::collections::BTreeSet<String>>,
     teardowns: Mutex<Vec<(String, jiff::Timestamp)>>,
     guardrails: Guardrails,
     /// Rules the bindable ClusterRoles hold (reading pods unless a test says otherwise).
@@ -117,6 +124,7 @@ impl Clusters for Memory {
         plan: &'a ProvisionPlan,
     ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
         Box::pin(async move {
+            lock(&self.installations).insert(plan.installation.clone());
             if let Some(step) = lock(&self.fail_step).clone() {
                 return Err(ClusterFailure {
                     step: Some(step),
@@ -141,9 +149,21 @@ impl Clusters for Memory {
     fn teardown<'a>(
         &'a self,
         _: &'a str,
+        installation: &'a str,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ObjectRef>, ClusterFailure>> {
         Box::pin(async move {
+            lock(&self.installations).insert(installation.to_owned());
+            let hook = lock(&self.on_teardown).clone();
+            if let Some(hook) = hook {
+                hook(request_id.to_owned()).await;
+            }
+            if lock(&self.fail_teardown).as_deref() == Some(request_id) {
+                return Err(ClusterFailure {
+                    step: None,
+                    message: "the api server answered 500".into(),
+                });
+            }
             lock(&self.teardowns).push((request_id.to_owned(), jiff::Timestamp::now()));
             let mut objects = lock(&self.objects);
             let (gone, kept) = objects
@@ -156,6 +176,7 @@ impl Clusters for Memory {
 
     fn kubeconfig<'a>(
         &'a self,
+        _: &'a str,
         _: &'a str,
         _: &'a str,
         ttl: Duration,
@@ -172,8 +193,19 @@ impl Clusters for Memory {
     fn list_managed<'a>(
         &'a self,
         _: &'a str,
+        installation: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>> {
-        Box::pin(async move { Ok(lock(&self.objects).clone()) })
+        Box::pin(async move {
+            lock(&self.installations).insert(installation.to_owned());
+            Ok(lock(&self.objects).clone())
+        })
+    }
+
+    fn list_legacy<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>> {
+        Box::pin(async move { Ok(Vec::new()) })
     }
 
     fn delete_managed<'a>(
@@ -192,7 +224,7 @@ pub(crate) fn grant() -> Grant {
     serde_json::from_str(GRANT).unwrap()
 }
 
-fn body() -> NewRequest {
+pub(super) fn body() -> NewRequest {
     serde_json::from_str(NEW_REQUEST).unwrap()
 }
 
@@ -204,15 +236,15 @@ pub(crate) fn settings() -> Settings {
     }
 }
 
-struct Harness {
-    workflow: Workflow,
-    cluster: Arc<Memory>,
+pub(super) struct Harness {
+    pub(super) workflow: Workflow,
+    pub(super) cluster: Arc<Memory>,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
     /// Submits the sample body as `alice`; the request as it ended up.
-    async fn submit_as_alice(&self) -> RequestRecord {
+    pub(super) async fn submit_as_alice(&self) -> RequestRecord {
         self.workflow
             .submit(&identity("alice"), body())
             .await
@@ -221,7 +253,7 @@ impl Harness {
     }
 }
 
-async fn harness(decision: Decision) -> Harness {
+pub(super) async fn harness(decision: Decision) -> Harness {
     let test = test_store().await;
     let cluster = Arc::new(Memory::default());
     let workflow = Workflow::new(
@@ -237,7 +269,7 @@ async fn harness(decision: Decision) -> Harness {
     }
 }
 
-fn allow() -> Decision {
+pub(super) fn allow() -> Decision {
     Decision::Allow { grant: grant() }
 }
 
@@ -604,6 +636,22 @@ async fn reconciler_keeps_active_grants() {
             .unwrap()
             .state,
         RequestState::Active
+    );
+}
+
+#[tokio::test]
+async fn every_cluster_call_is_scoped_to_this_installation() {
+    let h = harness(allow()).await;
+    let record = h.submit_as_alice().await;
+    h.workflow.reconcile().await.unwrap();
+    h.workflow
+        .revoke(&identity("alice"), &record.id, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        *lock(&h.cluster.installations),
+        [h.workflow.store().installation().to_owned()].into(),
+        "provisioning, the reconciler and teardown name the store's installation id"
     );
 }
 

@@ -18,6 +18,9 @@ use wicket::policy::types::{Access, Grant, NamespaceGrant, Rule};
 
 pub use wicket::cluster::WICKET_RBAC;
 
+/// The installation id the tests provision as.
+pub const INSTALLATION: &str = "0123456789abcdef0123456789abcdef";
+
 /// One simulator with Wicket installed.
 pub struct Env {
     pub sim: KubeSim,
@@ -138,6 +141,7 @@ pub fn rule(resources: &[&str], verbs: &[&str]) -> Rule {
 /// A spec for request `id` ending in an hour.
 pub fn spec(id: &str, namespaces: Vec<(&str, Access)>, cluster_rules: Vec<Rule>) -> ProvisionSpec {
     ProvisionSpec {
+        installation: INSTALLATION.to_owned(),
         request_id: id.to_owned(),
         requester: "alice@example.com".to_owned(),
         reason: "INC-123: payments are failing".to_owned(),
