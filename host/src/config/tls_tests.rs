@@ -10,6 +10,7 @@ use crate::config::Config;
 const BASE: &str = r#"
 [[issuers]]
 issuer = "https://login.example.com"
+alias = "corp"
 audiences = ["wicket"]
 algorithms = ["RS256"]
 jwks_file = "jwks.json"
