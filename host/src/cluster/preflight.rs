@@ -136,15 +136,37 @@ pub fn excess_probes(own_namespace: &str, bindable: &[&str]) -> Vec<Excess> {
             name: name.map(str::to_owned),
             remove,
         };
-    // A verb, group and resource no rule names: only a wildcard allows it.
-    let mut out = vec![probe(
-        "wicket-preflight",
+    // A verb, a resource or an API group no rule names: only a wildcard in that field allows
+    // it, whatever the other fields name (real ones, in the core and `apps` groups).
+    let mut out = Vec::new();
+    for (group, resource) in [("", "pods"), ("apps", "deployments")] {
+        out.push(probe(
+            "wicket-preflight",
+            group,
+            resource,
+            None,
+            None,
+            "`*` from verbs",
+        ));
+    }
+    for group in ["", "apps"] {
+        out.push(probe(
+            "get",
+            group,
+            "wicket-preflight-probes",
+            None,
+            None,
+            "`*` from resources",
+        ));
+    }
+    out.push(probe(
+        "get",
         "preflight.wicket.dev",
-        "wicket-preflight-probes",
+        "pods",
         None,
         None,
-        "`*` from verbs, resources and API groups",
-    )];
+        "`*` from API groups",
+    ));
     for resource in ["clusterroles", "roles"] {
         out.push(probe("escalate", RBAC, resource, None, None, "`escalate`"));
     }
@@ -192,6 +214,33 @@ pub fn excess_probes(own_namespace: &str, bindable: &[&str]) -> Vec<Excess> {
         None,
         "access to `secrets`",
     ));
+    // Running pods where powerful accounts live is holding those accounts.
+    for namespace in [own_namespace, "kube-system"] {
+        out.push(probe(
+            "create",
+            "",
+            "pods",
+            Some(namespace),
+            None,
+            "creating pods where Wicket's or the system's accounts live",
+        ));
+    }
+    for (group, resource) in [
+        (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+        ),
+        ("", "nodes/proxy"),
+    ] {
+        out.push(probe(
+            "create",
+            group,
+            resource,
+            None,
+            None,
+            "admission webhooks and the kubelet's API",
+        ));
+    }
     out
 }
 

@@ -105,10 +105,6 @@ fn default_own_namespace() -> String {
     DEFAULT_OWN_NAMESPACE.to_owned()
 }
 
-fn default_protected() -> Vec<String> {
-    DEFAULT_PROTECTED.iter().map(|n| (*n).to_owned()).collect()
-}
-
 fn default_roles() -> BTreeMap<String, String> {
     DEFAULT_ROLES
         .iter()
@@ -128,7 +124,7 @@ struct RawCluster {
     namespace: String,
     #[serde(default = "default_own_namespace")]
     own_namespace: String,
-    #[serde(default = "default_protected")]
+    #[serde(default)]
     protected_namespaces: Vec<String>,
     #[serde(default = "default_roles")]
     roles: BTreeMap<String, String>,
@@ -197,7 +193,9 @@ impl TryFrom<RawCluster> for ClusterConfig {
                 ));
             }
         }
+        // The defaults are always protected: listing more namespaces never unprotects them.
         let mut protected = raw.protected_namespaces;
+        protected.extend(DEFAULT_PROTECTED.iter().map(|n| (*n).to_owned()));
         protected.extend([raw.namespace.clone(), raw.own_namespace.clone()]);
         let guardrails = Guardrails::new(protected, raw.roles, raw.grant_secrets);
         let server = Url::parse(&raw.server)

@@ -179,7 +179,22 @@ fn the_jit_and_own_namespaces_are_always_protected() {
     );
     let config = parse(&text).unwrap();
     let protected: Vec<&str> = config.clusters[0].guardrails.protected().collect();
-    assert_eq!(protected, ["jit", "me"]);
+    assert_eq!(
+        protected,
+        ["jit", "kube-node-lease", "kube-public", "kube-system", "me"],
+        "the defaults stay protected whatever the list says"
+    );
+    let text = MINIMAL.replacen(
+        r#"name = "prod""#,
+        "name = \"prod\"\nprotected_namespaces = [\"monitoring\"]",
+        1,
+    );
+    let config = parse(&text).unwrap();
+    let protected: Vec<&str> = config.clusters[0].guardrails.protected().collect();
+    assert!(
+        protected.contains(&"monitoring") && protected.contains(&"kube-system"),
+        "{protected:?}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Rules Wicket never grants, whatever a policy or a bindable ClusterRole says: each one lets
 //! its holder gain more than it was given (mint or borrow another identity's credentials,
-//! write RBAC, reach the kubelet, sign certificates) or names everything at once.
+//! write RBAC, reach the kubelet, sign certificates, change what admission or the API serves,
+//! relabel namespaces, write nodes or host-path volumes) or names everything at once.
 
 use crate::policy::types::Rule;
 
@@ -10,6 +11,16 @@ const ESCALATING_VERBS: [&str; 3] = ["escalate", "bind", "impersonate"];
 const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 /// The RBAC API group: writing it is granting.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// API groups whose objects act on every request or the whole cluster: writing them reaches
+/// past any grant (admission webhooks and policies, aggregated API servers, custom resources).
+const CLUSTER_WIDE_GROUPS: [&str; 3] = [
+    "admissionregistration.k8s.io",
+    "apiregistration.k8s.io",
+    "apiextensions.k8s.io",
+];
+/// Cluster-scoped resources whose writes reach past any grant: namespaces (their Pod Security
+/// labels, the protected ones), nodes, and persistent volumes (host paths).
+const CLUSTER_WIDE_RESOURCES: [&str; 3] = ["namespaces", "nodes", "persistentvolumes"];
 
 /// Why a rule is never granted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,12 +34,18 @@ pub enum Forbidden {
     /// Writes to `rbac.authorization.k8s.io`.
     #[error("writes to `rbac.authorization.k8s.io`")]
     RbacWrite,
+    /// Writes to objects that act on the whole cluster.
+    #[error("writes to `{0}`, which act on the whole cluster")]
+    ClusterWideWrite(String),
     /// A resource whose access mints or borrows credentials or reaches past the API server.
     #[error("the resource `{0}`")]
     Resource(String),
     /// `secrets`, on a cluster that does not opt in.
     #[error("`secrets` (the cluster does not set `grant_secrets = true`)")]
     Secrets,
+    /// Writes to `secrets`: never granted.
+    #[error("writes to `secrets`")]
+    SecretWrite,
 }
 
 /// Why `rule` must not be granted, or `None`. `secrets_allowed` is the cluster's opt-in.
@@ -55,10 +72,17 @@ pub fn forbidden(rule: &Rule, secrets_allowed: bool) -> Option<Forbidden> {
     {
         return Some(Forbidden::EscalatingVerb(verb.clone()));
     }
-    if rule.api_groups.iter().any(|g| g == RBAC_GROUP)
-        && rule.verbs.iter().any(|v| WRITE_VERBS.contains(&v.as_str()))
-    {
+    let writes = rule.verbs.iter().any(|v| WRITE_VERBS.contains(&v.as_str()));
+    if writes && rule.api_groups.iter().any(|g| g == RBAC_GROUP) {
         return Some(Forbidden::RbacWrite);
+    }
+    if writes
+        && let Some(group) = rule
+            .api_groups
+            .iter()
+            .find(|g| CLUSTER_WIDE_GROUPS.contains(&g.as_str()))
+    {
+        return Some(Forbidden::ClusterWideWrite(group.clone()));
     }
     for resource in &rule.resources {
         let (parent, sub) = match resource.split_once('/') {
@@ -74,8 +98,16 @@ pub fn forbidden(rule: &Rule, secrets_allowed: bool) -> Option<Forbidden> {
         if never {
             return Some(Forbidden::Resource(resource.clone()));
         }
-        if parent == "secrets" && !secrets_allowed {
-            return Some(Forbidden::Secrets);
+        if writes && CLUSTER_WIDE_RESOURCES.contains(&parent) {
+            return Some(Forbidden::ClusterWideWrite(resource.clone()));
+        }
+        if parent == "secrets" {
+            if writes {
+                return Some(Forbidden::SecretWrite);
+            }
+            if !secrets_allowed {
+                return Some(Forbidden::Secrets);
+            }
         }
     }
     None
@@ -116,6 +148,12 @@ mod tests {
     #[case::csr_approval(r(&["certificates.k8s.io"], &["certificatesigningrequests/approval"], &["update"]), Forbidden::Resource("certificatesigningrequests/approval".into()))]
     #[case::node_proxy(r(&[""], &["nodes/proxy"], &["get"]), Forbidden::Resource("nodes/proxy".into()))]
     #[case::secrets(r(&[""], &["secrets"], &["get"]), Forbidden::Secrets)]
+    #[case::secret_write(r(&[""], &["secrets"], &["create"]), Forbidden::SecretWrite)]
+    #[case::webhooks(r(&["admissionregistration.k8s.io"], &["mutatingwebhookconfigurations"], &["create"]), Forbidden::ClusterWideWrite("admissionregistration.k8s.io".into()))]
+    #[case::crds(r(&["apiextensions.k8s.io"], &["customresourcedefinitions"], &["update"]), Forbidden::ClusterWideWrite("apiextensions.k8s.io".into()))]
+    #[case::namespaces(r(&[""], &["namespaces"], &["delete"]), Forbidden::ClusterWideWrite("namespaces".into()))]
+    #[case::nodes(r(&[""], &["nodes"], &["patch"]), Forbidden::ClusterWideWrite("nodes".into()))]
+    #[case::volumes(r(&[""], &["persistentvolumes"], &["create"]), Forbidden::ClusterWideWrite("persistentvolumes".into()))]
     fn dangerous_rules_are_never_granted(#[case] rule: Rule, #[case] why: Forbidden) {
         assert_eq!(forbidden(&rule, false), Some(why));
     }
@@ -124,6 +162,8 @@ mod tests {
     fn secrets_only_with_the_opt_in() {
         let read = r(&[""], &["secrets"], &["get"]);
         assert_eq!(forbidden(&read, true), None);
+        let write = r(&[""], &["secrets"], &["create"]);
+        assert_eq!(forbidden(&write, true), Some(Forbidden::SecretWrite));
         let token = r(&[""], &["serviceaccounts/token"], &["create"]);
         assert!(
             forbidden(&token, true).is_some(),

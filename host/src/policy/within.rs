@@ -8,8 +8,9 @@
 
 use super::types::{Access, AccessRequest, Grant, Rule};
 
-/// Most (group, resource, verb, name) combinations one grant's rules may spell out; a grant
-/// over the limit is refused rather than checked.
+/// Most (group, resource, verb, name) combinations one grant's rules may spell out, times the
+/// rules asked for they are compared with; a grant over the limit is refused rather than
+/// checked.
 pub const MAX_COMBINATIONS: usize = 65_536;
 
 /// How a grant goes beyond its request.
@@ -40,7 +41,7 @@ pub enum Wider {
     #[error("it grants cluster rule `{0}`, beyond the cluster rules asked for")]
     ClusterRule(String),
     /// Rules too large to compare.
-    #[error("its rules spell out more than {MAX_COMBINATIONS} combinations")]
+    #[error("its rules spell out too many combinations to compare (over {MAX_COMBINATIONS})")]
     TooLarge,
 }
 
@@ -107,12 +108,14 @@ fn first_outside<'a>(granted: &'a [Rule], asked: &[Rule]) -> Result<Option<&'a R
     let mut combinations = 0usize;
     for rule in granted {
         let names = rule.resource_names.len().max(1);
+        // Each combination is compared with every asked rule: bound the whole work.
         combinations = combinations.saturating_add(
             rule.api_groups
                 .len()
                 .saturating_mul(rule.resources.len())
                 .saturating_mul(rule.verbs.len())
-                .saturating_mul(names),
+                .saturating_mul(names)
+                .saturating_mul(asked.len().max(1)),
         );
         if combinations > MAX_COMBINATIONS {
             return Err(Wider::TooLarge);

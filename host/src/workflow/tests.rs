@@ -759,3 +759,25 @@ async fn cluster_rules_must_name_cluster_scoped_resources_the_cluster_serves() {
         assert!(reason.contains(expected), "{resource}: {reason}");
     }
 }
+
+#[tokio::test]
+async fn a_verdict_granting_a_protected_namespace_is_denied_before_provisioning() {
+    // The decider stands for a chain whose grant got past the policy engine's own checks:
+    // the workflow checks the grant against the guardrails again.
+    let mut wide = grant();
+    wide.namespaces.push(crate::policy::types::NamespaceGrant {
+        namespace: "kube-system".into(),
+        access: crate::policy::types::Access::Role("edit".into()),
+    });
+    let h = harness(Decision::Allow { grant: wide }).await;
+    let record = h.submit_as_alice().await;
+    assert_eq!(record.state, RequestState::Denied);
+    let Some(Decision::Deny { reason }) = &record.verdict else {
+        panic!("a deny, not {:?}", record.verdict);
+    };
+    assert!(
+        reason.contains("guardrails") && reason.contains("namespace `kube-system` is protected"),
+        "{reason}"
+    );
+    assert!(lock(&h.cluster.plans).is_empty(), "nothing provisioned");
+}
