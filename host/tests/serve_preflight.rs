@@ -83,7 +83,7 @@ async fn wicket_refuses_to_serve_with_more_privileges_than_it_needs() {
     let dir = tempfile::tempdir().unwrap();
     let admin = dir.path().join("admin.kubeconfig");
     sim.write_kubeconfig(&admin).unwrap();
-    wicket::dev::install_wicket(&sim.kubeconfig("admin").unwrap())
+    wicket::dev::install_wicket(&sim.kubeconfig("admin").unwrap(), &[])
         .await
         .unwrap();
 
@@ -125,7 +125,7 @@ async fn wicket_refuses_to_serve_with_more_privileges_than_it_needs() {
 async fn wicket_refuses_to_serve_a_bindable_role_that_holds_a_rule_never_granted() {
     let sim = KubeSim::start(kube_sim::Config::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    wicket::dev::install_wicket(&sim.kubeconfig("admin").unwrap())
+    wicket::dev::install_wicket(&sim.kubeconfig("admin").unwrap(), &[])
         .await
         .unwrap();
     let token = sim.token_for("wicket-system", "wicket", 3600).unwrap();

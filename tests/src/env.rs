@@ -43,7 +43,7 @@ pub fn gated_config() -> String {
 /// of the ServiceAccount it gives Wicket: Wicket connects with exactly the shipped RBAC.
 async fn install_wicket(sim: &KubeSim, root: &Path) -> PathBuf {
     let admin = sim.kubeconfig("admin").expect("the admin kubeconfig");
-    wicket::dev::install_wicket(&admin)
+    wicket::dev::install_wicket(&admin, &wicket::dev::SAMPLE_NAMESPACES)
         .await
         .expect("install wicket's rbac");
     let (namespace, name) = wicket::cluster::WICKET_ACCOUNT;

@@ -247,3 +247,32 @@ async fn an_over_granting_module_is_denied_naming_it() {
     )
     .await;
 }
+
+/// `edit` runs pods: in a namespace whose Pod Security admission does not refuse privileged
+/// pods (`default` here carries no `pod-security.kubernetes.io/enforce` label), a privileged pod
+/// would own its node and every token on it. Refused there; `view` is granted there, and
+/// `edit` where the namespace enforces `baseline`.
+#[tokio::test]
+async fn edit_is_refused_where_pod_security_is_not_enforced() {
+    let (env, wicket) = start("allow").await;
+    refused(
+        &env,
+        &wicket,
+        &body(&["default"], json!({"role": "edit"}), json!([])),
+        "namespace `default` does not enforce Pod Security `baseline`",
+    )
+    .await;
+    let alice = token("alice", &["sre"]);
+    wicket
+        .grant(
+            &alice,
+            &body(&["default"], json!({"role": "view"}), json!([])),
+        )
+        .await;
+    wicket
+        .grant(
+            &alice,
+            &body(&["payments"], json!({"role": "edit"}), json!([])),
+        )
+        .await;
+}

@@ -1,11 +1,12 @@
 //! What the guardrails need to know of a cluster: whether a resource is namespaced or
-//! cluster-scoped (from the API server's discovery, cached per API group for a while), and
-//! the rules of a ClusterRole Wicket binds.
+//! cluster-scoped (from the API server's discovery, cached per API group for a while), the
+//! rules of a ClusterRole Wicket binds, and a namespace's labels (its Pod Security level).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::Api;
 
@@ -83,6 +84,17 @@ impl ClusterTarget {
                 (r.name, scope)
             })
             .collect())
+    }
+
+    /// The labels of namespace `name`; `None` when there is no such namespace.
+    pub async fn namespace_labels(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let namespace = api.get_opt(name).await.map_err(|e| Error::ReadNamespace {
+            cluster: self.name.clone(),
+            name: name.to_owned(),
+            source: ApiError::from(e),
+        })?;
+        Ok(namespace.map(|ns| ns.metadata.labels.unwrap_or_default()))
     }
 
     /// The resource rules of ClusterRole `name`; `None` when there is no such ClusterRole.

@@ -279,6 +279,17 @@ pub enum Error {
         #[source]
         source: ApiError,
     },
+    /// A namespace could not be read.
+    #[error("cannot read namespace `{name}` on cluster `{cluster}`")]
+    ReadNamespace {
+        /// The cluster's name.
+        cluster: String,
+        /// The namespace.
+        name: String,
+        /// The cause.
+        #[source]
+        source: ApiError,
+    },
     /// A ClusterRole could not be read.
     #[error("cannot read ClusterRole `{name}` on cluster `{cluster}`")]
     ReadRole {
@@ -326,7 +337,8 @@ impl Error {
             | Self::Preflight { source: api, .. }
             | Self::Discovery { source: api, .. }
             | Self::Apply { source: api, .. }
-            | Self::ReadRole { source: api, .. } => api.status(),
+            | Self::ReadRole { source: api, .. }
+            | Self::ReadNamespace { source: api, .. } => api.status(),
             Self::Teardown { failures, .. } => failures.iter().find_map(|f| f.error.status()),
             _ => None,
         }
@@ -350,6 +362,7 @@ impl Error {
             Self::Discovery { .. } => "discovery",
             Self::Apply { .. } => "apply",
             Self::ReadRole { .. } => "read-role",
+            Self::ReadNamespace { .. } => "read-namespace",
         }
     }
 }

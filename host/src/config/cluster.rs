@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::guard::{
     DEFAULT_JIT_NAMESPACE, DEFAULT_OWN_NAMESPACE, DEFAULT_PROTECTED, DEFAULT_ROLES, Guardrails,
+    PodSecurity,
 };
 use crate::policy::OnDeny;
 
@@ -131,6 +132,8 @@ struct RawCluster {
     #[serde(default)]
     grant_secrets: bool,
     #[serde(default)]
+    pod_security: PodSecurity,
+    #[serde(default)]
     allow_excess_privileges: bool,
     server: String,
     ca_file: Option<PathBuf>,
@@ -197,7 +200,8 @@ impl TryFrom<RawCluster> for ClusterConfig {
         let mut protected = raw.protected_namespaces;
         protected.extend(DEFAULT_PROTECTED.iter().map(|n| (*n).to_owned()));
         protected.extend([raw.namespace.clone(), raw.own_namespace.clone()]);
-        let guardrails = Guardrails::new(protected, raw.roles, raw.grant_secrets);
+        let guardrails = Guardrails::new(protected, raw.roles, raw.grant_secrets)
+            .with_pod_security(raw.pod_security);
         let server = Url::parse(&raw.server)
             .ok()
             .filter(|url| url.scheme() == "https" && url.host_str().is_some())

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::cluster;
 use crate::config::{self, Config};
+use crate::guard::pod_security::ENFORCE_LABEL;
 use crate::private_fs;
 
 /// The issuer of development tokens.
@@ -142,9 +143,14 @@ pub fn mint(secret: &str, subject: &str, groups: &[String], ttl_seconds: i64) ->
     .map_err(Error::Sign)
 }
 
-/// Applies `examples/deploy/wicket-rbac.yaml` with the admin credentials of
-/// `admin_kubeconfig` (kube-sim's): Wicket's ServiceAccount, its RBAC and the bindable roles.
-pub async fn install_wicket(admin_kubeconfig: &str) -> Result<()> {
+/// The sample namespaces grants may reach; they enforce Pod Security `baseline`, as Wicket
+/// requires of a namespace where a grant may run pods.
+pub const SAMPLE_NAMESPACES: [&str; 2] = ["payments", "orders"];
+
+/// Installs Wicket as an operator would, with the admin credentials of `admin_kubeconfig`
+/// (kube-sim's): `examples/deploy/wicket-rbac.yaml` (Wicket's ServiceAccount, its RBAC and the
+/// bindable roles), and the Pod Security label `baseline` on each of `enforcing`.
+pub async fn install_wicket(admin_kubeconfig: &str, enforcing: &[&str]) -> Result<()> {
     let install = |e: &dyn std::fmt::Display| Error::Install(e.to_string());
     let kubeconfig =
         kube::config::Kubeconfig::from_yaml(admin_kubeconfig).map_err(|e| install(&e))?;
@@ -155,7 +161,20 @@ pub async fn install_wicket(admin_kubeconfig: &str) -> Result<()> {
     let client = kube::Client::try_from(config).map_err(|e| install(&e))?;
     cluster::apply(&client, CLUSTER, cluster::WICKET_RBAC)
         .await
-        .map_err(|e| install(&e))
+        .map_err(|e| install(&e))?;
+    let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client);
+    let label = json!({"metadata": {"labels": {ENFORCE_LABEL: "baseline"}}});
+    for namespace in enforcing {
+        namespaces
+            .patch(
+                namespace,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&label),
+            )
+            .await
+            .map_err(|e| install(&e))?;
+    }
+    Ok(())
 }
 
 impl DevEnvironment {
@@ -182,7 +201,7 @@ impl DevEnvironment {
         let admin_text = sim.kubeconfig("kube-sim").map_err(Error::KubeSim)?;
         write_private(&admin, &admin_text)?;
         // Wicket runs as production runs it: the ServiceAccount of the shipped RBAC.
-        install_wicket(&admin_text).await?;
+        install_wicket(&admin_text, &SAMPLE_NAMESPACES).await?;
         let (namespace, name) = cluster::WICKET_ACCOUNT;
         let token = sim
             .token_for(namespace, name, WICKET_TOKEN_SECONDS)

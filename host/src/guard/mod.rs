@@ -9,12 +9,14 @@
 //! resources the cluster serves. The workflow checks each request before any policy runs and
 //! each module's grant after, and binds roles by their ClusterRole.
 
+pub mod pod_security;
 pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::policy::types::{Access, AccessRequest, Grant, NamespaceGrant, Rule};
 use crate::policy::within::short;
+pub use pod_security::PodSecurity;
 pub use rules::Forbidden;
 
 /// The namespace of JIT ServiceAccounts unless configured otherwise (always protected).
@@ -91,6 +93,17 @@ pub enum Violation {
         /// The resource, `group/resource`.
         resource: String,
     },
+    /// A grant that may run pods in a namespace that does not enforce Pod Security.
+    #[error(
+        "namespace `{namespace}` does not enforce Pod Security `{required}` (label \
+         `pod-security.kubernetes.io/enforce`), and the grant may run pods there"
+    )]
+    PodSecurity {
+        /// The namespace.
+        namespace: String,
+        /// The level required.
+        required: PodSecurity,
+    },
     /// A bindable role whose ClusterRole holds a rule never granted.
     #[error("role `{role}`: ClusterRole `{cluster_role}` holds `{rule}`, never granted: {why}")]
     BindableRole {
@@ -111,6 +124,7 @@ pub struct Guardrails {
     protected: BTreeSet<String>,
     roles: BTreeMap<String, String>,
     secrets_allowed: bool,
+    pod_security: PodSecurity,
 }
 
 impl Default for Guardrails {
@@ -141,7 +155,19 @@ impl Guardrails {
             protected: protected.into_iter().collect(),
             roles,
             secrets_allowed,
+            pod_security: PodSecurity::default(),
         }
+    }
+
+    /// These guardrails, requiring `level` of Pod Security where a grant may run pods.
+    pub fn with_pod_security(mut self, level: PodSecurity) -> Self {
+        self.pod_security = level;
+        self
+    }
+
+    /// The Pod Security level a namespace must enforce before a grant may run pods there.
+    pub fn pod_security(&self) -> PodSecurity {
+        self.pod_security
     }
 
     /// The protected namespaces.

@@ -1,12 +1,13 @@
 //! The cluster's guardrails around its policy chain: a request asking for anything never
-//! granted there is denied before any policy runs, and a verdict whose grant crosses them is
-//! denied before anything is provisioned. Anything that cannot be checked (discovery or a
+//! granted there is denied before any policy runs, and a verdict whose grant crosses them
+//! (including one that may run pods where Pod Security is not enforced) is denied before
+//! anything is provisioned. Anything that cannot be checked (discovery or a
 //! ClusterRole unreadable) refuses: the guardrails fail closed.
 
 use std::collections::HashMap;
 
 use super::Workflow;
-use crate::guard::{self, Guardrails, Scope};
+use crate::guard::{self, Guardrails, PodSecurity, Scope, Violation, pod_security};
 use crate::policy::types::{Access, AccessRequest, Decision, Grant, Rule};
 
 impl Workflow {
@@ -46,7 +47,9 @@ impl Workflow {
             let guardrails = self.guardrails(cluster)?;
             guardrails.check_grant(grant).map_err(|v| v.to_string())?;
             self.check_scopes(cluster, &grant.cluster_rules).await?;
-            self.check_bound_roles(cluster, guardrails, grant).await
+            let role_rules = self.check_bound_roles(cluster, guardrails, grant).await?;
+            self.check_pod_security(cluster, guardrails, grant, &role_rules)
+                .await
         };
         checked.await.err().map(|why| refused(cluster, &why))
     }
@@ -71,18 +74,19 @@ impl Workflow {
         .map_err(|v| v.to_string())
     }
 
-    async fn check_bound_roles(
+    /// Checks the ClusterRole behind each role `grant` binds; their rules, by role.
+    async fn check_bound_roles<'g>(
         &self,
         cluster: &str,
         guardrails: &Guardrails,
-        grant: &Grant,
-    ) -> Result<(), String> {
-        let mut checked: Vec<&str> = Vec::new();
+        grant: &'g Grant,
+    ) -> Result<HashMap<&'g str, Vec<Rule>>, String> {
+        let mut checked: HashMap<&str, Vec<Rule>> = HashMap::new();
         for ns in &grant.namespaces {
             let Access::Role(role) = &ns.access else {
                 continue;
             };
-            if checked.contains(&role.as_str()) {
+            if checked.contains_key(role.as_str()) {
                 continue;
             }
             let cluster_role = guardrails.cluster_role(role).map_err(|v| v.to_string())?;
@@ -98,7 +102,46 @@ impl Workflow {
             guardrails
                 .check_bindable(role, cluster_role, &rules)
                 .map_err(|v| v.to_string())?;
-            checked.push(role);
+            checked.insert(role, rules);
+        }
+        Ok(checked)
+    }
+
+    /// Refuses a grant that may run pods in a namespace not enforcing the cluster's Pod
+    /// Security level (a privileged pod reaches the node and every token on it).
+    async fn check_pod_security(
+        &self,
+        cluster: &str,
+        guardrails: &Guardrails,
+        grant: &Grant,
+        role_rules: &HashMap<&str, Vec<Rule>>,
+    ) -> Result<(), String> {
+        let required = guardrails.pod_security();
+        if required == PodSecurity::Off {
+            return Ok(());
+        }
+        for ns in &grant.namespaces {
+            let rules = match &ns.access {
+                Access::Role(role) => role_rules.get(role.as_str()).map_or(&[][..], Vec::as_slice),
+                Access::Rules(rules) => rules.as_slice(),
+            };
+            if !pod_security::runs_pods(rules) {
+                continue;
+            }
+            let labels = self
+                .inner
+                .clusters
+                .namespace_labels(cluster, &ns.namespace)
+                .await
+                .map_err(|e| format!("cannot read namespace `{}`: {e}", ns.namespace))?
+                .unwrap_or_default();
+            if !required.enforced_by(&labels) {
+                return Err(Violation::PodSecurity {
+                    namespace: ns.namespace.clone(),
+                    required,
+                }
+                .to_string());
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! "make it so on the cluster". The real implementations wrap the policy chains and the
 //! cluster targets; a native-Rust rule implements [`Decider`] for benchmark comparisons.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -193,6 +194,13 @@ pub trait Clusters: Send + Sync {
         group: &'a str,
         resource: &'a str,
     ) -> BoxFuture<'a, Result<Option<Scope>, ClusterFailure>>;
+
+    /// The labels of namespace `namespace` on `cluster`; `None` when it does not exist.
+    fn namespace_labels<'a>(
+        &'a self,
+        cluster: &'a str,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, ClusterFailure>>;
 
     /// The resource rules of ClusterRole `name` on `cluster`; `None` when it does not exist.
     fn cluster_role_rules<'a>(

@@ -147,6 +147,19 @@ impl Clusters for KubeClusters {
         })
     }
 
+    fn namespace_labels<'a>(
+        &'a self,
+        cluster: &'a str,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BTreeMap<String, String>>, ClusterFailure>> {
+        Box::pin(async move {
+            self.target(cluster)?
+                .namespace_labels(namespace)
+                .await
+                .map_err(|e| failure(&e))
+        })
+    }
+
     fn cluster_role_rules<'a>(
         &'a self,
         cluster: &'a str,

@@ -100,6 +100,24 @@ impl Clusters for Memory {
         })
     }
 
+    fn namespace_labels<'a>(
+        &'a self,
+        _: &'a str,
+        namespace: &'a str,
+    ) -> BoxFuture<'a, Result<Option<std::collections::BTreeMap<String, String>>, ClusterFailure>>
+    {
+        Box::pin(async move {
+            // Every namespace enforces Pod Security `baseline` but `unlabelled`.
+            let level = (namespace != "unlabelled").then(|| {
+                (
+                    crate::guard::pod_security::ENFORCE_LABEL.to_owned(),
+                    "baseline".to_owned(),
+                )
+            });
+            Ok(Some(level.into_iter().collect()))
+        })
+    }
+
     fn cluster_role_rules<'a>(
         &'a self,
         _: &'a str,
@@ -780,4 +798,48 @@ async fn a_verdict_granting_a_protected_namespace_is_denied_before_provisioning(
         "{reason}"
     );
     assert!(lock(&h.cluster.plans).is_empty(), "nothing provisioned");
+}
+
+#[tokio::test]
+async fn a_grant_that_runs_pods_needs_a_namespace_enforcing_pod_security() {
+    let ns_grant = |namespace: &str| Grant {
+        namespaces: vec![crate::policy::types::NamespaceGrant {
+            namespace: namespace.into(),
+            access: crate::policy::types::Access::Role("edit".into()),
+        }],
+        cluster_rules: vec![],
+        ttl_seconds: 600,
+    };
+    let create_pods = vec![Rule::of(&[""], &["pods"], &["create"], &[])];
+    for (namespace, runs_pods, expected) in [
+        ("unlabelled", true, RequestState::Denied),
+        ("unlabelled", false, RequestState::Active),
+        ("payments", true, RequestState::Active),
+    ] {
+        let h = harness(Decision::Allow {
+            grant: ns_grant(namespace),
+        })
+        .await;
+        if runs_pods {
+            *lock(&h.cluster.role_rules) = Some(create_pods.clone());
+        }
+        let mut asked = body();
+        asked.namespaces = vec![namespace.into()];
+        let record = h
+            .workflow
+            .submit(&identity("alice"), asked)
+            .await
+            .unwrap()
+            .record;
+        assert_eq!(
+            record.state, expected,
+            "{namespace}, runs pods: {runs_pods}"
+        );
+        if let Some(Decision::Deny { reason }) = &record.verdict {
+            assert!(
+                reason.contains("does not enforce Pod Security `baseline`"),
+                "{reason}"
+            );
+        }
+    }
 }
