@@ -227,10 +227,11 @@ impl Env {
             .await
             .expect("connect to kube-sim");
         for cluster in &config.clusters {
-            let found = clusters
-                .preflight(&cluster.name, &cluster.own_namespace)
-                .await
-                .expect("the preflight answers");
+            // A cluster made unreachable by a test's faults is reviewed again on the request
+            // path; one that answers must find exactly the shipped RBAC.
+            let Ok(found) = clusters.review(&cluster.name).await else {
+                continue;
+            };
             assert!(
                 !found.refuses(false) && found.missing.is_empty(),
                 "wicket runs with exactly the shipped RBAC: {found:?}"

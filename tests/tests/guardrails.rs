@@ -276,3 +276,39 @@ async fn edit_is_refused_where_pod_security_is_not_enforced() {
         )
         .await;
 }
+
+/// Wicket's review of its own identity fails closed: while the cluster cannot answer it (here
+/// every SelfSubjectAccessReview fails), the cluster's requests are denied; once a review on
+/// the request path passes, they are decided as usual.
+#[tokio::test]
+async fn a_cluster_whose_review_cannot_run_denies_until_it_passes() {
+    let env = Env::start_with(&permissive("allow"), "1h").await;
+    let fault = env.sim.faults().add(
+        kube_sim::FaultRule::new(kube_sim::FaultAction::Fail {
+            code: 500,
+            reason: "InternalError".into(),
+            message: "injected".into(),
+        })
+        .verb("create")
+        .resource("selfsubjectaccessreviews"),
+    );
+    let wicket = env.serve(env.wasm_chain()).await;
+    let view = body(&["payments"], json!({"role": "view"}), json!([]));
+    refused(&env, &wicket, &view, "could not be reviewed yet").await;
+    env.sim.faults().remove(fault);
+    let alice = token("alice", &["sre"]);
+    wicket_tests::wait_for(
+        "a review that passes",
+        std::time::Duration::from_secs(120),
+        || {
+            let (wicket, alice, view) = (&wicket, &alice, &view);
+            async move {
+                let answer = wicket
+                    .call("POST", "/v1/requests", Some(alice), Some(view))
+                    .await;
+                answer.status == 201
+            }
+        },
+    )
+    .await;
+}

@@ -79,16 +79,16 @@ pub(super) async fn start(
 /// Reviews Wicket's permissions and bindable roles on every cluster. Refuses to start (exit
 /// code 2, naming what to remove) when a bindable role's ClusterRole holds a rule never
 /// granted, or when Wicket holds more than it needs and the cluster entry does not set
-/// `allow_excess_privileges`. A cluster that cannot answer is logged and checked again at
-/// every grant (its ClusterRoles) and by `/readyz`.
+/// `allow_excess_privileges`. A cluster that cannot answer is logged, and its requests are
+/// denied until a review on the request path passes.
 async fn preflight(config: &Config, clusters: &KubeClusters) -> Result<(), ExitCode> {
     let mut refused = false;
     for cluster in &config.clusters {
         let name = cluster.name.as_str();
-        let found = match clusters.preflight(name, &cluster.own_namespace).await {
+        let found = match clusters.review(name).await {
             Ok(found) => found,
             Err(error) => {
-                tracing::error!(cluster = name, %error, "cannot review wicket's permissions");
+                tracing::error!(cluster = name, %error, "cannot review wicket's permissions; its requests are denied until a review passes");
                 continue;
             }
         };

@@ -21,6 +21,7 @@ impl Workflow {
     /// Why `request` is refused before any policy runs, if it is.
     pub(super) async fn refuse_request(&self, request: &AccessRequest) -> Option<String> {
         let checked = async {
+            self.inner.clusters.reviewed(&request.cluster).await?;
             let guardrails = self.guardrails(&request.cluster)?;
             guardrails
                 .check_request(request)

@@ -26,6 +26,7 @@ mod guarded;
 mod lifecycle;
 mod metrics;
 mod ports;
+mod preflight;
 mod reconcile;
 mod revocations;
 mod targets;
@@ -45,9 +46,10 @@ pub use ports::{
     BoxFuture, ChainVerdict, ClusterFailure, Clusters, Decider, IssuedKubeconfig, ManagedObject,
     PolicyLifecycle, ProvisionPlan, ReloadReport, ShadowDifference,
 };
+pub use preflight::Preflight;
 pub use reconcile::Sweep;
 pub use revocations::{RevocationItem, Revocations};
-pub use targets::{KubeClusters, Preflight};
+pub use targets::KubeClusters;
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};

@@ -186,6 +186,10 @@ pub trait Clusters: Send + Sync {
     /// What is never granted on `cluster`; `None` for a cluster that is not configured.
     fn guardrails(&self, cluster: &str) -> Option<&Guardrails>;
 
+    /// `Ok` when Wicket's review of its own identity on `cluster` has passed (it holds no
+    /// more than it needs); otherwise why the cluster's requests are denied.
+    fn reviewed<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<(), String>>;
+
     /// Whether `resource` of API group `group` is namespaced or cluster-scoped on `cluster`,
     /// from its discovery; `None` when the cluster does not serve it.
     fn resource_scope<'a>(

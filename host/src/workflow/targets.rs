@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::ports::{
     BoxFuture, ClusterFailure, Clusters, IssuedKubeconfig, ManagedObject, ProvisionPlan,
 };
+use super::preflight::Review;
 use crate::cluster::{self, ClusterTarget, Endpoint, Kind, TargetSettings};
 use crate::config::{ClusterConfig, Connection};
 use crate::guard::{Guardrails, Scope};
@@ -15,7 +16,8 @@ use crate::store::ObjectRef;
 /// The configured clusters, by name, with their guardrails.
 #[derive(Debug, Clone, Default)]
 pub struct KubeClusters {
-    targets: BTreeMap<String, (ClusterTarget, Guardrails)>,
+    pub(super) targets: BTreeMap<String, (ClusterTarget, Guardrails)>,
+    pub(super) reviews: BTreeMap<String, Review>,
 }
 
 /// An error with its causes, `outer: inner: ...`.
@@ -33,7 +35,7 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn failure(error: &cluster::Error) -> ClusterFailure {
+pub(super) fn failure(error: &cluster::Error) -> ClusterFailure {
     ClusterFailure {
         step: error.step().map(|step| step.as_str().to_owned()),
         message: chain(error),
@@ -77,6 +79,7 @@ impl KubeClusters {
     /// Connects (builds clients; sends nothing yet) to every configured cluster.
     pub async fn connect(configs: &[ClusterConfig]) -> cluster::Result<Self> {
         let mut targets = BTreeMap::new();
+        let mut reviews = BTreeMap::new();
         for config in configs {
             let connection = match &config.connection {
                 Connection::Kubeconfig { path, context } => cluster::Connection::Kubeconfig {
@@ -108,8 +111,9 @@ impl KubeClusters {
                     config.guardrails.clone(),
                 ),
             );
+            reviews.insert(config.name.clone(), Review::new(config));
         }
-        Ok(Self { targets })
+        Ok(Self { targets, reviews })
     }
 
     /// The target of `cluster`.
@@ -131,6 +135,10 @@ impl Clusters for KubeClusters {
 
     fn guardrails(&self, cluster: &str) -> Option<&Guardrails> {
         self.targets.get(cluster).map(|(_, guardrails)| guardrails)
+    }
+
+    fn reviewed<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.ensure_reviewed(cluster))
     }
 
     fn resource_scope<'a>(
@@ -287,70 +295,5 @@ impl Clusters for KubeClusters {
                 .map(|_| ())
                 .map_err(|e| failure(&e))
         })
-    }
-}
-
-/// What start-up found on one cluster.
-#[derive(Debug, Default)]
-pub struct Preflight {
-    /// Permissions Wicket lacks: grants will fail until they are given.
-    pub missing: Vec<cluster::Permission>,
-    /// Permissions Wicket holds beyond what it needs.
-    pub excess: Vec<cluster::Excess>,
-    /// Bindable roles whose ClusterRole does not exist: grants of them are denied.
-    pub absent_roles: Vec<String>,
-    /// Bindable roles whose ClusterRole holds a rule never granted.
-    pub unsafe_roles: Vec<String>,
-}
-
-impl Preflight {
-    /// Whether the service must not start: a bindable role that would grant what is never
-    /// granted, or (unless `allow_excess`) more privileges than Wicket needs.
-    pub fn refuses(&self, allow_excess: bool) -> bool {
-        !self.unsafe_roles.is_empty() || (!allow_excess && !self.excess.is_empty())
-    }
-}
-
-impl KubeClusters {
-    /// Reviews Wicket's own permissions on `cluster` and the ClusterRoles behind its bindable
-    /// roles. Fails only if the cluster cannot answer.
-    pub async fn preflight(
-        &self,
-        cluster: &str,
-        own_namespace: &str,
-    ) -> Result<Preflight, ClusterFailure> {
-        let (target, guardrails) = self.targets.get(cluster).ok_or_else(|| ClusterFailure {
-            step: None,
-            message: format!("cluster `{cluster}` is not configured"),
-        })?;
-        let bindable: Vec<&str> = guardrails.roles().map(|(_, c)| c).collect();
-        let mut found = Preflight {
-            missing: target
-                .missing_permissions()
-                .await
-                .map_err(|e| failure(&e))?,
-            excess: target
-                .excess_permissions(own_namespace, &bindable)
-                .await
-                .map_err(|e| failure(&e))?,
-            ..Preflight::default()
-        };
-        for (role, cluster_role) in guardrails.roles() {
-            match target
-                .cluster_role_rules(cluster_role)
-                .await
-                .map_err(|e| failure(&e))?
-            {
-                None => found
-                    .absent_roles
-                    .push(format!("role `{role}`: ClusterRole `{cluster_role}`")),
-                Some(rules) => {
-                    if let Err(violation) = guardrails.check_bindable(role, cluster_role, &rules) {
-                        found.unsafe_roles.push(violation.to_string());
-                    }
-                }
-            }
-        }
-        Ok(found)
     }
 }
