@@ -11,7 +11,7 @@ const EXAMPLE: &str = include_str!("../../../examples/config/wicket.toml");
 const DEV_EXAMPLE: &str = include_str!("../../../examples/config/dev.toml");
 
 /// A minimal valid configuration the error cases below append to or replace parts of.
-const MINIMAL: &str = r#"
+pub(super) const MINIMAL: &str = r#"
 [[issuers]]
 alias = "corp"
 issuer = "https://login.example.com"

@@ -7,23 +7,7 @@ use rstest::rstest;
 use crate::config::Config;
 
 /// Issuer and cluster; the cases put their top-level keys and sections in front.
-const BASE: &str = r#"
-[[issuers]]
-issuer = "https://login.example.com"
-alias = "corp"
-audiences = ["wicket"]
-algorithms = ["RS256"]
-jwks_file = "jwks.json"
-
-[[clusters]]
-name = "prod"
-kubeconfig = "prod.kubeconfig"
-server = "https://prod.example.com:6443"
-
-[[clusters.policies]]
-name = "group-access"
-module = "group_access.wasm"
-"#;
+const BASE: &str = crate::config::tests::MINIMAL;
 
 const TLS: &str = "[tls]\ncert_file = \"tls/tls.crt\"\nkey_file = \"tls/tls.key\"\n";
 
