@@ -94,7 +94,7 @@ pub fn is_dns1123_label(name: &str) -> bool {
 
 /// Whether `name` is a DNS-1123 subdomain (what RBAC object names are): dot-separated
 /// labels, 253 characters at most.
-pub fn is_dns1123_subdomain(name: &str) -> bool {
+fn is_dns1123_subdomain(name: &str) -> bool {
     name.len() <= 253 && name.split('.').all(is_dns1123_label)
 }
 

@@ -117,7 +117,7 @@ impl KubeClusters {
     }
 
     /// The target of `cluster`.
-    pub fn target(&self, cluster: &str) -> Result<&ClusterTarget, ClusterFailure> {
+    fn target(&self, cluster: &str) -> Result<&ClusterTarget, ClusterFailure> {
         self.targets
             .get(cluster)
             .map(|(target, _)| target)
