@@ -11,9 +11,6 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
-use super::ports::{
-    BoxFuture, ChainVerdict, Decider, PolicyLifecycle, ReloadReport, ShadowDifference,
-};
 use crate::config::{ClusterConfig, Config};
 use crate::policy::set::{
     CandidateSpec, ChainSpecs, ChangedChain, ChangedEntry, EntrySpec, LiveChain, Promotion,
@@ -24,6 +21,9 @@ use crate::policy::{
     Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection, Verdict,
 };
 use crate::store::ModuleVerdict;
+use crate::workflow::{
+    BoxFuture, ChainVerdict, Decider, PolicyLifecycle, ReloadReport, ShadowDifference,
+};
 
 /// The chains could not be loaded at start.
 #[derive(Debug, thiserror::Error)]
