@@ -96,6 +96,22 @@ impl Fixture {
             self.key.as_os_str(),
         ])
     }
+
+    /// `verify` also given the events sink.
+    fn verify_with_events(&self, database: &Path) -> Output {
+        wicket(&[
+            "audit".as_ref(),
+            "verify".as_ref(),
+            "--data".as_ref(),
+            database.as_os_str(),
+            "--anchors".as_ref(),
+            self.anchors.as_os_str(),
+            "--key".as_ref(),
+            self.key.as_os_str(),
+            "--events".as_ref(),
+            self.events.as_os_str(),
+        ])
+    }
 }
 
 fn wicket(args: &[&std::ffi::OsStr]) -> Output {
@@ -243,6 +259,15 @@ async fn an_untouched_anchored_log_is_intact() {
         line.contains(&format!("{REQUESTS} anchors match, the newest at event {events}")),
         "{line}"
     );
+    // The events sink holds every event once, in order, across the exporter's restart.
+    let exported: Vec<i64> = std::fs::read_to_string(&fixture.events)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<AuditEvent>(line).unwrap().seq)
+        .collect();
+    assert_eq!(exported, (1..=events).collect::<Vec<_>>());
+    let out = fixture.verify_with_events(&fixture.copy("with-events"));
+    assert!(out.status.success(), "{}", stdout(&out));
 }
 
 /// (a) An escalation's 8 events deleted and the rest re-hashed (what made the old `verify`
@@ -278,6 +303,16 @@ async fn a_rewrite_in_the_middle_is_named_at_its_first_diverging_event() {
              (anchor line 3): the chain was rewritten after event 16"
         ),
         "{line}"
+    );
+
+    // With the events sink (which the anchors vouch for), the very first rewritten event.
+    let out = fixture.verify_with_events(&forged);
+    let line = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert_eq!(
+        line.trim_end(),
+        "audit chain broken: event 17 (request `r4`): differs from the event exported with its \
+         number (which the anchors vouch for): the chain was rewritten from this event on"
     );
 }
 

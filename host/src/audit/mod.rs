@@ -27,7 +27,7 @@ use std::io::Write;
 
 pub use anchor::{Anchor, AnchorKey, Anchors, BadAnchor, Placed};
 pub use event::{Actor, AuditEvent, AuthenticationFailures, Details, RevocationScope};
-pub use verify::{Break, Finding, StoredRow, Verifier, VerifyReport};
+pub use verify::{Break, Finding, StoredRow, Verifier, VerifyReport, exported};
 
 /// An error of whoever holds the rows.
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
@@ -80,7 +80,11 @@ pub const PAGE: u32 = 1000;
 /// `anchors`, and reports the first break. A broken chain is a report, not an error; errors
 /// are failures to read.
 pub async fn verify(source: &impl AuditRows, anchors: Vec<Placed>) -> Result<VerifyReport> {
-    let mut verifier = Verifier::new(anchors);
+    verify_with(source, Verifier::new(anchors)).await
+}
+
+/// [`verify`] with a verifier set up by the caller (e.g. [`Verifier::with_exported`]).
+pub async fn verify_with(source: &impl AuditRows, mut verifier: Verifier) -> Result<VerifyReport> {
     loop {
         let rows = source
             .rows_after(verifier.last_seq(), PAGE)

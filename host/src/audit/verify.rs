@@ -2,6 +2,7 @@
 //! event where either breaks. Rows come from whoever holds them (the store, an archive file):
 //! this file reads nothing itself.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::Timestamp;
@@ -178,6 +179,9 @@ pub enum Break {
     },
     /// Nothing vouches for the event: it comes after the last anchor of an archive.
     Unanchored,
+    /// The event is whole and linked, but not the one exported with its `seq` (an export the
+    /// anchors vouch for): the chain was rewritten from this event on.
+    NotExported,
     /// The event is whole and linked, but its hash is not the one anchored for it: the chain
     /// was rewritten (and re-hashed) at or before it.
     NotAnchored {
@@ -199,6 +203,10 @@ impl fmt::Display for Break {
             ),
             Self::Modified => f.write_str("was modified (its content does not match its hash)"),
             Self::Unreadable { detail } => write!(f, "is unreadable: {detail}"),
+            Self::NotExported => f.write_str(
+                "differs from the event exported with its number (which the anchors vouch for): \
+                 the chain was rewritten from this event on",
+            ),
             Self::Unanchored => f.write_str(
                 "comes after the last anchor: nothing vouches for it or for the events after it",
             ),
@@ -227,6 +235,8 @@ pub struct Verifier {
     anchors: usize,
     anchored: Option<i64>,
     broken: Option<Finding>,
+    /// Hashes of events exported to the events sink that the anchors vouch for, by `seq`.
+    exported: BTreeMap<i64, String>,
 }
 
 impl Verifier {
@@ -254,7 +264,15 @@ impl Verifier {
             pending: anchors,
             anchored: None,
             broken: None,
+            exported: BTreeMap::new(),
         }
+    }
+
+    /// Also compares each row with the event exported for its `seq` (see [`exported`]), so
+    /// that a rewrite is named at its very first event rather than at the next anchor.
+    pub fn with_exported(mut self, exported: BTreeMap<i64, String>) -> Self {
+        self.exported = exported;
+        self
     }
 
     /// The `seq` of the last row checked (or of the start).
@@ -286,7 +304,10 @@ impl Verifier {
             match recompute(row) {
                 Err(detail) => Some(Break::Unreadable { detail }),
                 Ok(hash) if hash != row.hash => Some(Break::Modified),
-                Ok(_) => self.against_anchors(row),
+                Ok(_) => match self.exported.get(&row.seq) {
+                    Some(exported) if *exported != row.hash => Some(Break::NotExported),
+                    _ => self.against_anchors(row),
+                },
             }
         };
         if let Some(reason) = reason {
@@ -372,4 +393,34 @@ fn recompute(row: &StoredRow) -> Result<String, String> {
             details: &row.details,
         },
     ))
+}
+
+/// The hashes of the exported events in `text` (the events sink: one JSON event per line)
+/// that `anchors` vouch for: the exported chain is recomputed from its first event, and only
+/// the events up to the newest anchor it matches are kept. Lines that are not events (a write
+/// cut short) are skipped, and an event exported twice counts once (delivery is at least
+/// once).
+pub fn exported(text: &str, anchors: &[Placed]) -> BTreeMap<i64, String> {
+    let mut rows: BTreeMap<i64, StoredRow> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(event) = serde_json::from_str::<AuditEvent>(line) else {
+            continue;
+        };
+        if let Ok(row) = StoredRow::from_event(&event) {
+            rows.entry(row.seq).or_insert(row);
+        }
+    }
+    let mut verifier = Verifier::new(anchors.to_vec());
+    for row in rows.values() {
+        if !verifier.push(row) {
+            break;
+        }
+    }
+    let Some(vouched) = verifier.anchored else {
+        return BTreeMap::new();
+    };
+    rows.into_iter()
+        .take_while(|(seq, _)| *seq <= vouched)
+        .map(|(seq, row)| (seq, row.hash))
+        .collect()
 }

@@ -68,6 +68,10 @@ pub struct VerifyArgs {
     pub archive: Option<PathBuf>,
     #[command(flatten)]
     anchoring: Anchoring,
+    /// The events sink the exporter appends to: with it, a rewrite is named at its first
+    /// event, not at the next anchor.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
 }
 
 /// Arguments of `wicket audit export`.
@@ -106,6 +110,7 @@ struct Resolved {
     database: PathBuf,
     anchors: Option<PathBuf>,
     key: Option<PathBuf>,
+    events: Option<PathBuf>,
 }
 
 /// Prints a usage error and returns exit code 2.
@@ -131,10 +136,12 @@ fn resolve(database: &Database, anchoring: &Anchoring) -> Result<Resolved, ExitC
         .key
         .clone()
         .or_else(|| audit.as_ref().map(|a| a.key_file.clone()));
+    let events = audit.and_then(|a| a.events_file);
     Ok(Resolved {
         database: path,
         anchors,
         key,
+        events,
     })
 }
 
@@ -205,12 +212,27 @@ fn verify(args: VerifyArgs) -> ExitCode {
             }
             (None, _) => None,
         };
+        if args.events.is_some() && resolved.anchors.is_none() {
+            return Err(usage("`--events` is checked against the anchors: give `--anchors` and `--key`"));
+        }
         with_store(&resolved.database, async |store| {
             let anchors = match (&resolved.anchors, &key) {
                 (Some(path), Some(key)) => read_anchors(path, key, store.installation())?,
                 _ => Anchors::default(),
             };
-            let report = audit::verify(store, anchors.anchors)
+            let events = args.events.as_ref().or(resolved.events.as_ref());
+            let exported = match events.filter(|_| !anchors.anchors.is_empty()) {
+                Some(path) => match std::fs::read_to_string(path) {
+                    Ok(text) => audit::exported(&text, &anchors.anchors),
+                    Err(error) => {
+                        eprintln!("error: cannot read events file `{}`: {error}", path.display());
+                        return Err(ExitCode::from(2));
+                    }
+                },
+                None => Default::default(),
+            };
+            let verifier = audit::Verifier::new(anchors.anchors).with_exported(exported);
+            let report = audit::verify_with(store, verifier)
                 .await
                 .map_err(|error| fail(&error, 1))?;
             println!("{report}");
