@@ -175,9 +175,10 @@ pub struct Anchors {
     pub anchors: Vec<Placed>,
     /// Lines of other installations sharing the sink (their MACs checked all the same).
     pub other_installations: usize,
-    /// Whether the last line was cut short (no newline, not JSON): a write a crash
-    /// interrupted, ignored.
-    pub torn_tail: bool,
+    /// Lines that are not JSON at all, skipped: writes a crash cut short (the exporter ends
+    /// such a line with a newline when it starts again). A line that is JSON but not an
+    /// authentic anchor is never skipped.
+    pub skipped: usize,
 }
 
 impl Anchors {
@@ -191,22 +192,18 @@ impl Anchors {
     ) -> Result<Self, BadAnchor> {
         let mut read = Self::default();
         let mut installation = installation.map(str::to_owned);
-        let lines: Vec<&str> = text.split_inclusive('\n').collect();
-        for (index, raw) in lines.iter().enumerate() {
+        for (index, content) in text.lines().enumerate() {
             let line = index + 1;
             let bad = |reason: String| BadAnchor { line, reason };
-            let content = raw.trim_end_matches('\n');
             if content.trim().is_empty() {
                 continue;
             }
-            let anchor: Anchor = match serde_json::from_str(content) {
-                Ok(anchor) => anchor,
-                Err(_) if line == lines.len() && !raw.ends_with('\n') => {
-                    read.torn_tail = true;
-                    continue;
-                }
-                Err(error) => return Err(bad(format!("not an anchor: {error}"))),
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(content) else {
+                read.skipped += 1;
+                continue;
             };
+            let anchor: Anchor = serde_json::from_value(json)
+                .map_err(|error| bad(format!("not an anchor: {error}")))?;
             if !anchor.is_authentic(key) {
                 return Err(bad(
                     "its mac does not match: forged, altered, or made with another key".to_owned(),

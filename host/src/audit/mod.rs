@@ -169,3 +169,5 @@ pub fn export_line(row: &StoredRow) -> Result<String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod anchor_tests;

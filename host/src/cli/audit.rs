@@ -163,10 +163,18 @@ fn read_anchors(path: &Path, key: &AnchorKey, installation: &str) -> Result<Anch
             return Err(ExitCode::from(2));
         }
     };
-    Anchors::read(&text, key, Some(installation)).map_err(|bad| {
+    let anchors = Anchors::read(&text, key, Some(installation)).map_err(|bad| {
         println!("audit anchors broken: `{}` {bad}", path.display());
         ExitCode::from(1)
-    })
+    })?;
+    if anchors.skipped > 0 {
+        eprintln!(
+            "note: {} lines of `{}` are not JSON (writes cut short by a crash), skipped",
+            anchors.skipped,
+            path.display()
+        );
+    }
+    Ok(anchors)
 }
 
 /// Runs `wicket audit ...`.
