@@ -386,3 +386,105 @@ async fn an_anchor_forged_without_the_key_is_refused() {
         stdout(&out)
     );
 }
+
+/// `wicket audit export --since` (a sequence number, a time) and `wicket audit archive`, whose
+/// file `wicket audit verify --archive` checks on its own.
+#[tokio::test]
+async fn export_and_archive_through_the_cli() {
+    let fixture = anchored_database().await;
+    let database = fixture.copy("exported");
+    let out = wicket(&[
+        "audit".as_ref(),
+        "export".as_ref(),
+        "--data".as_ref(),
+        database.as_os_str(),
+        "--since".as_ref(),
+        "41".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exported: Vec<AuditEvent> = stdout(&out)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        exported.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (41..=48).collect::<Vec<_>>()
+    );
+    assert_eq!(exported[1].prev_hash, exported[0].hash);
+    let sink = std::fs::read_to_string(&fixture.events).unwrap();
+    assert!(
+        sink.ends_with(&stdout(&out)),
+        "the export and the events sink write the same lines"
+    );
+    let since = exported[0].time.to_string();
+    let out = wicket(&[
+        "audit".as_ref(),
+        "export".as_ref(),
+        "--data".as_ref(),
+        database.as_os_str(),
+        "--since".as_ref(),
+        since.as_ref(),
+    ]);
+    let first = stdout(&out).lines().next().map(|l| {
+        serde_json::from_str::<AuditEvent>(l).unwrap().seq
+    });
+    assert!(first.is_some_and(|seq| seq <= 41), "{first:?}");
+
+    let archive = fixture.dir.join("archive.jsonl");
+    let before = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    let archived = wicket(&[
+        "audit".as_ref(),
+        "archive".as_ref(),
+        "--data".as_ref(),
+        database.as_os_str(),
+        "--anchors".as_ref(),
+        fixture.anchors.as_os_str(),
+        "--key".as_ref(),
+        fixture.key.as_os_str(),
+        "--before".as_ref(),
+        before.to_string().as_ref(),
+        "--out".as_ref(),
+        archive.as_os_str(),
+    ]);
+    assert!(archived.status.success(), "{}", String::from_utf8_lossy(&archived.stderr));
+    assert!(stdout(&archived).starts_with("archived events 1 to 48"), "{}", stdout(&archived));
+    let again = wicket(&[
+        "audit".as_ref(),
+        "archive".as_ref(),
+        "--data".as_ref(),
+        database.as_os_str(),
+        "--anchors".as_ref(),
+        fixture.anchors.as_os_str(),
+        "--key".as_ref(),
+        fixture.key.as_os_str(),
+        "--before".as_ref(),
+        before.to_string().as_ref(),
+        "--out".as_ref(),
+        archive.as_os_str(),
+    ]);
+    assert_eq!(again.status.code(), Some(2), "an archive is never overwritten");
+
+    let check = |path: &Path| {
+        wicket(&[
+            "audit".as_ref(),
+            "verify".as_ref(),
+            "--archive".as_ref(),
+            path.as_os_str(),
+            "--key".as_ref(),
+            fixture.key.as_os_str(),
+        ])
+    };
+    let out = check(&archive);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("audit chain intact: 48 events, head 48"), "{}", stdout(&out));
+    let tampered = fixture.dir.join("tampered.jsonl");
+    let text = std::fs::read_to_string(&archive).unwrap();
+    std::fs::write(&tampered, text.replacen("INC-2: payments down", "INC-2: routine", 1)).unwrap();
+    let out = check(&tampered);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("audit chain broken: event 9 (request `r2`): was modified"),
+        "{}",
+        stdout(&out)
+    );
+}
