@@ -39,10 +39,12 @@ fn escalation(n: usize) -> Vec<(Actor, Details)> {
     vec![
         (
             user.clone(),
-            details(serde_json::json!({"kind": "request_received", "cluster": "prod",
+            details(
+                serde_json::json!({"kind": "request_received", "cluster": "prod",
                 "namespaces": ["payments"], "access": {"role": "edit"}, "cluster_rules": [],
                 "duration_seconds": 1800, "reason": format!("INC-{n}: payments down"),
-                "context": {}})),
+                "context": {}}),
+            ),
         ),
         (
             workflow.clone(),
@@ -162,7 +164,10 @@ async fn anchored_database() -> Fixture {
         }
         let id = format!("r{n}");
         for (actor, details) in escalation(n) {
-            store.append_audit(Some(&id), &actor, &details).await.unwrap();
+            store
+                .append_audit(Some(&id), &actor, &details)
+                .await
+                .unwrap();
         }
         let anchor = exporter.round().await.unwrap().expect("the head moved");
         assert_eq!(anchor.seq, n as i64 * EVENTS_PER_REQUEST);
@@ -198,7 +203,10 @@ async fn rewrite_without_request(database: &Path, request: &str) {
     .fetch_all(&pool)
     .await
     .unwrap();
-    sqlx::query("DELETE FROM audit_events").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_events")
+        .execute(&pool)
+        .await
+        .unwrap();
     let mut prev_hash = chain::GENESIS_HASH.to_owned();
     let mut seq = 0;
     for row in rows {
@@ -239,7 +247,10 @@ async fn rewrite_without_request(database: &Path, request: &str) {
         .unwrap();
         prev_hash = hash;
     }
-    sqlx::raw_sql(RESTORE_TRIGGERS).execute(&pool).await.unwrap();
+    sqlx::raw_sql(RESTORE_TRIGGERS)
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
 }
 
@@ -252,11 +263,15 @@ async fn an_untouched_anchored_log_is_intact() {
     assert!(out.status.success(), "{line}");
     let events = REQUESTS as i64 * EVENTS_PER_REQUEST;
     assert!(
-        line.starts_with(&format!("audit chain intact: {events} events, head {events} ")),
+        line.starts_with(&format!(
+            "audit chain intact: {events} events, head {events} "
+        )),
         "{line}"
     );
     assert!(
-        line.contains(&format!("{REQUESTS} anchors match, the newest at event {events}")),
+        line.contains(&format!(
+            "{REQUESTS} anchors match, the newest at event {events}"
+        )),
         "{line}"
     );
     // The events sink holds every event once, in order, across the exporter's restart.
@@ -328,7 +343,10 @@ async fn a_truncated_tail_ends_before_the_last_anchor() {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::raw_sql(RESTORE_TRIGGERS).execute(&pool).await.unwrap();
+    sqlx::raw_sql(RESTORE_TRIGGERS)
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
 
     let out = fixture.verify(&forged, &fixture.anchors);
@@ -401,7 +419,11 @@ async fn export_and_archive_through_the_cli() {
         "--since".as_ref(),
         "41".as_ref(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let exported: Vec<AuditEvent> = stdout(&out)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -425,9 +447,10 @@ async fn export_and_archive_through_the_cli() {
         "--since".as_ref(),
         since.as_ref(),
     ]);
-    let first = stdout(&out).lines().next().map(|l| {
-        serde_json::from_str::<AuditEvent>(l).unwrap().seq
-    });
+    let first = stdout(&out)
+        .lines()
+        .next()
+        .map(|l| serde_json::from_str::<AuditEvent>(l).unwrap().seq);
     assert!(first.is_some_and(|seq| seq <= 41), "{first:?}");
 
     let archive = fixture.dir.join("archive.jsonl");
@@ -446,8 +469,16 @@ async fn export_and_archive_through_the_cli() {
         "--out".as_ref(),
         archive.as_os_str(),
     ]);
-    assert!(archived.status.success(), "{}", String::from_utf8_lossy(&archived.stderr));
-    assert!(stdout(&archived).starts_with("archived events 1 to 48"), "{}", stdout(&archived));
+    assert!(
+        archived.status.success(),
+        "{}",
+        String::from_utf8_lossy(&archived.stderr)
+    );
+    assert!(
+        stdout(&archived).starts_with("archived events 1 to 48"),
+        "{}",
+        stdout(&archived)
+    );
     let again = wicket(&[
         "audit".as_ref(),
         "archive".as_ref(),
@@ -462,7 +493,11 @@ async fn export_and_archive_through_the_cli() {
         "--out".as_ref(),
         archive.as_os_str(),
     ]);
-    assert_eq!(again.status.code(), Some(2), "an archive is never overwritten");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an archive is never overwritten"
+    );
 
     let check = |path: &Path| {
         wicket(&[
@@ -476,10 +511,18 @@ async fn export_and_archive_through_the_cli() {
     };
     let out = check(&archive);
     assert!(out.status.success(), "{}", stdout(&out));
-    assert!(stdout(&out).contains("audit chain intact: 48 events, head 48"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("audit chain intact: 48 events, head 48"),
+        "{}",
+        stdout(&out)
+    );
     let tampered = fixture.dir.join("tampered.jsonl");
     let text = std::fs::read_to_string(&archive).unwrap();
-    std::fs::write(&tampered, text.replacen("INC-2: payments down", "INC-2: routine", 1)).unwrap();
+    std::fs::write(
+        &tampered,
+        text.replacen("INC-2: payments down", "INC-2: routine", 1),
+    )
+    .unwrap();
     let out = check(&tampered);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(

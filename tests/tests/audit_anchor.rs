@@ -134,7 +134,10 @@ async fn a_rewritten_escalation_is_named_against_the_anchors_the_service_wrote()
                 anchored = newest;
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "no new anchor: {text}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no new anchor: {text}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -146,7 +149,9 @@ async fn a_rewritten_escalation_is_named_against_the_anchors_the_service_wrote()
     let installation = store.installation().to_owned();
     let anchor_text = std::fs::read_to_string(&audit_config.anchor_file).unwrap();
     let anchors = Anchors::read(&anchor_text, &key, Some(&installation)).unwrap();
-    let untouched = audit::verify(&store, anchors.anchors.clone()).await.unwrap();
+    let untouched = audit::verify(&store, anchors.anchors.clone())
+        .await
+        .unwrap();
     store.close().await;
     assert!(untouched.is_intact(), "{untouched}");
     let (head, _) = untouched.head.clone().unwrap();
@@ -170,7 +175,9 @@ async fn a_rewritten_escalation_is_named_against_the_anchors_the_service_wrote()
         chain_only.is_intact(),
         "without anchors the re-hashed chain looks whole: {chain_only}"
     );
-    let against_anchors = audit::verify(&store, anchors.anchors.clone()).await.unwrap();
+    let against_anchors = audit::verify(&store, anchors.anchors.clone())
+        .await
+        .unwrap();
     // An anchor written while the escalation was there no longer matches (or, if none fell
     // between its events and the new end, the chain ends before the last anchor).
     match &against_anchors.broken {

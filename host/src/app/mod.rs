@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::api::tls::{self, Tls};
-use crate::audit::{self, AnchorKey, anchor::KeyError, exporter};
 use crate::api::{self, AppState, AuthFailures, MetricsAccess, MetricsToken};
+use crate::audit::{self, AnchorKey, anchor::KeyError, exporter};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
 use crate::store::{self, Store};
@@ -308,5 +308,7 @@ impl Service {
 
 /// The value behind `mutex`, even if a panic poisoned it.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

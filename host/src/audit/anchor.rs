@@ -101,7 +101,11 @@ impl Anchor {
     pub fn new(key: &AnchorKey, installation: &str, seq: i64, hash: &str) -> Self {
         let at = Timestamp::from_millisecond(Timestamp::now().as_millisecond())
             .expect("the current time is a valid timestamp");
-        let mac = hex::encode(mac_of(key, seq, hash, at, installation).finalize().into_bytes());
+        let mac = hex::encode(
+            mac_of(key, seq, hash, at, installation)
+                .finalize()
+                .into_bytes(),
+        );
         Self {
             seq,
             hash: hash.to_owned(),

@@ -32,7 +32,9 @@ impl Memory {
         let rewritten = self.1.lock().unwrap().clone();
         for _ in 0..count {
             let seq = rows.len() as i64 + 1;
-            let prev_hash = rows.last().map_or(GENESIS_HASH.to_owned(), |r| r.hash.clone());
+            let prev_hash = rows
+                .last()
+                .map_or(GENESIS_HASH.to_owned(), |r| r.hash.clone());
             let details = Details::StateChanged {
                 from: "active".into(),
                 to: "expired".into(),
@@ -130,7 +132,10 @@ fn an_anchor_checks_out_only_unchanged_and_under_its_key() {
     let anchor = Anchor::new(&key(), INSTALLATION, 7, "ab");
     assert!(anchor.is_authentic(&key()));
     let line = anchor.to_line();
-    assert!(line.starts_with(r#"{"at":""#) && line.ends_with("}\n"), "{line}");
+    assert!(
+        line.starts_with(r#"{"at":""#) && line.ends_with("}\n"),
+        "{line}"
+    );
     let other = AnchorKey::from_bytes(&[1; 32]).unwrap();
     assert!(!anchor.is_authentic(&other));
     for altered in [
@@ -177,7 +182,12 @@ fn an_anchor_file_is_read_line_by_line_and_the_first_bad_line_named() {
     );
     assert_eq!((read.other_installations, read.skipped), (1, 1));
 
-    let forged = Anchor::new(&AnchorKey::from_bytes(&[9; 32]).unwrap(), INSTALLATION, 4, "x");
+    let forged = Anchor::new(
+        &AnchorKey::from_bytes(&[9; 32]).unwrap(),
+        INSTALLATION,
+        4,
+        "x",
+    );
     let bad = Anchors::read(
         &format!("{ours}{}", forged.to_line()),
         &key(),
@@ -201,7 +211,10 @@ fn a_key_file_others_may_read_a_short_key_and_a_link_are_refused() {
     std::fs::write(&path, format!("{}\n", "a".repeat(32))).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
     let refused = AnchorKey::load(&path).unwrap_err();
-    assert!(refused.to_string().contains("can be read by other users"), "{refused}");
+    assert!(
+        refused.to_string().contains("can be read by other users"),
+        "{refused}"
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     AnchorKey::load(&path).unwrap();
     let link = dir.path().join("link");
@@ -220,8 +233,14 @@ async fn the_exporter_anchors_each_new_head_and_once_more_when_stopped() {
     let memory = Memory::with(3);
     let mut exporter = Exporter::open(memory.clone(), settings(dir.path())).unwrap();
     let first = exporter.round().await.unwrap().unwrap();
-    assert_eq!((first.seq, first.hash.as_str()), (3, memory.rows()[2].hash.as_str()));
-    assert!(exporter.round().await.unwrap().is_none(), "no new event, no anchor");
+    assert_eq!(
+        (first.seq, first.hash.as_str()),
+        (3, memory.rows()[2].hash.as_str())
+    );
+    assert!(
+        exporter.round().await.unwrap().is_none(),
+        "no new event, no anchor"
+    );
     memory.append(2);
     let running = exporter.spawn();
     // The spawned exporter's first round anchors event 5 at once; the next is an hour away,
@@ -270,7 +289,10 @@ async fn the_exporter_never_anchors_a_chain_that_does_not_continue_its_last_anch
         exporter.diverged()
     );
     memory.append(1);
-    assert!(exporter.round().await.unwrap().is_none(), "still nothing written");
+    assert!(
+        exporter.round().await.unwrap().is_none(),
+        "still nothing written"
+    );
     assert_eq!(anchors_in(dir.path()).anchors.len(), 1);
 
     // Cut back below the anchor and not grown past it.
@@ -308,7 +330,11 @@ async fn a_write_cut_short_is_ended_and_skipped_and_events_are_not_exported_twic
         .collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
     let exported = super::exported(&events, &anchors.anchors);
-    assert_eq!(exported.len(), 4, "every event is vouched for by the anchor of 4");
+    assert_eq!(
+        exported.len(),
+        4,
+        "every event is vouched for by the anchor of 4"
+    );
 }
 
 #[cfg(unix)]
@@ -362,7 +388,10 @@ async fn an_archive_verifies_on_its_own_and_shows_any_change() {
     assert!(archive::verify(&without_anchor, &key()).is_err());
     let beyond_anchor = format!(
         "{text}{}",
-        text.lines().next().unwrap().replace("\"seq\":1", "\"seq\":5")
+        text.lines()
+            .next()
+            .unwrap()
+            .replace("\"seq\":1", "\"seq\":5")
     );
     let report = archive::verify(&beyond_anchor, &key()).unwrap();
     assert!(!report.is_intact(), "{report}");
@@ -372,5 +401,8 @@ async fn an_archive_verifies_on_its_own_and_shows_any_change() {
     let refused = archive::write(&memory, &anchors, too_early, Vec::new())
         .await
         .unwrap_err();
-    assert!(refused.to_string().contains("no anchor vouches"), "{refused}");
+    assert!(
+        refused.to_string().contains("no anchor vouches"),
+        "{refused}"
+    );
 }

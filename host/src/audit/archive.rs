@@ -83,7 +83,10 @@ pub async fn write(
                 break 'pages;
             }
             let event = row.to_event().ok_or_else(|| {
-                refused(format!("event {} cannot be read as an audit event", row.seq))
+                refused(format!(
+                    "event {} cannot be read as an audit event",
+                    row.seq
+                ))
             })?;
             write_line(&mut out, &Line::Event(event))?;
             events += 1;

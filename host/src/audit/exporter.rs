@@ -55,7 +55,9 @@ impl Sink {
         let mut file = open_append(&path)?;
         let (text, torn) = tail(&mut file, &path)?;
         if torn {
-            (&file).write_all(b"\n").map_err(|e| sink_error(&path, &e))?;
+            (&file)
+                .write_all(b"\n")
+                .map_err(|e| sink_error(&path, &e))?;
         }
         Ok((
             Self {
@@ -206,7 +208,12 @@ impl<S: AuditRows + 'static> Exporter<S> {
         if seq <= self.anchored_seq {
             return Ok(None);
         }
-        let anchor = Anchor::new(&self.key, &self.installation, seq, self.verifier.last_hash());
+        let anchor = Anchor::new(
+            &self.key,
+            &self.installation,
+            seq,
+            self.verifier.last_hash(),
+        );
         self.anchors.append(anchor.to_line()).await?;
         self.anchored_seq = seq;
         Ok(Some(anchor))

@@ -113,9 +113,9 @@ impl std::str::FromStr for Since {
         if let Ok(seq) = text.parse::<i64>() {
             return Ok(Self::Seq(seq));
         }
-        text.parse::<jiff::Timestamp>().map(Self::Time).map_err(|_| {
-            format!("`{text}` is neither a sequence number nor an RFC 3339 time")
-        })
+        text.parse::<jiff::Timestamp>()
+            .map(Self::Time)
+            .map_err(|_| format!("`{text}` is neither a sequence number nor an RFC 3339 time"))
     }
 }
 
@@ -168,6 +168,6 @@ pub fn export_line(row: &StoredRow) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod anchor_tests;
+#[cfg(test)]
+mod tests;

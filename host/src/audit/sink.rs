@@ -67,7 +67,10 @@ pub(super) fn tail(file: &mut File, path: &Path) -> Result<(String, bool)> {
     let torn = bytes.last().is_some_and(|last| *last != b'\n');
     // From the middle of the file, the first line may be partial.
     let from = if start > 0 {
-        bytes.iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| i + 1)
+        bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(bytes.len(), |i| i + 1)
     } else {
         0
     };

@@ -53,12 +53,14 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-
 #[test]
 fn canonical_json_sorts_keys_at_every_level() {
     let value = serde_json::json!({"b": 1, "a": {"z": [true, null], "y": "é\n"}});
     let expected = r#"{"a":{"y":"é\n","z":[true,null]},"b":1}"#;
-    assert_eq!(canonical::to_canonical_json_exact(&value).unwrap(), expected);
+    assert_eq!(
+        canonical::to_canonical_json_exact(&value).unwrap(),
+        expected
+    );
     assert_eq!(canonical_json(&value), expected);
 }
 

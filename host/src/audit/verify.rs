@@ -97,7 +97,11 @@ impl fmt::Display for VerifyReport {
         let Some((seq, hash)) = &self.head else {
             return f.write_str("audit chain intact: no events yet");
         };
-        write!(f, "audit chain intact: {} events, head {seq} {hash}", self.events)?;
+        write!(
+            f,
+            "audit chain intact: {} events, head {seq} {hash}",
+            self.events
+        )?;
         match (self.anchors, self.anchored) {
             (0, _) => f.write_str(
                 "; no anchors checked (the chain alone cannot show a rewrite: give the anchors and key)",
@@ -352,8 +356,8 @@ impl Verifier {
                 line: next.line,
             })
         });
-        let head = (broken.is_none() && self.next_seq > 1)
-            .then(|| (self.next_seq - 1, self.prev_hash));
+        let head =
+            (broken.is_none() && self.next_seq > 1).then(|| (self.next_seq - 1, self.prev_hash));
         VerifyReport {
             events: self.events,
             head,

@@ -159,7 +159,10 @@ fn read_anchors(path: &Path, key: &AnchorKey, installation: &str) -> Result<Anch
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) => {
-            eprintln!("error: cannot read anchor file `{}`: {error}", path.display());
+            eprintln!(
+                "error: cannot read anchor file `{}`: {error}",
+                path.display()
+            );
             return Err(ExitCode::from(2));
         }
     };
@@ -221,7 +224,9 @@ fn verify(args: VerifyArgs) -> ExitCode {
             (None, _) => None,
         };
         if args.events.is_some() && resolved.anchors.is_none() {
-            return Err(usage("`--events` is checked against the anchors: give `--anchors` and `--key`"));
+            return Err(usage(
+                "`--events` is checked against the anchors: give `--anchors` and `--key`",
+            ));
         }
         with_store(&resolved.database, async |store| {
             let anchors = match (&resolved.anchors, &key) {
@@ -233,7 +238,10 @@ fn verify(args: VerifyArgs) -> ExitCode {
                 Some(path) => match std::fs::read_to_string(path) {
                     Ok(text) => audit::exported(&text, &anchors.anchors),
                     Err(error) => {
-                        eprintln!("error: cannot read events file `{}`: {error}", path.display());
+                        eprintln!(
+                            "error: cannot read events file `{}`: {error}",
+                            path.display()
+                        );
                         return Err(ExitCode::from(2));
                     }
                 },
@@ -279,10 +287,13 @@ fn verify_archive(path: &Path, key: &AnchorKey) -> ExitCode {
 
 fn export(args: ExportArgs) -> ExitCode {
     outcome((|| {
-        let resolved = resolve(&args.database, &Anchoring {
-            anchors: None,
-            key: None,
-        })?;
+        let resolved = resolve(
+            &args.database,
+            &Anchoring {
+                anchors: None,
+                key: None,
+            },
+        )?;
         let out: Box<dyn std::io::Write + Send> = match &args.out {
             Some(path) => match std::fs::OpenOptions::new()
                 .append(true)

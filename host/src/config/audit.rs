@@ -19,7 +19,10 @@ pub struct AuditConfig {
     pub anchor_file: PathBuf,
     /// Time between two anchors (one is also written at shutdown); an anchor is written only
     /// when events were appended.
-    #[serde(default = "default_interval", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "duration::deserialize"
+    )]
     pub anchor_interval: Duration,
     /// Where every event is appended as a JSON line, as it is anchored, for a SIEM to read.
     #[serde(default)]

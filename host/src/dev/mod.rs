@@ -276,7 +276,11 @@ mod tests {
                 .iter()
                 .all(|p| p.module.is_file())
         );
-        let audit = env.config.audit.as_ref().expect("dev anchors its audit log");
+        let audit = env
+            .config
+            .audit
+            .as_ref()
+            .expect("dev anchors its audit log");
         crate::audit::AnchorKey::load(&audit.key_file).expect("a private key of 32 bytes");
         assert_eq!(audit.anchor_file, env.data.join("audit-anchors.jsonl"));
         let again = secret(&env.data, false).unwrap();

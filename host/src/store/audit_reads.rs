@@ -36,10 +36,11 @@ impl Store {
 
     /// The `seq` of the first event at or after `time` (Unix milliseconds).
     async fn first_audit_seq_since(&self, time: i64) -> Result<Option<i64>> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit_events WHERE time >= ?")
-            .bind(time)
-            .fetch_one(self.pool())
-            .await?;
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(seq) FROM audit_events WHERE time >= ?")
+                .bind(time)
+                .fetch_one(self.pool())
+                .await?;
         Ok(seq)
     }
 }

@@ -129,7 +129,11 @@ async fn tampering_is_named_at_its_first_event(
     let t = seeded(5).await;
     tamper(&t.store, sql).await;
     let report = verify(&t.store, Vec::new()).await.unwrap();
-    assert_eq!(event_break(report.broken.clone()), (seq, reason), "{report:?}");
+    assert_eq!(
+        event_break(report.broken.clone()),
+        (seq, reason),
+        "{report:?}"
+    );
     assert_eq!(report.head, None);
     assert!(
         report
@@ -273,7 +277,9 @@ async fn tokens_and_kubeconfigs_never_reach_the_log() {
         .unwrap();
 
     let mut export_lines = Vec::new();
-    let count = export(&t.store, Since::Seq(1), &mut export_lines).await.unwrap();
+    let count = export(&t.store, Since::Seq(1), &mut export_lines)
+        .await
+        .unwrap();
     assert_eq!(
         count, 4,
         "request_received, verdict, state_changed, state_changed"
@@ -309,4 +315,3 @@ async fn export_writes_one_json_event_per_line_in_order() {
     assert_eq!(events[0].prev_hash, chain::GENESIS_HASH);
     assert_eq!(events[2].details["message"], "attempt 3: token is expired");
 }
-
