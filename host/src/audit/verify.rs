@@ -106,8 +106,9 @@ impl fmt::Display for VerifyReport {
             (0, _) => f.write_str(
                 "; no anchors checked (the chain alone cannot show a rewrite: give the anchors and key)",
             ),
+            (1, Some(anchored)) => write!(f, "; its anchor (event {anchored}) matches"),
             (n, Some(anchored)) => write!(f, "; {n} anchors match, the newest at event {anchored}"),
-            (n, None) => write!(f, "; {n} anchors, none within these events"),
+            (n, None) => write!(f, "; none of its {n} anchors is within these events"),
         }
     }
 }
