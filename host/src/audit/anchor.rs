@@ -153,10 +153,11 @@ fn mac_of(
     mac
 }
 
-/// An anchor and the line of its sink it was read from (1-based).
+/// An anchor and the line of its sink it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
-    /// The line.
+    /// The line (1-based; 0 when its place is not known, as for the exporter's last anchor,
+    /// found in the sink's tail).
     pub line: usize,
     /// The anchor.
     pub anchor: Anchor,
@@ -164,12 +165,28 @@ pub struct Placed {
 
 /// An anchor line that does not check out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
 pub struct BadAnchor {
-    /// The line (1-based).
+    /// The line (1-based; 0 when the fault is not one line's).
     pub line: usize,
     /// What is wrong with it.
     pub reason: String,
+}
+
+impl std::fmt::Display for BadAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => f.write_str(&self.reason),
+            line => write!(f, "line {line}: {}", self.reason),
+        }
+    }
+}
+
+/// Where an anchor is, for a message: `anchor line 3`, or `its last anchor` (line 0).
+pub(super) fn place(line: usize) -> String {
+    match line {
+        0 => "its last anchor".to_owned(),
+        line => format!("anchor line {line}"),
+    }
 }
 
 /// The anchors of one installation read from a sink, each checked.

@@ -8,7 +8,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::anchor::{Anchor, Placed};
+use super::anchor::{Anchor, Placed, place};
 use super::canonical::to_canonical_json_exact;
 use super::chain::{self, Canonical, GENESIS_HASH};
 use super::{AuditEvent, Details};
@@ -157,8 +157,9 @@ impl fmt::Display for Finding {
                 line,
             } => write!(
                 f,
-                "the chain ends at event {last}, before anchored event {anchored} (anchor line \
-                 {line}): events were removed from its end"
+                "the chain ends at event {last}, before anchored event {anchored} ({}): events \
+                 were removed from its end",
+                place(*line)
             ),
         }
     }
@@ -218,7 +219,8 @@ impl fmt::Display for Break {
             Self::NotAnchored { line, since } => {
                 write!(
                     f,
-                    "differs from the hash anchored for it (anchor line {line}): the chain was rewritten"
+                    "differs from the hash anchored for it ({}): the chain was rewritten",
+                    place(*line)
                 )?;
                 match since {
                     Some(since) => write!(f, " after event {since}, the newest earlier anchored one"),

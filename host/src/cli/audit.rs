@@ -182,15 +182,13 @@ fn read_anchors(path: &Path, key: &AnchorKey, installation: &str) -> Result<Anch
 
 /// Runs `wicket audit ...`.
 pub fn run(_global: &GlobalArgs, args: AuditArgs) -> Result<ExitCode> {
-    Ok(match args.command {
+    let outcome = match args.command {
         AuditCommand::Verify(args) => verify(args),
         AuditCommand::Export(args) => export(args),
         AuditCommand::Archive(args) => archive(args),
-    })
-}
-
-fn outcome(result: Result<ExitCode, ExitCode>) -> ExitCode {
-    result.unwrap_or_else(|code| code)
+    };
+    // Either way an exit code: `Err` is one that stopped the command early.
+    Ok(outcome.unwrap_or_else(|code| code))
 }
 
 /// Opens the store at `path`, runs `work` on it, closes it.
@@ -209,56 +207,54 @@ fn with_store(
     })
 }
 
-fn verify(args: VerifyArgs) -> ExitCode {
-    outcome((|| {
-        if let Some(archive) = &args.archive {
-            let key = load_key(args.anchoring.key.as_deref())?;
-            return Ok(verify_archive(archive, &key));
+fn verify(args: VerifyArgs) -> Result<ExitCode, ExitCode> {
+    if let Some(archive) = &args.archive {
+        let key = load_key(args.anchoring.key.as_deref())?;
+        return Ok(verify_archive(archive, &key));
+    }
+    let resolved = resolve(&args.database, &args.anchoring)?;
+    let key = match (&resolved.anchors, &resolved.key) {
+        (Some(_), key) => Some(load_key(key.as_deref())?),
+        (None, Some(_)) if args.anchoring.key.is_some() => {
+            return Err(usage("`--key` checks anchors: give `--anchors` too"));
         }
-        let resolved = resolve(&args.database, &args.anchoring)?;
-        let key = match (&resolved.anchors, &resolved.key) {
-            (Some(_), key) => Some(load_key(key.as_deref())?),
-            (None, Some(_)) if args.anchoring.key.is_some() => {
-                return Err(usage("`--key` checks anchors: give `--anchors` too"));
-            }
-            (None, _) => None,
+        (None, _) => None,
+    };
+    if args.events.is_some() && resolved.anchors.is_none() {
+        return Err(usage(
+            "`--events` is checked against the anchors: give `--anchors` and `--key`",
+        ));
+    }
+    with_store(&resolved.database, async |store| {
+        let anchors = match (&resolved.anchors, &key) {
+            (Some(path), Some(key)) => read_anchors(path, key, store.installation())?,
+            _ => Anchors::default(),
         };
-        if args.events.is_some() && resolved.anchors.is_none() {
-            return Err(usage(
-                "`--events` is checked against the anchors: give `--anchors` and `--key`",
-            ));
-        }
-        with_store(&resolved.database, async |store| {
-            let anchors = match (&resolved.anchors, &key) {
-                (Some(path), Some(key)) => read_anchors(path, key, store.installation())?,
-                _ => Anchors::default(),
-            };
-            let events = args.events.as_ref().or(resolved.events.as_ref());
-            let exported = match events.filter(|_| !anchors.anchors.is_empty()) {
-                Some(path) => match std::fs::read_to_string(path) {
-                    Ok(text) => audit::exported(&text, &anchors.anchors),
-                    Err(error) => {
-                        eprintln!(
-                            "error: cannot read events file `{}`: {error}",
-                            path.display()
-                        );
-                        return Err(ExitCode::from(2));
-                    }
-                },
-                None => Default::default(),
-            };
-            let verifier = audit::Verifier::new(anchors.anchors).with_exported(exported);
-            let report = audit::verify_with(store, verifier)
-                .await
-                .map_err(|error| fail(&error, 1))?;
-            println!("{report}");
-            Ok(if report.is_intact() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+        let events = args.events.as_ref().or(resolved.events.as_ref());
+        let exported = match events.filter(|_| !anchors.anchors.is_empty()) {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => audit::exported(&text, &anchors.anchors),
+                Err(error) => {
+                    eprintln!(
+                        "error: cannot read events file `{}`: {error}",
+                        path.display()
+                    );
+                    return Err(ExitCode::from(2));
+                }
+            },
+            None => Default::default(),
+        };
+        let verifier = audit::Verifier::new(anchors.anchors).with_exported(exported);
+        let report = audit::verify_with(store, verifier)
+            .await
+            .map_err(|error| fail(&error, 1))?;
+        println!("{report}");
+        Ok(if report.is_intact() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
         })
-    })())
+    })
 }
 
 fn verify_archive(path: &Path, key: &AnchorKey) -> ExitCode {
@@ -285,74 +281,70 @@ fn verify_archive(path: &Path, key: &AnchorKey) -> ExitCode {
     }
 }
 
-fn export(args: ExportArgs) -> ExitCode {
-    outcome((|| {
-        let resolved = resolve(
-            &args.database,
-            &Anchoring {
-                anchors: None,
-                key: None,
-            },
-        )?;
-        let out: Box<dyn std::io::Write + Send> = match &args.out {
-            Some(path) => match std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(path)
-            {
-                Ok(file) => Box::new(std::io::BufWriter::new(file)),
-                Err(error) => {
-                    eprintln!("error: cannot write `{}`: {error}", path.display());
-                    return Err(ExitCode::from(2));
-                }
-            },
-            None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-        };
-        with_store(&resolved.database, async |store| {
-            let count = audit::export(store, args.since, out)
-                .await
-                .map_err(|error| fail(&error, 1))?;
-            if args.out.is_some() {
-                println!("exported {count} events");
-            }
-            Ok(ExitCode::SUCCESS)
-        })
-    })())
-}
-
-fn archive(args: ArchiveArgs) -> ExitCode {
-    outcome((|| {
-        let resolved = resolve(&args.database, &args.anchoring)?;
-        let Some(anchor_file) = resolved.anchors.clone() else {
-            return Err(usage(
-                "an archive ends at an anchor: give `--anchors` and `--key` (or `--config` with `[audit]`)",
-            ));
-        };
-        let key = load_key(resolved.key.as_deref())?;
-        with_store(&resolved.database, async |store| {
-            let anchors = read_anchors(&anchor_file, &key, store.installation())?;
-            let mut buffer = Vec::new();
-            let written = audit::archive::write(store, &anchors, args.before, &mut buffer)
-                .await
-                .map_err(|error| fail(&error, 1))?;
-            let created = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&args.out)
-                .and_then(|mut file| {
-                    file.write_all(&buffer)?;
-                    file.sync_all()
-                });
-            if let Err(error) = created {
-                eprintln!("error: cannot create `{}`: {error}", args.out.display());
+fn export(args: ExportArgs) -> Result<ExitCode, ExitCode> {
+    let resolved = resolve(
+        &args.database,
+        &Anchoring {
+            anchors: None,
+            key: None,
+        },
+    )?;
+    let out: Box<dyn std::io::Write + Send> = match &args.out {
+        Some(path) => match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(error) => {
+                eprintln!("error: cannot write `{}`: {error}", path.display());
                 return Err(ExitCode::from(2));
             }
-            println!(
-                "archived events 1 to {} with their anchor in `{}` (the database keeps them)",
-                written.anchor.seq,
-                args.out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        })
-    })())
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    with_store(&resolved.database, async |store| {
+        let count = audit::export(store, args.since, out)
+            .await
+            .map_err(|error| fail(&error, 1))?;
+        if args.out.is_some() {
+            println!("exported {count} events");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn archive(args: ArchiveArgs) -> Result<ExitCode, ExitCode> {
+    let resolved = resolve(&args.database, &args.anchoring)?;
+    let Some(anchor_file) = resolved.anchors.clone() else {
+        return Err(usage(
+            "an archive ends at an anchor: give `--anchors` and `--key` (or `--config` with `[audit]`)",
+        ));
+    };
+    let key = load_key(resolved.key.as_deref())?;
+    with_store(&resolved.database, async |store| {
+        let anchors = read_anchors(&anchor_file, &key, store.installation())?;
+        let mut buffer = Vec::new();
+        let written = audit::archive::write(store, &anchors, args.before, &mut buffer)
+            .await
+            .map_err(|error| fail(&error, 1))?;
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&args.out)
+            .and_then(|mut file| {
+                file.write_all(&buffer)?;
+                file.sync_all()
+            });
+        if let Err(error) = created {
+            eprintln!("error: cannot create `{}`: {error}", args.out.display());
+            return Err(ExitCode::from(2));
+        }
+        println!(
+            "archived events 1 to {} with their anchor in `{}` (the database keeps them)",
+            written.anchor.seq,
+            args.out.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
