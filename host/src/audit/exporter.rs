@@ -1,7 +1,7 @@
 //! The exporter: a task that, every interval and once more at shutdown, reads the events
 //! appended since its last round, checks that they continue the chain it last anchored,
-//! appends them to the events sink (if configured) and appends an anchor of the new head to
-//! the anchor sink.
+//! appends an anchor of the new head to the anchor sink and the events to the events sink
+//! (if configured).
 //!
 //! It never anchors a chain that does not continue its last anchor: when the rows diverge
 //! (rewritten, truncated) it logs the first diverging event and writes nothing more until
@@ -172,6 +172,30 @@ impl<S: AuditRows + 'static> Exporter<S> {
                 return Ok(None);
             }
         }
+        self.check_new_rows().await?;
+        if let Some(finding) = &self.diverged {
+            tracing::error!(%finding, anchored = self.anchored_seq, "the audit chain diverges from its last anchor; no more anchors are written: run `wicket audit verify`");
+            return Ok(None);
+        }
+        let seq = self.verifier.last_seq();
+        let mut written = None;
+        if seq > self.anchored_seq {
+            let anchor = Anchor::new(
+                &self.key,
+                &self.installation,
+                seq,
+                self.verifier.last_hash(),
+            );
+            self.anchors.append(anchor.to_line()).await?;
+            self.anchored_seq = seq;
+            written = Some(anchor);
+        }
+        self.export_events().await?;
+        Ok(written)
+    }
+
+    /// Checks the rows appended since the last round against the chain.
+    async fn check_new_rows(&mut self) -> Result<()> {
         loop {
             let rows = self
                 .source
@@ -179,44 +203,43 @@ impl<S: AuditRows + 'static> Exporter<S> {
                 .await
                 .map_err(Error::Source)?;
             if rows.is_empty() {
-                break;
+                return Ok(());
             }
+            if !rows.iter().all(|row| self.verifier.push(row)) {
+                self.diverged = self.verifier.broken().cloned();
+                return Ok(());
+            }
+        }
+    }
+
+    /// Appends to the events sink the checked events it does not hold yet (also those a
+    /// failed write left behind).
+    async fn export_events(&mut self) -> Result<()> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        while self.events_seq < self.verifier.last_seq() {
+            let rows = self
+                .source
+                .rows_after(self.events_seq, PAGE)
+                .await
+                .map_err(Error::Source)?;
             let mut lines = String::new();
-            let mut last_exported = self.events_seq;
-            for row in &rows {
-                if !self.verifier.push(row) {
-                    self.diverged = self.verifier.broken().cloned();
-                    break;
-                }
-                if row.seq > self.events_seq {
-                    lines.push_str(&export_line(row)?);
-                    last_exported = row.seq;
-                }
-            }
-            if let Some(events) = &self.events
-                && !lines.is_empty()
+            let mut last = self.events_seq;
+            for row in rows
+                .iter()
+                .take_while(|row| row.seq <= self.verifier.last_seq())
             {
-                events.append(lines).await?;
-                self.events_seq = last_exported;
+                lines.push_str(&export_line(row)?);
+                last = row.seq;
             }
-            if let Some(finding) = &self.diverged {
-                tracing::error!(%finding, anchored = self.anchored_seq, "the audit chain diverges from its last anchor; no more anchors are written: run `wicket audit verify`");
-                return Ok(None);
+            if last == self.events_seq {
+                return Ok(());
             }
+            events.append(lines).await?;
+            self.events_seq = last;
         }
-        let seq = self.verifier.last_seq();
-        if seq <= self.anchored_seq {
-            return Ok(None);
-        }
-        let anchor = Anchor::new(
-            &self.key,
-            &self.installation,
-            seq,
-            self.verifier.last_hash(),
-        );
-        self.anchors.append(anchor.to_line()).await?;
-        self.anchored_seq = seq;
-        Ok(Some(anchor))
+        Ok(())
     }
 
     /// Checks that the stored row at the last anchor's `seq` still has its hash (a chain cut
