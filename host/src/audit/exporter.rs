@@ -101,7 +101,7 @@ pub struct Exporter<S> {
     events: Option<Sink>,
     /// Where the rows checked so far end.
     verifier: Verifier,
-    /// The newest anchor written or found, not yet compared with the rows.
+    /// The sink's last anchor found at start, until compared with the rows.
     unconfirmed: Option<Anchor>,
     anchored_seq: i64,
     events_seq: i64,
@@ -160,8 +160,8 @@ impl<S: AuditRows + 'static> Exporter<S> {
         })
     }
 
-    /// One round: exports and anchors what was appended since the last; returns the anchor
-    /// written, if the head moved.
+    /// One round: checks, anchors and exports what was appended since the last; returns the
+    /// anchor written, if the head moved.
     pub async fn round(&mut self) -> Result<Option<Anchor>> {
         if self.diverged.is_some() {
             return Ok(None);
