@@ -127,7 +127,9 @@ fn verify(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("verify 10k events", |b| {
         b.iter(|| {
-            let report = rt.block_on(audit::verify(&store)).expect("verify");
+            let report = rt
+                .block_on(audit::verify(&store, Vec::new()))
+                .expect("verify");
             assert!(report.is_intact());
         })
     });

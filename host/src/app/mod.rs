@@ -19,6 +19,7 @@ use tokio::task::AbortHandle;
 
 use crate::api::tls::{self, Tls};
 use crate::api::{self, AppState, AuthFailures, MetricsAccess, MetricsToken};
+use crate::audit::{self, AnchorKey, anchor::KeyError, exporter};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
 use crate::store::{self, Store};
@@ -50,6 +51,12 @@ pub enum Error {
     /// The metrics token file cannot be used.
     #[error(transparent)]
     MetricsToken(api::TokenError),
+    /// The audit key cannot be used.
+    #[error("cannot use the audit key")]
+    AuditKey(#[source] KeyError),
+    /// An audit sink cannot be used.
+    #[error("cannot export the audit log")]
+    AuditSink(#[source] audit::Error),
     /// The listener failed.
     #[error("cannot serve http")]
     Serve(#[source] std::io::Error),
@@ -84,6 +91,10 @@ pub struct Service {
     /// The service's own tasks: the one writing closed windows of failed authentications to
     /// the audit log, the file watcher and the `SIGHUP` handler.
     background: Arc<Mutex<Vec<AbortHandle>>>,
+    /// The audit exporter (with `[audit]`), until started.
+    exporter: Arc<Mutex<Option<exporter::Exporter<Store>>>>,
+    /// The audit exporter, once started.
+    exporting: Arc<Mutex<Option<exporter::Running>>>,
 }
 
 impl Service {
@@ -112,6 +123,19 @@ impl Service {
             Some(tls) => Some(Tls::load(tls).await.map_err(Error::Tls)?),
             None => None,
         };
+        let exporter = match &config.audit {
+            Some(audit) => {
+                let settings = exporter::Settings {
+                    key: AnchorKey::load(&audit.key_file).map_err(Error::AuditKey)?,
+                    installation: store.installation().to_owned(),
+                    anchor_file: audit.anchor_file.clone(),
+                    events_file: audit.events_file.clone(),
+                    interval: audit.anchor_interval,
+                };
+                Some(exporter::Exporter::open(store.clone(), settings).map_err(Error::AuditSink)?)
+            }
+            None => None,
+        };
         let workflow = Workflow::new(store, decider, clusters, settings);
         let mut state = AppState::new(
             workflow.clone(),
@@ -135,6 +159,8 @@ impl Service {
             tls,
             reload: config.reload.clone(),
             background: Arc::default(),
+            exporter: Arc::new(Mutex::new(exporter)),
+            exporting: Arc::default(),
         })
     }
 
@@ -160,10 +186,19 @@ impl Service {
 
     /// Recovers what a previous run left (fails interrupted requests, re-arms expiry timers,
     /// re-applies promoted policies, reconciles the clusters), starts the periodic reconciler,
-    /// the task that audits counted authentication failures and, unless
-    /// `reload.watch = false`, the watcher that reloads changed policies.
+    /// the task that audits counted authentication failures, the audit exporter (with
+    /// `[audit]`) and, unless `reload.watch = false`, the watcher that reloads changed
+    /// policies.
     pub async fn start(&self) -> Result<Sweep> {
         let sweep = self.workflow.start().await.map_err(Error::Recover)?;
+        match lock(&self.exporter).take() {
+            Some(exporter) => *lock(&self.exporting) = Some(exporter.spawn()),
+            None if lock(&self.exporting).is_none() => tracing::warn!(
+                "no `[audit]` section: the audit chain is not anchored outside the database, \
+                 so whoever can write the database can rewrite the log unnoticed"
+            ),
+            None => {}
+        }
         let sweeper = self
             .state
             .auth_failures
@@ -203,9 +238,10 @@ impl Service {
     }
 
     /// Serves the API (and `/metrics` on its own listener, if any) until `shutdown`
-    /// completes, then audits the authentication failures still being counted and stops the
-    /// timers and background tasks (grants stay recorded; the next start re-arms them). With
-    /// `[tls]` the certificate files are re-read while serving.
+    /// completes, then audits the authentication failures still being counted, stops the
+    /// timers and background tasks (grants stay recorded; the next start re-arms them) and
+    /// anchors the audit chain a last time. With `[tls]` the certificate files are re-read
+    /// while serving.
     pub async fn serve(
         &self,
         listeners: impl Into<Listeners>,
@@ -261,7 +297,18 @@ impl Service {
         }
         AuthFailures::write(self.workflow.store(), self.state.auth_failures.take_all()).await;
         self.workflow.shutdown();
+        let exporting = lock(&self.exporting).take();
+        if let Some(exporting) = exporting {
+            exporting.stop().await;
+        }
         self.workflow.store().close().await;
         served.map_err(Error::Serve)
     }
+}
+
+/// The value behind `mutex`, even if a panic poisoned it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{Access, Decision, Identity, ModuleVerdict, ObjectRef, Rule};
 use crate::policy::set::ChangedChain;
-use crate::policy::types::{Access, Decision, Identity, Rule};
-use crate::store::{ModuleVerdict, ObjectRef};
 
 /// Who caused an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,6 +32,7 @@
 //! `host/migrations/` and is applied on open.
 
 mod audit_log;
+mod audit_reads;
 mod installation;
 mod objects;
 mod promotions;
@@ -52,7 +53,6 @@ pub use writer::WriteStats;
 use writer::{Tx, Writer};
 
 pub use crate::domain::{RequestState, UnknownState};
-pub(crate) use audit_log::RawAuditRow;
 pub use objects::{ObjectRef, ProvisionedObject};
 pub use requests::{Decided, ListFilter, ModuleVerdict, Page, RequestRecord, Transition};
 

@@ -53,23 +53,7 @@ pub struct RequestRecord {
     pub updated_at: Timestamp,
 }
 
-/// One policy module's part in a verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModuleVerdict {
-    /// The module's configured name.
-    pub module: String,
-    /// sha256 of the module's bytes, hex.
-    pub digest: String,
-    /// Its decision; `None` when it failed (trap, timeout, malformed answer) or did not run.
-    pub decision: Option<Decision>,
-    /// How long it took, in microseconds.
-    pub duration_us: u64,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-    /// When it did not run: the earlier module whose deny stopped the chain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped_after: Option<String>,
-}
+pub use crate::domain::ModuleVerdict;
 
 /// A move of one request from one state to another.
 #[derive(Debug, Clone)]

@@ -625,7 +625,7 @@ fn store_and_its_futures_cross_threads() {
     if let Some(store) = store {
         send(store.get_request("r1"));
         send(store.list_requests(&ListFilter::default()));
-        send(crate::audit::verify(&store));
+        send(crate::audit::verify(&store, Vec::new()));
     }
 }
 
