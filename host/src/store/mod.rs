@@ -300,4 +300,6 @@ mod batch_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
+mod timers_tests;
+#[cfg(test)]
 mod wal_vfs_tests;
