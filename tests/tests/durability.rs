@@ -88,7 +88,7 @@ async fn a_revoke_while_deletes_fail_answers_revoking_and_ends_the_grant_once_th
     let env = Env::start("1h").await;
     let wicket = env.serve(env.wasm_chain()).await;
     let alice = token("alice", &["sre"]);
-    let (id, kubeconfig) = wicket.grant(&alice, &with_duration("10s")).await;
+    let (id, kubeconfig) = wicket.grant(&alice, &with_duration("60s")).await;
     let shown = wicket
         .call("GET", &format!("/v1/requests/{id}"), Some(&alice), None)
         .await;
@@ -147,9 +147,8 @@ async fn a_revoke_while_deletes_fail_answers_revoking_and_ends_the_grant_once_th
         ended.duration_since(working)
     );
     assert!(
-        ended.duration_since(expires_at) < SLACK,
-        "ended {:?} after expires_at",
-        ended.duration_since(expires_at)
+        ended < expires_at,
+        "ended by the revocation's retries, not by the grant's expiry"
     );
     assert!(failed_attempts(&wicket, &id).await >= 1);
     let after = kubectl.run(&["get", "pods", "-n", "payments"]).await;
