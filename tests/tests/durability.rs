@@ -185,7 +185,7 @@ async fn an_expiry_while_the_account_cannot_be_deleted_is_retried_until_the_toke
     let (id, kubeconfig) = wicket.grant(&alice, &with_duration("3s")).await;
     let kubectl = kubectl::on_path(env.dir.path(), "alice", &kubeconfig);
     wait_for("a failed expiry", Duration::from_secs(60), || async {
-        failed_attempts(&wicket, &id).await >= 2
+        failed_attempts(&wicket, &id).await >= 4
     })
     .await;
     let refused = wicket
