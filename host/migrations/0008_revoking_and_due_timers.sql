@@ -1,9 +1,10 @@
 -- A grant being revoked is in a state of its own, `revoking`, until its teardown succeeds (a
--- revocation whose teardown fails no longer leaves the grant `active` with no timer), and every
--- request a timer guards carries that timer's time in `due_at`, written in the same statement as
--- the state it guards: `provisioning` → the deadline after which an abandoned provisioning is
--- rolled back; `active` → `expires_at`; `revoking` → the next teardown attempt. Timers are armed
--- again from these rows on start and by the reconciler. `NULL` in every other state.
+-- revocation whose teardown fails no longer leaves the grant `active` with no timer), and so is
+-- an expired grant whose teardown failed, `expiring`. Every request a timer guards carries that
+-- timer's time in `due_at`, written in the same statement as the state it guards:
+-- `provisioning` → the deadline after which an abandoned provisioning is rolled back; `active` →
+-- `expires_at`; `revoking` and `expiring` → the next teardown attempt. Timers are armed again
+-- from these rows on start and by the reconciler. `NULL` in every other state.
 --
 -- SQLite cannot change a CHECK constraint in place, so `requests` is rebuilt (rowids kept: lists
 -- go in rowid order, migration 0006), and `provisioned_objects`, whose foreign key names it, with
@@ -20,8 +21,8 @@ CREATE TABLE requests_new (
     reason            TEXT NOT NULL,
     context           TEXT NOT NULL,              -- JSON object of strings
     state             TEXT NOT NULL CHECK (state IN ('received', 'pending-approval', 'approved',
-                          'provisioning', 'active', 'revoking', 'expired', 'revoked', 'denied',
-                          'failed')),
+                          'provisioning', 'active', 'revoking', 'expiring', 'expired', 'revoked',
+                          'denied', 'failed')),
     verdict           TEXT,                       -- JSON: the chain's combined decision
     grant_json        TEXT,                       -- JSON: what was provisioned
     expires_at        INTEGER,
@@ -61,6 +62,6 @@ ALTER TABLE provisioned_objects_new RENAME TO provisioned_objects;
 CREATE INDEX requests_by_requester ON requests (requester_issuer, requester_subject);
 CREATE INDEX requests_live_by_state_expiry ON requests (state, expires_at, created_at, id)
     WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active',
-                    'revoking');
+                    'revoking', 'expiring');
 -- The timers to arm, soonest first.
 CREATE INDEX requests_due ON requests (due_at) WHERE due_at IS NOT NULL;

@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```text
 /// received ─┬─► approved ─► provisioning ─► active ─┬─► expired
-///           ├─► pending-approval ─► approved         └─► revoking ─► revoked
+///           ├─► pending-approval ─► approved         ├─► expiring ─► expired
+///           │                                        └─► revoking ─► revoked
 ///           ├─► denied
 ///           └─► failed  (also from pending-approval, approved, provisioning)
 /// ```
 ///
 /// A pending or approved request is withdrawn straight to `revoked`; a grant passes through
-/// `revoking` until its teardown has succeeded.
+/// `revoking` until its teardown has succeeded. An expired grant whose teardown failed is
+/// `expiring` until a retry succeeds (one that succeeds at once goes straight to `expired`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestState {
@@ -31,6 +33,8 @@ pub enum RequestState {
     Active,
     /// The grant was revoked; its teardown is under way (retried until it succeeds).
     Revoking,
+    /// The grant's time is up but its teardown failed; it is retried until it succeeds.
+    Expiring,
     /// The grant ended on time and was torn down.
     Expired,
     /// The grant was ended early (or a pending request withdrawn).
@@ -43,13 +47,14 @@ pub enum RequestState {
 
 impl RequestState {
     /// Every state, in lifecycle order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Received,
         Self::PendingApproval,
         Self::Approved,
         Self::Provisioning,
         Self::Active,
         Self::Revoking,
+        Self::Expiring,
         Self::Expired,
         Self::Revoked,
         Self::Denied,
@@ -65,6 +70,7 @@ impl RequestState {
             Self::Provisioning => "provisioning",
             Self::Active => "active",
             Self::Revoking => "revoking",
+            Self::Expiring => "expiring",
             Self::Expired => "expired",
             Self::Revoked => "revoked",
             Self::Denied => "denied",
@@ -92,7 +98,8 @@ impl RequestState {
                 )
                 | (Approved, Provisioning | Revoked | Failed)
                 | (Provisioning, Active | Failed)
-                | (Active, Expired | Revoking)
+                | (Active, Expired | Expiring | Revoking)
+                | (Expiring, Expired)
                 | (Revoking, Revoked)
         )
     }

@@ -134,7 +134,7 @@ macro_rules! select_request {
 /// `requests_live_by_state_expiry` (migration 0008), whose `WHERE` term it repeats.
 pub(super) const LIVE_IN_STATE: &str = select_request!(
     "WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active',
-                     'revoking')
+                     'revoking', 'expiring')
        AND state = ? ORDER BY expires_at, created_at, id"
 );
 

@@ -1,8 +1,8 @@
 //! Due timers: each request a timer guards carries that timer's time in `due_at` (migration
 //! 0008), written in the same statement as the state it guards, so that a restart (or another
 //! process) finds every timer to arm again. `provisioning` → the deadline after which an
-//! abandoned provisioning is rolled back; `active` → `expires_at`; `revoking` → the next
-//! teardown attempt. Every other state has none.
+//! abandoned provisioning is rolled back; `active` → `expires_at`; `revoking` and `expiring` →
+//! the next teardown attempt. Every other state has none.
 
 use jiff::Timestamp;
 use rusqlite::OptionalExtension;
@@ -122,7 +122,8 @@ impl Store {
     pub async fn due_timers(&self) -> Result<Vec<DueTimer>> {
         let rows = sqlx::query(
             "SELECT id, state, due_at FROM requests
-             WHERE due_at IS NOT NULL AND state IN ('provisioning', 'active', 'revoking')
+             WHERE due_at IS NOT NULL
+               AND state IN ('provisioning', 'active', 'revoking', 'expiring')
              ORDER BY due_at",
         )
         .fetch_all(self.pool())

@@ -190,7 +190,7 @@ async fn a_failed_revoke_is_retried_at_the_grants_expiry_at_the_latest() {
 }
 
 #[tokio::test]
-async fn an_expiry_whose_teardown_fails_is_retried_until_expired() {
+async fn an_expiry_whose_teardown_fails_is_expiring_and_retried_until_expired() {
     let h = harness(allow()).await;
     let mut short = body();
     short.duration = DurationValue::Seconds(1);
@@ -201,17 +201,30 @@ async fn an_expiry_whose_teardown_fails_is_retried_until_expired() {
         .unwrap()
         .record;
     *lock(&h.cluster.fail_teardown) = Some(record.id.clone());
-    eventually("a failed expiry", async || {
+    eventually("a failed expiry, retried", async || {
         h.workflow
             .store()
             .audit_events_of(&record.id, 100)
             .await
             .unwrap()
             .iter()
-            .any(|e| e.details["from"] == "active" && e.details["to"] == "active")
+            .any(|e| e.details["from"] == "expiring" && e.details["to"] == "expiring")
     })
     .await;
-    assert_eq!(state(&h.workflow, &record.id).await, RequestState::Active);
+    assert_eq!(state(&h.workflow, &record.id).await, RequestState::Expiring);
+    let events = h
+        .workflow
+        .store()
+        .audit_events_of(&record.id, 100)
+        .await
+        .unwrap();
+    let first = events
+        .iter()
+        .find(|e| e.details["to"] == "expiring")
+        .unwrap();
+    assert_eq!(first.details["from"], "active");
+    let note = first.details["note"].as_str().unwrap();
+    assert!(note.starts_with("teardown attempt 1 failed"), "{note}");
     assert!(
         h.workflow
             .store()

@@ -6,6 +6,7 @@
 //!                                                   ├─ needs-approval ► pending-approval
 //!                                                   └─ allow ─► approved ─► provisioning
 //!                          provisioning ─┬─ ok ─► active ─┬─ timer at expires_at ─► expired
+//!                                        │                │   (teardown failed: expiring ─► expired)
 //!                                        │                └─ revoke ─► revoking ─► revoked
 //!                                        └─ failed step (rolled back) ─► failed
 //! ```
@@ -19,7 +20,7 @@
 //!
 //! Every state that must not stay as it is carries a due time in the store, written in the
 //! same statement as the state (`provisioning`: a deadline; `active`: `expires_at`;
-//! `revoking`: the next teardown attempt), and a [timer](timers.rs) per request drives it on
+//! `revoking`, `expiring`: the next teardown attempt), and a [timer](timers.rs) per request drives it on
 //! when due; timers are armed again from the store on start and by every reconciler sweep. A
 //! teardown that fails is retried with a capped exponential backoff until it succeeds,
 //! counted and audited. The [reconciler](Workflow::reconcile) deletes every object of this
@@ -631,8 +632,8 @@ impl Workflow {
         }
     }
 
-    /// Tears down a grant and moves it from its state (`active`, `revoking`, or an abandoned
-    /// `provisioning`) to `to` (`expired`, `revoked` or `failed`), clearing its timer and
+    /// Tears down a grant and moves it from its state (`active`, `revoking`, `expiring`, or an
+    /// abandoned `provisioning`) to `to` (`expired`, `revoked` or `failed`), clearing its timer and
     /// recording each deleted object. If another task moved it first, returns it as that one
     /// left it.
     async fn end_grant(

@@ -1,7 +1,7 @@
 //! Timers: one task per request with a due time (the store's `due_at`, written with the state
 //! it guards), sleeping until then and driving the request on:
 //!
-//! - `active` at `expires_at`: teardown, then `expired`;
+//! - `active` at `expires_at`, or `expiring`: teardown, then `expired`;
 //! - `revoking`: teardown, then `revoked`;
 //! - `provisioning` (or `approved`) that no task of this process is working on (it panicked, or
 //!   the process that was stopped): teardown, then `failed`.
@@ -9,9 +9,10 @@
 //! A teardown that fails is retried until it succeeds: the first retry after `retry_interval`,
 //! each next one after twice the wait before, at most `retry_max_interval` (and a revoked
 //! grant's retry no later than its `expires_at`). Every failure is counted, logged and audited
-//! (a `state_changed` event that keeps the state, saying which attempt failed and when the next
-//! is), and the next attempt's time is stored as the request's due time, so a restart or the
-//! reconciler arms it again.
+//! (a `state_changed` event saying which attempt failed and when the next is: an expired grant's
+//! first failure moves it from `active` to `expiring`, later ones keep the state), and the next
+//! attempt's time is stored as the request's due time, so a restart or the reconciler arms it
+//! again.
 
 use std::time::Duration;
 
@@ -124,6 +125,7 @@ impl Workflow {
                 Some(at) if at > now() => return Step::At(at),
                 _ => (RequestState::Expired, actor("expiry"), None),
             },
+            RequestState::Expiring => (RequestState::Expired, actor("expiry"), None),
             RequestState::Revoking => (RequestState::Revoked, actor("teardown"), None),
             RequestState::Provisioning | RequestState::Approved
                 if lock(&self.inner.in_flight).contains(id) =>
@@ -204,17 +206,40 @@ impl Workflow {
             "teardown attempt {failures} failed (error id `{error_id}`): {error}; next attempt at \
              {next}"
         );
-        let details = Details::StateChanged {
-            from: record.state.as_str().to_owned(),
-            to: record.state.as_str().to_owned(),
-            note: Some(note),
+        let store = &self.inner.store;
+        let by = actor("teardown");
+        let stored = if record.state == RequestState::Active {
+            // An expired grant: says so, and keeps its next attempt.
+            let moved = store
+                .transition_due(
+                    store::Transition {
+                        id,
+                        from: RequestState::Active,
+                        to: RequestState::Expiring,
+                        actor: &by,
+                        note: Some(&note),
+                        detail: None,
+                        expires_at: None,
+                    },
+                    Some(next),
+                )
+                .await;
+            match moved {
+                Ok(_) | Err(store::Error::StateConflict { .. }) => Ok(()),
+                Err(error) => Err(error),
+            }
+        } else {
+            let details = Details::StateChanged {
+                from: record.state.as_str().to_owned(),
+                to: record.state.as_str().to_owned(),
+                note: Some(note),
+            };
+            store
+                .reschedule(id, record.state, next, &by, &details)
+                .await
+                .map(|_| ())
         };
-        if let Err(error) = self
-            .inner
-            .store
-            .reschedule(id, record.state, next, &actor("teardown"), &details)
-            .await
-        {
+        if let Err(error) = stored {
             tracing::error!(request_id = %id, %error, "cannot store the next teardown attempt");
         }
         next
