@@ -59,8 +59,8 @@ pub struct Revocations {
     pub revoked: Vec<RevocationItem>,
     /// Requests another task ended first (expired, revoked, failed).
     pub ended: Vec<RevocationItem>,
-    /// Grants whose teardown failed (`revoking`: retried until it succeeds), and requests
-    /// that could not be revoked.
+    /// Grants whose teardown failed (`revoking` or `expiring`: retried until it succeeds),
+    /// and requests that could not be revoked.
     pub failed: Vec<RevocationItem>,
     /// Requests being decided or provisioned: left as they were (they may become active).
     pub in_flight: Vec<RevocationItem>,
@@ -174,6 +174,18 @@ impl Workflow {
                     done.entry(record.id.clone())
                         .or_insert_with(|| item(&record, None));
                 }
+            }
+        }
+        // Expired grants still on their cluster: nothing more to revoke, but not gone either.
+        for record in store.requests_in_state(RequestState::Expiring).await? {
+            if in_scope(&scope, &record) {
+                let reason = format!(
+                    "the grant has expired but cluster `{}` could not tear it down yet; its \
+                     teardown is retried until it succeeds (details in the service log)",
+                    record.cluster
+                );
+                done.entry(record.id.clone())
+                    .or_insert_with(|| item(&record, Some(reason)));
             }
         }
         let mut report = Revocations {

@@ -204,3 +204,27 @@ async fn pending_requests_are_withdrawn_and_provisioning_ones_reported() {
     assert_eq!(done.in_flight[0].state, RequestState::Provisioning);
     assert_eq!(state(&h.workflow, "cafe01").await, RequestState::Revoked);
 }
+
+#[tokio::test]
+async fn an_expired_grant_still_on_its_cluster_is_reported_as_failed() {
+    let h = harness(allow()).await;
+    let mut short = body();
+    short.duration = DurationValue::Seconds(1);
+    let stuck = h.workflow.submit(&identity("alice"), short).await.unwrap();
+    let stuck = stuck.record;
+    *lock(&h.cluster.fail_teardown) = Some(stuck.id.clone());
+    eventually("a failed expiry", async || {
+        state(&h.workflow, &stuck.id).await == RequestState::Expiring
+    })
+    .await;
+    let done = h
+        .workflow
+        .revoke_in_scope(&admin(), RevocationScope::All)
+        .await
+        .unwrap();
+    assert_eq!(ids(&done.failed), [stuck.id.as_str()]);
+    assert_eq!(done.failed[0].state, RequestState::Expiring);
+    let reason = done.failed[0].error.as_deref().unwrap();
+    assert!(reason.starts_with("the grant has expired"), "{reason}");
+    assert!(done.revoked.is_empty() && done.ended.is_empty());
+}
