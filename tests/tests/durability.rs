@@ -1,6 +1,7 @@
 //! A workflow that survives cancellation and outages, end to end (the real HTTP server, kube-sim
 //! with injected faults and latency, real kubectl): a revoke while the cluster refuses deletes
-//! answers `revoking` and ends the grant once deletes work again; an expiry whose teardown fails
+//! answers `revoking` and ends the grant once deletes work again, and at its expiry at the latest
+//! however far its retries back off; an expiry whose teardown fails
 //! is `expiring` and retried until the token is refused; a client that hangs up mid-provisioning leaves no
 //! request stuck.
 
@@ -169,6 +170,66 @@ async fn a_revoke_while_deletes_fail_answers_revoking_and_ends_the_grant_once_th
         metrics.lines().any(|l| l == "wicket_teardowns_pending 0"),
         "{metrics}"
     );
+    wicket.stop().await;
+}
+
+/// Even when its retries back off far beyond the grant (an hour here), a revocation whose
+/// teardown failed is tried again at the grant's expiry: the grant ends no later than
+/// `expires_at` and a bound.
+#[tokio::test]
+async fn a_failed_revoke_ends_the_grant_at_its_expiry_at_the_latest() {
+    let slow_retries = wicket_tests::env::CONFIG.replacen(
+        "retry_interval = \"200ms\"\nretry_max_interval = \"1s\"",
+        "retry_interval = \"1h\"\nretry_max_interval = \"1h\"",
+        1,
+    );
+    assert_ne!(
+        slow_retries,
+        wicket_tests::env::CONFIG,
+        "the retry settings are in the template"
+    );
+    let env = Env::start_with(&slow_retries, "1h").await;
+    let wicket = env.serve(env.wasm_chain()).await;
+    let alice = token("alice", &["sre"]);
+    let (id, kubeconfig) = wicket.grant(&alice, &with_duration("8s")).await;
+    let shown = wicket
+        .call("GET", &format!("/v1/requests/{id}"), Some(&alice), None)
+        .await;
+    let expires_at: Timestamp = shown.json["expires_at"].as_str().unwrap().parse().unwrap();
+    let kubectl = kubectl::on_path(env.dir.path(), "alice", &kubeconfig);
+
+    let fault = env.sim.faults().add(deletes_fail());
+    let revoked = wicket
+        .call(
+            "POST",
+            &format!("/v1/requests/{id}/revoke"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 202, "{}", revoked.text);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(env.sim.faults().remove(fault));
+    wait_for(
+        "the revocation to complete",
+        Duration::from_secs(60),
+        || async { wicket.state(&id).await == "revoked" },
+    )
+    .await;
+    let ended = entered(&wicket, &id, "revoked").await;
+    assert!(
+        ended.duration_since(expires_at) < SLACK,
+        "ended {:?} after expires_at",
+        ended.duration_since(expires_at)
+    );
+    let after = kubectl.run(&["get", "pods", "-n", "payments"]).await;
+    assert!(!after.success, "the token is refused");
+    assert!(
+        refused_as_unauthenticated(&after.stderr),
+        "{}",
+        after.stderr
+    );
+    assert_eq!(env.labelled_objects().await, Vec::<String>::new());
     wicket.stop().await;
 }
 
