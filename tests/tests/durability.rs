@@ -1,9 +1,8 @@
 //! A workflow that survives cancellation and outages, end to end (the real HTTP server, kube-sim
 //! with injected faults and latency, real kubectl): a revoke while the cluster refuses deletes
 //! answers `revoking` and ends the grant once deletes work again, and at its expiry at the latest
-//! however far its retries back off; an expiry whose teardown fails
-//! is `expiring` and retried until the token is refused; a client that hangs up mid-provisioning leaves no
-//! request stuck.
+//! however far its retries back off; an expiry whose teardown fails is `expiring` and retried
+//! until the token is refused; a client that hangs up mid-provisioning leaves no request stuck.
 
 use std::time::{Duration, Instant};
 
