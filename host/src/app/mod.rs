@@ -110,6 +110,8 @@ impl Service {
         let settings = Settings {
             max_duration: config.expiry.max_duration,
             retry_interval: config.expiry.retry_interval,
+            retry_max_interval: config.expiry.retry_max_interval,
+            provision_timeout: config.expiry.provision_timeout,
             reconcile_interval: config.reconcile.interval,
         };
         let token = config

@@ -212,6 +212,7 @@ impl Config {
                 ("auditor_groups", &self.auditor_groups),
             ],
         )?;
+        self.expiry.validate()?;
         self.limits.validate()
     }
 

@@ -475,6 +475,10 @@ fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] ne
     "[limits]\ntracked_sources = 0\n",
     "`limits.tracked_sources` must be between 1 and 10000000, not 0"
 )]
+#[case::retry_cap_below_retry(
+    "[expiry]\nretry_interval = \"1m\"\nretry_max_interval = \"10s\"\n",
+    "`expiry.retry_max_interval` must be at least `expiry.retry_interval`"
+)]
 #[case::postgres_url(
     "[data]\nurl = \"postgres://db/wicket\"\n",
     "`url` scheme `postgres` is not supported by this version"

@@ -115,9 +115,10 @@ macro_rules! select_request {
 }
 
 /// The requests in one live state, through the partial index
-/// `requests_live_by_state_expiry` (migration 0003), whose `WHERE` term it repeats.
+/// `requests_live_by_state_expiry` (migration 0008), whose `WHERE` term it repeats.
 pub(super) const LIVE_IN_STATE: &str = select_request!(
-    "WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active')
+    "WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active',
+                     'revoking', 'expiring')
        AND state = ? ORDER BY expires_at, created_at, id"
 );
 
@@ -394,7 +395,7 @@ impl Store {
 }
 
 /// Why a compare-and-set on `id`'s state failed: it is in another state, or gone.
-fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestState) -> Error {
+pub(super) fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestState) -> Error {
     let state = conn
         .query_row("SELECT state FROM requests WHERE id = ?", [id], |row| {
             row.get::<_, String>(0)
@@ -459,7 +460,7 @@ fn parse_cursor(cursor: &str) -> Result<String> {
 }
 
 /// A row of either driver (the pool's sqlx rows, the writer's rusqlite rows), read by name.
-trait Columns {
+pub(super) trait Columns {
     fn value<T>(&self, column: &str) -> Result<T>
     where
         T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
@@ -483,7 +484,7 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
-fn read_request(row: &impl Columns) -> Result<RequestRecord> {
+pub(super) fn read_request(row: &impl Columns) -> Result<RequestRecord> {
     let text = |column: &str| row.value::<String>(column);
     let optional = |column: &str| row.value::<Option<String>>(column);
     let access: StoredAccess = from_json("access", &text("access")?)?;

@@ -334,7 +334,7 @@ async fn of_two_racing_teardowns_exactly_one_wins() {
     let revoke = t.store.transition(Transition {
         id: "r1",
         from: RequestState::Active,
-        to: RequestState::Revoked,
+        to: RequestState::Revoking,
         actor: &admin,
         note: Some("revoked by an admin"),
         detail: None,
@@ -670,7 +670,8 @@ async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answ
     );
     let indexed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM requests INDEXED BY requests_live_by_state_expiry
-         WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active')",
+         WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active',
+                         'revoking', 'expiring')",
     )
     .fetch_one(t.store.pool())
     .await

@@ -1,8 +1,9 @@
 //! The service's counters, rendered in the Prometheus text format: requests by outcome,
-//! policy decision latency, provisioning failures by step, active grants, and the policy
-//! lifecycle (reloads by outcome, rejections, shadow differences, the serving generation).
+//! policy decision latency, provisioning failures by step, active grants, teardown retries and
+//! the grants whose teardown awaits one, and the policy lifecycle (reloads by outcome,
+//! rejections, shadow differences, the serving generation).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,6 +26,8 @@ struct Inner {
     rejections: BTreeMap<String, u64>,
     differences: BTreeMap<(String, String), u64>,
     generation: u64,
+    teardown_retries: u64,
+    teardowns_pending: BTreeSet<String>,
 }
 
 /// The counters, shared by every task.
@@ -64,6 +67,21 @@ impl Metrics {
     /// Counts a provisioning failure at `step`.
     pub fn provisioning_failure(&self, step: &str) {
         self.with(|m| *m.provisioning_failures.entry(step.to_owned()).or_default() += 1);
+    }
+
+    /// Counts a failed teardown of request `id`, which now awaits a retry.
+    pub fn teardown_failed(&self, id: &str) {
+        self.with(|m| {
+            m.teardown_retries += 1;
+            m.teardowns_pending.insert(id.to_owned());
+        });
+    }
+
+    /// Request `id` awaits no teardown retry any more.
+    pub fn teardown_settled(&self, id: &str) {
+        self.with(|m| {
+            m.teardowns_pending.remove(id);
+        });
     }
 
     /// Counts a reload by outcome (`swapped`, `unchanged`, `rejected`) and records the
@@ -123,6 +141,16 @@ impl Metrics {
                     "wicket_provisioning_failures_total{{step=\"{step}\"}} {count}"
                 );
             }
+            let _ = writeln!(
+                out,
+                "# HELP wicket_teardown_retries_total Teardowns that failed and are retried.\n# TYPE wicket_teardown_retries_total counter\nwicket_teardown_retries_total {}",
+                m.teardown_retries
+            );
+            let _ = writeln!(
+                out,
+                "# HELP wicket_teardowns_pending Grants whose teardown failed and awaits a retry.\n# TYPE wicket_teardowns_pending gauge\nwicket_teardowns_pending {}",
+                m.teardowns_pending.len()
+            );
             let _ = writeln!(
                 out,
                 "# HELP wicket_policy_reloads_total Policy reloads by outcome.\n# TYPE wicket_policy_reloads_total counter"
@@ -186,6 +214,10 @@ mod tests {
         metrics.reload("rejected", 3);
         metrics.rejection("dev");
         metrics.shadow_difference("dev", "groups");
+        metrics.teardown_failed("r1");
+        metrics.teardown_failed("r1");
+        metrics.teardown_failed("r2");
+        metrics.teardown_settled("r2");
         let writes = WriteStats {
             batches: 2,
             writes: 5,
@@ -207,6 +239,8 @@ mod tests {
             "wicket_policy_generation 3",
             "wicket_store_writes_total 5",
             "wicket_store_batches_total 2",
+            "wicket_teardown_retries_total 3",
+            "wicket_teardowns_pending 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

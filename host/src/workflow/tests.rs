@@ -66,9 +66,13 @@ pub(crate) struct Memory {
     pub(crate) role_rules: Mutex<Option<Vec<Rule>>>,
     /// The grant of every plan provisioned, as bound.
     pub(crate) plans: Mutex<Vec<Grant>>,
+    /// How long provisioning waits after creating the ServiceAccount.
+    pub(crate) provision_delay: Mutex<Option<Duration>>,
+    /// Whether provisioning panics after creating the ServiceAccount.
+    pub(crate) provision_panics: Mutex<bool>,
 }
 
-fn object(kind: &str, namespace: &str, id: &str) -> ObjectRef {
+pub(super) fn object(kind: &str, namespace: &str, id: &str) -> ObjectRef {
     ObjectRef {
         kind: kind.into(),
         namespace: Some(namespace.into()),
@@ -155,15 +159,22 @@ impl Clusters for Memory {
             }
             lock(&self.plans).push(plan.grant.clone());
             let id = &plan.request_id;
-            let mut created = vec![object("ServiceAccount", "wicket-system", id)];
-            for grant in &plan.grant.namespaces {
-                created.push(object("RoleBinding", &grant.namespace, id));
-            }
-            lock(&self.objects).extend(created.iter().map(|o| ManagedObject {
+            let managed = |o: &ObjectRef| ManagedObject {
                 object: o.clone(),
                 request_id: Some(id.clone()),
                 expires_at: Some(plan.expires_at),
-            }));
+            };
+            let mut created = vec![object("ServiceAccount", "wicket-system", id)];
+            lock(&self.objects).push(managed(&created[0]));
+            let delay = *lock(&self.provision_delay);
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            assert!(!*lock(&self.provision_panics), "provisioning panicked");
+            for grant in &plan.grant.namespaces {
+                created.push(object("RoleBinding", &grant.namespace, id));
+            }
+            lock(&self.objects).extend(created[1..].iter().map(managed));
             Ok(created)
         })
     }
@@ -254,6 +265,8 @@ pub(crate) fn settings() -> Settings {
     Settings {
         max_duration: Duration::from_secs(12 * 3600),
         retry_interval: Duration::from_millis(50),
+        retry_max_interval: Duration::from_millis(400),
+        provision_timeout: Duration::from_secs(30),
         reconcile_interval: Duration::from_secs(3600),
     }
 }
@@ -276,13 +289,17 @@ impl Harness {
 }
 
 pub(super) async fn harness(decision: Decision) -> Harness {
+    harness_with(decision, settings()).await
+}
+
+pub(super) async fn harness_with(decision: Decision, settings: Settings) -> Harness {
     let test = test_store().await;
     let cluster = Arc::new(Memory::default());
     let workflow = Workflow::new(
         test.store,
         Arc::new(Fixed(decision)),
         cluster.clone(),
-        settings(),
+        settings,
     );
     Harness {
         workflow,
@@ -301,7 +318,7 @@ async fn audit_kinds(workflow: &Workflow, id: &str) -> Vec<String> {
 }
 
 /// Polls `check` until it holds, for at most a generous minute.
-async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
+pub(super) async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
     let started = Instant::now();
     while !check().await {
         assert!(
