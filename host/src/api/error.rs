@@ -211,6 +211,10 @@ impl From<workflow::Error> for ApiError {
                 tracing::error!(%error, "store operation failed");
                 Self::Internal
             }
+            workflow::Error::Evaluation(error) => {
+                tracing::warn!(%error, "request refused: no policy decision could be made");
+                Self::Unavailable(error.to_string())
+            }
         }
     }
 }

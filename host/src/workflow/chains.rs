@@ -2,6 +2,7 @@
 //! of chains is one immutable snapshot behind an [`ArcSwap`]. Every decision loads the
 //! snapshot once and uses it to the end; a reload builds the next snapshot on a blocking
 //! thread and swaps it in whole (see [`crate::policy::set`] for what a rejection keeps).
+//! Decisions run on the [evaluation pool](crate::policy::pool), never on an async worker.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ use crate::policy::set::{
 };
 use crate::policy::types::{AccessRequest, Approval, Decision, Identity};
 use crate::policy::{
-    Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection, Verdict,
+    EvaluationPool, Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection,
+    Verdict, pool,
 };
 use crate::store::ModuleVerdict;
 
@@ -84,6 +86,7 @@ fn specs(clusters: &[ClusterConfig]) -> ChainSpecs {
                         ..Limits::default()
                     },
                     on_deny: policy.on_deny,
+                    snapshot: policy.snapshot,
                     candidate: policy.candidate.as_ref().map(|module| CandidateSpec {
                         module: module.clone(),
                         settings: Value::Object(
@@ -147,6 +150,7 @@ struct Status {
 /// The live policy chains, one per cluster.
 pub struct PolicyChains {
     engine: Arc<PolicyEngine>,
+    pool: EvaluationPool,
     source: Source,
     settle: Duration,
     current: ArcSwap<PolicySet>,
@@ -194,21 +198,36 @@ impl PolicyChains {
         clusters: &[ClusterConfig],
     ) -> Result<Self, LoadError> {
         let specs = specs(clusters);
-        let rebuilt = rebuild(
-            &engine,
-            &PolicySet::default(),
-            &specs,
-            RebuildOptions {
-                initial: true,
-                settle: None,
-            },
-        );
+        // On a thread of its own: validating settings runs the modules, whose WASI calls
+        // block their thread, which must not be an async worker (start-up may run on one).
+        let rebuilt = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let options = RebuildOptions {
+                        initial: true,
+                        settle: None,
+                    };
+                    rebuild(&engine, &PolicySet::default(), &specs, options)
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         let set = match rebuilt.set {
             Some(set) if rebuilt.rejected.is_empty() => set,
             _ => return Err(LoadError(rebuilt.rejected)),
         };
+        let pool = EvaluationPool::new(
+            EvaluationPool::default_threads(),
+            EvaluationPool::DEFAULT_WAITING,
+        )
+        .map_err(|error| {
+            LoadError(vec![Rejection::whole(format!(
+                "cannot start the policy evaluation threads: {error}"
+            ))])
+        })?;
         let chains = Self {
             engine,
+            pool,
             settle: Duration::from_secs(2),
             current: ArcSwap::from_pointee(set),
             reloading: tokio::sync::Mutex::new(()),
@@ -422,17 +441,29 @@ fn decision(verdict: Verdict) -> Decision {
 }
 
 impl Decider for PolicyChains {
-    fn decide(&self, identity: &Identity, request: &AccessRequest) -> Option<ChainVerdict> {
+    fn decide<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AccessRequest,
+    ) -> BoxFuture<'a, Result<Option<ChainVerdict>, pool::Error>> {
         // The snapshot is held until the decision ends: a swap meanwhile does not touch it.
         let set = self.current.load_full();
-        let chain = set.chain(&request.cluster)?;
-        let (evaluation, shadowed) = chain.evaluate(identity, request);
-        let differences = self.shadow(&request.cluster, shadowed);
-        Some(ChainVerdict {
-            decision: decision(evaluation.verdict),
-            modules: evaluation.modules.into_iter().map(module_verdict).collect(),
-            duration: evaluation.duration,
-            differences,
+        let Some(chain) = set.chain(&request.cluster).map(Arc::clone) else {
+            return Box::pin(std::future::ready(Ok(None)));
+        };
+        let (identity, request) = (identity.clone(), request.clone());
+        let evaluated = self
+            .pool
+            .run(move || (chain.evaluate(&identity, &request), request.cluster));
+        Box::pin(async move {
+            let ((evaluation, shadowed), cluster) = evaluated.await?;
+            let differences = self.shadow(&cluster, shadowed);
+            Ok(Some(ChainVerdict {
+                decision: decision(evaluation.verdict),
+                modules: evaluation.modules.into_iter().map(module_verdict).collect(),
+                duration: evaluation.duration,
+                differences,
+            }))
         })
     }
 

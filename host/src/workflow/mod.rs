@@ -82,6 +82,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// No policy decision could be made now (the evaluation pool is full); nothing was stored.
+    #[error(transparent)]
+    Evaluation(#[from] crate::policy::pool::Error),
 }
 
 /// `Result` with this module's [`Error`].
@@ -280,6 +283,7 @@ impl Workflow {
                     .inner
                     .decider
                     .decide(identity, &request)
+                    .await?
                     .unwrap_or_else(|| {
                         deny(format!("cluster `{}` has no policy chain", request.cluster))
                     });

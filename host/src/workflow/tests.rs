@@ -19,11 +19,21 @@ const GRANT: &str = include_str!("fixtures/grant-edit-payments.json");
 pub(crate) struct Fixed(pub(crate) Decision);
 
 impl Decider for Fixed {
-    fn decide(
-        &self,
-        _: &Identity,
-        request: &crate::policy::types::AccessRequest,
-    ) -> Option<ChainVerdict> {
+    fn decide<'a>(
+        &'a self,
+        _: &'a Identity,
+        request: &'a crate::policy::types::AccessRequest,
+    ) -> BoxFuture<'a, std::result::Result<Option<ChainVerdict>, crate::policy::pool::Error>> {
+        Box::pin(std::future::ready(Ok(self.verdict(request))))
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+impl Fixed {
+    fn verdict(&self, request: &crate::policy::types::AccessRequest) -> Option<ChainVerdict> {
         let mut decision = self.0.clone();
         if let Decision::Allow { grant } = &mut decision {
             grant.ttl_seconds = grant.ttl_seconds.min(request.duration_seconds);
@@ -41,10 +51,6 @@ impl Decider for Fixed {
             duration: Duration::from_micros(3),
             differences: Vec::new(),
         })
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::json!({})
     }
 }
 
