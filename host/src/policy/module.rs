@@ -142,7 +142,12 @@ impl PolicyModule {
         // Instantiating through the generated bindings type-checks the evaluator's exports
         // against the contract: a module whose functions have other types fails here, at load.
         let mut store = sandbox_store(engine, limits, deadline_ticks, tick);
-        pre.instantiate(&mut store).map_err(link_error)?;
+        pre.instantiate(&mut store).map_err(|error| {
+            link_error(error.context(
+                "the evaluator's exports (`evaluate`, `validate-settings`) do not have the \
+                 contract's types",
+            ))
+        })?;
         Ok(Self {
             name: name.to_owned(),
             digest,

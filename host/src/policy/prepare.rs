@@ -250,3 +250,72 @@ impl ComponentInstanceState for Accessors<'_> {
         self.call(instance, func, |_, value: f64| value.to_bits())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::embedded::REQUIRE_TICKET;
+    use crate::policy::{Chain, ChainEntry, EngineConfig, Limits, PolicyEngine};
+
+    fn chain(limits: Limits) -> Chain {
+        let engine = PolicyEngine::new(&EngineConfig::default()).expect("an engine");
+        let module = engine
+            .load("require_ticket.wasm", REQUIRE_TICKET, limits)
+            .expect("the shipped policy loads");
+        let settings = json!({
+            "namespaces": ["payments"],
+            "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b",
+            "approver_groups": ["idp:sre-leads"],
+        });
+        Chain::new(vec![ChainEntry::new(
+            "tickets",
+            Arc::new(module),
+            &settings,
+        )])
+        .expect("settings accepted")
+    }
+
+    /// A budget that runs out while preparing (compiling the instrumented module alone takes
+    /// longer than 1 ms) means "not prepared", never a panic or a rejected chain.
+    #[test]
+    fn a_budget_that_runs_out_means_not_prepared() {
+        let chain = chain(Limits::default());
+        let entry = &chain.entries()[0];
+        let refused = super::snapshot(entry.module(), entry.settings(), Duration::from_millis(1));
+        let Err(reason) = refused else {
+            panic!("prepared within 1 ms")
+        };
+        assert!(reason.contains("budget ran out"), "{reason}");
+        let prepared = chain.prepare_within(Duration::from_millis(1));
+        assert_eq!(prepared.entries()[0].module().prepared_for(), None);
+    }
+
+    /// The per-decision deadline does not bound preparation: with a deadline of 1 ms (which
+    /// made wizer panic when it ran out between two accessor calls) the entry is prepared.
+    #[test]
+    fn a_one_millisecond_decision_deadline_still_prepares() {
+        let limits = Limits {
+            deadline: Duration::from_millis(1),
+            ..Limits::default()
+        };
+        let prepared = chain(limits).prepare();
+        assert!(prepared.entries()[0].module().prepared_for().is_some());
+    }
+
+    /// The switch: an entry with its snapshot off is left as it is.
+    #[test]
+    fn an_entry_with_its_snapshot_off_is_not_prepared() {
+        let chain = chain(Limits::default());
+        let entries = chain
+            .entries()
+            .iter()
+            .map(|entry| entry.clone().with_snapshot(false))
+            .collect();
+        let prepared = Chain::new(entries).expect("settings accepted").prepare();
+        assert_eq!(prepared.entries()[0].module().prepared_for(), None);
+    }
+}
