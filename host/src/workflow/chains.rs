@@ -192,6 +192,13 @@ impl PolicyChains {
         self
     }
 
+    /// Decides on a pool of `threads` threads with at most `waiting` decisions queued, instead
+    /// of one thread per core and [`EvaluationPool::DEFAULT_WAITING`].
+    pub fn with_evaluation_pool(mut self, threads: usize, waiting: usize) -> std::io::Result<Self> {
+        self.pool = EvaluationPool::new(threads, waiting)?;
+        Ok(self)
+    }
+
     fn start(
         engine: Arc<PolicyEngine>,
         source: Source,
