@@ -108,7 +108,7 @@ impl NativeChain {
             None => (None, Duration::ZERO),
         };
         Some(ChainVerdict {
-            decision,
+            decision: decision.into(),
             modules: vec![
                 module("groups", Some(groups), groups_took),
                 module("tickets", tickets, tickets_took),

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::policy::Verdict;
 use crate::policy::set::ChangedChain;
-use crate::policy::types::{Access, Decision, Identity, Rule};
+use crate::policy::types::{Access, Identity, Rule};
 use crate::store::{ModuleVerdict, ObjectRef};
 
 /// Who caused an event.
@@ -170,7 +171,7 @@ pub enum Details {
     /// The policy chain decided.
     Verdict {
         /// The combined decision.
-        decision: Decision,
+        decision: Verdict,
         /// Each module's answer, digest and duration.
         modules: Vec<ModuleVerdict>,
     },

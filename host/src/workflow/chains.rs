@@ -20,10 +20,9 @@ use crate::policy::set::{
     CandidateSpec, ChainSpecs, ChangedChain, ChangedEntry, EntrySpec, LiveChain, Promotion,
     RebuildOptions, Shadowed, rebuild,
 };
-use crate::policy::types::{AccessRequest, Approval, Decision, Identity};
+use crate::policy::types::{AccessRequest, Identity};
 use crate::policy::{
-    EvaluationPool, Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection,
-    Verdict, pool,
+    EvaluationPool, Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection, pool,
 };
 use crate::store::ModuleVerdict;
 
@@ -412,41 +411,6 @@ fn module_verdict(outcome: ModuleOutcome) -> ModuleVerdict {
     }
 }
 
-/// The chain's verdict in the store's terms. Several approvals (one per module that asked)
-/// are kept as one: every group and subject named, the largest count, every reason.
-fn decision(verdict: Verdict) -> Decision {
-    match verdict {
-        Verdict::Allow { grant } => Decision::Allow { grant },
-        Verdict::Deny { reason } => Decision::Deny { reason },
-        Verdict::NeedsApproval { approvals, grant } => {
-            let mut merged = Approval {
-                groups: Vec::new(),
-                subjects: Vec::new(),
-                count: 1,
-                reason: String::new(),
-                grant,
-            };
-            let mut reasons = Vec::new();
-            for approval in approvals {
-                for group in approval.groups {
-                    if !merged.groups.contains(&group) {
-                        merged.groups.push(group);
-                    }
-                }
-                for subject in approval.subjects {
-                    if !merged.subjects.contains(&subject) {
-                        merged.subjects.push(subject);
-                    }
-                }
-                merged.count = merged.count.max(approval.count);
-                reasons.push(approval.reason);
-            }
-            merged.reason = reasons.join("; ");
-            Decision::NeedsApproval { approval: merged }
-        }
-    }
-}
-
 impl Decider for PolicyChains {
     fn decide<'a>(
         &'a self,
@@ -466,7 +430,7 @@ impl Decider for PolicyChains {
             let ((evaluation, shadowed), cluster) = evaluated.await?;
             let differences = self.shadow(&cluster, shadowed);
             Ok(Some(ChainVerdict {
-                decision: decision(evaluation.verdict),
+                decision: evaluation.verdict,
                 modules: evaluation.modules.into_iter().map(module_verdict).collect(),
                 duration: evaluation.duration,
                 differences,

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::guard::{Guardrails, Scope};
 use crate::policy::set::{ChangedChain, Promotion};
-use crate::policy::types::{AccessRequest, Decision, Grant, Identity, Rule};
-use crate::policy::{Rejection, pool};
+use crate::policy::types::{AccessRequest, Grant, Identity, Rule};
+use crate::policy::{Rejection, Verdict, pool};
 use crate::store::{ModuleVerdict, ObjectRef};
 
 /// A boxed, sendable future (the traits are used as trait objects).
@@ -24,8 +24,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The combined verdict of a cluster's policy chain, with every module's part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainVerdict {
-    /// The combined decision.
-    pub decision: Decision,
+    /// The combined decision: each module's approval requirement apart.
+    pub decision: Verdict,
     /// Each module's verdict, digest and duration, in chain order.
     pub modules: Vec<ModuleVerdict>,
     /// Wall time of the whole decision.

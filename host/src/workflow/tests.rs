@@ -8,7 +8,7 @@ use rstest::rstest;
 
 use super::*;
 use crate::guard::{Guardrails, Scope};
-use crate::policy::types::{Approval, Grant, Rule};
+use crate::policy::types::{Approval, Decision, Grant, Rule};
 use crate::store::tests::{identity, test_store};
 use crate::store::{ObjectRef, WriteStats};
 
@@ -47,7 +47,7 @@ impl Fixed {
                 error: None,
                 skipped_after: None,
             }],
-            decision,
+            decision: decision.into(),
             duration: Duration::from_micros(3),
             differences: Vec::new(),
         })
@@ -372,7 +372,7 @@ async fn undecided_or_denied_requests_provision_nothing(
     let h = harness(decision.clone()).await;
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, state);
-    assert_eq!(record.verdict, Some(decision));
+    assert_eq!(record.verdict, Some(decision.into()));
     assert!(lock(&h.cluster.objects).is_empty());
     assert_eq!(h.workflow.armed_timers(), 0);
     assert_eq!(
@@ -584,7 +584,7 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
         .insert_decided(Decided {
             request: &request,
             requester: &alice,
-            decision: &allow(),
+            decision: &allow().into(),
             modules: &[],
             to: RequestState::Approved,
             actor: &actor("policy"),
@@ -718,7 +718,7 @@ async fn a_protected_namespace_is_denied_before_any_policy_runs() {
     let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
     assert_eq!(submitted.record.state, RequestState::Denied);
     assert!(submitted.modules.is_empty(), "no policy ran");
-    let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+    let Some(Verdict::Deny { reason }) = &submitted.record.verdict else {
         panic!("a deny, not {:?}", submitted.record.verdict);
     };
     assert!(
@@ -739,7 +739,7 @@ async fn a_bindable_role_whose_cluster_role_holds_a_forbidden_rule_is_denied() {
     }]);
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Denied);
-    let Some(Decision::Deny { reason }) = &record.verdict else {
+    let Some(Verdict::Deny { reason }) = &record.verdict else {
         panic!("a deny, not {:?}", record.verdict);
     };
     assert!(
@@ -781,7 +781,7 @@ async fn cluster_rules_must_name_cluster_scoped_resources_the_cluster_serves() {
         }];
         let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
         assert_eq!(submitted.record.state, RequestState::Denied, "{resource}");
-        let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+        let Some(Verdict::Deny { reason }) = &submitted.record.verdict else {
             panic!("a deny");
         };
         assert!(reason.contains(expected), "{resource}: {reason}");
@@ -800,7 +800,7 @@ async fn a_verdict_granting_a_protected_namespace_is_denied_before_provisioning(
     let h = harness(Decision::Allow { grant: wide }).await;
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Denied);
-    let Some(Decision::Deny { reason }) = &record.verdict else {
+    let Some(Verdict::Deny { reason }) = &record.verdict else {
         panic!("a deny, not {:?}", record.verdict);
     };
     assert!(
@@ -845,7 +845,7 @@ async fn a_grant_that_runs_pods_needs_a_namespace_enforcing_pod_security() {
             record.state, expected,
             "{namespace}, runs pods: {runs_pods}"
         );
-        if let Some(Decision::Deny { reason }) = &record.verdict {
+        if let Some(Verdict::Deny { reason }) = &record.verdict {
             assert!(
                 reason.contains("does not enforce Pod Security `baseline`"),
                 "{reason}"
