@@ -386,16 +386,8 @@ fn changed(cluster: &str, chain: &LiveChain) -> ChangedChain {
     }
 }
 
-/// A module's outcome in the store's terms.
+/// A module's outcome in the store's terms (what it printed was logged, bounded, when it ran).
 fn module_verdict(outcome: ModuleOutcome) -> ModuleVerdict {
-    if !outcome.output.is_empty() {
-        tracing::debug!(
-            module = %outcome.name,
-            stdout = %outcome.output.stdout,
-            stderr = %outcome.output.stderr,
-            "policy output"
-        );
-    }
     let (decision, error, skipped_after) = match outcome.result {
         ModuleResult::Decided { decision } => (Some(decision), None, None),
         ModuleResult::Failed { error, .. } => (None, Some(error), None),
