@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use criterion::{Criterion, criterion_group, criterion_main};
+use wicket::app::PolicyChains;
 use wicket::config::Config;
 use wicket::policy::types::{AccessRequest, Identity};
 use wicket::policy::{EngineConfig, PolicyEngine, PolicySet};
-use wicket::workflow::{Decider, PolicyChains};
+use wicket::workflow::Decider;
 
 fn module_and_settings() -> (Vec<u8>, String) {
     match std::env::var_os("WICKET_BENCH_MODULE") {

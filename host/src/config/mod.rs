@@ -29,8 +29,9 @@ use serde::Deserialize;
 
 pub use cluster::{
     ClusterConfig, Connection, DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_LIMIT_MIB, PolicyConfig,
-    is_dns1123_label,
 };
+// Moved to `crate::domain`; the old path stays until every branch is merged.
+pub use crate::domain::is_dns1123_label;
 pub use issuer::{
     DEFAULT_JWKS_MAX_AGE, DEFAULT_MAX_TOKEN_LIFETIME, IssuerConfig, KeySource, MIN_SECRET_BYTES,
     Secret,

@@ -35,9 +35,11 @@ pub mod pool;
 mod prepare;
 mod sandbox;
 pub mod set;
-pub mod types;
 pub mod validate;
 pub mod within;
+
+// The domain moved to `crate::domain`; the old path stays until every branch is merged.
+pub use crate::domain as types;
 
 pub use chain::{Chain, ChainEntry, OnDeny, combine};
 pub use engine::{EngineConfig, PolicyEngine};

@@ -36,7 +36,6 @@ mod installation;
 mod objects;
 mod promotions;
 mod requests;
-mod state;
 mod wal_vfs;
 mod writer;
 
@@ -52,10 +51,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use writer::WriteStats;
 use writer::{Tx, Writer};
 
+pub use crate::domain::{RequestState, UnknownState};
 pub(crate) use audit_log::RawAuditRow;
 pub use objects::{ObjectRef, ProvisionedObject};
 pub use requests::{Decided, ListFilter, ModuleVerdict, Page, RequestRecord, Transition};
-pub use state::{RequestState, UnknownState};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

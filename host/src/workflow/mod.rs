@@ -20,16 +20,13 @@
 //! nothing. The [kill switch](Workflow::revoke_in_scope) ends every grant of a subject, of a
 //! cluster, or all of them, at once.
 
-mod chains;
 mod expiry;
 mod guarded;
 mod lifecycle;
 mod metrics;
 mod ports;
-mod preflight;
 mod reconcile;
 mod revocations;
-mod targets;
 mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -39,17 +36,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::task::AbortHandle;
 
-pub use chains::{LoadError, PolicyChains};
-pub use lifecycle::WatchSettings;
 pub use metrics::Metrics;
 pub use ports::{
     BoxFuture, ChainVerdict, ClusterFailure, Clusters, Decider, IssuedKubeconfig, ManagedObject,
     PolicyLifecycle, ProvisionPlan, ReloadReport, ShadowDifference,
 };
-pub use preflight::Preflight;
 pub use reconcile::Sweep;
 pub use revocations::{RevocationItem, Revocations};
-pub use targets::KubeClusters;
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};

@@ -2,6 +2,11 @@
 //! policy chains and clusters) and the REST API, served on a TCP listener (over TLS when
 //! `[tls]` is configured), and `/metrics` on a listener of its own when configured.
 
+mod chains;
+mod clusters;
+mod preflight;
+mod reloads;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,7 +22,12 @@ use crate::api::{self, AppState, AuthFailures, MetricsAccess, MetricsToken};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
 use crate::store::{self, Store};
-use crate::workflow::{self, Clusters, Decider, Settings, Sweep, WatchSettings, Workflow};
+use crate::workflow::{self, Clusters, Decider, Settings, Sweep, Workflow};
+
+pub use chains::{LoadError, PolicyChains};
+pub use clusters::KubeClusters;
+pub use preflight::Preflight;
+pub use reloads::WatchSettings;
 
 /// Why the service could not be set up or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +81,9 @@ pub struct Service {
     metrics: MetricsAccess,
     tls: Option<Tls>,
     reload: Reload,
-    /// The task writing closed windows of failed authentications to the audit log.
-    sweeper: Arc<Mutex<Option<AbortHandle>>>,
+    /// The service's own tasks: the one writing closed windows of failed authentications to
+    /// the audit log, the file watcher and the `SIGHUP` handler.
+    background: Arc<Mutex<Vec<AbortHandle>>>,
 }
 
 impl Service {
@@ -123,7 +134,7 @@ impl Service {
             metrics: token.map_or(MetricsAccess::Open, MetricsAccess::Token),
             tls,
             reload: config.reload.clone(),
-            sweeper: Arc::default(),
+            background: Arc::default(),
         })
     }
 
@@ -157,23 +168,38 @@ impl Service {
             .state
             .auth_failures
             .spawn_sweeper(self.workflow.store().clone());
-        if let Some(previous) = self
-            .sweeper
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .replace(sweeper)
-        {
-            previous.abort();
-        }
+        self.keep(sweeper);
         if self.reload.watch {
-            self.workflow
-                .watch_policies(WatchSettings {
-                    debounce: self.reload.debounce,
-                    settle: self.reload.settle,
-                })
-                .map_err(Error::Watch)?;
+            let settings = WatchSettings {
+                debounce: self.reload.debounce,
+                settle: self.reload.settle,
+            };
+            if let Some(watcher) =
+                reloads::watch_policies(&self.workflow, settings).map_err(Error::Watch)?
+            {
+                self.keep(watcher);
+            }
         }
         Ok(sweep)
+    }
+
+    /// Reloads the policies on every `SIGHUP` until the service stops serving.
+    #[cfg(unix)]
+    pub fn reload_on_sighup(&self) -> std::io::Result<()> {
+        if let Some(task) = reloads::reload_on_sighup(&self.workflow)? {
+            self.keep(task);
+        }
+        Ok(())
+    }
+
+    fn keep(&self, task: AbortHandle) {
+        self.tasks().push(task);
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<AbortHandle>> {
+        self.background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Serves the API (and `/metrics` on its own listener, if any) until `shutdown`
@@ -230,13 +256,8 @@ impl Service {
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
-        if let Some(sweeper) = self
-            .sweeper
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            sweeper.abort();
+        for task in self.tasks().drain(..) {
+            task.abort();
         }
         AuthFailures::write(self.workflow.store(), self.state.auth_failures.take_all()).await;
         self.workflow.shutdown();

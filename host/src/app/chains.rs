@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
-use super::ports::{
-    BoxFuture, ChainVerdict, Decider, PolicyLifecycle, ReloadReport, ShadowDifference,
-};
 use crate::config::{ClusterConfig, Config};
 use crate::policy::set::{
     CandidateSpec, ChainSpecs, ChangedChain, ChangedEntry, EntrySpec, LiveChain, Promotion,
@@ -25,6 +22,9 @@ use crate::policy::{
     EvaluationPool, Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection, pool,
 };
 use crate::store::ModuleVerdict;
+use crate::workflow::{
+    BoxFuture, ChainVerdict, Decider, PolicyLifecycle, ReloadReport, ShadowDifference,
+};
 
 /// The chains could not be loaded at start.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,14 @@
+//! The vocabulary every room speaks: who asks ([`Identity`]), what they ask for
+//! ([`AccessRequest`]), what a policy answers ([`Decision`], [`Grant`], [`Rule`],
+//! [`Approval`]), where a request stands ([`RequestState`] and its moves) and which names
+//! Kubernetes accepts. It depends on no other room; every room may depend on it.
+
+mod access;
+mod names;
+mod state;
+
+pub use access::{
+    Access, AccessRequest, Approval, Decision, Grant, Identity, NamespaceGrant, Rule,
+};
+pub use names::{is_dns1123_label, is_dns1123_subdomain};
+pub use state::{RequestState, UnknownState};
