@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wicket::workflow::PolicyChains;
+use wicket::app::PolicyChains;
 use wicket_tests::env::Answer;
 use wicket_tests::tokens::token;
 use wicket_tests::{Env, Running, guests, wait_for};
