@@ -115,7 +115,10 @@ fn land_and_decide(
     let lifecycle = chains.lifecycle().expect("reloadable");
     let report = runtime.block_on(lifecycle.reload("bench"));
     assert!(report.rejected.is_empty(), "{report:?}");
-    let verdict = chains.decide(&identity, &request).expect("a chain");
+    let verdict = runtime
+        .block_on(chains.decide(&identity, &request))
+        .expect("a decision")
+        .expect("a chain");
     let took = started.elapsed();
     assert_eq!(verdict.modules[0].digest, digest);
     took

@@ -215,6 +215,10 @@ impl From<workflow::Error> for ApiError {
                 tracing::error!(request_id = %id, "the work on a request was interrupted");
                 Self::Internal
             }
+            workflow::Error::Evaluation(error) => {
+                tracing::warn!(%error, "request refused: no policy decision could be made");
+                Self::Unavailable(error.to_string())
+            }
         }
     }
 }

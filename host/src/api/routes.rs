@@ -54,7 +54,7 @@ pub(super) async fn submit(
         RequestState::PendingApproval => StatusCode::ACCEPTED,
         RequestState::Denied => {
             let reason = match &record.verdict {
-                Some(crate::policy::types::Decision::Deny { reason }) => reason.clone(),
+                Some(crate::policy::Verdict::Deny { reason }) => reason.clone(),
                 _ => "denied by policy".to_owned(),
             };
             return Err(ApiError::Denied {

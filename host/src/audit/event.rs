@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Access, Decision, Identity, ModuleVerdict, ObjectRef, Rule};
+use crate::domain::{Access, Identity, ModuleVerdict, ObjectRef, Rule};
+use crate::policy::Verdict;
 use crate::policy::set::ChangedChain;
 
 /// Who caused an event.
@@ -169,7 +170,7 @@ pub enum Details {
     /// The policy chain decided.
     Verdict {
         /// The combined decision.
-        decision: Decision,
+        decision: Verdict,
         /// Each module's answer, digest and duration.
         modules: Vec<ModuleVerdict>,
     },

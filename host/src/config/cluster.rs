@@ -78,6 +78,9 @@ pub struct PolicyConfig {
     pub candidate: Option<PathBuf>,
     /// The candidate's settings; `None` gives it `settings`.
     pub candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whether decisions start from a snapshot taken after the module accepted its settings
+    /// (default); `false` parses them in every decision's fresh instance.
+    pub snapshot: bool,
 }
 
 fn default_namespace() -> String {
@@ -243,6 +246,12 @@ struct RawPolicy {
     on_deny: OnDeny,
     candidate: Option<PathBuf>,
     candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default = "default_snapshot")]
+    snapshot: bool,
+}
+
+fn default_snapshot() -> bool {
+    true
 }
 
 impl TryFrom<RawPolicy> for PolicyConfig {
@@ -295,6 +304,7 @@ impl TryFrom<RawPolicy> for PolicyConfig {
             on_deny: raw.on_deny,
             candidate: raw.candidate,
             candidate_settings: raw.candidate_settings,
+            snapshot: raw.snapshot,
         })
     }
 }

@@ -31,6 +31,7 @@ mod error;
 pub mod intersect;
 mod module;
 mod outcome;
+pub mod pool;
 mod prepare;
 mod sandbox;
 pub mod set;
@@ -43,9 +44,8 @@ pub use crate::domain as types;
 pub use chain::{Chain, ChainEntry, OnDeny, combine};
 pub use engine::{EngineConfig, PolicyEngine};
 pub use error::{Error, Result};
-pub use module::{
-    EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, ReusedInstance, World,
-};
+pub use module::{EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, World};
 pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
+pub use pool::EvaluationPool;
 pub use sandbox::Output;
 pub use set::{PolicySet, Rejection};

@@ -12,7 +12,8 @@ use sqlx::{Row, Sqlite};
 use super::audit_log::Prepared;
 use super::{Error, RequestState, Result, Store, from_json, now, parse_state, timestamp, to_json};
 use crate::audit::{Actor, Details};
-use crate::policy::types::{Access, AccessRequest, Decision, Grant, Identity, Rule};
+use crate::policy::Verdict;
+use crate::policy::types::{Access, AccessRequest, Grant, Identity, Rule};
 
 /// A stored access request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,8 +40,8 @@ pub struct RequestRecord {
     pub context: BTreeMap<String, String>,
     /// Where it stands.
     pub state: RequestState,
-    /// The policy chain's combined decision, once made.
-    pub verdict: Option<Decision>,
+    /// The policy chain's combined decision, once made (each module's approval apart).
+    pub verdict: Option<Verdict>,
     /// What is (to be) provisioned: the grant of an allowing or approval-needing verdict.
     pub grant: Option<Grant>,
     /// When the grant ends, once active.
@@ -136,7 +137,7 @@ pub struct Decided<'a> {
     /// Who asked.
     pub requester: &'a Identity,
     /// The chain's combined decision.
-    pub decision: &'a Decision,
+    pub decision: &'a Verdict,
     /// Each module's part, in chain order.
     pub modules: &'a [ModuleVerdict],
     /// Where the verdict puts it: `approved`, `pending-approval`, `denied` or `failed`.
@@ -162,11 +163,7 @@ impl Store {
             .map_err(|e| Error::Corrupt(e.to_string()))?;
         let duration = i64::try_from(request.duration_seconds)
             .map_err(|_| Error::Corrupt("duration is out of range".to_owned()))?;
-        let grant = match d.decision {
-            Decision::Allow { grant } => Some(grant.clone()),
-            Decision::NeedsApproval { approval } => Some(approval.grant.clone()),
-            Decision::Deny { .. } => None,
-        };
+        let grant = d.decision.grant().cloned();
         let columns = (
             to_json(&request.namespaces)?,
             to_json(&StoredAccess {

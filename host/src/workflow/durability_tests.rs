@@ -32,7 +32,7 @@ async fn stored_active(h: &super::tests::Harness, id: &str, expires_at: Timestam
         .insert_decided(store::Decided {
             request: &request,
             requester: &identity("alice"),
-            decision: &allow(),
+            decision: &allow().into(),
             modules: &[],
             to: RequestState::Approved,
             actor: &actor("policy"),

@@ -55,7 +55,8 @@ pub use revocations::{RevocationItem, Revocations};
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};
-use crate::policy::types::{Decision, Grant, Identity};
+use crate::policy::Verdict;
+use crate::policy::types::{Grant, Identity};
 use crate::store::{
     self, Decided, ListFilter, ModuleVerdict, Page, RequestRecord, RequestState, Store, Transition,
 };
@@ -88,6 +89,9 @@ pub enum Error {
     /// completes it.
     #[error("the work on request `{0}` was interrupted")]
     Interrupted(String),
+    /// No policy decision could be made now (the evaluation pool is full); nothing was stored.
+    #[error(transparent)]
+    Evaluation(#[from] crate::policy::pool::Error),
 }
 
 /// `Result` with this module's [`Error`].
@@ -292,7 +296,7 @@ impl Workflow {
         let request = body.validate(&self.inner.bounds, id, now())?;
         let _in_flight = InFlight::new(&self.inner, &request.id);
         let deny = |reason: String| ChainVerdict {
-            decision: Decision::Deny { reason },
+            decision: Verdict::Deny { reason },
             modules: Vec::new(),
             duration: Duration::ZERO,
             differences: Vec::new(),
@@ -304,20 +308,21 @@ impl Workflow {
                     .inner
                     .decider
                     .decide(identity, &request)
+                    .await?
                     .unwrap_or_else(|| {
                         deny(format!("cluster `{}` has no policy chain", request.cluster))
                     });
                 if let Some(reason) = self.refuse_grant(&request.cluster, &verdict.decision).await {
-                    verdict.decision = Decision::Deny { reason };
+                    verdict.decision = Verdict::Deny { reason };
                 }
                 verdict
             }
         };
         self.inner.metrics.decision(verdict.duration);
         let to = match &verdict.decision {
-            Decision::Deny { .. } => RequestState::Denied,
-            Decision::NeedsApproval { .. } => RequestState::PendingApproval,
-            Decision::Allow { .. } => RequestState::Approved,
+            Verdict::Deny { .. } => RequestState::Denied,
+            Verdict::NeedsApproval { .. } => RequestState::PendingApproval,
+            Verdict::Allow { .. } => RequestState::Approved,
         };
         let mut shadow = Vec::with_capacity(verdict.differences.len());
         for difference in verdict.differences {
@@ -345,7 +350,7 @@ impl Workflow {
             .await?;
         tracing::info!(request_id = %request.id, state = %record.state, "decided");
         let record = match verdict.decision {
-            Decision::Allow { grant } => self.provision(record, grant).await?,
+            Verdict::Allow { grant } => self.provision(record, grant).await?,
             _ => record,
         };
         self.inner.metrics.request(record.state.as_str());

@@ -171,7 +171,7 @@ async fn pending_requests_are_withdrawn_and_provisioning_ones_reported() {
             .insert_decided(crate::store::Decided {
                 request: &request,
                 requester: &alice,
-                decision: &allow(),
+                decision: &allow().into(),
                 modules: &[],
                 to,
                 actor: &actor("policy"),

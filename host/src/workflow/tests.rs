@@ -8,7 +8,7 @@ use rstest::rstest;
 
 use super::*;
 use crate::guard::{Guardrails, Scope};
-use crate::policy::types::{Approval, Grant, Rule};
+use crate::policy::types::{Approval, Decision, Grant, Rule};
 use crate::store::tests::{identity, test_store};
 use crate::store::{ObjectRef, WriteStats};
 
@@ -19,11 +19,21 @@ const GRANT: &str = include_str!("fixtures/grant-edit-payments.json");
 pub(crate) struct Fixed(pub(crate) Decision);
 
 impl Decider for Fixed {
-    fn decide(
-        &self,
-        _: &Identity,
-        request: &crate::policy::types::AccessRequest,
-    ) -> Option<ChainVerdict> {
+    fn decide<'a>(
+        &'a self,
+        _: &'a Identity,
+        request: &'a crate::policy::types::AccessRequest,
+    ) -> BoxFuture<'a, std::result::Result<Option<ChainVerdict>, crate::policy::pool::Error>> {
+        Box::pin(std::future::ready(Ok(self.verdict(request))))
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+impl Fixed {
+    fn verdict(&self, request: &crate::policy::types::AccessRequest) -> Option<ChainVerdict> {
         let mut decision = self.0.clone();
         if let Decision::Allow { grant } = &mut decision {
             grant.ttl_seconds = grant.ttl_seconds.min(request.duration_seconds);
@@ -37,14 +47,10 @@ impl Decider for Fixed {
                 error: None,
                 skipped_after: None,
             }],
-            decision,
+            decision: decision.into(),
             duration: Duration::from_micros(3),
             differences: Vec::new(),
         })
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::json!({})
     }
 }
 
@@ -383,7 +389,7 @@ async fn undecided_or_denied_requests_provision_nothing(
     let h = harness(decision.clone()).await;
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, state);
-    assert_eq!(record.verdict, Some(decision));
+    assert_eq!(record.verdict, Some(decision.into()));
     assert!(lock(&h.cluster.objects).is_empty());
     assert_eq!(h.workflow.armed_timers(), 0);
     assert_eq!(
@@ -595,7 +601,7 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
         .insert_decided(Decided {
             request: &request,
             requester: &alice,
-            decision: &allow(),
+            decision: &allow().into(),
             modules: &[],
             to: RequestState::Approved,
             actor: &actor("policy"),
@@ -729,7 +735,7 @@ async fn a_protected_namespace_is_denied_before_any_policy_runs() {
     let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
     assert_eq!(submitted.record.state, RequestState::Denied);
     assert!(submitted.modules.is_empty(), "no policy ran");
-    let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+    let Some(Verdict::Deny { reason }) = &submitted.record.verdict else {
         panic!("a deny, not {:?}", submitted.record.verdict);
     };
     assert!(
@@ -750,7 +756,7 @@ async fn a_bindable_role_whose_cluster_role_holds_a_forbidden_rule_is_denied() {
     }]);
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Denied);
-    let Some(Decision::Deny { reason }) = &record.verdict else {
+    let Some(Verdict::Deny { reason }) = &record.verdict else {
         panic!("a deny, not {:?}", record.verdict);
     };
     assert!(
@@ -792,7 +798,7 @@ async fn cluster_rules_must_name_cluster_scoped_resources_the_cluster_serves() {
         }];
         let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
         assert_eq!(submitted.record.state, RequestState::Denied, "{resource}");
-        let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+        let Some(Verdict::Deny { reason }) = &submitted.record.verdict else {
             panic!("a deny");
         };
         assert!(reason.contains(expected), "{resource}: {reason}");
@@ -811,7 +817,7 @@ async fn a_verdict_granting_a_protected_namespace_is_denied_before_provisioning(
     let h = harness(Decision::Allow { grant: wide }).await;
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Denied);
-    let Some(Decision::Deny { reason }) = &record.verdict else {
+    let Some(Verdict::Deny { reason }) = &record.verdict else {
         panic!("a deny, not {:?}", record.verdict);
     };
     assert!(
@@ -856,7 +862,7 @@ async fn a_grant_that_runs_pods_needs_a_namespace_enforcing_pod_security() {
             record.state, expected,
             "{namespace}, runs pods: {runs_pods}"
         );
-        if let Some(Decision::Deny { reason }) = &record.verdict {
+        if let Some(Verdict::Deny { reason }) = &record.verdict {
             assert!(
                 reason.contains("does not enforce Pod Security `baseline`"),
                 "{reason}"
