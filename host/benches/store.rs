@@ -104,6 +104,63 @@ fn writes(c: &mut Criterion) {
     });
 }
 
+/// Denials stored by `CLIENTS` callers at once, as a burst of requests makes them: what the
+/// group commit shares (one transaction and one `fsync` for the writes waiting together).
+fn concurrent_writes(c: &mut Criterion) {
+    const CLIENTS: usize = 64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = rt
+        .block_on(Store::open(&dir.path().join("wicket.db")))
+        .expect("the store opens");
+    let request: AccessRequest = serde_json::from_str(REQUEST).expect("request fixture");
+    let identity: Identity = serde_json::from_str(IDENTITY).expect("identity fixture");
+    let deny = Decision::Deny {
+        reason: "namespace `payments` is not allowed for your groups".into(),
+    };
+    let mut group = c.benchmark_group("concurrent");
+    group.throughput(criterion::Throughput::Elements(CLIENTS as u64));
+    group.bench_function(format!("insert_decided x{CLIENTS} at once"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let started = std::time::Instant::now();
+                for _ in 0..iters {
+                    let tasks: Vec<_> = (0..CLIENTS)
+                        .map(|_| {
+                            let (store, mut request) = (store.clone(), request.clone());
+                            let (identity, deny) = (identity.clone(), deny.clone());
+                            tokio::spawn(async move {
+                                request.id = new_request_id();
+                                store
+                                    .insert_decided(Decided {
+                                        request: &request,
+                                        requester: &identity,
+                                        decision: &deny,
+                                        modules: &[],
+                                        to: RequestState::Denied,
+                                        actor: &Actor::service("policy"),
+                                        also: &[],
+                                    })
+                                    .await
+                                    .expect("deny");
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("a writer task");
+                    }
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
 fn verify(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -134,5 +191,5 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, writes, verify);
+criterion_group!(benches, writes, concurrent_writes, verify);
 criterion_main!(benches);

@@ -16,7 +16,7 @@ use crate::api::tls::{self, Tls};
 use crate::api::{self, AppState, AuthFailures, MetricsAccess, MetricsToken};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
-use crate::store::{self, Store};
+use crate::store::{self, SqliteStore, Store};
 use crate::workflow::{self, Clusters, Decider, Settings, Sweep, WatchSettings, Workflow};
 
 /// Why the service could not be set up or stopped serving.
@@ -83,7 +83,11 @@ impl Service {
         decider: Arc<dyn Decider>,
         clusters: Arc<dyn Clusters>,
     ) -> Result<Self> {
-        let store = Store::open(&config.data.path).await.map_err(Error::Store)?;
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&config.data.path)
+                .await
+                .map_err(Error::Store)?,
+        );
         let auth = Authenticator::new(&config.issuers).map_err(Error::Auth)?;
         let settings = Settings {
             max_duration: config.expiry.max_duration,
@@ -238,7 +242,11 @@ impl Service {
         {
             sweeper.abort();
         }
-        AuthFailures::write(self.workflow.store(), self.state.auth_failures.take_all()).await;
+        AuthFailures::write(
+            self.workflow.store().as_ref(),
+            self.state.auth_failures.take_all(),
+        )
+        .await;
         self.workflow.shutdown();
         self.workflow.store().close().await;
         served.map_err(Error::Serve)

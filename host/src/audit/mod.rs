@@ -42,7 +42,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 const PAGE: u32 = 1000;
 
 /// Writes every event, oldest first, as one JSON object per line; returns how many.
-pub async fn export(store: &Store, mut out: impl Write) -> Result<u64> {
+pub async fn export(store: &dyn Store, mut out: impl Write) -> Result<u64> {
     let mut after = 0;
     let mut count = 0;
     loop {

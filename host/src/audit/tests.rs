@@ -24,14 +24,14 @@ async fn seeded(events: usize) -> crate::store::tests::TestStore {
 }
 
 /// What someone with write access to the database file can do: drop the append-only guards.
-async fn drop_guards(store: &Store) {
+async fn drop_guards(store: &crate::store::SqliteStore) {
     sqlx::raw_sql("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;")
         .execute(store.pool())
         .await
         .unwrap();
 }
 
-async fn tamper(store: &Store, sql: &'static str) {
+async fn tamper(store: &crate::store::SqliteStore, sql: &'static str) {
     drop_guards(store).await;
     sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
 }

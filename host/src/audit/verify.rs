@@ -94,7 +94,7 @@ impl fmt::Display for Break {
 
 /// Recomputes the whole audit chain from the first event and reports the first broken link.
 /// A broken chain is a report, not an error; errors are failures to read the store.
-pub async fn verify(store: &Store) -> Result<VerifyReport> {
+pub async fn verify(store: &dyn Store) -> Result<VerifyReport> {
     let mut expected_seq = 1;
     let mut prev_hash = GENESIS_HASH.to_owned();
     let mut events = 0;

@@ -8,7 +8,7 @@ use super::service::{fail, runtime};
 use super::{GlobalArgs, Result};
 use crate::audit;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 
 /// Arguments of `wicket audit`.
 #[derive(Debug, clap::Args)]
@@ -53,7 +53,7 @@ pub fn run(_global: &GlobalArgs, args: AuditArgs) -> Result<ExitCode> {
         Err(error) => return Ok(fail(&error, 1)),
     };
     Ok(runtime.block_on(async {
-        let store = match Store::open_existing(&path).await {
+        let store = match SqliteStore::open_existing(&path).await {
             Ok(store) => store,
             Err(error) => return fail(&error, 2),
         };

@@ -279,7 +279,7 @@ pub(super) async fn harness(decision: Decision) -> Harness {
     let test = test_store().await;
     let cluster = Arc::new(Memory::default());
     let workflow = Workflow::new(
-        test.store,
+        Arc::new(test.store),
         Arc::new(Fixed(decision)),
         cluster.clone(),
         settings(),
