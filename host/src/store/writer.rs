@@ -15,6 +15,8 @@
 //! - When a batch holds more than one job, each runs under its own `SAVEPOINT`: a job that
 //!   fails (or panics) is rolled back to it, gives the head back and is answered with its own
 //!   error, and the others are committed. A lone job that fails rolls back the transaction.
+//!   Savepoints are not released (one round trip less per job): each job's nests in the one
+//!   before, `ROLLBACK TO` undoes only the newest, and `COMMIT` keeps them all.
 //! - If the transaction itself fails (`BEGIN`, a savepoint, `COMMIT`), every job of the batch
 //!   gets the error and nothing of the batch is stored.
 //! - A caller is answered only after the commit. A caller that stops waiting after its job was
@@ -310,12 +312,9 @@ impl Tx {
             let done = job.run(self).await;
             if done.kept {
                 kept = true;
-                if savepoints && let Err(error) = self.exec("RELEASE job").await {
-                    failure = Some(Arc::new(error));
-                }
             } else {
                 self.head = head;
-                if savepoints && let Err(error) = self.undo_savepoint().await {
+                if savepoints && let Err(error) = self.exec("ROLLBACK TO job").await {
                     failure = Some(Arc::new(error));
                 }
             }
@@ -334,12 +333,6 @@ impl Tx {
         for done in ran {
             (done.answer)(fate.clone());
         }
-    }
-
-    /// Rolls back to the job's savepoint and drops it.
-    async fn undo_savepoint(&mut self) -> std::result::Result<(), sqlx::Error> {
-        self.exec("ROLLBACK TO job").await?;
-        self.exec("RELEASE job").await
     }
 
     /// Runs one transaction-control statement (prepared once, by sqlx's statement cache).
