@@ -711,11 +711,17 @@ pub async fn appended_events_chain_from_genesis(store: Arc<dyn Store>) {
         store.audit_events(0, 10).await.unwrap(),
         [first.clone(), second.clone()]
     );
-    assert_eq!(store.audit_events(1, 10).await.unwrap(), [second.clone()]);
-    assert_eq!(store.audit_events(0, 1).await.unwrap(), [first.clone()]);
+    assert_eq!(
+        store.audit_events(1, 10).await.unwrap(),
+        std::slice::from_ref(&second)
+    );
+    assert_eq!(
+        store.audit_events(0, 1).await.unwrap(),
+        std::slice::from_ref(&first)
+    );
     assert_eq!(
         store.audit_events_of("r9", 10).await.unwrap(),
-        [second.clone()]
+        std::slice::from_ref(&second)
     );
     let raw = store.raw_audit_rows(1, 10).await.unwrap();
     assert_eq!(raw.len(), 1);

@@ -247,13 +247,16 @@ impl Writer {
 
 /// The writer task: runs what is waiting, batch after batch, until every sender is gone.
 async fn run(mut tx: Tx, mut jobs: mpsc::Receiver<Box<dyn Job>>, counters: Arc<Counters>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            break;
+        }
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        tx.batch(batch.drain(..).collect()).await;
+        tx.batch(batch).await;
     }
     if let Err(error) = tx.conn.close().await {
         tracing::warn!(%error, "cannot close the database write connection");
