@@ -1,4 +1,7 @@
-//! Cost of the store writes one access request makes, and of verifying the audit chain.
+//! Cost of the store writes one access request makes (alone, and 64 at once as a burst makes
+//! them: what the group commit shares), and of verifying the audit chain. Every write is
+//! durable (`synchronous = FULL`), so a lone write costs an `fsync` of the disk under the
+//! temporary directory.
 //!
 //! `cargo bench -p wicket --bench store`
 
@@ -6,8 +9,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wicket::audit::{self, Actor, AuthenticationFailures, Details};
-use wicket::policy::types::{AccessRequest, Decision, Identity};
-use wicket::store::{Decided, ModuleVerdict, RequestState, Store, Transition};
+use wicket::domain::{AccessRequest, Decision, Identity};
+use wicket::policy::Verdict;
+use wicket::store::{Decided, ModuleVerdict, RequestState, SqliteStore, Store, Transition};
 use wicket::workflow::new_request_id;
 
 const REQUEST: &str = include_str!("../src/store/fixtures/request.json");
@@ -25,7 +29,7 @@ fn writes(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = rt
-        .block_on(Store::open(&dir.path().join("wicket.db")))
+        .block_on(SqliteStore::open(&dir.path().join("wicket.db")))
         .expect("the store opens");
     let mut request: AccessRequest = serde_json::from_str(REQUEST).expect("request fixture");
     let identity: Identity = serde_json::from_str(IDENTITY).expect("identity fixture");
@@ -105,21 +109,90 @@ fn writes(c: &mut Criterion) {
     });
 }
 
+/// Denials stored by `CLIENTS` callers at once, as a burst of requests makes them: what the
+/// group commit shares (one transaction and one `fsync` for the writes waiting together).
+fn concurrent_writes(c: &mut Criterion) {
+    const CLIENTS: usize = 64;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = rt
+        .block_on(SqliteStore::open(&dir.path().join("wicket.db")))
+        .expect("the store opens");
+    let request: AccessRequest = serde_json::from_str(REQUEST).expect("request fixture");
+    let identity: Identity = serde_json::from_str(IDENTITY).expect("identity fixture");
+    let deny: Verdict = Decision::Deny {
+        reason: "namespace `payments` is not allowed for your groups".into(),
+    }
+    .into();
+    let mut group = c.benchmark_group("concurrent");
+    group.throughput(criterion::Throughput::Elements(CLIENTS as u64));
+    group.bench_function(format!("insert_decided x{CLIENTS} at once"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let started = std::time::Instant::now();
+                for _ in 0..iters {
+                    let tasks: Vec<_> = (0..CLIENTS)
+                        .map(|_| {
+                            let (store, mut request) = (store.clone(), request.clone());
+                            let (identity, deny) = (identity.clone(), deny.clone());
+                            tokio::spawn(async move {
+                                request.id = new_request_id();
+                                store
+                                    .insert_decided(Decided {
+                                        request: &request,
+                                        requester: &identity,
+                                        decision: &deny,
+                                        modules: &[],
+                                        to: RequestState::Denied,
+                                        actor: &Actor::service("policy"),
+                                        also: &[],
+                                    })
+                                    .await
+                                    .expect("deny");
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("a writer task");
+                    }
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
 fn verify(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = rt
-        .block_on(Store::open(&dir.path().join("wicket.db")))
+        .block_on(SqliteStore::open(&dir.path().join("wicket.db")))
         .expect("the store opens");
     rt.block_on(async {
-        for n in 0..10_000 {
-            let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
-                code: "expired".into(),
-                message: format!("attempt {n}: token is expired"),
-            });
-            store
-                .append_audit(None, &Actor::Anonymous, &details)
-                .await?;
+        // A hundred at a time, so that they share commits.
+        for round in 0..100 {
+            let mut appends = tokio::task::JoinSet::new();
+            for n in 0..100 {
+                let store = store.clone();
+                appends.spawn(async move {
+                    let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
+                        code: "expired".into(),
+                        message: format!("attempt {round}.{n}: token is expired"),
+                    });
+                    store
+                        .append_audit(None, &Actor::Anonymous, &details)
+                        .await
+                        .map(drop)
+                });
+            }
+            while let Some(appended) = appends.join_next().await {
+                appended.expect("an append task")?;
+            }
         }
         Ok::<_, wicket::store::Error>(())
     })
@@ -137,5 +210,5 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, writes, verify);
+criterion_group!(benches, writes, concurrent_writes, verify);
 criterion_main!(benches);

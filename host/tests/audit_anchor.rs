@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use wicket::audit::chain::{self, Canonical};
 use wicket::audit::exporter::{Exporter, Settings};
 use wicket::audit::{Actor, Anchor, AnchorKey, AuditEvent, Details};
-use wicket::store::Store;
+use wicket::store::{SqliteStore, Store};
 
 /// Requests written, each an escalation of 8 events, anchored after each one.
 const REQUESTS: usize = 6;
@@ -155,7 +155,7 @@ async fn anchored_database() -> Fixture {
         _dir: dir,
     };
     write_key(&fixture.key, &"k3".repeat(32));
-    let store = Store::open(&fixture.database()).await.unwrap();
+    let store = SqliteStore::open(&fixture.database()).await.unwrap();
     let installation = store.installation().to_owned();
     let mut exporter = Exporter::open(store.clone(), settings(&fixture, &installation)).unwrap();
     for n in 1..=REQUESTS {
@@ -366,7 +366,7 @@ async fn an_anchor_forged_without_the_key_is_refused() {
     let fixture = anchored_database().await;
     let forged = fixture.copy("rewritten");
     rewrite_without_request(&forged, "r3").await;
-    let store = Store::open(&forged).await.unwrap();
+    let store = SqliteStore::open(&forged).await.unwrap();
     let installation = store.installation().to_owned();
     let head: Vec<AuditEvent> = store.audit_events(39, 1).await.unwrap();
     store.close().await;

@@ -292,8 +292,10 @@ fn bad_input_is_one_line_and_exit_2(
 async fn record_requests(dir: &Path) {
     use wicket::audit::Actor;
     use wicket::policy::types::{AccessRequest, Decision, Identity};
-    use wicket::store::{Decided, ModuleVerdict, RequestState, Store};
-    let store = Store::open(&dir.join("wicket.db")).await.expect("a store");
+    use wicket::store::{Decided, ModuleVerdict, RequestState, SqliteStore, Store};
+    let store = SqliteStore::open(&dir.join("wicket.db"))
+        .await
+        .expect("a store");
     for (id, subject, group, decision, gated) in [
         (
             "r-alice",

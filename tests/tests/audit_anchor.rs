@@ -12,7 +12,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use wicket::audit::chain::{self, Canonical};
 use wicket::audit::{self, AnchorKey, Anchors, Break, Finding, Verifier};
 use wicket::config::AuditConfig;
-use wicket::store::Store;
+use wicket::store::{SqliteStore, Store};
 use wicket_tests::Env;
 use wicket_tests::tokens::token;
 
@@ -145,7 +145,7 @@ async fn a_rewritten_escalation_is_named_against_the_anchors_the_service_wrote()
 
     let key = AnchorKey::load(&key).unwrap();
     let database = env.data().join("wicket.db");
-    let store = Store::open_existing(&database).await.unwrap();
+    let store = SqliteStore::open_existing(&database).await.unwrap();
     let installation = store.installation().to_owned();
     let anchor_text = std::fs::read_to_string(&audit_config.anchor_file).unwrap();
     let anchors = Anchors::read(&anchor_text, &key, Some(&installation)).unwrap();
@@ -169,7 +169,7 @@ async fn a_rewritten_escalation_is_named_against_the_anchors_the_service_wrote()
     let (deleted, first) = rewrite_without(&forged, &ids[1]).await;
     assert!(deleted >= 6, "an escalation leaves its events: {deleted}");
 
-    let store = Store::open_existing(&forged).await.unwrap();
+    let store = SqliteStore::open_existing(&forged).await.unwrap();
     let chain_only = audit::verify(&store, Vec::new()).await.unwrap();
     assert!(
         chain_only.is_intact(),

@@ -11,7 +11,7 @@ use rstest::rstest;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use wicket::config::Config;
-use wicket::store::Store;
+use wicket::store::{SqliteStore, Store};
 use wicket_tests::tokens::{RSA_A, RSA_B, RSA_ISSUER, SECRET, claims, hs256, rs256, token};
 use wicket_tests::{Env, wait_for};
 
@@ -83,7 +83,7 @@ async fn bad_tokens_are_401_audited_and_run_no_policy(#[case] bad: String, #[cas
     );
     wicket.stop().await;
     // Stopping writes the count.
-    let store = Store::open_existing(&env.data().join("wicket.db"))
+    let store = SqliteStore::open_existing(&env.data().join("wicket.db"))
         .await
         .unwrap();
     let events = store.audit_events(0, 100).await.unwrap();

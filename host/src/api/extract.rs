@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for Caller {
                         .unwrap_or(Source::UNKNOWN);
                     tracing::debug!(code, %source, path = %parts.uri.path(), "authentication failed");
                     if let Some(closed) = state.auth_failures.record(source, code) {
-                        AuthFailures::write(state.workflow.store(), vec![closed]).await;
+                        AuthFailures::write(state.workflow.store().as_ref(), vec![closed]).await;
                     }
                 }
                 Err(error)

@@ -173,7 +173,7 @@ impl AuthFailures {
     }
 
     /// Writes the events of `closed` windows to the audit log.
-    pub async fn write(store: &Store, closed: Vec<Details>) {
+    pub async fn write(store: &dyn Store, closed: Vec<Details>) {
         for details in closed {
             if let Details::AuthenticationFailed(AuthenticationFailures::Counted {
                 source,
@@ -190,14 +190,17 @@ impl AuthFailures {
     }
 
     /// Starts the task that writes closed windows every few seconds.
-    pub fn spawn_sweeper(self: &std::sync::Arc<Self>, store: Store) -> AbortHandle {
+    pub fn spawn_sweeper(
+        self: &std::sync::Arc<Self>,
+        store: std::sync::Arc<dyn Store>,
+    ) -> AbortHandle {
         let failures = std::sync::Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                Self::write(&store, failures.take_closed()).await;
+                Self::write(store.as_ref(), failures.take_closed()).await;
             }
         })
         .abort_handle()

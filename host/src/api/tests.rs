@@ -45,7 +45,7 @@ async fn api(decision: Decision, limits: Limits) -> Api {
     let test = test_store().await;
     let cluster = Arc::new(Memory::default());
     let workflow = Workflow::new(
-        test.store,
+        Arc::new(test.store),
         Arc::new(Fixed(decision)),
         cluster.clone(),
         settings(),
@@ -262,7 +262,7 @@ async fn unauthenticated_calls_are_401_and_audited(
         store.audit_events(0, 10).await.unwrap().is_empty(),
         "counted, not yet written"
     );
-    AuthFailures::write(store, api.state.auth_failures.take_all()).await;
+    AuthFailures::write(store.as_ref(), api.state.auth_failures.take_all()).await;
     let events = store.audit_events(0, 10).await.unwrap();
     assert_eq!(
         events.len(),

@@ -22,7 +22,7 @@ use crate::api::{self, AppState, AuthFailures, MetricsAccess, MetricsToken};
 use crate::audit::{self, AnchorKey, anchor::KeyError, exporter};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
-use crate::store::{self, Store};
+use crate::store::{self, SqliteStore, Store};
 use crate::workflow::{self, Clusters, Decider, Settings, Sweep, Workflow};
 
 pub use chains::{LoadError, PolicyChains};
@@ -80,6 +80,9 @@ impl From<TcpListener> for Listeners {
     }
 }
 
+/// The audit exporter of the service's store.
+type Exporter = exporter::Exporter<Arc<dyn Store>>;
+
 /// The assembled service.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -92,7 +95,7 @@ pub struct Service {
     /// the audit log, the file watcher and the `SIGHUP` handler.
     background: Arc<Mutex<Vec<AbortHandle>>>,
     /// The audit exporter (with `[audit]`), until started.
-    exporter: Arc<Mutex<Option<exporter::Exporter<Store>>>>,
+    exporter: Arc<Mutex<Option<Exporter>>>,
     /// The audit exporter, once started.
     exporting: Arc<Mutex<Option<exporter::Running>>>,
 }
@@ -105,7 +108,11 @@ impl Service {
         decider: Arc<dyn Decider>,
         clusters: Arc<dyn Clusters>,
     ) -> Result<Self> {
-        let store = Store::open(&config.data.path).await.map_err(Error::Store)?;
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&config.data.path)
+                .await
+                .map_err(Error::Store)?,
+        );
         let auth = Authenticator::new(&config.issuers).map_err(Error::Auth)?;
         let settings = Settings {
             max_duration: config.expiry.max_duration,
@@ -297,7 +304,11 @@ impl Service {
         for task in self.tasks().drain(..) {
             task.abort();
         }
-        AuthFailures::write(self.workflow.store(), self.state.auth_failures.take_all()).await;
+        AuthFailures::write(
+            self.workflow.store().as_ref(),
+            self.state.auth_failures.take_all(),
+        )
+        .await;
         self.workflow.shutdown();
         let exporting = lock(&self.exporting).take();
         if let Some(exporting) = exporting {

@@ -37,7 +37,7 @@ pub struct Written {
 /// before `before`, then that anchor. The rows are verified against every anchor up to it on
 /// the way: a chain that does not match its anchors is not archived.
 pub async fn write(
-    source: &impl AuditRows,
+    source: &(impl AuditRows + ?Sized),
     anchors: &Anchors,
     before: Timestamp,
     mut out: impl Write,

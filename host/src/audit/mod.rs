@@ -48,6 +48,24 @@ pub trait AuditRows: Send + Sync {
     ) -> impl Future<Output = Result<Option<i64>, SourceError>> + Send;
 }
 
+/// Rows shared behind an [`std::sync::Arc`] (the service's store) are read through it.
+impl<T: AuditRows + ?Sized> AuditRows for std::sync::Arc<T> {
+    fn rows_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredRow>, SourceError>> + Send {
+        (**self).rows_after(after, limit)
+    }
+
+    fn first_seq_since(
+        &self,
+        time: i64,
+    ) -> impl Future<Output = Result<Option<i64>, SourceError>> + Send {
+        (**self).first_seq_since(time)
+    }
+}
+
 /// Why an audit operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -79,12 +97,18 @@ pub const PAGE: u32 = 1000;
 /// Recomputes the whole chain of `source` from its first event, checking it against
 /// `anchors`, and reports the first break. A broken chain is a report, not an error; errors
 /// are failures to read.
-pub async fn verify(source: &impl AuditRows, anchors: Vec<Placed>) -> Result<VerifyReport> {
+pub async fn verify(
+    source: &(impl AuditRows + ?Sized),
+    anchors: Vec<Placed>,
+) -> Result<VerifyReport> {
     verify_with(source, Verifier::new(anchors)).await
 }
 
 /// [`verify`] with a verifier set up by the caller (e.g. [`Verifier::with_exported`]).
-pub async fn verify_with(source: &impl AuditRows, mut verifier: Verifier) -> Result<VerifyReport> {
+pub async fn verify_with(
+    source: &(impl AuditRows + ?Sized),
+    mut verifier: Verifier,
+) -> Result<VerifyReport> {
     loop {
         let rows = source
             .rows_after(verifier.last_seq(), PAGE)
@@ -122,7 +146,11 @@ impl std::str::FromStr for Since {
 /// Writes the events from `since` on, oldest first, one canonical JSON object per line (the
 /// event with its `seq`, `prev_hash` and `hash`, so a reader can check the chain); returns
 /// how many.
-pub async fn export(source: &impl AuditRows, since: Since, mut out: impl Write) -> Result<u64> {
+pub async fn export(
+    source: &(impl AuditRows + ?Sized),
+    since: Since,
+    mut out: impl Write,
+) -> Result<u64> {
     let first = match since {
         Since::Seq(seq) => Some(seq),
         Since::Time(time) => source

@@ -10,7 +10,7 @@ use super::service::{fail, runtime};
 use super::{GlobalArgs, Result};
 use crate::audit::{self, AnchorKey, Anchors, Since};
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 
 /// Arguments of `wicket audit`.
 #[derive(Debug, clap::Args)]
@@ -194,11 +194,11 @@ pub fn run(_global: &GlobalArgs, args: AuditArgs) -> Result<ExitCode> {
 /// Opens the store at `path`, runs `work` on it, closes it.
 fn with_store(
     path: &Path,
-    work: impl AsyncFnOnce(&Store) -> Result<ExitCode, ExitCode>,
+    work: impl AsyncFnOnce(&SqliteStore) -> Result<ExitCode, ExitCode>,
 ) -> Result<ExitCode, ExitCode> {
     let runtime = runtime().map_err(|error| fail(&error, 1))?;
     runtime.block_on(async {
-        let store = Store::open_existing(path)
+        let store = SqliteStore::open_existing(path)
             .await
             .map_err(|error| fail(&error, 2))?;
         let result = work(&store).await;

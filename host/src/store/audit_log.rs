@@ -1,10 +1,11 @@
 //! The audit table: appending an event to the hash chain inside a write transaction, and
 //! reading events back in order.
 
-use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 
 use super::writer::{Head, Tx};
-use super::{Error, Result, Store, now, timestamp};
+use super::{Error, Result, SqliteStore, now, timestamp};
 use crate::audit::canonical::to_canonical_json;
 use crate::audit::chain::{self, Canonical};
 use crate::audit::{Actor, AuditEvent, Details};
@@ -21,16 +22,13 @@ pub(super) struct Prepared {
 impl Prepared {
     /// `details`, caused by `actor`, redacted and in canonical JSON.
     pub(super) fn new(actor: &Actor, details: &Details) -> Result<Self> {
+        let corrupt = |e: serde_json::Error| Error::Corrupt(e.to_string());
         Ok(Self {
             kind: details.kind(),
-            actor_json: canonical(actor)?,
-            details_json: canonical(details)?,
+            actor_json: to_canonical_json(actor).map_err(corrupt)?,
+            details_json: to_canonical_json(details).map_err(corrupt)?,
         })
     }
-}
-
-fn canonical<T: serde::Serialize>(value: &T) -> Result<String> {
-    to_canonical_json(value).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
 /// An event placed in the chain, as it is stored.
@@ -46,7 +44,7 @@ pub(super) struct Chained {
 }
 
 impl Chained {
-    /// The event, as [`Store::audit_events`] would read it back.
+    /// The event, as [`super::Store::audit_events`] would read it back.
     fn into_event(self, request_id: Option<&str>) -> Result<AuditEvent> {
         let json = |column: &str, text: &str| {
             serde_json::from_str(text)
@@ -67,14 +65,14 @@ impl Chained {
 
 impl Tx {
     /// Appends one event after the head of the chain.
-    pub(super) fn append(
+    pub(super) async fn append(
         &mut self,
         request_id: Option<&str>,
         event: Prepared,
     ) -> Result<AuditEvent> {
         let head = self.head.clone();
         let mut chained = self.chain(request_id, vec![event]);
-        if let Err(error) = self.insert_events(request_id, &chained) {
+        if let Err(error) = self.insert_events(request_id, &chained).await {
             self.head = head;
             return Err(error);
         }
@@ -84,24 +82,37 @@ impl Tx {
             .into_event(request_id)
     }
 
-    /// Stores events [`Tx::chain`] placed, about `request_id`, in this transaction.
-    pub(super) fn insert_events(&self, request_id: Option<&str>, events: &[Chained]) -> Result<()> {
-        let mut insert = self.conn.prepare_cached(
+    /// Stores events [`Tx::chain`] placed, about `request_id`, in this transaction: one
+    /// statement for all of them (each statement is a round trip to the connection's thread).
+    pub(super) async fn insert_events(
+        &mut self,
+        request_id: Option<&str>,
+        events: &[Chained],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::from(
             "INSERT INTO audit_events (seq, time, kind, request_id, actor, details, prev_hash, hash)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )?;
-        for event in events {
-            insert.execute(rusqlite::params![
-                event.seq,
-                event.time.as_millisecond(),
-                event.kind,
-                request_id,
-                event.actor_json,
-                event.details_json,
-                event.prev_hash,
-                event.hash,
-            ])?;
+        );
+        for _ in 1..events.len() {
+            sql.push_str(", (?, ?, ?, ?, ?, ?, ?, ?)");
         }
+        // Built from literals only; every value is a bound parameter.
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in events {
+            insert = insert
+                .bind(event.seq)
+                .bind(event.time.as_millisecond())
+                .bind(event.kind)
+                .bind(request_id)
+                .bind(&event.actor_json)
+                .bind(&event.details_json)
+                .bind(&event.prev_hash)
+                .bind(&event.hash);
+        }
+        insert.execute(&mut self.conn).await?;
         Ok(())
     }
 
@@ -149,49 +160,55 @@ impl Tx {
     }
 }
 
-impl Store {
-    /// Appends an event that goes with no other change (a failed authentication, an issued
-    /// kubeconfig).
-    pub async fn append_audit(
-        &self,
-        request_id: Option<&str>,
-        actor: &Actor,
-        details: &Details,
-    ) -> Result<AuditEvent> {
-        let request_id = request_id.map(str::to_owned);
-        let event = Prepared::new(actor, details)?;
-        self.write(move |tx| tx.append(request_id.as_deref(), event))
-            .await
-    }
-
-    /// Up to `limit` events with `seq` greater than `after`, oldest first.
-    pub async fn audit_events(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, time, kind, request_id, actor, details, prev_hash, hash
-             FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(read_event).collect()
-    }
-
-    /// Up to `limit` events about one request, oldest first.
-    pub async fn audit_events_of(&self, request_id: &str, limit: u32) -> Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, time, kind, request_id, actor, details, prev_hash, hash
-             FROM audit_events WHERE request_id = ? ORDER BY seq LIMIT ?",
-        )
-        .bind(request_id)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(read_event).collect()
-    }
+/// Appends an event that goes with no other change.
+pub(super) async fn append_audit(
+    store: &SqliteStore,
+    request_id: Option<&str>,
+    actor: &Actor,
+    details: &Details,
+) -> Result<AuditEvent> {
+    let request_id = request_id.map(str::to_owned);
+    let event = Prepared::new(actor, details)?;
+    store
+        .write(move |tx| Box::pin(async move { tx.append(request_id.as_deref(), event).await }))
+        .await
 }
 
-fn read_event(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEvent> {
+/// Up to `limit` events with `seq` greater than `after`, oldest first.
+pub(super) async fn audit_events(
+    pool: &SqlitePool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
+    let rows = sqlx::query(
+        "SELECT seq, time, kind, request_id, actor, details, prev_hash, hash
+         FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(read_event).collect()
+}
+
+/// Up to `limit` events about one request, oldest first.
+pub(super) async fn audit_events_of(
+    pool: &SqlitePool,
+    request_id: &str,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
+    let rows = sqlx::query(
+        "SELECT seq, time, kind, request_id, actor, details, prev_hash, hash
+         FROM audit_events WHERE request_id = ? ORDER BY seq LIMIT ?",
+    )
+    .bind(request_id)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(read_event).collect()
+}
+
+fn read_event(row: &SqliteRow) -> Result<AuditEvent> {
     let json = |column: &str| -> Result<serde_json::Value> {
         let text: String = row.try_get(column)?;
         serde_json::from_str(&text)

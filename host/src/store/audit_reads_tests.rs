@@ -7,8 +7,8 @@ use crate::audit::chain::{self, REDACTED_KUBECONFIG, REDACTED_TOKEN};
 use crate::audit::{
     Actor, AuditEvent, AuthenticationFailures, Break, Details, Finding, Since, export, verify,
 };
-use crate::store::Store;
 use crate::store::tests::{denied, request, test_store};
+use crate::store::{SqliteStore, Store};
 
 /// A JWT as kube-apiserver issues them (header `{"alg":"RS256","kid":"k"}`).
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJlLWJ5dGVz";
@@ -38,14 +38,14 @@ async fn seeded(events: usize) -> crate::store::tests::TestStore {
 }
 
 /// What someone with write access to the database file can do: drop the append-only guards.
-async fn drop_guards(store: &Store) {
+async fn drop_guards(store: &SqliteStore) {
     sqlx::raw_sql("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;")
         .execute(store.pool())
         .await
         .unwrap();
 }
 
-async fn tamper(store: &Store, sql: &'static str) {
+async fn tamper(store: &SqliteStore, sql: &'static str) {
     drop_guards(store).await;
     sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
 }

@@ -1,13 +1,11 @@
-//! The single writer's group commit: concurrent writes each stored exactly once with their
-//! events in order, batches that really carry several writes, and a failing write that is
-//! rolled back alone.
+//! The writer task's group commit: batches that really carry several writes, a failing (or
+//! panicking) write rolled back alone, the chain's head read in each transaction (two stores
+//! on one database keep one chain), and a WAL that starts over under sustained writes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
-
-use super::tests::{decided, denied, identity, request, test_store};
+use super::tests::{decided, denied, request, test_store};
 use super::*;
 use crate::audit::{self, Actor, AuthenticationFailures, Details};
 use crate::policy::types::Decision;
@@ -25,13 +23,12 @@ async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// Holds SQLite's write lock from a pooled connection until [`WriteLock::release`], so the
-/// writer stalls in `BEGIN IMMEDIATE` and the writes handed over meanwhile queue up. The writer
-/// waits on a blocking thread: these tests run on a single-threaded runtime, so a writer that
-/// waited on its caller's thread would never let them release the lock.
+/// writer task stalls in `BEGIN IMMEDIATE` (SQLite waits on the connection's own thread) and
+/// the writes sent meanwhile queue up.
 struct WriteLock(sqlx::pool::PoolConnection<sqlx::Sqlite>);
 
 impl WriteLock {
-    async fn take(store: &Store) -> Self {
+    async fn take(store: &SqliteStore) -> Self {
         let mut conn = store.pool().acquire().await.unwrap();
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut *conn)
@@ -47,7 +44,7 @@ impl WriteLock {
 
 /// Starts one write while the writer is stalled by `lock`, and waits until the writer took it,
 /// so that every write handed over after it waits for the next batch.
-async fn stall_writer(store: &Store) -> (WriteLock, tokio::task::JoinHandle<RequestRecord>) {
+async fn stall_writer(store: &SqliteStore) -> (WriteLock, tokio::task::JoinHandle<RequestRecord>) {
     let lock = WriteLock::take(store).await;
     let first = {
         let store = store.clone();
@@ -59,93 +56,6 @@ async fn stall_writer(store: &Store) -> (WriteLock, tokio::task::JoinHandle<Requ
     })
     .await;
     (lock, first)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writes_are_each_stored_once_with_their_events_in_order() {
-    let t = test_store().await;
-    let requests = 200;
-    let mut tasks = Vec::new();
-    for n in 0..requests {
-        let store = t.store.clone();
-        tasks.push(tokio::spawn(async move {
-            let id = format!("r{n:03}");
-            if n % 2 == 0 {
-                denied(&store, &request(&id), &format!("user{n}")).await;
-                return 3;
-            }
-            let allow: Decision =
-                serde_json::from_str(include_str!("fixtures/allow.json")).unwrap();
-            decided(
-                &store,
-                &request(&id),
-                &format!("user{n}"),
-                &allow,
-                RequestState::Approved,
-            )
-            .await
-            .unwrap();
-            store
-                .transition(Transition {
-                    id: &id,
-                    from: RequestState::Approved,
-                    to: RequestState::Provisioning,
-                    actor: &Actor::service("workflow"),
-                    note: None,
-                    detail: None,
-                    expires_at: None,
-                })
-                .await
-                .unwrap();
-            4
-        }));
-    }
-    let mut events = 0;
-    for task in tasks {
-        events += task.await.unwrap();
-    }
-    let stats = t.store.write_stats();
-    assert_eq!(stats.writes, 300, "one write per decided request and move");
-
-    // Everything answered survives a restart.
-    let path = t.dir.path().join("data/wicket.db");
-    t.store.close().await;
-    let store = Store::open(&path).await.unwrap();
-
-    let rows = sqlx::query("SELECT id, state FROM requests ORDER BY id")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), requests);
-    let states: BTreeMap<String, String> = rows
-        .iter()
-        .map(|row| (row.get("id"), row.get("state")))
-        .collect();
-    for n in 0..requests {
-        let expected = if n % 2 == 0 { "denied" } else { "provisioning" };
-        assert_eq!(states[&format!("r{n:03}")], expected);
-    }
-
-    let all = store.audit_events(0, 10_000).await.unwrap();
-    assert_eq!(all.len(), events);
-    let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=events as i64).collect::<Vec<_>>());
-    for n in 0..requests {
-        let id = format!("r{n:03}");
-        let kinds: Vec<String> = all
-            .iter()
-            .filter(|e| e.request_id.as_deref() == Some(id.as_str()))
-            .map(|e| e.kind.clone())
-            .collect();
-        let mut expected = vec!["request_received", "verdict", "state_changed"];
-        if n % 2 == 1 {
-            expected.push("state_changed");
-        }
-        assert_eq!(kinds, expected, "the events of `{id}`, in order");
-    }
-    let report = audit::verify(&store, Vec::new()).await.unwrap();
-    assert!(report.is_intact(), "{report}");
-    assert_eq!(report.events, events as u64);
 }
 
 #[tokio::test]
@@ -160,7 +70,7 @@ async fn writes_waiting_together_are_committed_in_one_batch() {
         })
         .collect();
     wait_until("the writes to queue up", || {
-        t.store.writer.queued() == waiting
+        t.store.writer().queued() == waiting
     })
     .await;
     let before = t.store.write_stats();
@@ -194,28 +104,37 @@ async fn a_failing_write_is_rolled_back_alone_and_the_others_are_committed() {
         tokio::spawn(async move { decided_deny(&store, id).await })
     };
     let before_id = spawn_denied("before");
-    wait_until("the first write to queue", || t.store.writer.queued() == 1).await;
+    wait_until("the first write to queue", || {
+        t.store.writer().queued() == 1
+    })
+    .await;
     let duplicate = spawn_denied("taken");
-    wait_until("the duplicate to queue", || t.store.writer.queued() == 2).await;
+    wait_until("the duplicate to queue", || t.store.writer().queued() == 2).await;
     let broken = {
         let store = t.store.clone();
         tokio::spawn(async move {
             store
                 .write(|tx| {
-                    let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
-                        code: "expired".into(),
-                        message: "appended, then rolled back".into(),
-                    });
-                    let event = super::audit_log::Prepared::new(&Actor::Anonymous, &details)?;
-                    tx.append(None, event)?;
-                    Err::<(), _>(Error::Corrupt("the write failed halfway".into()))
+                    Box::pin(async move {
+                        let details =
+                            Details::AuthenticationFailed(AuthenticationFailures::Single {
+                                code: "expired".into(),
+                                message: "appended, then rolled back".into(),
+                            });
+                        let event = super::audit_log::Prepared::new(&Actor::Anonymous, &details)?;
+                        tx.append(None, event).await?;
+                        Err::<(), _>(Error::Corrupt("the write failed halfway".into()))
+                    })
                 })
                 .await
         })
     };
-    wait_until("the broken write to queue", || t.store.writer.queued() == 3).await;
+    wait_until("the broken write to queue", || {
+        t.store.writer().queued() == 3
+    })
+    .await;
     let after_id = spawn_denied("after");
-    wait_until("the last write to queue", || t.store.writer.queued() == 4).await;
+    wait_until("the last write to queue", || t.store.writer().queued() == 4).await;
     let batches = t.store.write_stats().batches;
     lock.release().await;
 
@@ -262,7 +181,7 @@ async fn a_failing_write_is_rolled_back_alone_and_the_others_are_committed() {
     assert_eq!(report.events, 12);
 }
 
-async fn decided_deny(store: &Store, id: &str) -> Result<RequestRecord> {
+async fn decided_deny(store: &SqliteStore, id: &str) -> Result<RequestRecord> {
     decided(
         store,
         &request(id),
@@ -273,23 +192,6 @@ async fn decided_deny(store: &Store, id: &str) -> Result<RequestRecord> {
         RequestState::Denied,
     )
     .await
-}
-
-#[tokio::test]
-async fn writes_after_close_are_refused() {
-    let t = test_store().await;
-    denied(&t.store, &request("r1"), "alice").await;
-    t.store.close().await;
-    let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
-        code: "expired".into(),
-        message: "after the close".into(),
-    });
-    let error = t
-        .store
-        .append_audit(None, &Actor::user(&identity("alice")), &details)
-        .await
-        .unwrap_err();
-    assert!(matches!(error, Error::Closed), "{error}");
 }
 
 /// When the last write of a batch fails, the writes before it are still committed.
@@ -303,9 +205,12 @@ async fn when_the_last_write_of_a_batch_fails_the_others_are_still_committed() {
         tokio::spawn(async move { decided_deny(&store, id).await })
     };
     let kept = spawn_denied("kept");
-    wait_until("the first write to queue", || t.store.writer.queued() == 1).await;
+    wait_until("the first write to queue", || {
+        t.store.writer().queued() == 1
+    })
+    .await;
     let duplicate = spawn_denied("taken");
-    wait_until("the duplicate to queue", || t.store.writer.queued() == 2).await;
+    wait_until("the duplicate to queue", || t.store.writer().queued() == 2).await;
     lock.release().await;
 
     first.await.unwrap();
@@ -317,7 +222,7 @@ async fn when_the_last_write_of_a_batch_fails_the_others_are_still_committed() {
     // A fresh connection sees what was committed.
     let path = t.dir.path().join("data/wicket.db");
     t.store.close().await;
-    let store = Store::open(&path).await.unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         store.get_request("kept").await.unwrap().state,
         RequestState::Denied
@@ -333,15 +238,15 @@ async fn a_panicking_write_is_answered_and_the_writer_carries_on() {
     let error = t
         .store
         .write::<(), _>(|tx| {
-            let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
-                code: "expired".into(),
-                message: "appended, then panicked".into(),
-            });
-            tx.append(
-                None,
-                super::audit_log::Prepared::new(&Actor::Anonymous, &details)?,
-            )?;
-            panic!("a bug in a write")
+            Box::pin(async move {
+                let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
+                    code: "expired".into(),
+                    message: "appended, then panicked".into(),
+                });
+                let event = super::audit_log::Prepared::new(&Actor::Anonymous, &details)?;
+                tx.append(None, event).await?;
+                panic!("a bug in a write")
+            })
         })
         .await
         .unwrap_err();
@@ -369,8 +274,8 @@ fn wal_restarts(wal: &std::path::Path) -> u32 {
     u32::from_be_bytes([header[12], header[13], header[14], header[15]])
 }
 
-/// Writes back to back, never pausing long enough for a passive checkpoint to catch up with
-/// the writer: the WAL must still start over (and not grow by every commit, without end).
+/// Writes back to back: SQLite's automatic checkpoints must still let the WAL start over (and
+/// not grow by every commit, without end).
 #[tokio::test]
 async fn sustained_writes_start_the_wal_over_rather_than_grow_it() {
     let t = test_store().await;
@@ -387,4 +292,45 @@ async fn sustained_writes_start_the_wal_over_rather_than_grow_it() {
         }
     }
     panic!("20000 writes back to back and the WAL never started over");
+}
+
+/// Two stores on one database (two processes, or replicas) writing at once: each reads the
+/// chain's head inside its own write transaction, so the events of both form one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_database_extend_one_chain() {
+    let t = test_store().await;
+    let other = SqliteStore::open(&t.dir.path().join("data/wicket.db"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..60 {
+        let store = if n % 2 == 0 {
+            t.store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            decided_deny(&store, &format!("r{n}")).await.unwrap();
+            store
+                .append_audit(
+                    None,
+                    &Actor::Anonymous,
+                    &Details::AuthenticationFailed(AuthenticationFailures::Single {
+                        code: "expired".into(),
+                        message: format!("attempt {n}"),
+                    }),
+                )
+                .await
+                .unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for store in [&t.store, &other] {
+        let report = audit::verify(store, Vec::new()).await.unwrap();
+        assert!(report.is_intact(), "{report}");
+        assert_eq!(report.events, 60 * 4);
+    }
+    other.close().await;
 }

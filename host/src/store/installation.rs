@@ -31,14 +31,14 @@ fn is_installation_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::{SqliteStore, Store};
 
     #[tokio::test]
     async fn the_id_is_made_once_and_shared_by_every_opening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wicket.db");
-        let first = Store::open(&path).await.unwrap();
-        let second = Store::open(&path).await.unwrap();
+        let first = SqliteStore::open(&path).await.unwrap();
+        let second = SqliteStore::open(&path).await.unwrap();
         assert!(
             is_installation_id(first.installation()),
             "{}",
@@ -47,9 +47,11 @@ mod tests {
         assert_eq!(first.installation(), second.installation());
         first.close().await;
         second.close().await;
-        let reopened = Store::open(&path).await.unwrap();
+        let reopened = SqliteStore::open(&path).await.unwrap();
         assert_eq!(reopened.installation(), second.installation());
-        let other = Store::open(&dir.path().join("other.db")).await.unwrap();
+        let other = SqliteStore::open(&dir.path().join("other.db"))
+            .await
+            .unwrap();
         assert_ne!(
             other.installation(),
             reopened.installation(),
@@ -61,13 +63,13 @@ mod tests {
     async fn a_missing_id_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wicket.db");
-        let store = Store::open(&path).await.unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
         sqlx::query("DELETE FROM installation")
             .execute(store.pool())
             .await
             .unwrap();
         store.close().await;
-        let err = Store::open(&path).await.unwrap_err();
+        let err = SqliteStore::open(&path).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "stored data is invalid: the installation id is missing"

@@ -4,16 +4,17 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Row, SqlitePool};
 
 use super::audit_log::Prepared;
-use super::{Error, RequestState, Result, Store, from_json, now, parse_state, timestamp, to_json};
+use super::{
+    Error, RequestState, Result, SqliteStore, from_json, now, parse_state, timestamp, to_json,
+};
 use crate::audit::{Actor, Details};
+use crate::domain::{Access, AccessRequest, Grant, Identity, Rule};
 use crate::policy::Verdict;
-use crate::policy::types::{Access, AccessRequest, Grant, Identity, Rule};
 
 /// A stored access request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,7 +92,7 @@ pub struct ListFilter {
     pub cursor: Option<String>,
 }
 
-/// One page of a list, newest first (in the order the requests were stored).
+/// One page of a list, newest first by `(created_at, id)`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Page<T> {
     /// The items.
@@ -129,7 +130,8 @@ struct StoredAccess {
     cluster_rules: Vec<Rule>,
 }
 
-/// A new request with the policy chain's verdict on it, as [`Store::insert_decided`] stores it.
+/// A new request with the policy chain's verdict on it, as [`super::Store::insert_decided`]
+/// stores it.
 #[derive(Debug, Clone, Copy)]
 pub struct Decided<'a> {
     /// The request.
@@ -148,256 +150,259 @@ pub struct Decided<'a> {
     pub also: &'a [Details],
 }
 
-impl Store {
-    /// Stores a decided request in one change: the request in state `to`, its verdict and each
-    /// module's part, and its events `request_received`, `verdict`, `state_changed`
-    /// (`received` → `to`) and then `also`. Fails with [`Error::Duplicate`] (storing nothing)
-    /// if the id exists.
-    pub async fn insert_decided(&self, d: Decided<'_>) -> Result<RequestRecord> {
-        let from = RequestState::Received;
-        if !from.can_move_to(d.to) {
-            return Err(Error::InvalidTransition { from, to: d.to });
-        }
-        let request = d.request;
-        let created = Timestamp::from_millisecond(request.requested_at.as_millisecond())
-            .map_err(|e| Error::Corrupt(e.to_string()))?;
-        let duration = i64::try_from(request.duration_seconds)
-            .map_err(|_| Error::Corrupt("duration is out of range".to_owned()))?;
-        let grant = d.decision.grant().cloned();
-        let columns = (
-            to_json(&request.namespaces)?,
-            to_json(&StoredAccess {
-                access: request.access.clone(),
-                cluster_rules: request.cluster_rules.clone(),
-            })?,
-            to_json(&request.context)?,
-            to_json(d.decision)?,
-            grant.as_ref().map(to_json).transpose()?,
-        );
-        let modules = to_json(&d.modules)?;
-        let record = RequestRecord {
-            id: request.id.clone(),
-            subject: d.requester.subject.clone(),
-            issuer: d.requester.issuer.clone(),
-            cluster: request.cluster.clone(),
-            namespaces: request.namespaces.clone(),
+/// Stores a decided request in one change (see [`super::Store::insert_decided`]).
+pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Result<RequestRecord> {
+    let from = RequestState::Received;
+    if !from.can_move_to(d.to) {
+        return Err(Error::InvalidTransition { from, to: d.to });
+    }
+    let request = d.request;
+    let created = Timestamp::from_millisecond(request.requested_at.as_millisecond())
+        .map_err(|e| Error::Corrupt(e.to_string()))?;
+    let duration = i64::try_from(request.duration_seconds)
+        .map_err(|_| Error::Corrupt("duration is out of range".to_owned()))?;
+    let grant = d.decision.grant().cloned();
+    let columns = (
+        to_json(&request.namespaces)?,
+        to_json(&StoredAccess {
             access: request.access.clone(),
             cluster_rules: request.cluster_rules.clone(),
-            duration_seconds: request.duration_seconds,
-            reason: request.reason.clone(),
-            context: request.context.clone(),
-            state: d.to,
-            verdict: Some(d.decision.clone()),
-            grant,
-            expires_at: None,
-            error: None,
-            created_at: created,
-            updated_at: now(),
-        };
-        let requester = Actor::user(d.requester);
-        let received = Details::RequestReceived {
-            cluster: request.cluster.clone(),
-            namespaces: request.namespaces.clone(),
-            access: request.access.clone(),
-            cluster_rules: request.cluster_rules.clone(),
-            duration_seconds: request.duration_seconds,
-            reason: request.reason.clone(),
-            context: request.context.clone(),
-            identity: Some(d.requester.clone()),
-            requested_at: Some(request.requested_at),
-        };
-        let verdict = Details::Verdict {
-            decision: d.decision.clone(),
-            modules: d.modules.to_vec(),
-        };
-        let changed = Details::StateChanged {
-            from: from.as_str().to_owned(),
-            to: d.to.as_str().to_owned(),
-            note: None,
-        };
-        let events = [
-            (&requester, &received),
-            (d.actor, &verdict),
-            (d.actor, &changed),
-        ]
-        .into_iter()
-        .chain(d.also.iter().map(|also| (d.actor, also)))
-        .map(|(actor, details)| Prepared::new(actor, details))
-        .collect::<Result<Vec<_>>>()?;
-        self.write(move |tx| {
-            let (namespaces, access, context, verdict, grant) = &columns;
-            let inserted = tx
-                .conn
-                .prepare_cached(
+        })?,
+        to_json(&request.context)?,
+        to_json(d.decision)?,
+        grant.as_ref().map(to_json).transpose()?,
+    );
+    let modules = to_json(&d.modules)?;
+    let record = RequestRecord {
+        id: request.id.clone(),
+        subject: d.requester.subject.clone(),
+        issuer: d.requester.issuer.clone(),
+        cluster: request.cluster.clone(),
+        namespaces: request.namespaces.clone(),
+        access: request.access.clone(),
+        cluster_rules: request.cluster_rules.clone(),
+        duration_seconds: request.duration_seconds,
+        reason: request.reason.clone(),
+        context: request.context.clone(),
+        state: d.to,
+        verdict: Some(d.decision.clone()),
+        grant,
+        expires_at: None,
+        error: None,
+        created_at: created,
+        updated_at: now(),
+    };
+    let requester = Actor::user(d.requester);
+    let received = Details::RequestReceived {
+        cluster: request.cluster.clone(),
+        namespaces: request.namespaces.clone(),
+        access: request.access.clone(),
+        cluster_rules: request.cluster_rules.clone(),
+        duration_seconds: request.duration_seconds,
+        reason: request.reason.clone(),
+        context: request.context.clone(),
+        identity: Some(d.requester.clone()),
+        requested_at: Some(request.requested_at),
+    };
+    let verdict = Details::Verdict {
+        decision: d.decision.clone(),
+        modules: d.modules.to_vec(),
+    };
+    let changed = Details::StateChanged {
+        from: from.as_str().to_owned(),
+        to: d.to.as_str().to_owned(),
+        note: None,
+    };
+    let events = [
+        (&requester, &received),
+        (d.actor, &verdict),
+        (d.actor, &changed),
+    ]
+    .into_iter()
+    .chain(d.also.iter().map(|also| (d.actor, also)))
+    .map(|(actor, details)| Prepared::new(actor, details))
+    .collect::<Result<Vec<_>>>()?;
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let (namespaces, access, context, verdict, grant) = &columns;
+                let inserted = sqlx::query(
                     "INSERT INTO requests (id, requester_subject, requester_issuer, cluster,
-                        namespaces, access, duration_seconds, reason, context, state, verdict,
-                        grant_json, modules, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )?
-                .execute(rusqlite::params![
-                    record.id,
-                    record.subject,
-                    record.issuer,
-                    record.cluster,
-                    namespaces,
-                    access,
-                    duration,
-                    record.reason,
-                    context,
-                    record.state.as_str(),
-                    verdict,
-                    grant,
-                    modules,
-                    record.created_at.as_millisecond(),
-                    record.updated_at.as_millisecond(),
-                ]);
-            match inserted {
-                Err(e) if is_unique_violation(&e) => return Err(Error::Duplicate(record.id)),
-                inserted => inserted?,
-            };
-            let chained = tx.chain(Some(&record.id), events);
-            tx.insert_events(Some(&record.id), &chained)?;
-            Ok(record)
-        })
-        .await
-    }
-
-    /// Moves a request from `t.from` to `t.to` if it is still in `t.from` (compare-and-set:
-    /// of two replicas racing, exactly one wins; the other gets [`Error::StateConflict`]),
-    /// with its `state_changed` event, in one transaction.
-    pub async fn transition(&self, t: Transition<'_>) -> Result<RequestRecord> {
-        if !t.from.can_move_to(t.to) {
-            return Err(Error::InvalidTransition {
-                from: t.from,
-                to: t.to,
-            });
-        }
-        let error = (t.to == RequestState::Failed)
-            .then_some(t.note)
-            .flatten()
-            .map(str::to_owned);
-        let (id, from, to) = (t.id.to_owned(), t.from, t.to);
-        let event = Prepared::new(
-            t.actor,
-            &Details::StateChanged {
-                from: from.as_str().to_owned(),
-                to: to.as_str().to_owned(),
-                note: t.detail.or(t.note).map(str::to_owned),
-            },
-        )?;
-        let expires_at = t.expires_at.map(|at| at.as_millisecond());
-        self.write(move |tx| {
-            let updated = tx
-                .conn
-                .prepare_cached(concat!(
-                    "UPDATE requests SET state = ?, updated_at = ?,
-                        expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
-                     WHERE id = ? AND state = ? RETURNING ",
-                    request_columns!()
-                ))?
-                .query_row(
-                    rusqlite::params![
-                        to.as_str(),
-                        now().as_millisecond(),
-                        expires_at,
-                        error,
-                        id,
-                        from.as_str()
-                    ],
-                    |row| Ok(read_request(row)),
+                            namespaces, access, duration_seconds, reason, context, state, verdict,
+                            grant_json, modules, created_at, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
-                .optional()?;
-            let Some(record) = updated else {
-                return Err(conflict(&tx.conn, &id, from));
-            };
-            let record = record?;
-            tx.append(Some(&id), event)?;
-            Ok(record)
+                .bind(&record.id)
+                .bind(&record.subject)
+                .bind(&record.issuer)
+                .bind(&record.cluster)
+                .bind(namespaces)
+                .bind(access)
+                .bind(duration)
+                .bind(&record.reason)
+                .bind(context)
+                .bind(record.state.as_str())
+                .bind(verdict)
+                .bind(grant)
+                .bind(&modules)
+                .bind(record.created_at.as_millisecond())
+                .bind(record.updated_at.as_millisecond())
+                .execute(&mut tx.conn)
+                .await;
+                match inserted {
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::Duplicate(record.id));
+                    }
+                    inserted => inserted?,
+                };
+                let chained = tx.chain(Some(&record.id), events);
+                tx.insert_events(Some(&record.id), &chained).await?;
+                Ok(record)
+            })
         })
         .await
-    }
+}
 
-    /// The request with this id.
-    pub async fn get_request(&self, id: &str) -> Result<RequestRecord> {
-        let row = sqlx::query(select_request!("WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
-        read_request(&row)
+/// Moves a request by compare-and-set on its state (see [`super::Store::transition`]).
+pub(super) async fn transition(store: &SqliteStore, t: Transition<'_>) -> Result<RequestRecord> {
+    if !t.from.can_move_to(t.to) {
+        return Err(Error::InvalidTransition {
+            from: t.from,
+            to: t.to,
+        });
     }
+    let error = (t.to == RequestState::Failed)
+        .then_some(t.note)
+        .flatten()
+        .map(str::to_owned);
+    let (id, from, to) = (t.id.to_owned(), t.from, t.to);
+    let event = Prepared::new(
+        t.actor,
+        &Details::StateChanged {
+            from: from.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+            note: t.detail.or(t.note).map(str::to_owned),
+        },
+    )?;
+    let expires_at = t.expires_at.map(|at| at.as_millisecond());
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let updated = sqlx::query(concat!(
+                    "UPDATE requests SET state = ?, updated_at = ?,
+                            expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
+                         WHERE id = ? AND state = ? RETURNING ",
+                    request_columns!()
+                ))
+                .bind(to.as_str())
+                .bind(now().as_millisecond())
+                .bind(expires_at)
+                .bind(error)
+                .bind(&id)
+                .bind(from.as_str())
+                .fetch_optional(&mut tx.conn)
+                .await?;
+                let Some(row) = updated else {
+                    return Err(conflict(&mut tx.conn, &id, from).await);
+                };
+                let record = read_request(&row)?;
+                tx.append(Some(&id), event).await?;
+                Ok(record)
+            })
+        })
+        .await
+}
 
-    /// Each module's part in the request's verdict, in chain order.
-    pub async fn module_verdicts(&self, id: &str) -> Result<Vec<ModuleVerdict>> {
-        let modules: String = sqlx::query_scalar("SELECT modules FROM requests WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
-        from_json("modules", &modules)
-    }
+/// The request with this id.
+pub(super) async fn get_request(pool: &SqlitePool, id: &str) -> Result<RequestRecord> {
+    let row = sqlx::query(select_request!("WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+    read_request(&row)
+}
 
-    /// Every request in `state`, soonest `expires_at` first (e.g. the `active` ones, to
-    /// re-arm their expiry timers after a restart).
-    pub async fn requests_in_state(&self, state: RequestState) -> Result<Vec<RequestRecord>> {
-        let sql = if state.is_final() {
-            // Final states are not in the index of live requests: a full scan, which no
-            // service path needs.
-            select_request!("WHERE state = ? ORDER BY expires_at, created_at, id")
-        } else {
-            LIVE_IN_STATE
-        };
-        let rows = sqlx::query(sql)
-            .bind(state.as_str())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(read_request).collect()
-    }
+/// Each module's part in the request's verdict, in chain order.
+pub(super) async fn module_verdicts(pool: &SqlitePool, id: &str) -> Result<Vec<ModuleVerdict>> {
+    let modules: String = sqlx::query_scalar("SELECT modules FROM requests WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+    from_json("modules", &modules)
+}
 
-    /// One page of requests matching `filter`, newest first (in the order they were stored).
-    pub async fn list_requests(&self, filter: &ListFilter) -> Result<Page<RequestRecord>> {
-        let limit = match filter.limit {
-            0 => 50,
-            n => n.min(500),
-        };
-        let cursor = filter.cursor.as_deref().map(parse_cursor).transpose()?;
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(list_sql(filter, cursor.is_some())));
-        if let Some((issuer, subject)) = &filter.requester {
-            query = query.bind(issuer).bind(subject);
-        }
-        if let Some(cluster) = &filter.cluster {
-            query = query.bind(cluster);
-        }
-        if let Some(state) = filter.state {
-            query = query.bind(state.as_str());
-        }
-        if let Some(id) = &cursor {
-            query = query.bind(id);
-        }
-        let rows = query
-            .bind(i64::from(limit) + 1)
-            .fetch_all(self.pool())
-            .await?;
-        let mut items = rows.iter().map(read_request).collect::<Result<Vec<_>>>()?;
-        let next = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|last| format!("{}.{}", last.created_at.as_millisecond(), last.id))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+/// Every request in `state`, soonest `expires_at` first.
+pub(super) async fn requests_in_state(
+    pool: &SqlitePool,
+    state: RequestState,
+) -> Result<Vec<RequestRecord>> {
+    let sql = if state.is_final() {
+        // Final states are not in the index of live requests: a full scan, which no
+        // service path needs.
+        select_request!("WHERE state = ? ORDER BY expires_at, created_at, id")
+    } else {
+        LIVE_IN_STATE
+    };
+    let rows = sqlx::query(sql)
+        .bind(state.as_str())
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(read_request).collect()
+}
+
+/// One page of requests matching `filter`, newest first by `(created_at, id)`.
+pub(super) async fn list_requests(
+    pool: &SqlitePool,
+    filter: &ListFilter,
+) -> Result<Page<RequestRecord>> {
+    let limit = match filter.limit {
+        0 => 50,
+        n => n.min(500),
+    };
+    let cursor = filter.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(list_sql(filter, cursor.is_some())));
+    if let Some((issuer, subject)) = &filter.requester {
+        query = query.bind(issuer).bind(subject);
     }
+    if let Some(cluster) = &filter.cluster {
+        query = query.bind(cluster);
+    }
+    if let Some(state) = filter.state {
+        query = query.bind(state.as_str());
+    }
+    if let Some(cursor) = cursor {
+        query = query.bind(cursor.created_at).bind(cursor.id);
+    }
+    let rows = query.bind(i64::from(limit) + 1).fetch_all(pool).await?;
+    let mut items = rows.iter().map(read_request).collect::<Result<Vec<_>>>()?;
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|last| {
+            Cursor {
+                created_at: last.created_at.as_millisecond(),
+                id: last.id.clone(),
+            }
+            .to_string()
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next })
 }
 
 /// Why a compare-and-set on `id`'s state failed: it is in another state, or gone.
-pub(super) fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestState) -> Error {
-    let state = conn
-        .query_row("SELECT state FROM requests WHERE id = ?", [id], |row| {
-            row.get::<_, String>(0)
-        })
-        .optional();
+pub(super) async fn conflict(
+    conn: &mut SqliteConnection,
+    id: &str,
+    expected: RequestState,
+) -> Error {
+    let state: std::result::Result<Option<String>, _> =
+        sqlx::query_scalar("SELECT state FROM requests WHERE id = ?")
+            .bind(id)
+            .fetch_optional(conn)
+            .await;
     match state {
         Ok(Some(state)) => match parse_state(&state) {
             Ok(actual) => Error::StateConflict {
@@ -413,20 +418,17 @@ pub(super) fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestS
 }
 
 /// Whether a write failed on a `UNIQUE` or `PRIMARY KEY` constraint.
-fn is_unique_violation(error: &rusqlite::Error) -> bool {
-    matches!(
-        error,
-        rusqlite::Error::SqliteFailure(e, _)
-            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-    )
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
 }
 
 /// The list query for `filter`, naming only the filters it has (so that SQLite can seek
-/// `requests_by_requester` for one requester's requests), newest first in the order the
-/// requests were stored (the table's rowid, migration 0006); `after` adds the cursor: rows
-/// stored before the request it names. Built from literals only: every value is a bound
-/// parameter, in the order of the terms.
+/// `requests_by_requester` for one requester's requests), newest first by `(created_at, id)`
+/// (an index of each, migration 0009); `after` adds the cursor: rows before the
+/// `(created_at, id)` it names. Built from literals only: every value is a bound parameter,
+/// in the order of the terms.
 pub(super) fn list_sql(filter: &ListFilter, after: bool) -> String {
     let mut sql = String::from(select_request!("WHERE true"));
     if filter.requester.is_some() {
@@ -439,51 +441,45 @@ pub(super) fn list_sql(filter: &ListFilter, after: bool) -> String {
         sql.push_str(" AND state = ?");
     }
     if after {
-        sql.push_str(" AND rowid < (SELECT rowid FROM requests WHERE id = ?)");
+        sql.push_str(" AND (created_at, id) < (?, ?)");
     }
-    sql.push_str(" ORDER BY rowid DESC LIMIT ?");
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
     sql
 }
 
-/// The id of the request a cursor names. Cursors are `<created_at ms>.<id>`; only the id
-/// places the next page (the time is kept so that cursors handed out before migration 0006
-/// still page on).
-fn parse_cursor(cursor: &str) -> Result<String> {
-    cursor
-        .split_once('.')
-        .filter(|(at, id)| at.parse::<i64>().is_ok() && !id.is_empty())
-        .map(|(_, id)| id.to_owned())
-        .ok_or_else(|| Error::BadCursor(cursor.to_owned()))
+/// Where a page ends: the `(created_at, id)` of its last request. Written `<created_at
+/// ms>.<id>`, the form cursors always had, so that cursors handed out before still page on;
+/// callers treat it as opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    created_at: i64,
+    id: String,
 }
 
-/// A row of either driver (the pool's sqlx rows, the writer's rusqlite rows), read by name.
-pub(super) trait Columns {
-    fn value<T>(&self, column: &str) -> Result<T>
-    where
-        T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
-}
-
-impl Columns for SqliteRow {
-    fn value<T>(&self, column: &str) -> Result<T>
-    where
-        T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-    {
-        Ok(self.try_get(column)?)
+impl Cursor {
+    fn parse(cursor: &str) -> Result<Self> {
+        cursor
+            .split_once('.')
+            .and_then(|(at, id)| {
+                let created_at = at.parse::<i64>().ok()?;
+                (!id.is_empty()).then(|| Self {
+                    created_at,
+                    id: id.to_owned(),
+                })
+            })
+            .ok_or_else(|| Error::BadCursor(cursor.to_owned()))
     }
 }
 
-impl Columns for rusqlite::Row<'_> {
-    fn value<T>(&self, column: &str) -> Result<T>
-    where
-        T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-    {
-        Ok(self.get(column)?)
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.created_at, self.id)
     }
 }
 
-pub(super) fn read_request(row: &impl Columns) -> Result<RequestRecord> {
-    let text = |column: &str| row.value::<String>(column);
-    let optional = |column: &str| row.value::<Option<String>>(column);
+pub(super) fn read_request(row: &SqliteRow) -> Result<RequestRecord> {
+    let text = |column: &str| -> Result<String> { Ok(row.try_get(column)?) };
+    let optional = |column: &str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
     let access: StoredAccess = from_json("access", &text("access")?)?;
     Ok(RequestRecord {
         id: text("id")?,
@@ -493,7 +489,7 @@ pub(super) fn read_request(row: &impl Columns) -> Result<RequestRecord> {
         namespaces: from_json("namespaces", &text("namespaces")?)?,
         access: access.access,
         cluster_rules: access.cluster_rules,
-        duration_seconds: u64::try_from(row.value::<i64>("duration_seconds")?)
+        duration_seconds: u64::try_from(row.try_get::<i64, _>("duration_seconds")?)
             .map_err(|_| Error::Corrupt("negative duration".to_owned()))?,
         reason: text("reason")?,
         context: from_json("context", &text("context")?)?,
@@ -505,11 +501,11 @@ pub(super) fn read_request(row: &impl Columns) -> Result<RequestRecord> {
             .map(|g| from_json("grant_json", &g))
             .transpose()?,
         expires_at: row
-            .value::<Option<i64>>("expires_at")?
+            .try_get::<Option<i64>, _>("expires_at")?
             .map(timestamp)
             .transpose()?,
         error: optional("error")?,
-        created_at: timestamp(row.value("created_at")?)?,
-        updated_at: timestamp(row.value("updated_at")?)?,
+        created_at: timestamp(row.try_get("created_at")?)?,
+        updated_at: timestamp(row.try_get("updated_at")?)?,
     })
 }

@@ -5,13 +5,13 @@
 //! the next teardown attempt. Every other state has none.
 
 use jiff::Timestamp;
-use rusqlite::OptionalExtension;
-use sqlx::Row;
+use sqlx::{Row, SqlitePool};
 
 use super::audit_log::Prepared;
 use super::requests::{conflict, read_request};
 use super::{
-    Error, RequestRecord, RequestState, Result, Store, Transition, now, parse_state, timestamp,
+    Error, RequestRecord, RequestState, Result, SqliteStore, Transition, now, parse_state,
+    timestamp,
 };
 use crate::audit::{Actor, Details};
 
@@ -26,128 +26,123 @@ pub struct DueTimer {
     pub due_at: Timestamp,
 }
 
-impl Store {
-    /// [`Store::transition`] that also sets the request's timer to `due_at` (`None` clears it)
-    /// in the same statement: a state that needs a timer is never stored without it.
-    pub async fn transition_due(
-        &self,
-        t: Transition<'_>,
-        due_at: Option<Timestamp>,
-    ) -> Result<RequestRecord> {
-        if !t.from.can_move_to(t.to) {
-            return Err(Error::InvalidTransition {
-                from: t.from,
-                to: t.to,
-            });
-        }
-        let error = (t.to == RequestState::Failed)
-            .then_some(t.note)
-            .flatten()
-            .map(str::to_owned);
-        let (id, from, to) = (t.id.to_owned(), t.from, t.to);
-        let event = Prepared::new(
-            t.actor,
-            &Details::StateChanged {
-                from: from.as_str().to_owned(),
-                to: to.as_str().to_owned(),
-                note: t.detail.or(t.note).map(str::to_owned),
-            },
-        )?;
-        let expires_at = t.expires_at.map(|at| at.as_millisecond());
-        let due_at = due_at.map(|at| at.as_millisecond());
-        self.write(move |tx| {
-            let updated = tx
-                .conn
-                .prepare_cached(
+/// [`super::Store::transition_due`] on SQLite: the compare-and-set, the due time and the
+/// audit event in one statement and one transaction.
+pub(super) async fn transition_due(
+    store: &SqliteStore,
+    t: Transition<'_>,
+    due_at: Option<Timestamp>,
+) -> Result<RequestRecord> {
+    if !t.from.can_move_to(t.to) {
+        return Err(Error::InvalidTransition {
+            from: t.from,
+            to: t.to,
+        });
+    }
+    let error = (t.to == RequestState::Failed)
+        .then_some(t.note)
+        .flatten()
+        .map(str::to_owned);
+    let (id, from, to) = (t.id.to_owned(), t.from, t.to);
+    let event = Prepared::new(
+        t.actor,
+        &Details::StateChanged {
+            from: from.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+            note: t.detail.or(t.note).map(str::to_owned),
+        },
+    )?;
+    let expires_at = t.expires_at.map(|at| at.as_millisecond());
+    let due_at = due_at.map(|at| at.as_millisecond());
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let updated = sqlx::query(
                     "UPDATE requests SET state = ?, updated_at = ?,
                         expires_at = COALESCE(?, expires_at), error = COALESCE(?, error),
                         due_at = ?
                      WHERE id = ? AND state = ? RETURNING *",
-                )?
-                .query_row(
-                    rusqlite::params![
-                        to.as_str(),
-                        now().as_millisecond(),
-                        expires_at,
-                        error,
-                        due_at,
-                        id,
-                        from.as_str()
-                    ],
-                    |row| Ok(read_request(row)),
                 )
-                .optional()?;
-            let Some(record) = updated else {
-                return Err(conflict(&tx.conn, &id, from));
-            };
-            let record = record?;
-            tx.append(Some(&id), event)?;
-            Ok(record)
-        })
-        .await
-    }
-
-    /// Moves the timer of request `id` to `due_at` if the request is still in `state`, with
-    /// the audit event `details` by `actor` (why it fires again) in the same transaction.
-    /// Returns whether the request was still in `state` (nothing is written otherwise).
-    pub async fn reschedule(
-        &self,
-        id: &str,
-        state: RequestState,
-        due_at: Timestamp,
-        actor: &Actor,
-        details: &Details,
-    ) -> Result<bool> {
-        let event = Prepared::new(actor, details)?;
-        let id = id.to_owned();
-        self.write(move |tx| {
-            let moved = tx
-                .conn
-                .prepare_cached("UPDATE requests SET due_at = ? WHERE id = ? AND state = ?")?
-                .execute(rusqlite::params![
-                    due_at.as_millisecond(),
-                    id,
-                    state.as_str()
-                ])?;
-            if moved == 0 {
-                return Ok(false);
-            }
-            tx.append(Some(&id), event)?;
-            Ok(true)
-        })
-        .await
-    }
-
-    /// Every armed timer of a live request, soonest first.
-    pub async fn due_timers(&self) -> Result<Vec<DueTimer>> {
-        let rows = sqlx::query(
-            "SELECT id, state, due_at FROM requests
-             WHERE due_at IS NOT NULL
-               AND state IN ('provisioning', 'active', 'revoking', 'expiring')
-             ORDER BY due_at",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DueTimer {
-                    id: row.try_get("id")?,
-                    state: parse_state(&row.try_get::<String, _>("state")?)?,
-                    due_at: timestamp(row.try_get("due_at")?)?,
-                })
-            })
-            .collect()
-    }
-
-    /// The timer of request `id`, if it has one.
-    pub async fn due_at(&self, id: &str) -> Result<Option<Timestamp>> {
-        let due: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT due_at FROM requests WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
+                .bind(to.as_str())
+                .bind(now().as_millisecond())
+                .bind(expires_at)
+                .bind(error)
+                .bind(due_at)
+                .bind(&id)
+                .bind(from.as_str())
+                .fetch_optional(&mut tx.conn)
                 .await?;
-        due.ok_or_else(|| Error::NotFound(id.to_owned()))?
-            .map(timestamp)
-            .transpose()
-    }
+                let Some(row) = updated else {
+                    return Err(conflict(&mut tx.conn, &id, from).await);
+                };
+                let record = read_request(&row)?;
+                tx.append(Some(&id), event).await?;
+                Ok(record)
+            })
+        })
+        .await
+}
+
+/// [`super::Store::reschedule`] on SQLite.
+pub(super) async fn reschedule(
+    store: &SqliteStore,
+    id: &str,
+    state: RequestState,
+    due_at: Timestamp,
+    actor: &Actor,
+    details: &Details,
+) -> Result<bool> {
+    let event = Prepared::new(actor, details)?;
+    let id = id.to_owned();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let moved =
+                    sqlx::query("UPDATE requests SET due_at = ? WHERE id = ? AND state = ?")
+                        .bind(due_at.as_millisecond())
+                        .bind(&id)
+                        .bind(state.as_str())
+                        .execute(&mut tx.conn)
+                        .await?
+                        .rows_affected();
+                if moved == 0 {
+                    return Ok(false);
+                }
+                tx.append(Some(&id), event).await?;
+                Ok(true)
+            })
+        })
+        .await
+}
+
+/// Every armed timer of a live request, soonest first.
+pub(super) async fn due_timers(pool: &SqlitePool) -> Result<Vec<DueTimer>> {
+    let rows = sqlx::query(
+        "SELECT id, state, due_at FROM requests
+         WHERE due_at IS NOT NULL
+           AND state IN ('provisioning', 'active', 'revoking', 'expiring')
+         ORDER BY due_at",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DueTimer {
+                id: row.try_get("id")?,
+                state: parse_state(&row.try_get::<String, _>("state")?)?,
+                due_at: timestamp(row.try_get("due_at")?)?,
+            })
+        })
+        .collect()
+}
+
+/// The timer of request `id`, if it has one.
+pub(super) async fn due_at(pool: &SqlitePool, id: &str) -> Result<Option<Timestamp>> {
+    let due: Option<Option<i64>> = sqlx::query_scalar("SELECT due_at FROM requests WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    due.ok_or_else(|| Error::NotFound(id.to_owned()))?
+        .map(timestamp)
+        .transpose()
 }

@@ -20,7 +20,7 @@ fn workflow() -> Actor {
     Actor::service("workflow")
 }
 
-async fn allowed(store: &Store, id: &str) {
+async fn allowed(store: &SqliteStore, id: &str) {
     let allow: Decision = serde_json::from_str(include_str!("fixtures/allow.json")).unwrap();
     decided(store, &request(id), "alice", &allow, RequestState::Approved)
         .await
@@ -28,7 +28,7 @@ async fn allowed(store: &Store, id: &str) {
 }
 
 async fn move_to(
-    store: &Store,
+    store: &SqliteStore,
     id: &str,
     from: RequestState,
     to: RequestState,
@@ -134,7 +134,7 @@ async fn a_reschedule_moves_the_due_time_with_its_event_only_in_the_state_seen()
     };
     let teardown = Actor::service("teardown");
     let events =
-        |store: Store| async move { store.audit_events_of("r1", 100).await.unwrap().len() };
+        |store: SqliteStore| async move { store.audit_events_of("r1", 100).await.unwrap().len() };
     let before = events(t.store.clone()).await;
     assert!(
         t.store
@@ -219,7 +219,7 @@ async fn migration_0008_keeps_requests_their_order_and_objects_and_arms_active_g
         .unwrap();
         pool.close().await;
     }
-    let store = Store::open(&path).await.unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
     let due = store.due_timers().await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(

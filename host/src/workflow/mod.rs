@@ -123,7 +123,7 @@ pub struct Settings {
 }
 
 struct Inner {
-    store: Store,
+    store: Arc<dyn Store>,
     decider: Arc<dyn Decider>,
     clusters: Arc<dyn Clusters>,
     bounds: Bounds,
@@ -214,7 +214,7 @@ impl Workflow {
     /// A workflow over `store`, deciding with `decider` and provisioning on `clusters`.
     /// Call [`Workflow::start`] to recover state and start the background tasks.
     pub fn new(
-        store: Store,
+        store: Arc<dyn Store>,
         decider: Arc<dyn Decider>,
         clusters: Arc<dyn Clusters>,
         settings: Settings,
@@ -239,7 +239,7 @@ impl Workflow {
     }
 
     /// The store.
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 

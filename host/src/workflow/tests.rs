@@ -302,7 +302,7 @@ pub(super) async fn harness_with(decision: Decision, settings: Settings) -> Harn
     let test = test_store().await;
     let cluster = Arc::new(Memory::default());
     let workflow = Workflow::new(
-        test.store,
+        Arc::new(test.store),
         Arc::new(Fixed(decision)),
         cluster.clone(),
         settings,

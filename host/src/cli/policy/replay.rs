@@ -20,7 +20,7 @@ use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::{Config, duration};
 use crate::policy::types::{AccessRequest, Decision};
 use crate::policy::{Chain, ChainEntry, ModuleResult};
-use crate::store::{ModuleVerdict, Store};
+use crate::store::{ModuleVerdict, SqliteStore, Store};
 
 /// Arguments of `wicket policy replay`.
 #[derive(Debug, Args)]
@@ -212,7 +212,7 @@ async fn read_recorded(
     entry: &str,
     since: Option<Timestamp>,
 ) -> Result<(Vec<Recorded>, usize)> {
-    let store = Store::open_existing(database).await?;
+    let store = SqliteStore::open_existing(database).await?;
     let mut received: Vec<(String, Recorded)> = Vec::new();
     let mut verdicts: HashMap<String, Vec<ModuleVerdict>> = HashMap::new();
     let mut skipped = 0;
