@@ -364,7 +364,7 @@ pub async fn of_two_racing_moves_exactly_one_wins(store: Arc<dyn Store>) {
     let revoke = store.transition(Transition {
         actor: &admin,
         note: Some("revoked by an admin"),
-        ..moving("r1", RequestState::Active, RequestState::Revoked)
+        ..moving("r1", RequestState::Active, RequestState::Revoking)
     });
     let (expired, revoked) = tokio::join!(expire, revoke);
     let won = [expired.is_ok(), revoked.is_ok()];
@@ -372,7 +372,7 @@ pub async fn of_two_racing_moves_exactly_one_wins(store: Arc<dyn Store>) {
     let winner = if won[0] {
         RequestState::Expired
     } else {
-        RequestState::Revoked
+        RequestState::Revoking
     };
     let loser = expired.err().or(revoked.err()).unwrap();
     assert!(

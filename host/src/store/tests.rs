@@ -158,7 +158,8 @@ async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answ
     );
     let indexed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM requests INDEXED BY requests_live_by_state_expiry
-         WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active')",
+         WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active',
+                         'revoking', 'expiring')",
     )
     .fetch_one(t.store.pool())
     .await

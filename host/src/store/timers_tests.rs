@@ -190,7 +190,7 @@ async fn migration_0008_keeps_requests_their_order_and_objects_and_arms_active_g
                 .collect(),
         );
         before.run(&pool).await.unwrap();
-        // Stored in an order other than their ids' and times', as lists must keep it.
+        // Stored in an order other than the lists' (newest `(created_at, id)` first).
         for (id, state, expires_at) in [
             ("b-active", "active", Some(1_900_000_000_000_i64)),
             ("a-denied", "denied", None),
@@ -233,8 +233,8 @@ async fn migration_0008_keeps_requests_their_order_and_objects_and_arms_active_g
     let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["a-denied", "b-active"],
-        "newest stored first, as before"
+        ["b-active", "a-denied"],
+        "newest `(created_at, id)` first"
     );
     assert_eq!(store.objects_of("b-active", true).await.unwrap().len(), 1);
     let violations: Vec<sqlx::sqlite::SqliteRow> = sqlx::query("PRAGMA foreign_key_check")
