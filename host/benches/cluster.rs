@@ -9,7 +9,7 @@ mod cluster_env;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wicket::policy::types::Access;
+use wicket::domain::Access;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");

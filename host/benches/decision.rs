@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use wicket::policy::types::{AccessRequest, Decision, Grant, Identity, NamespaceGrant};
+use wicket::domain::{AccessRequest, Decision, Grant, Identity, NamespaceGrant};
 use wicket::policy::{
     Chain, ChainEntry, EngineConfig, Limits, PolicyEngine, PolicyModule, Verdict,
 };
@@ -102,8 +102,8 @@ fn cedar(
 ) -> Decision {
     use cedar_policy::{Authorizer, Context, Entities, EntityUid, Request};
     let role = match &request.access {
-        wicket::policy::types::Access::Role(role) => role.clone(),
-        wicket::policy::types::Access::Rules(_) => String::new(),
+        wicket::domain::Access::Role(role) => role.clone(),
+        wicket::domain::Access::Rules(_) => String::new(),
     };
     let context = Context::from_json_value(
         json!({"groups": identity.groups, "namespaces": request.namespaces, "role": role}),

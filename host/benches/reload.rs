@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use criterion::{Criterion, criterion_group, criterion_main};
 use wicket::app::PolicyChains;
 use wicket::config::Config;
-use wicket::policy::types::{AccessRequest, Identity};
+use wicket::domain::{AccessRequest, Identity};
 use wicket::policy::{EngineConfig, PolicyEngine, PolicySet};
 use wicket::workflow::Decider;
 

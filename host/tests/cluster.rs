@@ -19,7 +19,7 @@ use wicket::cluster::{
     ClusterTarget, Connection, Error, Kind, ObjectRef, Outcome, ProvisionStep, StepFailure,
     TargetSettings,
 };
-use wicket::policy::types::Access;
+use wicket::domain::Access;
 
 const EDIT_CAN_I: &str = include_str!("fixtures/cluster/edit-can-i.txt");
 const RULES_CAN_I: &str = include_str!("fixtures/cluster/rules-can-i.txt");

@@ -13,7 +13,7 @@ use kube_sim::{FaultAction, FaultRule};
 use wicket::cluster::{
     ClusterTarget, Connection, Error, ProvisionStep, StepFailure, TargetSettings,
 };
-use wicket::policy::types::Access;
+use wicket::domain::Access;
 
 /// A log sink shared with the subscriber.
 #[derive(Clone, Default)]

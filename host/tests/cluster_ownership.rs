@@ -15,7 +15,7 @@ use kube::api::PostParams;
 use wicket::cluster::{
     ClusterTarget, Connection, Error, ObjectRef, ProvisionStep, StepFailure, TargetSettings,
 };
-use wicket::policy::types::Access;
+use wicket::domain::Access;
 
 /// Another installation's id.
 const OTHER: &str = "ffffffffffffffffffffffffffffffff";

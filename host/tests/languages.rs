@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use languages_env::{allow_case, built, cases, cases_path};
 use rstest::rstest;
 use serde_json::json;
-use wicket::policy::types::Decision;
+use wicket::domain::Decision;
 use wicket::policy::{
     Chain, ChainEntry, EngineConfig, Evaluation, Limits, ModuleResult, PolicyEngine,
 };

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use wicket::domain::{ModuleVerdict, RequestState};
 
 use rstest::rstest;
 use sha2::{Digest, Sha256};
@@ -291,8 +292,8 @@ fn bad_input_is_one_line_and_exit_2(
 /// `gate` entry before `groups`, which was skipped.
 async fn record_requests(dir: &Path) {
     use wicket::audit::Actor;
-    use wicket::policy::types::{AccessRequest, Decision, Identity};
-    use wicket::store::{Decided, ModuleVerdict, RequestState, SqliteStore, Store};
+    use wicket::domain::{AccessRequest, Decision, Identity};
+    use wicket::store::{Decided, SqliteStore, Store};
     let store = SqliteStore::open(&dir.join("wicket.db"))
         .await
         .expect("a store");

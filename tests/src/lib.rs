@@ -17,7 +17,7 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
-use wicket::policy::types::{AccessRequest, Identity};
+use wicket::domain::{AccessRequest, Identity};
 
 /// An identity of a person in the `sre` group of the issuer aliased `idp`, as policies see it.
 pub fn alice() -> Identity {

@@ -3,12 +3,13 @@
 //! wasm chain with.
 
 use std::time::{Duration, Instant};
+use wicket::domain::ModuleVerdict;
 
 use serde_json::{Value, json};
+use wicket::domain::{AccessRequest, Decision, Identity};
 use wicket::policy::OnDeny;
 use wicket::policy::pool;
-use wicket::policy::types::{AccessRequest, Decision, Identity};
-use wicket::store::ModuleVerdict;
+
 use wicket::workflow::{BoxFuture, ChainVerdict, Decider};
 
 /// `group-access` → `require-ticket`, natively.

@@ -5,11 +5,12 @@
 //! until the token is refused; a client that hangs up mid-provisioning leaves no request stuck.
 
 use std::time::{Duration, Instant};
+use wicket::domain::RequestState;
 
 use jiff::{SignedDuration, Timestamp};
 use kube_sim::{FaultAction, FaultRule};
 use serde_json::json;
-use wicket::store::RequestState;
+
 use wicket_tests::kubectl;
 use wicket_tests::tokens::token;
 use wicket_tests::{Env, Running, wait_for};

@@ -307,7 +307,7 @@ async fn a_crash_mid_provisioning_is_cleaned_up_by_the_next_start() {
     first.kill();
     hanging.abort();
     let stuck = store
-        .requests_in_state(wicket::store::RequestState::Provisioning)
+        .requests_in_state(wicket::domain::RequestState::Provisioning)
         .await
         .unwrap();
     assert_eq!(stuck.len(), 1, "one request was mid-provisioning");

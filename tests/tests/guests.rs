@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rstest::rstest;
 use serde_json::json;
-use wicket::policy::types::{Access, Decision};
+use wicket::domain::{Access, Decision};
 use wicket::policy::{
     Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, OnDeny, PolicyEngine,
     Verdict, World,

@@ -12,7 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::failures::AuthFailures;
 use super::source::Source;
-use crate::policy::types::Identity;
+use crate::domain::Identity;
 
 /// The caller, proven by a bearer JWT of a trusted issuer. A failure answers 401 and is
 /// counted for the audit log (one `authentication_failed` event per source and minute, see

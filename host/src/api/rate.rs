@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::policy::types::Identity;
+use crate::domain::Identity;
 
 const WINDOW: Duration = Duration::from_secs(60);
 

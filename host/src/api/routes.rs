@@ -1,5 +1,6 @@
 //! The handlers.
 
+use crate::domain::{ModuleVerdict, RequestState};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -14,7 +15,7 @@ use super::error::{ApiError, Result};
 use super::extract::{ApiJson, Caller};
 use super::{AppState, OPENAPI};
 use crate::audit::{Actor, RevocationScope};
-use crate::store::{ListFilter, ModuleVerdict, RequestRecord, RequestState};
+use crate::store::{ListFilter, RequestRecord};
 use crate::workflow::{NewRequest, Revocations, Submitted};
 
 /// A request as the API shows it.

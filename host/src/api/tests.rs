@@ -1,6 +1,7 @@
 //! The API through its router, without a socket: auth, status codes, error shapes, limits,
 //! and the OpenAPI document.
 
+use crate::domain::RequestState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use tower::ServiceExt as _;
 
 use super::*;
 use crate::config::{IssuerConfig, KeySource, Secret};
-use crate::policy::types::Decision;
-use crate::store::RequestState;
+use crate::domain::Decision;
+
 use crate::store::tests::test_store;
 use crate::workflow::tests::{Fixed, Memory, grant, settings};
 

@@ -1,14 +1,15 @@
 //! [`Clusters`] on real API servers: the configured clusters as [`ClusterTarget`]s.
 
+use crate::domain::ObjectRef;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::preflight::Review;
 use crate::cluster::{self, ClusterTarget, Endpoint, Kind, TargetSettings};
 use crate::config::{ClusterConfig, Connection};
+use crate::domain::Rule;
 use crate::guard::{Guardrails, Scope};
-use crate::policy::types::Rule;
-use crate::store::ObjectRef;
+
 use crate::workflow::{
     BoxFuture, ClusterFailure, Clusters, IssuedKubeconfig, ManagedObject, ProvisionPlan,
 };

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 pub use keys::LoadError;
 
 use crate::config::IssuerConfig;
-use crate::policy::types::Identity;
+use crate::domain::Identity;
 use keys::Keys;
 use remembered::{Remembered, Verified, unix_now};
 

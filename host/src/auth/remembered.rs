@@ -22,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::Algorithm;
 use sha2::{Digest, Sha256};
 
-use crate::policy::types::Identity;
+use crate::domain::Identity;
 
 /// The most tokens remembered at once (each a few hundred bytes).
 pub(super) const CAPACITY: usize = 8192;

@@ -12,8 +12,8 @@ use kube::Api;
 
 use super::error::{ApiError, Error, Result};
 use super::target::ClusterTarget;
+use crate::domain::Rule;
 use crate::guard::Scope;
-use crate::policy::types::Rule;
 
 /// How long one API group's discovery answer is believed.
 const FRESH_FOR: Duration = Duration::from_secs(300);

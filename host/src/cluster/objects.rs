@@ -15,7 +15,7 @@ use super::ProvisionSpec;
 use super::names::{
     EXPIRES_AT_ANNOTATION, NAMESPACE_ANNOTATION, Owner, REASON_ANNOTATION, REQUESTER_ANNOTATION,
 };
-use crate::policy::types::Rule;
+use crate::domain::Rule;
 
 /// The kinds of object Wicket creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -328,7 +328,7 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::policy::types::{Access, Grant, NamespaceGrant};
+    use crate::domain::{Access, Grant, NamespaceGrant};
 
     fn owner() -> Owner {
         Owner::new("0123456789abcdef0123456789abcdef", "prod").unwrap()

@@ -22,7 +22,7 @@ use super::names::{
 };
 use super::objects::{self, Content, Kind, ObjectRef};
 use super::target::ClusterTarget;
-use crate::policy::types::{Access, Grant};
+use crate::domain::{Access, Grant};
 
 /// What to provision for one allowed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,7 +333,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::policy::types::{NamespaceGrant, Rule};
+    use crate::domain::{NamespaceGrant, Rule};
 
     fn rule(verbs: &[&str]) -> Rule {
         Rule {

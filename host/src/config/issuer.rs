@@ -9,7 +9,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::{duration, is_dns1123_label};
+use super::duration;
+use crate::domain::is_dns1123_label;
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 asks for at least the hash size).
 pub const MIN_SECRET_BYTES: usize = 32;

@@ -32,8 +32,6 @@ pub use audit::AuditConfig;
 pub use cluster::{
     ClusterConfig, Connection, DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_LIMIT_MIB, PolicyConfig,
 };
-// Moved to `crate::domain`; the old path stays until every branch is merged.
-pub use crate::domain::is_dns1123_label;
 pub use issuer::{
     DEFAULT_JWKS_MAX_AGE, DEFAULT_MAX_TOKEN_LIFETIME, IssuerConfig, KeySource, MIN_SECRET_BYTES,
     Secret,

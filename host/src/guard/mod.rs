@@ -14,7 +14,7 @@ pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::policy::types::{Access, AccessRequest, Grant, NamespaceGrant, Rule};
+use crate::domain::{Access, AccessRequest, Grant, NamespaceGrant, Rule};
 use crate::policy::within::short;
 pub use pod_security::PodSecurity;
 pub use rules::Forbidden;

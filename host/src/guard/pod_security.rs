@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::policy::types::Rule;
+use crate::domain::Rule;
 
 /// The label Pod Security admission enforces by.
 pub const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";

@@ -3,7 +3,7 @@
 //! write RBAC, reach the kubelet, sign certificates, change what admission or the API serves,
 //! relabel namespaces, write nodes or host-path volumes) or names everything at once.
 
-use crate::policy::types::Rule;
+use crate::domain::Rule;
 
 /// Verbs that change what their holder may do, not what it may touch.
 const ESCALATING_VERBS: [&str; 3] = ["escalate", "bind", "impersonate"];

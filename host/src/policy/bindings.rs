@@ -1,7 +1,7 @@
 //! Generated bindings of the `wicket:policy@0.1.0` contract and their conversion to and from the
-//! domain types in [`super::types`]. Nothing generated leaves the `policy` module.
+//! domain types in [`crate::domain`]. Nothing generated leaves the `policy` module.
 
-use super::types;
+use crate::domain;
 
 wasmtime::component::bindgen!({
     world: "policy",
@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
 use self::wicket::policy::types as wit;
 
 /// Converts a domain identity to its WIT form; claims become JSON text.
-pub(crate) fn identity(identity: &types::Identity) -> wit::Identity {
+pub(crate) fn identity(identity: &domain::Identity) -> wit::Identity {
     wit::Identity {
         subject: identity.subject.clone(),
         issuer: identity.issuer.clone(),
@@ -28,7 +28,7 @@ pub(crate) fn identity(identity: &types::Identity) -> wit::Identity {
 }
 
 /// Converts a domain access request to its WIT form.
-pub(crate) fn request(request: &types::AccessRequest) -> wit::AccessRequest {
+pub(crate) fn request(request: &domain::AccessRequest) -> wit::AccessRequest {
     let mut seconds = request.requested_at.as_second();
     let mut nanoseconds = request.requested_at.subsec_nanosecond();
     if nanoseconds < 0 {
@@ -55,7 +55,7 @@ pub(crate) fn request(request: &types::AccessRequest) -> wit::AccessRequest {
     }
 }
 
-fn rule_to_wit(rule: &types::Rule) -> wit::Rule {
+fn rule_to_wit(rule: &domain::Rule) -> wit::Rule {
     wit::Rule {
         api_groups: rule.api_groups.clone(),
         resources: rule.resources.clone(),
@@ -64,22 +64,22 @@ fn rule_to_wit(rule: &types::Rule) -> wit::Rule {
     }
 }
 
-fn access_to_wit(access: &types::Access) -> wit::Access {
+fn access_to_wit(access: &domain::Access) -> wit::Access {
     match access {
-        types::Access::Role(role) => wit::Access::Role(role.clone()),
-        types::Access::Rules(rules) => wit::Access::Rules(rules.iter().map(rule_to_wit).collect()),
+        domain::Access::Role(role) => wit::Access::Role(role.clone()),
+        domain::Access::Rules(rules) => wit::Access::Rules(rules.iter().map(rule_to_wit).collect()),
     }
 }
 
 /// Converts a module's WIT decision to the domain form (not yet validated).
-pub(crate) fn decision(decision: wit::Decision) -> types::Decision {
+pub(crate) fn decision(decision: wit::Decision) -> domain::Decision {
     match decision {
-        wit::Decision::Allow(grant) => types::Decision::Allow {
+        wit::Decision::Allow(grant) => domain::Decision::Allow {
             grant: grant_from_wit(grant),
         },
-        wit::Decision::Deny(reason) => types::Decision::Deny { reason },
-        wit::Decision::NeedsApproval(approval) => types::Decision::NeedsApproval {
-            approval: types::Approval {
+        wit::Decision::Deny(reason) => domain::Decision::Deny { reason },
+        wit::Decision::NeedsApproval(approval) => domain::Decision::NeedsApproval {
+            approval: domain::Approval {
                 groups: approval.groups,
                 subjects: approval.subjects,
                 count: approval.count,
@@ -90,12 +90,12 @@ pub(crate) fn decision(decision: wit::Decision) -> types::Decision {
     }
 }
 
-fn grant_from_wit(grant: wit::Grant) -> types::Grant {
-    types::Grant {
+fn grant_from_wit(grant: wit::Grant) -> domain::Grant {
+    domain::Grant {
         namespaces: grant
             .namespaces
             .into_iter()
-            .map(|ns| types::NamespaceGrant {
+            .map(|ns| domain::NamespaceGrant {
                 namespace: ns.namespace,
                 access: access_from_wit(ns.access),
             })
@@ -105,17 +105,17 @@ fn grant_from_wit(grant: wit::Grant) -> types::Grant {
     }
 }
 
-fn access_from_wit(access: wit::Access) -> types::Access {
+fn access_from_wit(access: wit::Access) -> domain::Access {
     match access {
-        wit::Access::Role(role) => types::Access::Role(role),
+        wit::Access::Role(role) => domain::Access::Role(role),
         wit::Access::Rules(rules) => {
-            types::Access::Rules(rules.into_iter().map(rule_from_wit).collect())
+            domain::Access::Rules(rules.into_iter().map(rule_from_wit).collect())
         }
     }
 }
 
-fn rule_from_wit(rule: wit::Rule) -> types::Rule {
-    types::Rule {
+fn rule_from_wit(rule: wit::Rule) -> domain::Rule {
+    domain::Rule {
         api_groups: rule.api_groups,
         resources: rule.resources,
         verbs: rule.verbs,

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{Error, Result};
-use super::types::{AccessRequest, Approval, Decision, Grant, Identity};
 use super::{Chain, ChainEntry, ModuleOutcome, ModuleResult, PolicyModule};
+use crate::domain::{AccessRequest, Approval, Decision, Grant, Identity};
 
 /// A cases file.
 #[derive(Debug, Deserialize)]

@@ -37,8 +37,8 @@ use super::module::{Input, PolicyModule};
 use super::outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
 use super::prepare;
 use super::sandbox::Output;
-use super::types::{AccessRequest, Approval, Decision, Grant, Identity};
 use super::validate;
+use crate::domain::{AccessRequest, Approval, Decision, Grant, Identity};
 
 /// What a chain does after one of its entries denies (or fails, which counts as a deny).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,8 +5,8 @@ use std::time::Duration;
 use rstest::rstest;
 
 use super::*;
+use crate::domain::{Access, NamespaceGrant, Rule};
 use crate::policy::sandbox::Output;
-use crate::policy::types::{Access, NamespaceGrant, Rule};
 
 fn outcome(name: &str, result: ModuleResult) -> ModuleOutcome {
     ModuleOutcome {

@@ -11,7 +11,7 @@
 //!   nothing and is dropped.
 //! - Cluster rules: the rule-level intersection. TTL: the minimum.
 
-use super::types::{Access, Grant, NamespaceGrant, Rule};
+use crate::domain::{Access, Grant, NamespaceGrant, Rule};
 
 /// Two grants that cannot be narrowed to a common grant safely.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -38,9 +38,6 @@ pub mod set;
 pub mod validate;
 pub mod within;
 
-// The domain moved to `crate::domain`; the old path stays until every branch is merged.
-pub use crate::domain as types;
-
 pub use chain::{Chain, ChainEntry, OnDeny, combine};
 pub use engine::{EngineConfig, PolicyEngine};
 pub use error::{Error, Result};

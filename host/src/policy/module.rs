@@ -13,7 +13,7 @@ use super::bindings::{self, Policy, PolicyPre};
 use super::engine::Origin;
 use super::error::{Error, Result};
 use super::sandbox::{Output, Sandbox};
-use super::types::{AccessRequest, Decision, Identity};
+use crate::domain::{AccessRequest, Decision, Identity};
 
 /// The WIT interface every policy exports.
 pub const EVALUATOR_INTERFACE: &str = "wicket:policy/evaluator@0.1.0";

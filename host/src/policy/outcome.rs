@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::sandbox::Output;
-use super::types::{Approval, Decision, Grant};
+use crate::domain::{Approval, Decision, Grant};
 
 /// The combined decision of a chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

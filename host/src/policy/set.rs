@@ -27,8 +27,8 @@ use super::cases;
 use super::error::{Error, Result};
 use super::module::{Limits, PolicyModule};
 use super::outcome::{Evaluation, ModuleOutcome, ModuleResult};
-use super::types::{AccessRequest, Identity};
 use super::{Chain, ChainEntry, OnDeny, PolicyEngine};
+use crate::domain::{AccessRequest, Identity};
 
 /// What one chain entry should run.
 #[derive(Debug, Clone, PartialEq)]

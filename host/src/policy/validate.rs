@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use super::types::{Access, AccessRequest, Approval, Decision, Grant, Rule};
 use super::within::{self, Wider};
 use crate::domain::is_dns1123_label;
+use crate::domain::{Access, AccessRequest, Approval, Decision, Grant, Rule};
 
 /// Longest deny or approval reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 4096;
@@ -235,7 +235,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::policy::types::NamespaceGrant;
+    use crate::domain::NamespaceGrant;
 
     fn rule(verbs: &[&str]) -> Rule {
         Rule {

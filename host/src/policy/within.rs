@@ -6,7 +6,7 @@
 //! a granted rule allows must be allowed by some asked rule — so a `*` in a granted rule is
 //! only within a `*` that was asked for.
 
-use super::types::{Access, AccessRequest, Grant, Rule};
+use crate::domain::{Access, AccessRequest, Grant, Rule};
 
 /// Most (group, resource, verb, name) combinations one grant's rules may spell out, times the
 /// rules asked for they are compared with; a grant over the limit is refused rather than
@@ -175,7 +175,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::policy::types::NamespaceGrant;
+    use crate::domain::NamespaceGrant;
 
     fn r(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> Rule {
         Rule::of(groups, resources, verbs, names)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::tests::{decided, denied, request, test_store};
 use super::*;
 use crate::audit::{self, Actor, AuthenticationFailures, Details};
-use crate::policy::types::Decision;
+use crate::domain::Decision;
 
 /// Polls `check` until it holds; panics after a generous bound.
 async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {

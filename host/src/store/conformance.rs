@@ -4,18 +4,16 @@
 //!
 //! Built for tests, and with the `conformance` feature for implementations outside this crate.
 
+use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{
-    Decided, Error, ListFilter, ModuleVerdict, ObjectRef, RequestRecord, RequestState, Result,
-    Store, Transition,
-};
+use super::{Decided, Error, ListFilter, RequestRecord, Result, Store, Transition};
 use crate::audit::{self, Actor, AuthenticationFailures, Details};
+use crate::domain::{AccessRequest, Decision, Identity};
 use crate::policy::set::Promotion;
-use crate::policy::types::{AccessRequest, Decision, Identity};
 
 const REQUEST: &str = include_str!("fixtures/request.json");
 const IDENTITY: &str = include_str!("fixtures/identity.json");

@@ -58,11 +58,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-pub use objects::{ObjectRef, ProvisionedObject};
-// The domain types the store speaks, under their old paths until every branch is merged.
-pub use crate::domain::{RequestState, UnknownState};
+use crate::domain::RequestState;
+
+pub use objects::ProvisionedObject;
 pub use port::{Store, StoreFuture};
-pub use requests::{Decided, ListFilter, ModuleVerdict, Page, RequestRecord, Transition};
+pub use requests::{Decided, ListFilter, Page, RequestRecord, Transition};
 pub use sqlite::SqliteStore;
 pub use timers::DueTimer;
 pub use writer::WriteStats;

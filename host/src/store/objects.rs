@@ -9,7 +9,7 @@ use super::audit_log::Prepared;
 use super::{Result, SqliteStore, now, timestamp};
 use crate::audit::{Actor, Details};
 
-pub use crate::domain::ObjectRef;
+use crate::domain::ObjectRef;
 
 /// An object recorded for a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

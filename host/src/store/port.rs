@@ -5,14 +5,15 @@
 //! Every change is one transaction together with its audit events, and is answered only once
 //! committed and durable. The audit chain's head is read and moved inside that transaction.
 
+use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
 use std::future::Future;
 use std::pin::Pin;
 
 use jiff::Timestamp;
 
 use super::{
-    Decided, DueTimer, ListFilter, ModuleVerdict, ObjectRef, Page, ProvisionedObject,
-    RequestRecord, RequestState, Result, Transition, WriteStats,
+    Decided, DueTimer, ListFilter, Page, ProvisionedObject, RequestRecord, Result, Transition,
+    WriteStats,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
 use crate::policy::set::Promotion;

@@ -1,6 +1,7 @@
 //! Access requests: a decided request stored in one change, state transitions
 //! (compare-and-set, with their audit event in the same transaction), reads and paged lists.
 
+use crate::domain::RequestState;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
@@ -9,9 +10,7 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
 use super::audit_log::Prepared;
-use super::{
-    Error, RequestState, Result, SqliteStore, from_json, now, parse_state, timestamp, to_json,
-};
+use super::{Error, Result, SqliteStore, from_json, now, parse_state, timestamp, to_json};
 use crate::audit::{Actor, Details};
 use crate::domain::{Access, AccessRequest, Grant, Identity, Rule};
 use crate::policy::Verdict;
@@ -55,7 +54,7 @@ pub struct RequestRecord {
     pub updated_at: Timestamp,
 }
 
-pub use crate::domain::ModuleVerdict;
+use crate::domain::ModuleVerdict;
 
 /// A move of one request from one state to another.
 #[derive(Debug, Clone)]

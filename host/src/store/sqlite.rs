@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the [`Store`] port on SQLite, through sqlx. Reads use a pool of
 //! connections; writes go to the writer task (`store/writer.rs`) on a connection of its own.
 
+use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,9 +15,9 @@ use sqlx::{Connection, SqlitePool};
 
 use super::writer::{Tx, Writer};
 use super::{
-    Decided, DueTimer, Error, ListFilter, ModuleVerdict, ObjectRef, Page, ProvisionedObject,
-    RequestRecord, RequestState, Result, Store, StoreFuture, Transition, WriteStats, audit_log,
-    audit_reads, installation, objects, promotions, requests, timers,
+    Decided, DueTimer, Error, ListFilter, Page, ProvisionedObject, RequestRecord, Result, Store,
+    StoreFuture, Transition, WriteStats, audit_log, audit_reads, installation, objects, promotions,
+    requests, timers,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
 use crate::policy::set::Promotion;

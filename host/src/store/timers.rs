@@ -4,15 +4,13 @@
 //! abandoned provisioning is rolled back; `active` → `expires_at`; `revoking` and `expiring` →
 //! the next teardown attempt. Every other state has none.
 
+use crate::domain::RequestState;
 use jiff::Timestamp;
 use sqlx::{Row, SqlitePool};
 
 use super::audit_log::Prepared;
 use super::requests::{conflict, read_request};
-use super::{
-    Error, RequestRecord, RequestState, Result, SqliteStore, Transition, now, parse_state,
-    timestamp,
-};
+use super::{Error, RequestRecord, Result, SqliteStore, Transition, now, parse_state, timestamp};
 use crate::audit::{Actor, Details};
 
 /// A request's timer, as stored.

@@ -10,7 +10,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use super::tests::{decided, request, test_store};
 use super::*;
 use crate::audit::{Actor, Details};
-use crate::policy::types::Decision;
+use crate::domain::Decision;
 
 fn at(second: i64) -> Timestamp {
     Timestamp::from_second(second).unwrap()

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use super::Workflow;
+use crate::domain::{Access, AccessRequest, Grant, Rule};
 use crate::guard::{self, Guardrails, PodSecurity, Scope, Violation, pod_security};
 use crate::policy::Verdict;
-use crate::policy::types::{Access, AccessRequest, Grant, Rule};
 
 impl Workflow {
     pub(super) fn guardrails(&self, cluster: &str) -> Result<&Guardrails, String> {

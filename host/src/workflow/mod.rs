@@ -37,6 +37,7 @@ mod revocations;
 mod timers;
 mod validate;
 
+use crate::domain::{ModuleVerdict, RequestState};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -55,11 +56,9 @@ pub use revocations::{RevocationItem, Revocations};
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};
+use crate::domain::{Grant, Identity};
 use crate::policy::Verdict;
-use crate::policy::types::{Grant, Identity};
-use crate::store::{
-    self, Decided, ListFilter, ModuleVerdict, Page, RequestRecord, RequestState, Store, Transition,
-};
+use crate::store::{self, Decided, ListFilter, Page, RequestRecord, Store, Transition};
 
 /// Why a workflow call failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 //! "make it so on the cluster". The real implementations wrap the policy chains and the
 //! cluster targets; a native-Rust rule implements [`Decider`] for benchmark comparisons.
 
+use crate::domain::{ModuleVerdict, ObjectRef};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -12,11 +13,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{AccessRequest, Grant, Identity, Rule};
 use crate::guard::{Guardrails, Scope};
 use crate::policy::set::{ChangedChain, Promotion};
-use crate::policy::types::{AccessRequest, Grant, Identity, Rule};
 use crate::policy::{Rejection, Verdict, pool};
-use crate::store::{ModuleVerdict, ObjectRef};
 
 /// A boxed, sendable future (the traits are used as trait objects).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -11,6 +11,7 @@
 //! that finished), up to three passes; requests still being provisioned then are reported as
 //! in flight (call again).
 
+use crate::domain::RequestState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,8 +21,8 @@ use tokio::task::JoinSet;
 
 use super::{Error, Invalid, Result, Workflow};
 use crate::audit::{Actor, Details, RevocationScope};
-use crate::policy::types::Identity;
-use crate::store::{self, RequestRecord, RequestState};
+use crate::domain::Identity;
+use crate::store::{self, RequestRecord};
 
 /// Revocations that run at once (each a handful of API calls to its cluster).
 const PARALLEL: usize = 8;

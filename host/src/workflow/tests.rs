@@ -1,16 +1,17 @@
 //! Workflow tests against an in-memory cluster double (fault injection included) and fixed
 //! chain verdicts; the policy engine and kube-sim are exercised in `tests/`.
 
+use crate::domain::ObjectRef;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rstest::rstest;
 
 use super::*;
+use crate::domain::{Approval, Decision, Grant, Rule};
 use crate::guard::{Guardrails, Scope};
-use crate::policy::types::{Approval, Decision, Grant, Rule};
+use crate::store::WriteStats;
 use crate::store::tests::{identity, test_store};
-use crate::store::{ObjectRef, WriteStats};
 
 const NEW_REQUEST: &str = include_str!("fixtures/edit-payments.json");
 const GRANT: &str = include_str!("fixtures/grant-edit-payments.json");
@@ -22,7 +23,7 @@ impl Decider for Fixed {
     fn decide<'a>(
         &'a self,
         _: &'a Identity,
-        request: &'a crate::policy::types::AccessRequest,
+        request: &'a crate::domain::AccessRequest,
     ) -> BoxFuture<'a, std::result::Result<Option<ChainVerdict>, crate::policy::pool::Error>> {
         Box::pin(std::future::ready(Ok(self.verdict(request))))
     }
@@ -33,7 +34,7 @@ impl Decider for Fixed {
 }
 
 impl Fixed {
-    fn verdict(&self, request: &crate::policy::types::AccessRequest) -> Option<ChainVerdict> {
+    fn verdict(&self, request: &crate::domain::AccessRequest) -> Option<ChainVerdict> {
         let mut decision = self.0.clone();
         if let Decision::Allow { grant } = &mut decision {
             grant.ttl_seconds = grant.ttl_seconds.min(request.duration_seconds);
@@ -775,7 +776,7 @@ async fn roles_are_bound_through_their_cluster_role() {
         lock(&h.cluster.plans)
             .last()
             .map(|g| g.namespaces[0].access.clone()),
-        Some(crate::policy::types::Access::Role("wicket-edit".into())),
+        Some(crate::domain::Access::Role("wicket-edit".into())),
         "the plan binds wicket-edit, the record keeps the role asked for"
     );
     assert_eq!(record.grant, Some(grant()));
@@ -810,9 +811,9 @@ async fn a_verdict_granting_a_protected_namespace_is_denied_before_provisioning(
     // The decider stands for a chain whose grant got past the policy engine's own checks:
     // the workflow checks the grant against the guardrails again.
     let mut wide = grant();
-    wide.namespaces.push(crate::policy::types::NamespaceGrant {
+    wide.namespaces.push(crate::domain::NamespaceGrant {
         namespace: "kube-system".into(),
-        access: crate::policy::types::Access::Role("edit".into()),
+        access: crate::domain::Access::Role("edit".into()),
     });
     let h = harness(Decision::Allow { grant: wide }).await;
     let record = h.submit_as_alice().await;
@@ -830,9 +831,9 @@ async fn a_verdict_granting_a_protected_namespace_is_denied_before_provisioning(
 #[tokio::test]
 async fn a_grant_that_runs_pods_needs_a_namespace_enforcing_pod_security() {
     let ns_grant = |namespace: &str| Grant {
-        namespaces: vec![crate::policy::types::NamespaceGrant {
+        namespaces: vec![crate::domain::NamespaceGrant {
             namespace: namespace.into(),
-            access: crate::policy::types::Access::Role("edit".into()),
+            access: crate::domain::Access::Role("edit".into()),
         }],
         cluster_rules: vec![],
         ttl_seconds: 600,

@@ -1,14 +1,15 @@
 //! A new access request as the client sends it, and its validation into the
 //! [`AccessRequest`] the policies see.
 
+use crate::domain::is_dns1123_label;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::config::{duration, is_dns1123_label};
-use crate::policy::types::{Access, AccessRequest, Rule};
+use crate::config::duration;
+use crate::domain::{Access, AccessRequest, Rule};
 
 /// The most namespaces one request may name.
 pub const MAX_NAMESPACES: usize = 32;

@@ -14,7 +14,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use kube_sim::KubeSim;
 use wicket::cluster::{ClusterTarget, Connection, ProvisionSpec, TargetSettings};
-use wicket::policy::types::{Access, Grant, NamespaceGrant, Rule};
+use wicket::domain::{Access, Grant, NamespaceGrant, Rule};
 
 pub use wicket::cluster::WICKET_RBAC;
 

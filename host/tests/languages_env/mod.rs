@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use wicket::policy::types::{AccessRequest, Identity};
+use wicket::domain::{AccessRequest, Identity};
 
 /// Every language `group-access` is written in.
 pub const LANGUAGES: [&str; 4] = ["rust", "c", "python", "javascript"];

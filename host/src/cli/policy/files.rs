@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::cli::{Error, Result};
+use crate::domain::{AccessRequest, Identity};
 use crate::policy::cases;
-use crate::policy::types::{AccessRequest, Identity};
 
 /// Reads and parses a JSON file into `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {

@@ -3,6 +3,7 @@
 //! every request whose decision would change, against what the chain entry it would replace
 //! decided then.
 
+use crate::domain::ModuleVerdict;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,9 +19,9 @@ use super::files::read_json;
 use crate::audit::{AuditEvent, Details};
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::{Config, duration};
-use crate::policy::types::{AccessRequest, Decision};
+use crate::domain::{AccessRequest, Decision};
 use crate::policy::{Chain, ChainEntry, ModuleResult};
-use crate::store::{ModuleVerdict, SqliteStore, Store};
+use crate::store::{SqliteStore, Store};
 
 /// Arguments of `wicket policy replay`.
 #[derive(Debug, Args)]
@@ -53,7 +54,7 @@ pub struct ReplayArgs {
 struct Recorded {
     subject: String,
     request: AccessRequest,
-    identity: crate::policy::types::Identity,
+    identity: crate::domain::Identity,
     before: Option<ModuleResult>,
 }
 
@@ -319,8 +320,8 @@ fn recorded(event: &AuditEvent) -> Event {
 /// What was asked, e.g. `dev orders/view 600s`.
 fn asked(request: &AccessRequest) -> String {
     let access = match &request.access {
-        crate::policy::types::Access::Role(role) => role.clone(),
-        crate::policy::types::Access::Rules(rules) => format!("{} rules", rules.len()),
+        crate::domain::Access::Role(role) => role.clone(),
+        crate::domain::Access::Rules(rules) => format!("{} rules", rules.len()),
     };
     format!(
         "{} {}/{} {}s",
