@@ -24,7 +24,7 @@ mod chains;
 mod expiry;
 mod guarded;
 mod lifecycle;
-mod metrics;
+pub mod metrics;
 mod ports;
 mod preflight;
 mod reconcile;
