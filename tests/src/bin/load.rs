@@ -84,6 +84,8 @@ enum Gate {
 struct Measured {
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// CPU time this process (Wicket, kube-sim and the load generator) used meanwhile.
+    cpu: Option<Duration>,
     unexpected: usize,
     first_unexpected: Option<String>,
     scraped: Exposition,
@@ -101,6 +103,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// CPU time (user + system) this process has used, from `/proc/self/stat` (Linux; clock
+/// ticks, assumed 100 per second as on every Linux this runs on).
+fn cpu_used() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) end with `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn load_average() -> String {
@@ -218,15 +230,20 @@ async fn run(args: &Args, chain: Chains) -> Measured {
     }
     let requests = usize::try_from(args.requests).expect("a u32 fits");
     let started = Instant::now();
+    let cpu_before = cpu_used();
     let outcomes = match args.rate {
         Some(rate) => open_loop(&wicket, &tokens, requests, rate, expected).await,
         None => closed_loop(&wicket, &tokens, requests.div_ceil(subjects), expected).await,
     };
     let elapsed = started.elapsed();
+    let cpu = cpu_used()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let scraped = metrics::parse(&wicket.metrics().await).expect("`/metrics` parses");
     let mut measured = Measured {
         latencies: Vec::with_capacity(outcomes.len()),
         elapsed,
+        cpu,
         unexpected: 0,
         first_unexpected: None,
         scraped,
@@ -280,6 +297,15 @@ fn report(chain: &str, measured: &Measured) {
         bound(0.5),
         bound(0.99),
     );
+    if let Some(cpu) = measured.cpu {
+        let per_request = cpu.as_secs_f64() / l.len() as f64;
+        println!(
+            "  {chain:<6} CPU {:.0}% of one core, {:.0}µs per request: {:.0}/s if the process had two cores to itself",
+            100.0 * cpu.as_secs_f64() / measured.elapsed.as_secs_f64(),
+            per_request * 1e6,
+            2.0 / per_request
+        );
+    }
     if let Some(first) = &measured.first_unexpected {
         println!(
             "  {chain:<6} {} unexpected answers; the first: {first}",
