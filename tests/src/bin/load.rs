@@ -143,7 +143,8 @@ async fn closed_loop(
     expected: u16,
 ) -> Vec<Outcome> {
     let mut tasks = JoinSet::new();
-    for token in tokens.iter().cloned() {
+    for token in tokens {
+        let token = token.clone();
         let wicket = wicket.clone();
         tasks.spawn(async move {
             let mut outcomes = Vec::with_capacity(each);
