@@ -35,6 +35,8 @@ fn main() {
         "relay",
         "deny",
         "needs-approval",
+        "print",
+        "sleep",
     ];
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)

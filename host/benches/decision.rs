@@ -1,7 +1,7 @@
 //! One `group-access` decision, five ways, on identical inputs (outputs asserted equal before
 //! timing): the wasm module with a fresh instance (the production path, `Chain::evaluate`),
-//! the wasm module with a reused instance, the policy's logic as native Rust, the same rule in
-//! Cedar, and in Rego (regorus).
+//! prepared and not, the policy's logic as native Rust, the same rule in Cedar, and in Rego
+//! (regorus).
 //!
 //! A second bench: a `require-ticket` decision (a policy compiling a regular expression).
 //!
@@ -180,12 +180,6 @@ fn bench(c: &mut Criterion) {
         };
         assert_eq!(Decision::Allow { grant }, expected);
     }
-    let mut reused = module.reused_instance().expect("instance");
-    let settings_text = settings.to_string();
-    assert_eq!(
-        reused.decide(&settings_text, &identity, &request),
-        Ok(expected.clone())
-    );
     let native_settings: group_access::Settings =
         serde_json::from_value(settings.clone()).expect("native settings");
     let (native_identity, native_request) = native_inputs(&file);
@@ -223,13 +217,6 @@ fn bench(c: &mut Criterion) {
             let evaluation = plain.evaluate(black_box(&identity), black_box(&request));
             assert!(matches!(evaluation.verdict, Verdict::Allow { .. }));
             black_box(evaluation)
-        });
-    });
-    group.bench_function("wasm, reused instance", |b| {
-        b.iter(|| {
-            let decision = reused.decide(&settings_text, black_box(&identity), black_box(&request));
-            assert!(matches!(decision, Ok(Decision::Allow { .. })));
-            black_box(decision)
         });
     });
     group.bench_function("native Rust", |b| {

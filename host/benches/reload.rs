@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use criterion::{Criterion, criterion_group, criterion_main};
+use wicket::app::PolicyChains;
 use wicket::config::Config;
 use wicket::policy::types::{AccessRequest, Identity};
 use wicket::policy::{EngineConfig, PolicyEngine, PolicySet};
-use wicket::workflow::{Decider, PolicyChains};
+use wicket::workflow::Decider;
 
 fn module_and_settings() -> (Vec<u8>, String) {
     match std::env::var_os("WICKET_BENCH_MODULE") {
@@ -114,7 +115,10 @@ fn land_and_decide(
     let lifecycle = chains.lifecycle().expect("reloadable");
     let report = runtime.block_on(lifecycle.reload("bench"));
     assert!(report.rejected.is_empty(), "{report:?}");
-    let verdict = chains.decide(&identity, &request).expect("a chain");
+    let verdict = runtime
+        .block_on(chains.decide(&identity, &request))
+        .expect("a decision")
+        .expect("a chain");
     let took = started.elapsed();
     assert_eq!(verdict.modules[0].digest, digest);
     took

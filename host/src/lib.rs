@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod dev;
+pub mod domain;
 pub mod embedded;
 pub mod guard;
 pub mod policy;

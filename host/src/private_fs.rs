@@ -9,7 +9,7 @@
 //! - [`replace`]: new content written to a fresh file with an unpredictable name, then renamed
 //!   over the path (a rename replaces a symbolic link, it never writes through one);
 //! - [`read_owned`]: a file opened with `O_NOFOLLOW` whose owner and mode are checked on the
-//!   open file.
+//!   open file; [`read_secret`] also refuses one that other users may read.
 //!
 //! Only Unix is supported; elsewhere every check refuses (fail closed).
 
@@ -34,6 +34,14 @@ pub enum Error {
     #[error("`{path}` can be written by other users (mode {mode:o}); `chmod go-w` it")]
     Writable {
         /// The directory or file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Its group or other users may read it (a secret).
+    #[error("`{path}` can be read by other users (mode {mode:o}); `chmod go-rwx` it")]
+    Readable {
+        /// The file.
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
@@ -118,6 +126,18 @@ mod unix {
         Ok(())
     }
 
+    /// Neither the group nor other users may read `metadata`'s file.
+    pub(super) fn check_unreadable_by_others(path: &Path, metadata: &Metadata) -> Result<()> {
+        let mode = metadata.mode() & 0o7777;
+        if mode & 0o044 != 0 {
+            return Err(Error::Readable {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        Ok(())
+    }
+
     pub(super) fn create_dir(path: &Path) -> std::io::Result<()> {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -169,6 +189,10 @@ mod unix {
         Err(unsupported(path))
     }
 
+    pub(super) fn check_unreadable_by_others(path: &Path, _: &Metadata) -> Result<()> {
+        Err(unsupported(path))
+    }
+
     pub(super) fn create_dir(path: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(path)
     }
@@ -182,7 +206,10 @@ mod unix {
     }
 }
 
-use unix::{check_owner_and_mode, create_dir, create_new, is_symlink_refusal, open_no_follow};
+use unix::{
+    check_owner_and_mode, check_unreadable_by_others, create_dir, create_new, is_symlink_refusal,
+    open_no_follow,
+};
 
 /// Creates `dir` (and missing parents, at mode 0700) if it does not exist, then checks that it
 /// is a directory owned by the current user that neither its group nor others may write.
@@ -241,6 +268,24 @@ pub fn read_owned(path: &Path) -> Result<Vec<u8>> {
         });
     }
     check_owner_and_mode(path, &metadata)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io(path))?;
+    Ok(bytes)
+}
+
+/// Reads the secret in `path` as [`read_owned`] does, also refusing a file that another user
+/// may read.
+pub fn read_secret(path: &Path) -> Result<Vec<u8>> {
+    let mut file: File = open_no_follow(path)?;
+    let metadata = file.metadata().map_err(io(path))?;
+    if !metadata.is_file() {
+        return Err(Error::Kind {
+            path: path.to_owned(),
+            expected: "regular file",
+        });
+    }
+    check_owner_and_mode(path, &metadata)?;
+    check_unreadable_by_others(path, &metadata)?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(io(path))?;
     Ok(bytes)

@@ -361,7 +361,7 @@ async fn record_requests(dir: &Path) {
             .insert_decided(Decided {
                 request: &request,
                 requester: &identity,
-                decision: &decision,
+                decision: &decision.clone().into(),
                 modules: &modules,
                 to,
                 actor: &Actor::service("policy"),

@@ -20,6 +20,7 @@ use crate::rbac::{self, Attributes};
 use crate::request_info;
 use crate::status::ApiError;
 use crate::store::{Change, Store};
+use crate::token_cache::TokenCache;
 use crate::{admin, discovery, impersonation, objects, watch as watches};
 
 /// Largest accepted request body (the real server's limit is 3 MiB).
@@ -44,6 +45,8 @@ pub struct State {
     pub events: broadcast::Sender<Arc<Change>>,
     /// Every request served, in order.
     pub log: Mutex<Vec<RequestRecord>>,
+    /// Successful service-account token authentications, when cached (see [`TokenCache`]).
+    pub token_cache: Option<TokenCache>,
 }
 
 impl State {
@@ -69,11 +72,22 @@ impl State {
         if let Some(user) = self.static_tokens.get(token) {
             return Ok(user.clone());
         }
+        if let Some(user) = self
+            .token_cache
+            .as_ref()
+            .and_then(|c| c.get(token, audiences))
+        {
+            return Ok(user);
+        }
         let claims = self
             .signer
             .verify(token, audiences)
             .map_err(|e| e.to_string())?;
-        service_account_user(&self.store(), &claims).map_err(|e| e.to_string())
+        let user = service_account_user(&self.store(), &claims).map_err(|e| e.to_string())?;
+        if let Some(cache) = &self.token_cache {
+            cache.put(token, audiences, &user, claims.exp);
+        }
+        Ok(user)
     }
 }
 

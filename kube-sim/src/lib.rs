@@ -32,6 +32,7 @@ mod server;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod token_cache;
 pub mod validation;
 pub mod watch;
 

@@ -19,6 +19,10 @@ struct Cli {
     /// Fixed admin token (random by default).
     #[arg(long, env = "KUBE_SIM_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    /// Cache each successful service-account token authentication for this many seconds, as
+    /// a real API server does for 10 (off by default: every request is checked afresh).
+    #[arg(long, value_name = "SECONDS")]
+    token_cache_ttl: Option<u64>,
 }
 
 #[tokio::main]
@@ -34,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
     let config = kube_sim::Config {
         listen: cli.listen,
         admin_token: cli.admin_token,
+        token_cache_ttl: cli.token_cache_ttl.map(std::time::Duration::from_secs),
         ..Default::default()
     };
     let sim = kube_sim::KubeSim::start(config)

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -21,6 +22,7 @@ use crate::faults::Faults;
 use crate::rbac::builtin;
 use crate::resources::{RBAC_GROUP, lookup};
 use crate::store::Store;
+use crate::token_cache::TokenCache;
 use crate::{kubeconfig, tls};
 
 /// How to start a simulator.
@@ -38,6 +40,10 @@ pub struct Config {
     pub api_audiences: Vec<String>,
     /// Namespaces that exist at start, each with its `default` ServiceAccount.
     pub namespaces: Vec<String>,
+    /// How long a successful service-account token authentication is cached, as a real API
+    /// server does for 10 s (a deleted account's token works on for that long); `None` (the
+    /// default): every request is authenticated afresh.
+    pub token_cache_ttl: Option<Duration>,
 }
 
 impl Default for Config {
@@ -54,6 +60,7 @@ impl Default for Config {
                 "kube-public".into(),
                 "kube-node-lease".into(),
             ],
+            token_cache_ttl: None,
         }
     }
 }
@@ -155,6 +162,7 @@ impl KubeSim {
             shutdown: shutdown_rx.clone(),
             events: tokio::sync::broadcast::channel(1024).0,
             log: Mutex::new(Vec::new()),
+            token_cache: config.token_cache_ttl.map(TokenCache::new),
         });
         let acceptor = TlsAcceptor::from(certs.server_config.clone());
         let task = tokio::spawn(serve(listener, acceptor, state.clone(), shutdown_rx));

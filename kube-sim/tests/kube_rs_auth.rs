@@ -316,3 +316,55 @@ async fn impersonation_is_authorized_with_the_impersonate_verb() {
         )
     );
 }
+
+/// With the API server's token cache modelled, a deleted account's token keeps working for at
+/// most the cache's TTL after its last fresh authentication, then is refused; without it (the
+/// default, above) it is refused at once.
+#[tokio::test]
+async fn with_the_token_cache_a_deleted_accounts_token_works_until_the_ttl_ends() {
+    use std::time::{Duration, Instant};
+    let ttl = Duration::from_secs(3);
+    let sim = KubeSim::start(Config {
+        token_cache_ttl: Some(ttl),
+        ..Config::default()
+    })
+    .await
+    .expect("start");
+    let admin = admin(&sim).await;
+    let (bot, _) = team_a_bot(&sim, &admin).await;
+    let pods = Api::<Pod>::namespaced(bot.clone(), "team-a");
+    pods.list(&ListParams::default())
+        .await
+        .expect("authenticated, and cached");
+    let cached_by = Instant::now();
+    Api::<ServiceAccount>::namespaced(admin.clone(), "team-a")
+        .delete("bot", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let mut asked_within_ttl = 0;
+    let mut served_after_delete = 0;
+    loop {
+        let asked = cached_by.elapsed();
+        asked_within_ttl += usize::from(asked < ttl);
+        match pods.list(&ListParams::default()).await {
+            Ok(_) => {
+                assert!(
+                    asked < ttl,
+                    "still authenticated when asked {asked:?} after caching"
+                );
+                served_after_delete += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => {
+                assert_eq!(status(err).0, 401);
+                break;
+            }
+        }
+    }
+    if asked_within_ttl > 0 {
+        assert!(
+            served_after_delete > 0,
+            "the cached authentication held within the TTL"
+        );
+    }
+}

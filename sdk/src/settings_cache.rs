@@ -10,43 +10,36 @@
 //! The cache holds one entry: a chain entry's module only ever sees its own settings. Text that
 //! differs, even by a space, is parsed afresh, so a cached value is always exactly what parsing
 //! the text would give.
+//!
+//! It lives in a `static` behind a spin lock: a guest has one thread, so the lock is never
+//! contended; it only makes the `static` shareable without `unsafe`.
 
 use alloc::string::String;
-use core::cell::UnsafeCell;
 
 /// One `(settings JSON, parsed and validated settings)` pair.
 pub struct SettingsCache<S> {
-    slot: UnsafeCell<Option<(String, S)>>,
+    slot: spin::Mutex<Option<(String, S)>>,
 }
-
-// SAFETY: the export macro only puts a cache in a `static` on `wasm32` without the atomics
-// feature: a single-threaded guest, where nothing runs concurrently and the export functions
-// are not reentrant (a guest never calls itself through the host).
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-#[allow(unsafe_code)] // a `static` needs `Sync`; the guest has one thread
-unsafe impl<S> Sync for SettingsCache<S> {}
 
 impl<S> SettingsCache<S> {
     /// An empty cache.
     pub const fn new() -> Self {
         Self {
-            slot: UnsafeCell::new(None),
+            slot: spin::Mutex::new(None),
         }
     }
 
     /// Runs `f` with the settings cached for exactly `json`, if any; otherwise with `parse`'s
     /// answer, which is kept (replacing the entry) when it is `Ok`.
-    #[allow(unsafe_code)] // interior mutability of a `static` without a lock (one thread)
     pub(crate) fn with<R, E>(
         &self,
         json: String,
         parse: impl FnOnce(&str) -> Result<S, E>,
         f: impl FnOnce(Result<&S, E>) -> R,
     ) -> R {
-        // SAFETY: `&self` is only shared within one thread (see `Sync`), `with` is not
-        // reentrant (`parse` and `f` are the SDK's and a policy's pure code, which never reach
-        // the export functions), so this is the only reference to the slot while it lives.
-        let slot = unsafe { &mut *self.slot.get() };
+        // Held for the call: `parse` and `f` are the SDK's and a policy's pure code, which
+        // never reach the export functions again.
+        let mut slot = self.slot.lock();
         if let Some((cached, settings)) = slot.as_ref()
             && *cached == json
         {

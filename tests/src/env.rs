@@ -13,10 +13,11 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use wicket::app::{KubeClusters, PolicyChains};
 use wicket::app::{Listeners, Service};
 use wicket::config::{Config, PolicyConfig};
 use wicket::policy::{EngineConfig, PolicyEngine};
-use wicket::workflow::{Decider, KubeClusters, PolicyChains};
+use wicket::workflow::Decider;
 
 use crate::native::NativeChain;
 use crate::tokens::{METRICS_TOKEN, SECRET};

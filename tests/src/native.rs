@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wicket::policy::OnDeny;
+use wicket::policy::pool;
 use wicket::policy::types::{AccessRequest, Decision, Identity};
 use wicket::store::ModuleVerdict;
-use wicket::workflow::{ChainVerdict, Decider};
+use wicket::workflow::{BoxFuture, ChainVerdict, Decider};
 
 /// `group-access` → `require-ticket`, natively.
 #[derive(Debug, Clone)]
@@ -48,7 +49,22 @@ fn convert<From: serde::Serialize, To: serde::de::DeserializeOwned>(value: &From
 }
 
 impl Decider for NativeChain {
-    fn decide(&self, identity: &Identity, request: &AccessRequest) -> Option<ChainVerdict> {
+    fn decide<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AccessRequest,
+    ) -> BoxFuture<'a, Result<Option<ChainVerdict>, pool::Error>> {
+        // Native code decides in microseconds: on the caller's task.
+        Box::pin(std::future::ready(Ok(self.decide_now(identity, request))))
+    }
+
+    fn describe(&self) -> Value {
+        json!({"native": ["group-access", "require-ticket"]})
+    }
+}
+
+impl NativeChain {
+    fn decide_now(&self, identity: &Identity, request: &AccessRequest) -> Option<ChainVerdict> {
         let started = Instant::now();
         let sdk_identity: wicket_sdk::Identity = convert(identity)?;
         let sdk_request: wicket_sdk::AccessRequest = convert(request)?;
@@ -92,7 +108,7 @@ impl Decider for NativeChain {
             None => (None, Duration::ZERO),
         };
         Some(ChainVerdict {
-            decision,
+            decision: decision.into(),
             modules: vec![
                 module("groups", Some(groups), groups_took),
                 module("tickets", tickets, tickets_took),
@@ -100,9 +116,5 @@ impl Decider for NativeChain {
             duration: started.elapsed(),
             differences: Vec::new(),
         })
-    }
-
-    fn describe(&self) -> Value {
-        json!({"native": ["group-access", "require-ticket"]})
     }
 }

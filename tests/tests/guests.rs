@@ -107,6 +107,70 @@ fn infinite_loop() {
     assert_engine_still_serves();
 }
 
+/// A guest that prints (what the author guide suggests for debugging) decides normally; its
+/// output is captured, in the evaluation and bounded, and the host does not block or crash.
+#[test]
+fn print() {
+    let chain = chain(guests::PRINT, json!({}), Limits::default());
+    let evaluation = chain.evaluate(&alice(), &edit_payments());
+    assert_eq!(denied(&evaluation), "printed while deciding for alice");
+    let output = &evaluation.modules[0].output;
+    assert_eq!(output.stdout, "print guest: deciding for alice\n");
+    assert_eq!(output.stderr, "print guest: on stderr while deciding\n");
+    // From a snapshot too: validation printed, so the module is not prepared, and decides.
+    let prepared = chain.prepare();
+    assert_eq!(prepared.entries()[0].module().prepared_for(), None);
+    assert_eq!(
+        denied(&prepared.evaluate(&alice(), &edit_payments())),
+        "printed while deciding for alice"
+    );
+    assert_engine_still_serves();
+}
+
+/// A guest sleeping 5 s (a host call, out of the epoch deadline's reach) is stopped at its
+/// deadline and denied, not answered 5 s later.
+#[test]
+fn sleep() {
+    let deadline = Duration::from_millis(100);
+    let limits = Limits {
+        deadline,
+        ..Limits::default()
+    };
+    let chain = chain(guests::SLEEP, json!({}), limits);
+    let started = Instant::now();
+    let evaluation = chain.evaluate(&alice(), &edit_payments());
+    let elapsed = started.elapsed();
+    let (error, reason) = failure(&evaluation);
+    assert!(error.contains("deadline of 100 ms exceeded"), "{error}");
+    assert!(reason.contains("deadline"), "{reason}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    assert_engine_still_serves();
+}
+
+/// Sleeping while checking its settings: the module is refused at load, within its deadline.
+#[test]
+fn sleep_while_validating() {
+    let limits = Limits {
+        deadline: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let module = engine()
+        .load_file(guests::SLEEP.as_ref(), limits)
+        .expect("guest loads");
+    let started = Instant::now();
+    let refused = Chain::new(vec![ChainEntry::new(
+        "guest",
+        Arc::new(module),
+        &json!({"validate": true}),
+    )]);
+    let elapsed = started.elapsed();
+    let Err(Error::SettingsFailed { reason, .. }) = refused else {
+        panic!("expected a settings failure, got {refused:?}")
+    };
+    assert!(reason.contains("deadline of 100 ms exceeded"), "{reason}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}
+
 #[test]
 fn big_alloc() {
     let started = Instant::now();
@@ -280,9 +344,8 @@ fn wrong_world() {
     assert!(message.contains("it exports: `answer`"), "{message}");
 }
 
-/// The engine calls a module's exports without type-checking each instance, relying on the
-/// check at load: a module exporting the evaluator interface by name with other signatures
-/// must be refused there, never called.
+/// A module exporting the evaluator interface by name with other signatures is refused at
+/// load (the exports are type-checked there), never called.
 #[test]
 fn wrong_signature() {
     let error = engine()
@@ -291,7 +354,10 @@ fn wrong_signature() {
     assert!(matches!(error, Error::Link { .. }), "{error:?}");
     let source = std::error::Error::source(&error).expect("wasmtime's reason");
     let message = format!("{source:#}");
-    assert!(message.contains("export func `evaluate`"), "{message}");
+    assert!(
+        message.contains("do not have the contract's types"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -51,6 +51,8 @@ async fn a_scrape_parses_and_counts_what_happened() {
         ("wicket_active_grants", "gauge"),
         ("wicket_store_writes_total", "counter"),
         ("wicket_store_batches_total", "counter"),
+        ("wicket_teardown_retries_total", "counter"),
+        ("wicket_teardowns_pending", "gauge"),
         ("wicket_auth_remembered_total", "counter"),
         ("wicket_auth_remembered_tokens", "gauge"),
         ("wicket_source_rate_limited_total", "counter"),

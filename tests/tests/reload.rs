@@ -17,10 +17,13 @@ const TEMPLATE: &str = include_str!("../fixtures/reload.toml");
 /// Far more than any reload takes, so a slow shared machine cannot fail the tests.
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The swapped module. Its deadline is generous: these tests are about swaps, and a loaded
+/// 2-core machine can pause a decision's thread for more than the default 100 ms.
 const GATE: &str = r#"
 [[clusters.policies]]
 name = "gate"
 module = "{policies}/gate.wasm"
+deadline_ms = 2000
 "#;
 
 const GROUPS: &str = r#"

@@ -211,6 +211,14 @@ impl From<workflow::Error> for ApiError {
                 tracing::error!(%error, "store operation failed");
                 Self::Internal
             }
+            workflow::Error::Interrupted(id) => {
+                tracing::error!(request_id = %id, "the work on a request was interrupted");
+                Self::Internal
+            }
+            workflow::Error::Evaluation(error) => {
+                tracing::warn!(%error, "request refused: no policy decision could be made");
+                Self::Unavailable(error.to_string())
+            }
         }
     }
 }

@@ -55,7 +55,7 @@ pub(super) async fn submit(
         RequestState::PendingApproval => StatusCode::ACCEPTED,
         RequestState::Denied => {
             let reason = match &record.verdict {
-                Some(crate::policy::types::Decision::Deny { reason }) => reason.clone(),
+                Some(crate::policy::Verdict::Deny { reason }) => reason.clone(),
                 _ => "denied by policy".to_owned(),
             };
             return Err(ApiError::Denied {
@@ -175,15 +175,20 @@ pub(super) async fn kubeconfig(
         .into_response())
 }
 
-/// `POST /v1/requests/{id}/revoke`: the requester or an admin.
+/// `POST /v1/requests/{id}/revoke`: the requester or an admin. 200 `revoked`; 202
+/// `revoking` when the cluster could not tear the grant down yet (it is retried until done).
 pub(super) async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<RequestView>> {
+) -> Result<Response> {
     let admin = caller.in_any(&state.admin_groups);
     let record = state.workflow.revoke(&caller.0, &id, admin).await?;
-    Ok(view(record))
+    let status = match record.state {
+        RequestState::Revoking => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    Ok((status, view(record)).into_response())
 }
 
 /// `POST /v1/revocations` (the kill switch): admins only. Revokes every live request of a

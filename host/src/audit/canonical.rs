@@ -1,12 +1,14 @@
-//! Canonical JSON written straight from a serializable value, every string value redacted:
-//! exactly the text [`chain::canonical_json`] writes for the value's `serde_json::Value` with
-//! each string value replaced by its [`chain::redact_text`], without building that value
-//! (which cost an event more than the rest of its hashing: a map node and an owned key per
-//! field, then a walk to redact, a walk to write and a walk to free).
+//! The one canonical JSON writer, straight from a serializable value: object keys sorted (by
+//! their bytes) at every level, no insignificant whitespace, and strings, numbers and
+//! literals written exactly as `serde_json` writes them, so that the same event always hashes
+//! the same whatever produced it. Events are written with every string value passed through
+//! [`chain::redact_text`] ([`to_canonical_json`]); what is already redacted or holds no free
+//! text (a stored event being exported, an anchor) is written as it is
+//! ([`to_canonical_json_exact`]).
 //!
-//! Keys are not redacted, only values. Object keys are sorted as [`chain::canonical_json`] sorts them, a key
-//! given twice keeps its last value (as a `serde_json::Map` does), and numbers, `None`, unit
-//! values and enum variants are written as `serde_json::to_value` represents them.
+//! Keys are not redacted, only values. A key given twice keeps its last value (as a
+//! `serde_json::Map` does), and numbers, `None`, unit values and enum variants are written as
+//! `serde_json::to_value` represents them.
 
 use std::borrow::Cow;
 
@@ -22,6 +24,16 @@ pub fn to_canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<String, Err
     value.serialize(Canonical {
         out: &mut out,
         redact: true,
+    })?;
+    Ok(into_text(out))
+}
+
+/// `value` in canonical JSON, nothing redacted.
+pub fn to_canonical_json_exact<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    let mut out = Vec::with_capacity(256);
+    value.serialize(Canonical {
+        out: &mut out,
+        redact: false,
     })?;
     Ok(into_text(out))
 }

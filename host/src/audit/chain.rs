@@ -1,8 +1,7 @@
-//! The hash chain: canonical JSON, event hashes, and the redaction every event passes
-//! through before it is hashed and stored.
+//! The hash chain: event hashes, and the redaction every event passes through before it is
+//! hashed and stored.
 
 use jiff::Timestamp;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first event.
@@ -13,51 +12,9 @@ pub const REDACTED_TOKEN: &str = "[redacted token]";
 /// What replaces a kubeconfig found in an event.
 pub const REDACTED_KUBECONFIG: &str = "[redacted kubeconfig]";
 
-/// JSON with object keys sorted and no insignificant whitespace, so that the same event
-/// always hashes the same whatever produced it. Strings, numbers and literals are written
-/// exactly as `serde_json` writes them; only the key order is imposed.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = Vec::with_capacity(256);
-    write_canonical(value, &mut out);
-    into_text(out)
-}
-
 /// Bytes written by serde_json and ASCII punctuation, which are always UTF-8.
 pub(super) fn into_text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            // A map without serde_json's `preserve_order` is already in key order.
-            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            }
-            out.push(b'{');
-            for (index, (key, item)) in entries.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_scalar(key, out);
-                out.push(b':');
-                write_canonical(item, out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(b']');
-        }
-        scalar => write_scalar(scalar, out),
-    }
 }
 
 /// A string (escaped) or another scalar, as `serde_json` writes it, without an
@@ -67,40 +24,9 @@ fn write_scalar<T: serde::Serialize + ?Sized>(scalar: &T, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, scalar);
 }
 
-/// The fields of an event that its hash covers.
-#[derive(Debug, Clone, Copy)]
-pub struct Hashed<'a> {
-    /// Position in the log.
-    pub seq: i64,
-    /// Time of the event.
-    pub time: Timestamp,
-    /// Event kind.
-    pub kind: &'a str,
-    /// The request it concerns.
-    pub request_id: Option<&'a str>,
-    /// Who caused it.
-    pub actor: &'a Value,
-    /// What happened.
-    pub details: &'a Value,
-}
-
-/// `sha256(prev_hash || canonical JSON of the event)`, hex-encoded.
-pub fn event_hash(prev_hash: &str, event: Hashed<'_>) -> String {
-    canonical_event_hash(
-        prev_hash,
-        Canonical {
-            seq: event.seq,
-            time: event.time,
-            kind: event.kind,
-            request_id: event.request_id,
-            actor: &canonical_json(event.actor),
-            details: &canonical_json(event.details),
-        },
-    )
-}
-
-/// The fields of an event that its hash covers, with its actor and details already in
-/// canonical JSON (as [`canonical_json`] writes them, and as the log stores them).
+/// The fields of an event that its hash covers, its actor and details in canonical JSON (as
+/// [`to_canonical_json`](super::canonical::to_canonical_json) writes them and the log stores
+/// them).
 #[derive(Debug, Clone, Copy)]
 pub struct Canonical<'a> {
     /// Position in the log.
@@ -117,9 +43,9 @@ pub struct Canonical<'a> {
     pub details: &'a str,
 }
 
-/// [`event_hash`] of an event whose actor and details are already canonical JSON: the
-/// canonical JSON of `{actor, details, kind, request_id, seq, time}` (keys in that sorted
-/// order) is hashed piece by piece, without building it.
+/// `sha256(prev_hash || canonical JSON of {actor, details, kind, request_id, seq, time})`,
+/// hex-encoded: the keys in that sorted order, hashed piece by piece without building the
+/// whole text.
 pub fn canonical_event_hash(prev_hash: &str, event: Canonical<'_>) -> String {
     let text = |s: &str| {
         let mut out = Vec::with_capacity(s.len() + 2);

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{Access, Identity, ModuleVerdict, ObjectRef, Rule};
+use crate::policy::Verdict;
 use crate::policy::set::ChangedChain;
-use crate::policy::types::{Access, Decision, Identity, Rule};
-use crate::store::{ModuleVerdict, ObjectRef};
 
 /// Who caused an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +170,7 @@ pub enum Details {
     /// The policy chain decided.
     Verdict {
         /// The combined decision.
-        decision: Decision,
+        decision: Verdict,
         /// Each module's answer, digest and duration.
         modules: Vec<ModuleVerdict>,
     },

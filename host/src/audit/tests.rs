@@ -1,308 +1,67 @@
 use rstest::rstest;
+use serde_json::Value;
 
-use super::chain::{REDACTED_KUBECONFIG, REDACTED_TOKEN, canonical_json, redact_text};
+use super::chain::{REDACTED_KUBECONFIG, redact_text};
 use super::*;
-use crate::store::tests::{denied, request, test_store};
 
 /// A JWT as kube-apiserver issues them (header `{"alg":"RS256","kid":"k"}`).
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJlLWJ5dGVz";
 const KUBECONFIG: &str = include_str!("fixtures/kubeconfig.yaml");
 
-async fn seeded(events: usize) -> crate::store::tests::TestStore {
-    let t = test_store().await;
-    for n in 1..=events {
-        let details = Details::AuthenticationFailed(AuthenticationFailures::Single {
-            code: "expired".into(),
-            message: format!("attempt {n}: token is expired"),
-        });
-        t.store
-            .append_audit(None, &Actor::Anonymous, &details)
-            .await
-            .unwrap();
-    }
-    t
+/// The oracle canonical JSON is checked against: written from a `serde_json::Value`, keys
+/// sorted, scalars as `serde_json` writes them (how the log wrote it before the typed writer).
+fn canonical_json(value: &Value) -> String {
+    let mut out = Vec::with_capacity(256);
+    write_canonical(value, &mut out);
+    String::from_utf8(out).unwrap()
 }
 
-/// What someone with write access to the database file can do: drop the append-only guards.
-async fn drop_guards(store: &Store) {
-    sqlx::raw_sql("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;")
-        .execute(store.pool())
-        .await
-        .unwrap();
+fn write_scalar<T: serde::Serialize + ?Sized>(scalar: &T, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, scalar).unwrap();
 }
 
-async fn tamper(store: &Store, sql: &'static str) {
-    drop_guards(store).await;
-    sqlx::raw_sql(sql).execute(store.pool()).await.unwrap();
-}
-
-#[tokio::test]
-async fn an_untouched_chain_verifies_and_reports_its_head() {
-    let t = seeded(5).await;
-    let report = verify(&t.store).await.unwrap();
-    assert!(report.is_intact(), "{report:?}");
-    assert_eq!(report.events, 5);
-    let last = t.store.audit_events(4, 1).await.unwrap();
-    assert_eq!(report.head.as_deref(), Some(last[0].hash.as_str()));
-    assert_eq!(
-        report.to_string(),
-        format!("audit chain intact: 5 events, head {}", last[0].hash)
-    );
-}
-
-#[tokio::test]
-async fn an_empty_log_is_intact() {
-    let t = test_store().await;
-    let report = verify(&t.store).await.unwrap();
-    assert_eq!(
-        report,
-        VerifyReport {
-            events: 0,
-            head: None,
-            broken: None
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // A map without serde_json's `preserve_order` is already in key order.
+            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
+            out.push(b'{');
+            for (index, (key, item)) in entries.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_scalar(key, out);
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
         }
-    );
-    assert_eq!(report.to_string(), "audit chain intact: no events yet");
-}
-
-#[rstest]
-#[case::modified_details(
-    "UPDATE audit_events SET details = replace(details, 'attempt 3', 'attempt 9') WHERE seq = 3",
-    3,
-    Break::Modified
-)]
-#[case::modified_actor(
-    r#"UPDATE audit_events SET actor = '{"type":"service","component":"x"}' WHERE seq = 2"#,
-    2,
-    Break::Modified
-)]
-#[case::modified_time(
-    "UPDATE audit_events SET time = time + 1 WHERE seq = 4",
-    4,
-    Break::Modified
-)]
-#[case::modified_request_id(
-    "UPDATE audit_events SET request_id = 'r9' WHERE seq = 1",
-    1,
-    Break::Modified
-)]
-#[case::deleted_middle("DELETE FROM audit_events WHERE seq = 3", 3, Break::Missing { found: 4 })]
-#[case::deleted_first("DELETE FROM audit_events WHERE seq = 1", 1, Break::Missing { found: 2 })]
-#[case::deleted_and_renumbered(
-    "DELETE FROM audit_events WHERE seq = 3; UPDATE audit_events SET seq = seq - 1 WHERE seq > 3",
-    3,
-    Break::NotLinked
-)]
-#[case::reordered(
-    "UPDATE audit_events SET seq = -2 WHERE seq = 2;
-     UPDATE audit_events SET seq = 2 WHERE seq = 3;
-     UPDATE audit_events SET seq = 3 WHERE seq = -2",
-    2,
-    Break::NotLinked
-)]
-#[tokio::test]
-async fn tampering_is_named_at_its_first_event(
-    #[case] sql: &'static str,
-    #[case] seq: i64,
-    #[case] reason: Break,
-) {
-    let t = seeded(5).await;
-    tamper(&t.store, sql).await;
-    let report = verify(&t.store).await.unwrap();
-    assert_eq!(
-        report.broken,
-        Some(BrokenLink { seq, reason }),
-        "{report:?}"
-    );
-    assert_eq!(report.head, None);
-    assert!(
-        report
-            .to_string()
-            .starts_with(&format!("audit chain broken: event {seq}: ")),
-        "{report}"
-    );
-}
-
-#[rstest]
-#[case::details_not_json(
-    "UPDATE audit_events SET details = 'not json' WHERE seq = 5",
-    5,
-    "details are not JSON"
-)]
-#[case::kind_swapped(
-    "UPDATE audit_events SET kind = 'verdict' WHERE seq = 2",
-    2,
-    "kind `verdict` does not match"
-)]
-#[case::unknown_details(
-    r#"UPDATE audit_events SET details = '{"kind":"free_form","token":"x"}' WHERE seq = 3"#,
-    3,
-    "details are not a known event"
-)]
-#[tokio::test]
-async fn unreadable_events_are_named(
-    #[case] sql: &'static str,
-    #[case] seq: i64,
-    #[case] needle: &str,
-) {
-    let t = seeded(5).await;
-    tamper(&t.store, sql).await;
-    let broken = verify(&t.store).await.unwrap().broken.unwrap();
-    assert_eq!(broken.seq, seq);
-    let Break::Unreadable { detail } = &broken.reason else {
-        panic!("expected unreadable, got {broken}")
-    };
-    assert!(detail.contains(needle), "{detail}");
-    assert!(
-        broken
-            .to_string()
-            .starts_with(&format!("event {seq}: is unreadable"))
-    );
-}
-
-#[tokio::test]
-async fn a_rehashed_forgery_still_breaks_the_next_link() {
-    let t = seeded(5).await;
-    let mut forged = t.store.audit_events(2, 1).await.unwrap().remove(0);
-    forged.details["message"] = "nothing happened".into();
-    let hash = chain::event_hash(
-        &forged.prev_hash,
-        chain::Hashed {
-            seq: forged.seq,
-            time: forged.time,
-            kind: &forged.kind,
-            request_id: forged.request_id.as_deref(),
-            actor: &forged.actor,
-            details: &forged.details,
-        },
-    );
-    drop_guards(&t.store).await;
-    sqlx::query("UPDATE audit_events SET details = ?, hash = ? WHERE seq = 3")
-        .bind(canonical_json(&forged.details))
-        .bind(hash)
-        .execute(t.store.pool())
-        .await
-        .unwrap();
-    let broken = verify(&t.store).await.unwrap().broken.unwrap();
-    assert_eq!(
-        broken,
-        BrokenLink {
-            seq: 4,
-            reason: Break::NotLinked
+        Value::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
         }
-    );
-}
-
-#[tokio::test]
-async fn the_database_refuses_to_change_or_delete_events() {
-    let t = seeded(2).await;
-    for sql in [
-        "UPDATE audit_events SET kind = 'x' WHERE seq = 1",
-        "DELETE FROM audit_events WHERE seq = 2",
-    ] {
-        let error = sqlx::query(sql).execute(t.store.pool()).await.unwrap_err();
-        assert!(error.to_string().contains("append-only"), "{error}");
+        scalar => write_scalar(scalar, out),
     }
-    assert!(verify(&t.store).await.unwrap().is_intact());
-}
-
-#[tokio::test]
-async fn concurrent_appends_form_one_unbroken_chain() {
-    let t = test_store().await;
-    let tasks: Vec<_> = (0..24)
-        .map(|n| {
-            let store = t.store.clone();
-            tokio::spawn(async move {
-                let details = Details::KubeconfigIssued {
-                    expires_at: jiff::Timestamp::from_second(1_900_000_000 + n).unwrap(),
-                };
-                store
-                    .append_audit(Some("r1"), &Actor::service("workflow"), &details)
-                    .await
-                    .unwrap()
-                    .seq
-            })
-        })
-        .collect();
-    let mut seqs = Vec::new();
-    for task in tasks {
-        seqs.push(task.await.unwrap());
-    }
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=24).collect::<Vec<_>>());
-    let report = verify(&t.store).await.unwrap();
-    assert!(report.is_intact(), "{report:?}");
-    assert_eq!(report.events, 24);
-}
-
-#[tokio::test]
-async fn tokens_and_kubeconfigs_never_reach_the_log() {
-    let t = test_store().await;
-    let mut leaky = request("r1");
-    leaky.reason = format!("my token is {TOKEN}, please help");
-    leaky.context.insert("kubeconfig".into(), KUBECONFIG.into());
-    leaky
-        .context
-        .insert("header".into(), format!("Bearer {TOKEN}"));
-    denied(&t.store, &leaky, "alice").await;
-    t.store
-        .append_audit(
-            Some("r1"),
-            &Actor::service("workflow"),
-            &Details::StateChanged {
-                from: "provisioning".into(),
-                to: "failed".into(),
-                note: Some(format!("TokenRequest answered {TOKEN}")),
-            },
-        )
-        .await
-        .unwrap();
-
-    let mut export_lines = Vec::new();
-    let count = export(&t.store, &mut export_lines).await.unwrap();
-    assert_eq!(
-        count, 4,
-        "request_received, verdict, state_changed, state_changed"
-    );
-    let exported = String::from_utf8(export_lines).unwrap();
-    assert!(!exported.contains(TOKEN), "{exported}");
-    assert!(
-        !exported.contains("certificate-authority-data"),
-        "{exported}"
-    );
-    assert!(!exported.contains("c2lnbmF0dXJlLWJ5dGVz"), "{exported}");
-    assert!(exported.contains(REDACTED_TOKEN));
-    assert!(exported.contains(REDACTED_KUBECONFIG));
-    assert!(
-        exported.contains("please help"),
-        "the rest of the text stays"
-    );
-    assert!(verify(&t.store).await.unwrap().is_intact());
-}
-
-#[tokio::test]
-async fn export_writes_one_json_event_per_line_in_order() {
-    let t = seeded(3).await;
-    let mut out = Vec::new();
-    assert_eq!(export(&t.store, &mut out).await.unwrap(), 3);
-    let events: Vec<AuditEvent> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_eq!(events[1].prev_hash, events[0].hash);
-    assert_eq!(events[0].prev_hash, chain::GENESIS_HASH);
-    assert_eq!(events[2].details["message"], "attempt 3: token is expired");
 }
 
 #[test]
 fn canonical_json_sorts_keys_at_every_level() {
     let value = serde_json::json!({"b": 1, "a": {"z": [true, null], "y": "é\n"}});
+    let expected = r#"{"a":{"y":"é\n","z":[true,null]},"b":1}"#;
     assert_eq!(
-        canonical_json(&value),
-        r#"{"a":{"y":"é\n","z":[true,null]},"b":1}"#
+        canonical::to_canonical_json_exact(&value).unwrap(),
+        expected
     );
+    assert_eq!(canonical_json(&value), expected);
 }
 
 /// The stored and hashed form of existing logs: strings escaped, numbers written as serde_json
@@ -320,7 +79,7 @@ fn canonical_json_writes_scalars_as_serde_json_does() {
         "empty": [{}, []],
     });
     assert_eq!(
-        canonical_json(&value),
+        canonical::to_canonical_json_exact(&value).unwrap(),
         r#"{"empty":[{},[]],"map":{"Z":1,"a\u0001":2,"z\"q":3,"é":2},"numbers":[0,-7,18446744073709551615,1.5,-0.25,1e+300],"text":"tab\t \"quote\" back\\slash \u001f ✓"}"#
     );
     let back: serde_json::Value = serde_json::from_str(&canonical_json(&value)).expect("json");
@@ -568,13 +327,15 @@ fn piecewise_hash_equals_the_hash_of_the_whole_canonical_event(
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical_json(&whole).as_bytes());
     let expected = hex::encode(hasher.finalize());
-    let hashed = chain::Hashed {
+    let actor_json = canonical::to_canonical_json_exact(&actor).unwrap();
+    let details_json = canonical::to_canonical_json_exact(&details).unwrap();
+    let hashed = chain::Canonical {
         seq: 42,
         time,
         kind: "state_changed",
         request_id,
-        actor: &actor,
-        details: &details,
+        actor: &actor_json,
+        details: &details_json,
     };
-    assert_eq!(chain::event_hash(prev_hash, hashed), expected);
+    assert_eq!(chain::canonical_event_hash(prev_hash, hashed), expected);
 }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::GlobalArgs;
+use crate::app::{KubeClusters, PolicyChains};
 use crate::app::{Listeners, Service};
 use crate::config::Config;
 use crate::policy::{EngineConfig, PolicyEngine};
-use crate::workflow::{KubeClusters, PolicyChains};
 
 /// An error and its causes on one line.
 pub(super) fn one_line(error: &dyn std::error::Error) -> String {
@@ -66,10 +66,7 @@ pub(super) async fn start(
         .map_err(|e| fail(&e, 1))?;
     let sweep = service.start().await.map_err(|e| fail(&e, 1))?;
     #[cfg(unix)]
-    service
-        .workflow()
-        .reload_on_sighup()
-        .map_err(|e| fail(&e, 1))?;
+    service.reload_on_sighup().map_err(|e| fail(&e, 1))?;
     if sweep.deleted > 0 || !sweep.failed_clusters.is_empty() {
         tracing::warn!(deleted = sweep.deleted, failed = ?sweep.failed_clusters, "start-up reconcile");
     }

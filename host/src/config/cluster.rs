@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::domain::{is_dns1123_label, is_dns1123_subdomain};
 use crate::guard::{
     DEFAULT_JIT_NAMESPACE, DEFAULT_OWN_NAMESPACE, DEFAULT_PROTECTED, DEFAULT_ROLES, Guardrails,
     PodSecurity,
@@ -77,25 +78,9 @@ pub struct PolicyConfig {
     pub candidate: Option<PathBuf>,
     /// The candidate's settings; `None` gives it `settings`.
     pub candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-/// Whether `name` is a DNS-1123 label: 1 to 63 lowercase letters, digits and `-`, starting
-/// and ending with a letter or digit.
-pub fn is_dns1123_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-}
-
-/// Whether `name` is a DNS-1123 subdomain (what RBAC object names are): dot-separated
-/// labels, 253 characters at most.
-fn is_dns1123_subdomain(name: &str) -> bool {
-    name.len() <= 253 && name.split('.').all(is_dns1123_label)
+    /// Whether decisions start from a snapshot taken after the module accepted its settings
+    /// (default); `false` parses them in every decision's fresh instance.
+    pub snapshot: bool,
 }
 
 fn default_namespace() -> String {
@@ -261,6 +246,12 @@ struct RawPolicy {
     on_deny: OnDeny,
     candidate: Option<PathBuf>,
     candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default = "default_snapshot")]
+    snapshot: bool,
+}
+
+fn default_snapshot() -> bool {
+    true
 }
 
 impl TryFrom<RawPolicy> for PolicyConfig {
@@ -313,6 +304,7 @@ impl TryFrom<RawPolicy> for PolicyConfig {
             on_deny: raw.on_deny,
             candidate: raw.candidate,
             candidate_settings: raw.candidate_settings,
+            snapshot: raw.snapshot,
         })
     }
 }

@@ -14,6 +14,7 @@
 //! See `examples/config/wicket.toml` for every key, documented. Relative paths in the file
 //! are resolved against the file's directory.
 
+mod audit;
 mod cluster;
 pub mod duration;
 mod issuer;
@@ -27,10 +28,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use audit::AuditConfig;
 pub use cluster::{
     ClusterConfig, Connection, DEFAULT_DEADLINE_MS, DEFAULT_MEMORY_LIMIT_MIB, PolicyConfig,
-    is_dns1123_label,
 };
+// Moved to `crate::domain`; the old path stays until every branch is merged.
+pub use crate::domain::is_dns1123_label;
 pub use issuer::{
     DEFAULT_JWKS_MAX_AGE, DEFAULT_MAX_TOKEN_LIFETIME, IssuerConfig, KeySource, MIN_SECRET_BYTES,
     Secret,
@@ -123,6 +126,10 @@ pub struct Config {
     /// Picking up policy changes while serving.
     #[serde(default)]
     pub reload: Reload,
+    /// Anchoring the audit chain outside the database; without it, nothing shows a rewrite
+    /// of the log by whoever can write the database.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -205,6 +212,7 @@ impl Config {
                 ("auditor_groups", &self.auditor_groups),
             ],
         )?;
+        self.expiry.validate()?;
         self.limits.validate()
     }
 
@@ -219,6 +227,7 @@ impl Config {
             .iter_mut()
             .flat_map(TlsConfig::paths_mut)
             .chain(self.metrics.token_file.as_mut())
+            .chain(self.audit.iter_mut().flat_map(AuditConfig::paths_mut))
             .for_each(resolve);
         for issuer in &mut self.issuers {
             if let KeySource::JwksFile(path) = &mut issuer.keys {

@@ -123,16 +123,24 @@ impl Limits {
     }
 }
 
-/// `[expiry]`: how long grants may last and how their teardown is retried.
+/// `[expiry]`: how long grants may last, how long provisioning one may take, and how their
+/// teardown is retried.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Expiry {
     /// The longest duration a request may ask for.
     #[serde(deserialize_with = "duration::deserialize")]
     pub max_duration: Duration,
-    /// How long to wait before retrying a teardown that failed.
+    /// How long to wait before the first retry of a teardown that failed (each next retry
+    /// waits twice as long, up to `retry_max_interval`).
     #[serde(deserialize_with = "duration::deserialize")]
     pub retry_interval: Duration,
+    /// The longest wait between two teardown attempts.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub retry_max_interval: Duration,
+    /// How long creating a grant's objects may take before it is abandoned and rolled back.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub provision_timeout: Duration,
 }
 
 impl Default for Expiry {
@@ -140,7 +148,20 @@ impl Default for Expiry {
         Self {
             max_duration: Duration::from_secs(12 * 3600),
             retry_interval: Duration::from_secs(10),
+            retry_max_interval: Duration::from_secs(300),
+            provision_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+impl Expiry {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.retry_max_interval < self.retry_interval {
+            return Err(
+                "`expiry.retry_max_interval` must be at least `expiry.retry_interval`".to_owned(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -123,6 +123,28 @@ fn documented_example_parses_with_every_section() {
     assert_eq!(prod.policies[1].deadline_ms, DEFAULT_DEADLINE_MS);
     assert_eq!(prod.policies[0].on_deny, OnDeny::Stop);
     assert_eq!(prod.policies[1].on_deny, OnDeny::Continue);
+    assert_eq!(
+        config.audit,
+        Some(AuditConfig {
+            key_file: "/etc/wicket/audit-key".into(),
+            anchor_file: "/var/log/wicket/audit-anchors.jsonl".into(),
+            anchor_interval: Duration::from_secs(10),
+            events_file: Some("/var/log/wicket/audit-events.jsonl".into()),
+        })
+    );
+}
+
+#[test]
+fn audit_paths_resolve_and_the_interval_defaults() {
+    let config = parse(&format!(
+        "[audit]\nkey_file = \"audit-key\"\nanchor_file = \"/log/anchors\"\n{MINIMAL}"
+    ))
+    .unwrap();
+    let audit = config.audit.unwrap();
+    assert_eq!(audit.key_file, Path::new("/etc/wicket/audit-key"));
+    assert_eq!(audit.anchor_file, Path::new("/log/anchors"));
+    assert_eq!(audit.anchor_interval, Duration::from_secs(10));
+    assert_eq!(audit.events_file, None);
 }
 
 #[test]
@@ -168,6 +190,7 @@ fn defaults_fill_what_is_left_out() {
         crate::guard::Guardrails::default()
     );
     assert!(!config.clusters[0].allow_excess_privileges);
+    assert_eq!(config.audit, None);
 }
 
 #[test]
@@ -261,6 +284,21 @@ fn missing_file_names_the_file() {
     "missing field `alias`"
 )]
 #[case::not_toml("[[issuers]\n", "wicket.toml:1:", "")]
+#[case::unknown_audit_key(
+    "[audit]\nkey_file = \"k\"\nanchor_file = \"a\"\nanchor_file_mode = 1\n",
+    "wicket.toml:4:1: ",
+    "unknown field `anchor_file_mode`"
+)]
+#[case::audit_without_anchor_file(
+    "[audit]\nkey_file = \"k\"\n",
+    "wicket.toml:1:1: ",
+    "missing field `anchor_file`"
+)]
+#[case::audit_zero_interval(
+    "[audit]\nkey_file = \"k\"\nanchor_file = \"a\"\nanchor_interval = \"0s\"\n",
+    "wicket.toml:4:",
+    "must be more than zero"
+)]
 fn parse_errors_name_key_and_place(#[case] text: &str, #[case] prefix: &str, #[case] needle: &str) {
     // Unknown keys are found wherever they sit, so put the snippet in front of a valid file.
     let error = parse(&format!("{text}{MINIMAL}")).unwrap_err();
@@ -436,6 +474,10 @@ fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] ne
 #[case::no_tracked_sources(
     "[limits]\ntracked_sources = 0\n",
     "`limits.tracked_sources` must be between 1 and 10000000, not 0"
+)]
+#[case::retry_cap_below_retry(
+    "[expiry]\nretry_interval = \"1m\"\nretry_max_interval = \"10s\"\n",
+    "`expiry.retry_max_interval` must be at least `expiry.retry_interval`"
 )]
 #[case::postgres_url(
     "[data]\nurl = \"postgres://db/wicket\"\n",

@@ -32,6 +32,8 @@ pub const NAMESPACES: [&str; 6] = [
 ];
 /// The file in the data directory holding the signing secret.
 pub const SECRET_FILE: &str = "dev-signing-key";
+/// The file in the data directory holding the audit anchors' key.
+pub const AUDIT_KEY_FILE: &str = "audit-key";
 
 const TEMPLATE: &str = include_str!("wicket-dev.toml");
 /// How long Wicket's own ServiceAccount token lasts (kube-sim restarts with `wicket dev`).
@@ -115,6 +117,20 @@ pub fn secret(data: &Path, create: bool) -> Result<String> {
     }
 }
 
+/// Creates the audit key of `data` (64 random hex digits, mode 0600) unless it has one.
+fn audit_key(data: &Path) -> Result<()> {
+    let path = data.join(AUDIT_KEY_FILE);
+    match private_fs::read_secret(&path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_not_found() => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+            write_private(&path, &hex::encode(bytes))
+        }
+        Err(error) => Err(Error::NotPrivate(error)),
+    }
+}
+
 /// Creates `data` (mode 0700) if it does not exist, and refuses it unless the current user
 /// owns it and nobody else may write it: another local user must not plant a signing key or
 /// a configuration there.
@@ -191,6 +207,7 @@ impl DevEnvironment {
             private_fs::replace(&path, bytes).map_err(Error::NotPrivate)?;
         }
         let secret = secret(&data, true)?;
+        audit_key(&data)?;
         let sim = KubeSim::start(kube_sim::Config {
             namespaces: NAMESPACES.iter().map(|n| (*n).to_owned()).collect(),
             ..kube_sim::Config::default()
@@ -259,6 +276,13 @@ mod tests {
                 .iter()
                 .all(|p| p.module.is_file())
         );
+        let audit = env
+            .config
+            .audit
+            .as_ref()
+            .expect("dev anchors its audit log");
+        crate::audit::AnchorKey::load(&audit.key_file).expect("a private key of 32 bytes");
+        assert_eq!(audit.anchor_file, env.data.join("audit-anchors.jsonl"));
         let again = secret(&env.data, false).unwrap();
         assert_eq!(again, env.secret, "`wicket dev token` finds the same key");
         let token = env.token("alice", &["sre".to_owned()], 60).unwrap();

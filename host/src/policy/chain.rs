@@ -58,6 +58,7 @@ pub struct ChainEntry {
     module: Arc<PolicyModule>,
     settings: String,
     on_deny: OnDeny,
+    snapshot: bool,
 }
 
 impl ChainEntry {
@@ -72,7 +73,20 @@ impl ChainEntry {
             module,
             settings: settings.to_string(),
             on_deny: OnDeny::Continue,
+            snapshot: true,
         }
+    }
+
+    /// This entry, its decisions starting from a snapshot taken after its module accepted
+    /// its settings (`true`, the default, see [`Chain::prepare`]) or from fresh instances of
+    /// the module's original image (`false`).
+    pub fn with_snapshot(self, snapshot: bool) -> Self {
+        Self { snapshot, ..self }
+    }
+
+    /// Whether [`Chain::prepare`] snapshots this entry.
+    pub fn snapshot(&self) -> bool {
+        self.snapshot
     }
 
     /// This entry, with `on_deny` deciding whether the chain goes on after it denies.
@@ -141,17 +155,25 @@ impl Chain {
     /// Starts each entry's decisions from a snapshot of its module taken right after it
     /// accepted the entry's settings (see [`super::prepare`]): still a fresh instance per
     /// decision, without parsing the settings again. Costs a compile per entry (cached on disk
-    /// with the engine's cache), so it suits chains that decide many requests. An entry whose
-    /// module cannot be snapshotted keeps deciding as before; the reason is logged.
+    /// with the engine's cache), so it suits chains that decide many requests. Entries whose
+    /// snapshot is switched off ([`ChainEntry::with_snapshot`]) are left as they are. An entry
+    /// whose module cannot be snapshotted (within [`prepare::BUDGET`] of guest time, without
+    /// calling an import) keeps deciding as before; the reason is logged. Never fails.
     pub fn prepare(self) -> Self {
+        self.prepare_within(prepare::BUDGET)
+    }
+
+    /// [`Chain::prepare`] with `budget` of guest time per entry instead of
+    /// [`prepare::BUDGET`].
+    pub fn prepare_within(self, budget: Duration) -> Self {
         let entries = self
             .entries
             .into_iter()
             .map(|entry| {
-                if entry.module.prepared_for() == Some(entry.settings.as_str()) {
+                if !entry.snapshot || entry.module.prepared_for() == Some(entry.settings.as_str()) {
                     return entry;
                 }
-                match prepare::snapshot(&entry.module, &entry.settings) {
+                match prepare::snapshot(&entry.module, &entry.settings, budget) {
                     Ok(module) => ChainEntry {
                         module: Arc::new(module),
                         ..entry

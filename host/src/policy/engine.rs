@@ -1,6 +1,6 @@
 //! The one wasmtime engine every policy module runs on: pooling allocator with copy-on-write
-//! memory images, epoch interruption driven by a ticker thread, WASI p2 linked once, and an
-//! on-disk cache of compiled modules.
+//! memory images, epoch interruption driven by a ticker thread, WASI p2 linked once (its sleeps
+//! bounded by the call's deadline), and an on-disk cache of compiled modules.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use wasmtime::StoreContextMut;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::error::{Error, Result};
 use super::module::{Limits, PolicyModule};
-use super::sandbox::Sandbox;
+use super::sandbox::{Sandbox, bounded_sleep};
 use crate::private_fs;
 
 /// How the engine is set up. [`EngineConfig::default`] suits a server.
@@ -97,7 +98,7 @@ impl PolicyEngine {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&wasm).map_err(Error::Engine)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::Engine)?;
+        link_wasi(&mut linker).map_err(Error::Engine)?;
         spawn_ticker(&engine, config.epoch_tick).map_err(Error::Ticker)?;
         Ok(Self {
             compiler: Arc::new(Compiler {
@@ -234,6 +235,34 @@ fn write_cache(path: &Path, component: &Component) -> std::result::Result<(), St
         .serialize()
         .map_err(|error| format!("{error:#}"))?;
     private_fs::replace(path, &bytes).map_err(|error| error.to_string())
+}
+
+/// The monotonic clock interface `add_to_linker_sync` links (a guest importing any `0.2.x`
+/// version gets it).
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Links WASI p2 (its synchronous bindings: a call blocks its thread, which is never an async
+/// worker), with the monotonic clock's two sleeps replaced by ones that end at the call's
+/// deadline (see [`bounded_sleep`]).
+fn link_wasi(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: StoreContextMut<'_, Sandbox>, (nanos,): (u64,)| {
+            bounded_sleep(store.data_mut(), nanos).map(|pollable| (pollable,))
+        },
+    )?;
+    // The guest's monotonic clock reads zero (see `sandbox`), so an instant is a duration.
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: StoreContextMut<'_, Sandbox>, (when,): (u64,)| {
+            bounded_sleep(store.data_mut(), when).map(|pollable| (pollable,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// Advances the engine's epoch every `tick` until the engine is dropped.

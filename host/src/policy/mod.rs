@@ -31,19 +31,21 @@ mod error;
 pub mod intersect;
 mod module;
 mod outcome;
+pub mod pool;
 mod prepare;
 mod sandbox;
 pub mod set;
-pub mod types;
 pub mod validate;
 pub mod within;
+
+// The domain moved to `crate::domain`; the old path stays until every branch is merged.
+pub use crate::domain as types;
 
 pub use chain::{Chain, ChainEntry, OnDeny, combine};
 pub use engine::{EngineConfig, PolicyEngine};
 pub use error::{Error, Result};
-pub use module::{
-    EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, ReusedInstance, World,
-};
+pub use module::{EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, World};
 pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
+pub use pool::EvaluationPool;
 pub use sandbox::Output;
 pub use set::{PolicySet, Rejection};

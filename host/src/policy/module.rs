@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::{Component, ComponentExportIndex, Instance, TypedFunc};
+use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{self, Policy, PolicyPre};
@@ -70,9 +70,10 @@ pub struct PolicyModule {
     imports: Vec<String>,
     exports: Vec<String>,
     pre: PolicyPre<Sandbox>,
-    exports_at: ExportIndices,
     limits: Limits,
     deadline_ticks: u64,
+    /// The epoch tick: the slack of the deadline (see [`PolicyModule::link`]).
+    tick: Duration,
     from_cache: bool,
     /// The settings whose snapshot instances start from, if they do.
     prepared_for: Option<String>,
@@ -136,14 +137,17 @@ impl PolicyModule {
         };
         let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
         let pre = PolicyPre::new(instance_pre).map_err(link_error)?;
-        // The epoch may advance right after the deadline is set, so one extra tick makes sure
-        // a guest always gets at least its whole deadline.
-        let tick = origin.compiler.epoch_tick().as_nanos();
-        let ticks = limits.deadline.as_nanos().div_ceil(tick) + 1;
-        let deadline_ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
-        let exports_at =
-            ExportIndices::checked(&pre, || sandbox_store(engine, limits, deadline_ticks))
-                .map_err(link_error)?;
+        let tick = origin.compiler.epoch_tick();
+        let deadline_ticks = ticks(limits.deadline, tick);
+        // Instantiating through the generated bindings type-checks the evaluator's exports
+        // against the contract: a module whose functions have other types fails here, at load.
+        let mut store = sandbox_store(engine, limits, deadline_ticks, tick);
+        pre.instantiate(&mut store).map_err(|error| {
+            link_error(error.context(
+                "the evaluator's exports (`evaluate`, `validate-settings`) do not have the \
+                 contract's types",
+            ))
+        })?;
         Ok(Self {
             name: name.to_owned(),
             digest,
@@ -152,9 +156,9 @@ impl PolicyModule {
             imports,
             exports,
             pre,
-            exports_at,
             limits,
             deadline_ticks,
+            tick,
             from_cache: false,
             prepared_for: None,
             origin,
@@ -191,7 +195,17 @@ impl PolicyModule {
 
     /// A fresh store for one call: the module's memory limit, output bound and deadline.
     pub(crate) fn sandbox_store(&self) -> Store<Sandbox> {
-        sandbox_store(self.pre.engine(), self.limits, self.deadline_ticks)
+        sandbox_store(
+            self.pre.engine(),
+            self.limits,
+            self.deadline_ticks,
+            self.tick,
+        )
+    }
+
+    /// Epoch ticks that give a guest at least `duration` (see [`ticks`]).
+    pub(crate) fn ticks(&self, duration: Duration) -> u64 {
+        ticks(duration, self.tick)
     }
 
     /// Marks the module as loaded from the compiled-module cache.
@@ -255,11 +269,10 @@ impl PolicyModule {
         &self,
         settings: &str,
     ) -> (Result<Result<(), String>, Failure>, Output) {
-        self.call(|store, instance| {
-            self.exports_at
-                .validate_settings(store, instance)?
-                .call(store, (settings,))
-                .map(|(verdict,)| verdict)
+        self.call(|store, policy| {
+            policy
+                .wicket_policy_evaluator()
+                .call_validate_settings(store, settings)
         })
     }
 
@@ -270,35 +283,44 @@ impl PolicyModule {
         settings: &str,
         input: &Input,
     ) -> (Result<Decision, Failure>, Output) {
-        let (result, output) = self.call(|store, instance| {
-            self.exports_at
-                .evaluate(store, instance)?
-                .call(store, (settings, &input.identity, &input.request))
-                .map(|(decision,)| decision)
+        let (result, output) = self.call(|store, policy| {
+            policy.wicket_policy_evaluator().call_evaluate(
+                store,
+                settings,
+                &input.identity,
+                &input.request,
+            )
         });
         (result.map(bindings::decision), output)
     }
 
-    /// Runs `f` against a fresh instance in a fresh store under the module's limits.
+    /// Runs `f` against a fresh instance in a fresh store under the module's limits. A call
+    /// that returns after its deadline (having slept up to it) is a deadline failure too.
     fn call<R>(
         &self,
-        f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Sandbox>, &Policy) -> wasmtime::Result<R>,
     ) -> (Result<R, Failure>, Output) {
         let mut store = self.sandbox_store();
         let started = Instant::now();
         let result = self
             .pre
-            .instance_pre()
             .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, &instance));
+            .and_then(|policy| f(&mut store, &policy))
+            .and_then(|returned| {
+                if store.data().past_deadline() {
+                    Err(wasmtime::Error::new(Trap::Interrupt))
+                } else {
+                    Ok(returned)
+                }
+            });
         let result = result.map_err(|error| self.failure(&store, &error, started.elapsed()));
         let output = store.data().output();
         if !output.is_empty() {
             tracing::info!(
                 module = %self.name,
                 digest = %self.digest,
-                stdout = %output.stdout,
-                stderr = %output.stderr,
+                stdout = %truncated(&output.stdout),
+                stderr = %truncated(&output.stderr),
                 "policy module wrote output"
             );
         }
@@ -333,165 +355,48 @@ impl PolicyModule {
     }
 }
 
-/// The parameters of `evaluate`, as the generated bindings lower them.
-type EvaluateParams<'a> = (
-    &'a str,
-    &'a bindings::wicket::policy::types::Identity,
-    &'a bindings::wicket::policy::types::AccessRequest,
-);
+/// Epoch ticks of `tick` that give a guest at least `duration`: the epoch may advance right
+/// after a deadline is set, so one extra tick. Bounded far below overflow of the epoch counter.
+fn ticks(duration: Duration, tick: Duration) -> u64 {
+    let ticks = duration.as_nanos().div_ceil(tick.as_nanos().max(1)) + 1;
+    u64::try_from(ticks).map_or(u64::MAX >> 2, |ticks| ticks.min(u64::MAX >> 2))
+}
 
-type WitDecision = bindings::wicket::policy::types::Decision;
+/// At most this much of a stream a guest wrote goes into one log line.
+const LOGGED_OUTPUT_BYTES: usize = 4 << 10;
 
-/// `validate-settings` as the generated bindings call it.
-type ValidateSettings<'a> = TypedFunc<(&'a str,), (Result<(), String>,)>;
+/// `text`, cut to [`LOGGED_OUTPUT_BYTES`] (at a character boundary) with a note of the rest.
+fn truncated(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= LOGGED_OUTPUT_BYTES {
+        return text.into();
+    }
+    let mut end = LOGGED_OUTPUT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &text[..end], text.len() - end).into()
+}
 
 /// A fresh store for one call: `limits`' memory limit and output bound, a deadline of
-/// `deadline_ticks` epoch ticks.
-fn sandbox_store(engine: &wasmtime::Engine, limits: Limits, deadline_ticks: u64) -> Store<Sandbox> {
+/// `deadline_ticks` epoch ticks (and, for host calls, of `limits.deadline` plus one `tick`
+/// of wall time from now).
+fn sandbox_store(
+    engine: &wasmtime::Engine,
+    limits: Limits,
+    deadline_ticks: u64,
+    tick: Duration,
+) -> Store<Sandbox> {
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(limits.deadline.saturating_add(tick))
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
     let mut store = Store::new(
         engine,
-        Sandbox::new(limits.memory_bytes, limits.output_bytes),
+        Sandbox::new(limits.memory_bytes, limits.output_bytes, deadline),
     );
     store.limiter(|sandbox| sandbox);
     store.set_epoch_deadline(deadline_ticks);
     store
-}
-
-/// Where the evaluator's functions sit in the component, their types checked once, at link
-/// time.
-///
-/// The generated bindings look both exports up and type-check them on every instantiation,
-/// about a tenth of a fresh decision. The types depend only on the component, so
-/// [`ExportIndices::checked`] checks them once, on one instance, and each call then takes its
-/// function by index, unchecked.
-#[derive(Debug, Clone)]
-struct ExportIndices {
-    evaluate: ComponentExportIndex,
-    validate_settings: ComponentExportIndex,
-}
-
-impl ExportIndices {
-    /// Finds the evaluator's functions in `pre`'s component and checks, on an instance made in
-    /// a store from `store`, that their types are the contract's: what makes the unchecked
-    /// calls below sound. A module whose evaluator has other types fails here, at load,
-    /// before any call.
-    fn checked(
-        pre: &PolicyPre<Sandbox>,
-        store: impl FnOnce() -> Store<Sandbox>,
-    ) -> wasmtime::Result<Self> {
-        let component = pre.instance_pre().component();
-        let missing = |what: &str| wasmtime::format_err!("no export `{what}`");
-        let interface = component
-            .get_export_index(None, EVALUATOR_INTERFACE)
-            .ok_or_else(|| missing(EVALUATOR_INTERFACE))?;
-        let find = |name: &str| {
-            component
-                .get_export_index(Some(&interface), name)
-                .ok_or_else(|| missing(name))
-        };
-        let indices = Self {
-            evaluate: find("evaluate")?,
-            validate_settings: find("validate-settings")?,
-        };
-        let mut store = store();
-        let instance = pre.instance_pre().instantiate(&mut store)?;
-        instance
-            .get_typed_func::<EvaluateParams<'_>, (WitDecision,)>(&mut store, &indices.evaluate)
-            .map_err(|e| e.context("type-checking export func `evaluate`"))?;
-        instance
-            .get_typed_func::<(&str,), (Result<(), String>,)>(
-                &mut store,
-                &indices.validate_settings,
-            )
-            .map_err(|e| e.context("type-checking export func `validate-settings`"))?;
-        Ok(indices)
-    }
-
-    /// `evaluate` of `instance`, an instance of the component these indices were checked on.
-    #[allow(unsafe_code)]
-    fn evaluate<'a>(
-        &self,
-        store: &mut Store<Sandbox>,
-        instance: &Instance,
-    ) -> wasmtime::Result<TypedFunc<EvaluateParams<'a>, (WitDecision,)>> {
-        let func = Self::func(store, instance, &self.evaluate, "evaluate")?;
-        // SAFETY: `checked` type-checked this export of this component against this very
-        // signature (the one the generated bindings use), and `instance` is of that component.
-        Ok(unsafe { TypedFunc::new_unchecked(func) })
-    }
-
-    /// `validate-settings` of `instance`, as [`Self::evaluate`].
-    #[allow(unsafe_code)]
-    fn validate_settings<'a>(
-        &self,
-        store: &mut Store<Sandbox>,
-        instance: &Instance,
-    ) -> wasmtime::Result<ValidateSettings<'a>> {
-        let func = Self::func(
-            store,
-            instance,
-            &self.validate_settings,
-            "validate-settings",
-        )?;
-        // SAFETY: as in `evaluate`.
-        Ok(unsafe { TypedFunc::new_unchecked(func) })
-    }
-
-    fn func(
-        store: &mut Store<Sandbox>,
-        instance: &Instance,
-        index: &ComponentExportIndex,
-        name: &str,
-    ) -> wasmtime::Result<wasmtime::component::Func> {
-        instance
-            .get_func(store, index)
-            .ok_or_else(|| wasmtime::format_err!("the instance lacks its `{name}` export"))
-    }
-}
-
-/// One instance kept across calls, to measure the cost of a call without instantiation.
-///
-/// Not for deciding real requests: a guest's globals survive between calls, which is exactly
-/// the isolation [`PolicyModule`] otherwise guarantees. The deadline is re-armed per call.
-pub struct ReusedInstance {
-    store: Store<Sandbox>,
-    policy: Policy,
-    deadline_ticks: u64,
-}
-
-impl ReusedInstance {
-    /// Decides a request in the kept instance; `Err` holds the diagnostic of a failure.
-    pub fn decide(
-        &mut self,
-        settings: &str,
-        identity: &Identity,
-        request: &AccessRequest,
-    ) -> Result<Decision, String> {
-        let input = Input::new(identity, request);
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        self.policy
-            .wicket_policy_evaluator()
-            .call_evaluate(&mut self.store, settings, &input.identity, &input.request)
-            .map(bindings::decision)
-            .map_err(|error| format!("{error:#}"))
-    }
-}
-
-impl PolicyModule {
-    /// Instantiates the module once for repeated calls (benchmarks, diagnostics); see
-    /// [`ReusedInstance`].
-    pub fn reused_instance(&self) -> Result<ReusedInstance, String> {
-        let mut store = self.sandbox_store();
-        let policy = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|error| format!("{error:#}"))?;
-        Ok(ReusedInstance {
-            store,
-            policy,
-            deadline_ticks: self.deadline_ticks,
-        })
-    }
 }
 
 /// A request converted once to the form modules receive, shared by every module of a chain.

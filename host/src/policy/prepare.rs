@@ -20,11 +20,21 @@
 //!
 //! Preparation is an optimisation and never a condition: a module it does not apply to (one
 //! whose validation calls an import such as WASI, since host-side state cannot be snapshotted,
-//! or one using instructions wizer cannot snapshot, such as `table.grow`) keeps deciding from
-//! its original image, with the reason logged.
+//! one using instructions wizer cannot snapshot, such as `table.grow`, or one whose settings
+//! check does not finish within the preparation's budget) keeps deciding from its original
+//! image, with the reason logged. Any failure, a panic inside wizer included, means "not
+//! prepared"; it never rejects a chain.
+//!
+//! The budget ([`BUDGET`], not the per-decision deadline) bounds the guest code preparation
+//! runs: both calls of `validate-settings`. Reading the snapshotted state afterwards calls only
+//! the accessors wizer generated (they copy globals and memory), with a fresh allowance of
+//! their own: a deadline running out between two of them would leave wizer with half a
+//! snapshot.
 
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
@@ -34,12 +44,44 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 use super::module::{EVALUATOR_INTERFACE, PolicyModule};
 use super::sandbox::Sandbox;
 
-/// `module` deciding from a snapshot taken after it accepted `settings`, or why it cannot.
-pub(crate) fn snapshot(module: &PolicyModule, settings: &str) -> Result<PolicyModule, String> {
+/// How long preparing one chain entry may run the module's own code (its settings check,
+/// twice). A module whose check takes longer is not prepared.
+pub const BUDGET: Duration = Duration::from_secs(10);
+
+/// How long the accessors wizer generated may take to hand over the state, once the module's
+/// settings check is done: they only copy memory, so this is never reached in practice.
+const ACCESSORS_ALLOWANCE: Duration = Duration::from_secs(10);
+
+/// `module` deciding from a snapshot taken after it accepted `settings`, or why it cannot,
+/// running the module's code for at most `budget`. Never panics.
+pub(crate) fn snapshot(
+    module: &PolicyModule,
+    settings: &str,
+    budget: Duration,
+) -> Result<PolicyModule, String> {
+    let until = Instant::now().checked_add(budget);
+    std::panic::catch_unwind(AssertUnwindSafe(|| take(module, settings, until))).unwrap_or_else(
+        |panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("preparing the snapshot panicked: {what}"))
+        },
+    )
+}
+
+/// [`snapshot`], the module's code running until `until` (`None`: no limit but its own).
+fn take(
+    module: &PolicyModule,
+    settings: &str,
+    until: Option<Instant>,
+) -> Result<PolicyModule, String> {
     // First on the module as compiled, which costs one instantiation: a module that calls an
     // import while validating (a Python guest reads its environment) is found out before
     // instrumenting and compiling it, which takes seconds for a large guest.
-    validated(module, module.component(), settings)?;
+    validated(module, module.component(), settings, until)?;
 
     let origin = module.origin();
     let compiler = &origin.compiler;
@@ -52,8 +94,9 @@ pub(crate) fn snapshot(module: &PolicyModule, settings: &str) -> Result<PolicyMo
     let (component, _) = compiler
         .component(&name, &digest, &instrumented)
         .map_err(|error| format!("{error:#}"))?;
-    let (mut store, instance) = validated(module, &component, settings)?;
+    let (mut store, instance) = validated(module, &component, settings, until)?;
 
+    store.set_epoch_deadline(module.ticks(ACCESSORS_ALLOWANCE));
     let mut state = Accessors {
         store: &mut store,
         instance,
@@ -74,19 +117,27 @@ pub(crate) fn snapshot(module: &PolicyModule, settings: &str) -> Result<PolicyMo
         .map_err(|error| format!("{error:#}"))
 }
 
-/// An instance of `component` (the module or its instrumented form) under the module's limits
-/// that accepted `settings`. Host-side state (WASI streams, resources) would not be in a
-/// snapshot, so every import traps.
+/// An instance of `component` (the module or its instrumented form) under the module's
+/// memory limit that accepted `settings` before `until`. Host-side state (WASI streams,
+/// resources) would not be in a snapshot, so every import traps.
 fn validated(
     module: &PolicyModule,
     component: &Component,
     settings: &str,
+    until: Option<Instant>,
 ) -> Result<(Store<Sandbox>, Instance), String> {
+    let left = until.map_or(Duration::MAX, |until| {
+        until.saturating_duration_since(Instant::now())
+    });
+    if left.is_zero() {
+        return Err("the preparation's budget ran out".to_owned());
+    }
     let mut linker = Linker::new(component.engine());
     linker
         .define_unknown_imports_as_traps(component)
         .map_err(|error| format!("{error:#}"))?;
     let mut store = module.sandbox_store();
+    store.set_epoch_deadline(module.ticks(left));
     let instance = linker
         .instantiate(&mut store, component)
         .map_err(|error| format!("cannot instantiate the module: {error:#}"))?;
@@ -197,5 +248,74 @@ impl ComponentInstanceState for Accessors<'_> {
 
     async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
         self.call(instance, func, |_, value: f64| value.to_bits())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::embedded::REQUIRE_TICKET;
+    use crate::policy::{Chain, ChainEntry, EngineConfig, Limits, PolicyEngine};
+
+    fn chain(limits: Limits) -> Chain {
+        let engine = PolicyEngine::new(&EngineConfig::default()).expect("an engine");
+        let module = engine
+            .load("require_ticket.wasm", REQUIRE_TICKET, limits)
+            .expect("the shipped policy loads");
+        let settings = json!({
+            "namespaces": ["payments"],
+            "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b",
+            "approver_groups": ["idp:sre-leads"],
+        });
+        Chain::new(vec![ChainEntry::new(
+            "tickets",
+            Arc::new(module),
+            &settings,
+        )])
+        .expect("settings accepted")
+    }
+
+    /// A budget that runs out while preparing (compiling the instrumented module alone takes
+    /// longer than 1 ms) means "not prepared", never a panic or a rejected chain.
+    #[test]
+    fn a_budget_that_runs_out_means_not_prepared() {
+        let chain = chain(Limits::default());
+        let entry = &chain.entries()[0];
+        let refused = super::snapshot(entry.module(), entry.settings(), Duration::from_millis(1));
+        let Err(reason) = refused else {
+            panic!("prepared within 1 ms")
+        };
+        assert!(reason.contains("budget ran out"), "{reason}");
+        let prepared = chain.prepare_within(Duration::from_millis(1));
+        assert_eq!(prepared.entries()[0].module().prepared_for(), None);
+    }
+
+    /// The per-decision deadline does not bound preparation: with a deadline of 1 ms (which
+    /// made wizer panic when it ran out between two accessor calls) the entry is prepared.
+    #[test]
+    fn a_one_millisecond_decision_deadline_still_prepares() {
+        let limits = Limits {
+            deadline: Duration::from_millis(1),
+            ..Limits::default()
+        };
+        let prepared = chain(limits).prepare();
+        assert!(prepared.entries()[0].module().prepared_for().is_some());
+    }
+
+    /// The switch: an entry with its snapshot off is left as it is.
+    #[test]
+    fn an_entry_with_its_snapshot_off_is_not_prepared() {
+        let chain = chain(Limits::default());
+        let entries = chain
+            .entries()
+            .iter()
+            .map(|entry| entry.clone().with_snapshot(false))
+            .collect();
+        let prepared = Chain::new(entries).expect("settings accepted").prepare();
+        assert_eq!(prepared.entries()[0].module().prepared_for(), None);
     }
 }

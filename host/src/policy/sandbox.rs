@@ -7,15 +7,24 @@
 //! written in languages whose runtime reads the clock or the random generator (Python, JavaScript,
 //! C's libc) therefore see the Unix epoch on both clocks and the same bytes on every run.
 //!
+//! No WASI call outlives the call's deadline: output goes to in-memory pipes (never blocks), no
+//! file, socket or environment is there to wait on, and a sleep (a pollable of the monotonic
+//! clock, see [`bounded_sleep`]) ends at the deadline at the latest, after which the guest's
+//! next instruction is interrupted (and a call that returns after its deadline counts as
+//! exceeding it, see [`Sandbox::past_deadline`]).
+//!
 //! The WASI context is built lazily, on the guest's first WASI call: most Rust policies never
 //! make one during a decision, and building the context (random generators, clocks, pipes)
 //! costs more than instantiating the guest.
 
 use serde::Serialize;
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::{DynPollable, Pollable};
 
 use wasmtime_wasi::{
     Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView,
@@ -47,6 +56,9 @@ pub(crate) struct Sandbox {
     memory_exceeded: bool,
     /// Capacity of each output pipe, in bytes.
     output_capacity: usize,
+    /// When the call must have ended (its deadline, plus the epoch tick of slack the epoch
+    /// deadline has too).
+    deadline: Instant,
     /// Built on the first WASI call.
     wasi: Option<Box<WasiState>>,
 }
@@ -59,14 +71,22 @@ struct WasiState {
 }
 
 impl Sandbox {
-    /// A sandbox with this memory limit and output pipe capacity.
-    pub(crate) fn new(memory_limit: usize, output_capacity: usize) -> Self {
+    /// A sandbox with this memory limit and output pipe capacity, for a call that must end by
+    /// `deadline`.
+    pub(crate) fn new(memory_limit: usize, output_capacity: usize, deadline: Instant) -> Self {
         Self {
             memory_limit,
             memory_exceeded: false,
             output_capacity,
+            deadline,
             wasi: None,
         }
+    }
+
+    /// Whether the call's deadline has passed: a call that returns after it (having slept up
+    /// to it in a host call, where epoch interruption cannot reach) is a failure all the same.
+    pub(crate) fn past_deadline(&self) -> bool {
+        Instant::now() > self.deadline
     }
 
     /// Whether the guest hit its memory limit (which traps it).
@@ -106,14 +126,20 @@ impl WasiState {
                 FIXED_RANDOM[..16].try_into().expect("16 bytes"),
             ))
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(TABLE_CAPACITY);
         Self {
             ctx,
-            table: ResourceTable::new(),
+            table,
             stdout,
             stderr,
         }
     }
 }
+
+/// Most WASI resources (streams, pollables, ...) a guest may hold at once; beyond, creating
+/// one fails. A policy needs a handful; the bound keeps a guest from growing host memory.
+const TABLE_CAPACITY: usize = 4096;
 
 /// The bytes a guest's random generators return, repeated: fixed so that decisions replay.
 /// (A policy has no secret to protect with entropy; a hash seed or an id it draws is the same
@@ -153,6 +179,35 @@ impl WasiView for Sandbox {
             ctx: &mut wasi.ctx,
             table: &mut wasi.table,
         }
+    }
+}
+
+/// `wasi:clocks/monotonic-clock`'s `subscribe-duration` for a policy: a pollable ready after
+/// `nanos` nanoseconds or at the call's deadline, whichever comes first. (WASI's own sleeps for
+/// as long as asked, in a host call the epoch deadline cannot interrupt.)
+pub(crate) fn bounded_sleep(
+    sandbox: &mut Sandbox,
+    nanos: u64,
+) -> wasmtime::Result<Resource<DynPollable>> {
+    let until = Instant::now()
+        .checked_add(Duration::from_nanos(nanos))
+        .map_or(sandbox.deadline, |until| until.min(sandbox.deadline));
+    let table = sandbox.ctx().table;
+    let sleep = table.push(Sleep(until))?;
+    wasmtime_wasi::p2::subscribe(table, sleep)
+}
+
+/// A sleep until an instant (never past the call's deadline, see [`bounded_sleep`]).
+struct Sleep(Instant);
+
+impl Pollable for Sleep {
+    fn ready<'a, 'b>(&'a mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        let until = tokio::time::Instant::from_std(self.0);
+        Box::pin(tokio::time::sleep_until(until))
     }
 }
 

@@ -43,6 +43,9 @@ pub struct EntrySpec {
     pub limits: Limits,
     /// Whether the chain goes on after it denies.
     pub on_deny: OnDeny,
+    /// Whether its decisions (and its candidate's) start from a snapshot taken after the
+    /// module accepted its settings (see [`Chain::prepare`]).
+    pub snapshot: bool,
     /// A candidate evaluated beside it, whose verdict never counts.
     pub candidate: Option<CandidateSpec>,
 }
@@ -362,19 +365,24 @@ fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain,
     let mut paths = Vec::with_capacity(spec.len());
     let mut candidates = Vec::new();
     for (index, entry) in spec.iter().enumerate() {
-        let active = loader.load(&entry.name, &entry.module, entry.limits)?;
+        let active = loader.load(&entry.name, &entry.module, entry.limits, entry.snapshot)?;
         entries.push(
             ChainEntry::new(entry.name.clone(), active.module, &entry.settings)
-                .with_on_deny(entry.on_deny),
+                .with_on_deny(entry.on_deny)
+                .with_snapshot(entry.snapshot),
         );
         paths.push(active.path);
         if let Some(candidate) = &entry.candidate {
-            let loaded = loader.load(&entry.name, &candidate.module, entry.limits)?;
-            let chain = Chain::new(vec![ChainEntry::new(
-                entry.name.clone(),
-                Arc::clone(&loaded.module),
-                &candidate.settings,
-            )])
+            let loaded =
+                loader.load(&entry.name, &candidate.module, entry.limits, entry.snapshot)?;
+            let chain = Chain::new(vec![
+                ChainEntry::new(
+                    entry.name.clone(),
+                    Arc::clone(&loaded.module),
+                    &candidate.settings,
+                )
+                .with_snapshot(entry.snapshot),
+            ])
             .map_err(|error| rejected(&entry.name, &loaded, &error))?
             .prepare();
             candidates.push(Candidate {
@@ -473,12 +481,20 @@ struct Loader<'a> {
     engine: &'a PolicyEngine,
     previous: &'a PolicySet,
     settle: Option<Duration>,
-    loaded: HashMap<(PathBuf, Limits), Result<Loaded, Rejection>>,
+    loaded: HashMap<(PathBuf, Limits, bool), Result<Loaded, Rejection>>,
 }
 
 impl Loader<'_> {
-    fn load(&mut self, entry: &str, path: &Path, limits: Limits) -> Result<Loaded, Failure> {
-        let key = (path.to_owned(), limits);
+    /// The module of `path` with `limits`: the previous set's if its bytes are unchanged (only
+    /// one that is not prepared when `snapshot` is off), else freshly loaded.
+    fn load(
+        &mut self,
+        entry: &str,
+        path: &Path,
+        limits: Limits,
+        snapshot: bool,
+    ) -> Result<Loaded, Failure> {
+        let key = (path.to_owned(), limits, snapshot);
         if let Some(done) = self.loaded.get(&key) {
             return done.clone().map_err(|mut rejection| {
                 rejection.entry = Some(entry.to_owned());
@@ -498,7 +514,7 @@ impl Loader<'_> {
         })?;
         let digest = hex::encode(Sha256::digest(&bytes));
         // The cases file runs even for an unchanged module: it may be new or changed.
-        let result = match self.reusable(path, &digest, limits) {
+        let result = match self.reusable(path, &digest, limits, snapshot) {
             Some(module) => Ok(module),
             None => self.fresh(entry, path, &digest, &bytes, limits),
         }
@@ -541,8 +557,15 @@ impl Loader<'_> {
         Ok(module)
     }
 
-    /// The previous set's module loaded from `path` with these bytes and limits, if any.
-    fn reusable(&self, path: &Path, digest: &str, limits: Limits) -> Option<Arc<PolicyModule>> {
+    /// The previous set's module loaded from `path` with these bytes and limits (and not
+    /// deciding from a snapshot unless `snapshot`), if any.
+    fn reusable(
+        &self,
+        path: &Path,
+        digest: &str,
+        limits: Limits,
+        snapshot: bool,
+    ) -> Option<Arc<PolicyModule>> {
         self.previous.chains.values().find_map(|chain| {
             let active = chain
                 .active
@@ -555,8 +578,11 @@ impl Loader<'_> {
                 .iter()
                 .flat_map(|c| c.chain.entries().iter().map(move |e| (e.module(), &c.path)));
             active.chain(candidates).find_map(|(module, p)| {
-                (p == path && module.digest() == digest && module.limits() == limits)
-                    .then(|| Arc::clone(module))
+                (p == path
+                    && module.digest() == digest
+                    && module.limits() == limits
+                    && (snapshot || module.prepared_for().is_none()))
+                .then(|| Arc::clone(module))
             })
         })
     }

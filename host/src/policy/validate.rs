@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::types::{Access, AccessRequest, Approval, Decision, Grant, Rule};
 use super::within::{self, Wider};
+use crate::domain::is_dns1123_label;
 
 /// Longest deny or approval reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 4096;
@@ -212,18 +213,6 @@ fn check_reason(field: &'static str, reason: &str) -> Result<(), Malformed> {
         });
     }
     Ok(())
-}
-
-/// A Kubernetes namespace name: a DNS-1123 label.
-pub fn is_dns1123_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-'
 }
 
 /// A ClusterRole name Kubernetes accepts (a path segment name, at most 253 bytes).

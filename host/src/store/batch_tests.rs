@@ -143,7 +143,7 @@ async fn concurrent_writes_are_each_stored_once_with_their_events_in_order() {
         }
         assert_eq!(kinds, expected, "the events of `{id}`, in order");
     }
-    let report = audit::verify(&store).await.unwrap();
+    let report = audit::verify(&store, Vec::new()).await.unwrap();
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.events, events as u64);
 }
@@ -176,7 +176,7 @@ async fn writes_waiting_together_are_committed_in_one_batch() {
         "the {waiting} queued writes share one transaction"
     );
     assert_eq!(after.writes - before.writes, waiting as u64);
-    let report = audit::verify(&t.store).await.unwrap();
+    let report = audit::verify(&t.store, Vec::new()).await.unwrap();
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.events, 3 * (waiting as u64 + 1));
 }
@@ -257,7 +257,7 @@ async fn a_failing_write_is_rolled_back_alone_and_the_others_are_committed() {
         12,
         "three events for each of the four requests"
     );
-    let report = audit::verify(&t.store).await.unwrap();
+    let report = audit::verify(&t.store, Vec::new()).await.unwrap();
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.events, 12);
 }
@@ -322,7 +322,7 @@ async fn when_the_last_write_of_a_batch_fails_the_others_are_still_committed() {
         store.get_request("kept").await.unwrap().state,
         RequestState::Denied
     );
-    let report = audit::verify(&store).await.unwrap();
+    let report = audit::verify(&store, Vec::new()).await.unwrap();
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.events, 9);
 }
@@ -354,7 +354,7 @@ async fn a_panicking_write_is_answered_and_the_writer_carries_on() {
         3,
         "only the later request's events: {events:?}"
     );
-    let report = audit::verify(&t.store).await.unwrap();
+    let report = audit::verify(&t.store, Vec::new()).await.unwrap();
     assert!(report.is_intact(), "{report}");
 }
 
@@ -380,7 +380,7 @@ async fn sustained_writes_start_the_wal_over_rather_than_grow_it() {
     for n in 0..20_000 {
         decided_deny(&t.store, &format!("r{n}")).await.unwrap();
         if wal_restarts(&wal) != restarts {
-            let report = audit::verify(&t.store).await.unwrap();
+            let report = audit::verify(&t.store, Vec::new()).await.unwrap();
             assert!(report.is_intact(), "{report}");
             assert_eq!(report.events, 3 * (n + 2));
             return;

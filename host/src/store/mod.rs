@@ -1,7 +1,8 @@
 //! Wicket's state in SQLite (WAL mode, foreign keys on, busy timeout): the installation id,
-//! access requests and their states, the policy verdicts, the Kubernetes objects provisioned
-//! for each request, promoted candidate policies, and the audit log. Every change that matters is written in
-//! one transaction together with its audit events, so the log and the state never disagree.
+//! access requests, their states and the time of their timers (`due_at`, see `timers.rs`), the
+//! policy verdicts, the Kubernetes objects provisioned for each request, promoted candidate
+//! policies, and the audit log. Every change that matters is written in one transaction
+//! together with its audit events, so the log and the state never disagree.
 //!
 //! # Writes: one writer, group commit
 //!
@@ -32,11 +33,12 @@
 //! `host/migrations/` and is applied on open.
 
 mod audit_log;
+mod audit_reads;
 mod installation;
 mod objects;
 mod promotions;
 mod requests;
-mod state;
+mod timers;
 mod wal_vfs;
 mod writer;
 
@@ -52,10 +54,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use writer::WriteStats;
 use writer::{Tx, Writer};
 
-pub(crate) use audit_log::RawAuditRow;
+pub use crate::domain::{RequestState, UnknownState};
 pub use objects::{ObjectRef, ProvisionedObject};
 pub use requests::{Decided, ListFilter, ModuleVerdict, Page, RequestRecord, Transition};
-pub use state::{RequestState, UnknownState};
+pub use timers::DueTimer;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -297,5 +299,7 @@ fn parse_state(text: &str) -> Result<RequestState> {
 mod batch_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod timers_tests;
 #[cfg(test)]
 mod wal_vfs_tests;

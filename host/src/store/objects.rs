@@ -2,23 +2,14 @@
 //! reconciler know what exists without asking the cluster first.
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::Row;
 
 use super::audit_log::Prepared;
 use super::{Result, Store, now, timestamp};
 use crate::audit::{Actor, Details};
 
-/// A Kubernetes object, by kind, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ObjectRef {
-    /// The kind, e.g. `ServiceAccount`, `RoleBinding`.
-    pub kind: String,
-    /// The namespace; `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
-    /// The name.
-    pub name: String,
-}
+pub use crate::domain::ObjectRef;
 
 /// An object recorded for a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -12,7 +12,8 @@ use sqlx::{Row, Sqlite};
 use super::audit_log::Prepared;
 use super::{Error, RequestState, Result, Store, from_json, now, parse_state, timestamp, to_json};
 use crate::audit::{Actor, Details};
-use crate::policy::types::{Access, AccessRequest, Decision, Grant, Identity, Rule};
+use crate::policy::Verdict;
+use crate::policy::types::{Access, AccessRequest, Grant, Identity, Rule};
 
 /// A stored access request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,8 +40,8 @@ pub struct RequestRecord {
     pub context: BTreeMap<String, String>,
     /// Where it stands.
     pub state: RequestState,
-    /// The policy chain's combined decision, once made.
-    pub verdict: Option<Decision>,
+    /// The policy chain's combined decision, once made (each module's approval apart).
+    pub verdict: Option<Verdict>,
     /// What is (to be) provisioned: the grant of an allowing or approval-needing verdict.
     pub grant: Option<Grant>,
     /// When the grant ends, once active.
@@ -53,23 +54,7 @@ pub struct RequestRecord {
     pub updated_at: Timestamp,
 }
 
-/// One policy module's part in a verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModuleVerdict {
-    /// The module's configured name.
-    pub module: String,
-    /// sha256 of the module's bytes, hex.
-    pub digest: String,
-    /// Its decision; `None` when it failed (trap, timeout, malformed answer) or did not run.
-    pub decision: Option<Decision>,
-    /// How long it took, in microseconds.
-    pub duration_us: u64,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-    /// When it did not run: the earlier module whose deny stopped the chain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped_after: Option<String>,
-}
+pub use crate::domain::ModuleVerdict;
 
 /// A move of one request from one state to another.
 #[derive(Debug, Clone)]
@@ -131,9 +116,10 @@ macro_rules! select_request {
 }
 
 /// The requests in one live state, through the partial index
-/// `requests_live_by_state_expiry` (migration 0003), whose `WHERE` term it repeats.
+/// `requests_live_by_state_expiry` (migration 0008), whose `WHERE` term it repeats.
 pub(super) const LIVE_IN_STATE: &str = select_request!(
-    "WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active')
+    "WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active',
+                     'revoking', 'expiring')
        AND state = ? ORDER BY expires_at, created_at, id"
 );
 
@@ -151,7 +137,7 @@ pub struct Decided<'a> {
     /// Who asked.
     pub requester: &'a Identity,
     /// The chain's combined decision.
-    pub decision: &'a Decision,
+    pub decision: &'a Verdict,
     /// Each module's part, in chain order.
     pub modules: &'a [ModuleVerdict],
     /// Where the verdict puts it: `approved`, `pending-approval`, `denied` or `failed`.
@@ -177,11 +163,7 @@ impl Store {
             .map_err(|e| Error::Corrupt(e.to_string()))?;
         let duration = i64::try_from(request.duration_seconds)
             .map_err(|_| Error::Corrupt("duration is out of range".to_owned()))?;
-        let grant = match d.decision {
-            Decision::Allow { grant } => Some(grant.clone()),
-            Decision::NeedsApproval { approval } => Some(approval.grant.clone()),
-            Decision::Deny { .. } => None,
-        };
+        let grant = d.decision.grant().cloned();
         let columns = (
             to_json(&request.namespaces)?,
             to_json(&StoredAccess {
@@ -410,7 +392,7 @@ impl Store {
 }
 
 /// Why a compare-and-set on `id`'s state failed: it is in another state, or gone.
-fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestState) -> Error {
+pub(super) fn conflict(conn: &rusqlite::Connection, id: &str, expected: RequestState) -> Error {
     let state = conn
         .query_row("SELECT state FROM requests WHERE id = ?", [id], |row| {
             row.get::<_, String>(0)
@@ -475,7 +457,7 @@ fn parse_cursor(cursor: &str) -> Result<String> {
 }
 
 /// A row of either driver (the pool's sqlx rows, the writer's rusqlite rows), read by name.
-trait Columns {
+pub(super) trait Columns {
     fn value<T>(&self, column: &str) -> Result<T>
     where
         T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
@@ -499,7 +481,7 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
-fn read_request(row: &impl Columns) -> Result<RequestRecord> {
+pub(super) fn read_request(row: &impl Columns) -> Result<RequestRecord> {
     let text = |column: &str| row.value::<String>(column);
     let optional = |column: &str| row.value::<Option<String>>(column);
     let access: StoredAccess = from_json("access", &text("access")?)?;

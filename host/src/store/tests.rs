@@ -57,7 +57,7 @@ pub(crate) async fn decided(
         .insert_decided(Decided {
             request,
             requester: &identity(subject),
-            decision,
+            decision: &decision.clone().into(),
             modules: &[],
             to,
             actor: &Actor::service("policy"),
@@ -178,7 +178,7 @@ async fn a_decided_request_is_stored_with_its_events_in_one_change() {
     assert_eq!(stored.issuer, "https://login.example.com");
     assert_eq!(stored.namespaces, ["payments"]);
     assert_eq!(stored.context["ticket"], "INC-123");
-    assert_eq!(stored.verdict, Some(deny()));
+    assert_eq!(stored.verdict, Some(deny().into()));
     assert_eq!(stored.grant, None);
     assert_eq!(stored.created_at.to_string(), "2026-11-21T10:00:00Z");
     assert_eq!(stored, t.store.get_request("r1").await.unwrap());
@@ -206,7 +206,7 @@ async fn duplicate_and_missing_ids_are_named_and_the_first_verdict_stays() {
     assert_eq!(missing.to_string(), "request `r2` not found");
     assert_eq!(
         t.store.get_request("r1").await.unwrap().verdict,
-        Some(deny())
+        Some(deny().into())
     );
     assert_eq!(
         audit_kinds(&t.store, "r1").await.len(),
@@ -224,7 +224,7 @@ async fn verdict_stores_decision_grant_and_each_module_in_order() {
         .insert_decided(Decided {
             request: &request("r1"),
             requester: &identity("alice"),
-            decision: &allow(),
+            decision: &allow().into(),
             modules: &modules,
             to: RequestState::Approved,
             actor: &workflow(),
@@ -233,7 +233,7 @@ async fn verdict_stores_decision_grant_and_each_module_in_order() {
         .await
         .unwrap();
     assert_eq!(stored.state, RequestState::Approved);
-    assert_eq!(stored.verdict, Some(allow()));
+    assert_eq!(stored.verdict, Some(allow().into()));
     let Decision::Allow { grant } = allow() else {
         unreachable!()
     };
@@ -334,7 +334,7 @@ async fn of_two_racing_teardowns_exactly_one_wins() {
     let revoke = t.store.transition(Transition {
         id: "r1",
         from: RequestState::Active,
-        to: RequestState::Revoked,
+        to: RequestState::Revoking,
         actor: &admin,
         note: Some("revoked by an admin"),
         detail: None,
@@ -625,7 +625,7 @@ fn store_and_its_futures_cross_threads() {
     if let Some(store) = store {
         send(store.get_request("r1"));
         send(store.list_requests(&ListFilter::default()));
-        send(crate::audit::verify(&store));
+        send(crate::audit::verify(&store, Vec::new()));
     }
 }
 
@@ -670,7 +670,8 @@ async fn lookups_by_live_state_use_the_partial_index_and_final_states_still_answ
     );
     let indexed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM requests INDEXED BY requests_live_by_state_expiry
-         WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active')",
+         WHERE state IN ('received', 'pending-approval', 'approved', 'provisioning', 'active',
+                         'revoking', 'expiring')",
     )
     .fetch_one(t.store.pool())
     .await

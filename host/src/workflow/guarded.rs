@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use super::Workflow;
 use crate::guard::{self, Guardrails, PodSecurity, Scope, Violation, pod_security};
-use crate::policy::types::{Access, AccessRequest, Decision, Grant, Rule};
+use crate::policy::Verdict;
+use crate::policy::types::{Access, AccessRequest, Grant, Rule};
 
 impl Workflow {
     pub(super) fn guardrails(&self, cluster: &str) -> Result<&Guardrails, String> {
@@ -38,11 +39,10 @@ impl Workflow {
     /// Why the grant of `decision` is refused, if it is: the guardrails again (defence in
     /// depth under the request check), the cluster rules' scopes, and the rules of the
     /// ClusterRoles its roles bind, read now.
-    pub(super) async fn refuse_grant(&self, cluster: &str, decision: &Decision) -> Option<String> {
+    pub(super) async fn refuse_grant(&self, cluster: &str, decision: &Verdict) -> Option<String> {
         let grant = match decision {
-            Decision::Allow { grant } => grant,
-            Decision::NeedsApproval { approval } => &approval.grant,
-            Decision::Deny { .. } => return None,
+            Verdict::Allow { grant } | Verdict::NeedsApproval { grant, .. } => grant,
+            Verdict::Deny { .. } => return None,
         };
         let checked = async {
             let guardrails = self.guardrails(cluster)?;

@@ -1,8 +1,10 @@
 //! The service's counters, kept and rendered by `prometheus-client` (the Prometheus text
 //! format 0.0.4): requests by outcome, policy decision latency, provisioning failures by step,
-//! active grants, and the policy lifecycle (reloads by outcome, rejections, shadow differences,
-//! the serving generation).
+//! active grants, teardown retries and the grants whose teardown awaits one, and the policy
+//! lifecycle (reloads by outcome, rejections, shadow differences, the serving generation).
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::prometheus_text;
@@ -34,6 +36,8 @@ pub struct Metrics {
     rejections: Family<Label, Counter>,
     differences: Family<Labels2, Counter>,
     generation: Gauge,
+    teardown_retries: Counter,
+    teardowns_pending: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Default for Metrics {
@@ -46,6 +50,8 @@ impl Default for Metrics {
             rejections: Family::default(),
             differences: Family::default(),
             generation: Gauge::default(),
+            teardown_retries: Counter::default(),
+            teardowns_pending: Arc::default(),
         }
     }
 }
@@ -68,6 +74,23 @@ impl Metrics {
         self.provisioning_failures
             .get_or_create(&[("step", step.to_owned())])
             .inc();
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.teardowns_pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a failed teardown of request `id`, which now awaits a retry.
+    pub fn teardown_failed(&self, id: &str) {
+        self.teardown_retries.inc();
+        self.pending().insert(id.to_owned());
+    }
+
+    /// Request `id` awaits no teardown retry any more.
+    pub fn teardown_settled(&self, id: &str) {
+        self.pending().remove(id);
     }
 
     /// Counts a reload by outcome (`swapped`, `unchanged`, `rejected`) and records the
@@ -114,6 +137,16 @@ impl Metrics {
             "wicket_provisioning_failures",
             "Failed provisionings by step",
             self.provisioning_failures.clone(),
+        );
+        registry.register(
+            "wicket_teardown_retries",
+            "Teardowns that failed and are retried",
+            self.teardown_retries.clone(),
+        );
+        registry.register(
+            "wicket_teardowns_pending",
+            "Grants whose teardown failed and awaits a retry",
+            ConstGauge::new(i64::try_from(self.pending().len()).unwrap_or(i64::MAX)),
         );
         registry.register(
             "wicket_policy_reloads",
@@ -188,6 +221,10 @@ mod tests {
         metrics.reload("rejected", 3);
         metrics.rejection("dev");
         metrics.shadow_difference("dev", "groups");
+        metrics.teardown_failed("r1");
+        metrics.teardown_failed("r1");
+        metrics.teardown_failed("r2");
+        metrics.teardown_settled("r2");
         let writes = WriteStats {
             batches: 2,
             writes: 5,
@@ -212,6 +249,8 @@ mod tests {
             "wicket_policy_generation 3",
             "wicket_store_writes_total 5",
             "wicket_store_batches_total 2",
+            "wicket_teardown_retries_total 3",
+            "wicket_teardowns_pending 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

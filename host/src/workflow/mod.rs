@@ -6,54 +6,57 @@
 //!                                                   ├─ needs-approval ► pending-approval
 //!                                                   └─ allow ─► approved ─► provisioning
 //!                          provisioning ─┬─ ok ─► active ─┬─ timer at expires_at ─► expired
-//!                                        │                └─ revoke ─────────────► revoked
+//!                                        │                │   (teardown failed: expiring ─► expired)
+//!                                        │                └─ revoke ─► revoking ─► revoked
 //!                                        └─ failed step (rolled back) ─► failed
 //! ```
 //!
 //! A new request is decided before it is stored, then stored with its verdict, its state and
 //! their audit events in one store write (a crash while deciding leaves nothing, and the
 //! client got no answer). Every later transition is one compare-and-set store write with its
-//! audit event. Expiry is a
-//! timer per grant (a task sleeping until `expires_at`), re-armed from the store on start.
-//! The [reconciler](Workflow::reconcile) deletes every object of this installation whose
-//! request is not active or is past its expiry, on start and periodically, so a crash leaves
-//! nothing. The [kill switch](Workflow::revoke_in_scope) ends every grant of a subject, of a
-//! cluster, or all of them, at once.
+//! audit event. Work that changes state (submitting, revoking, minting a kubeconfig) runs in a
+//! task of its own that the API handler awaits: a client that hangs up cannot cancel it half
+//! way, and a panic in it fails closed (the request's timer rolls back or completes it).
+//!
+//! Every state that must not stay as it is carries a due time in the store, written in the
+//! same statement as the state (`provisioning`: a deadline; `active`: `expires_at`;
+//! `revoking`, `expiring`: the next teardown attempt), and a [timer](timers.rs) per request drives it on
+//! when due; timers are armed again from the store on start and by every reconciler sweep. A
+//! teardown that fails is retried with a capped exponential backoff until it succeeds,
+//! counted and audited. The [reconciler](Workflow::reconcile) deletes every object of this
+//! installation whose request is not active or is past its expiry, on start and periodically,
+//! so a crash leaves nothing. The [kill switch](Workflow::revoke_in_scope) ends every grant of
+//! a subject, of a cluster, or all of them, at once.
 
-mod chains;
-mod expiry;
 mod guarded;
 mod lifecycle;
 pub mod metrics;
 mod ports;
-mod preflight;
 mod reconcile;
 mod revocations;
-mod targets;
+mod timers;
 mod validate;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::task::AbortHandle;
 
-pub use chains::{LoadError, PolicyChains};
-pub use lifecycle::WatchSettings;
 pub use metrics::Metrics;
 pub use ports::{
     BoxFuture, ChainVerdict, ClusterFailure, Clusters, Decider, IssuedKubeconfig, ManagedObject,
     PolicyLifecycle, ProvisionPlan, ReloadReport, ShadowDifference,
 };
-pub use preflight::Preflight;
 pub use reconcile::Sweep;
 pub use revocations::{RevocationItem, Revocations};
-pub use targets::KubeClusters;
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};
-use crate::policy::types::{Decision, Grant, Identity};
+use crate::policy::Verdict;
+use crate::policy::types::{Grant, Identity};
 use crate::store::{
     self, Decided, ListFilter, ModuleVerdict, Page, RequestRecord, RequestState, Store, Transition,
 };
@@ -82,6 +85,13 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// The work on request `0` panicked or was stopped; its timer rolls the request back or
+    /// completes it.
+    #[error("the work on request `{0}` was interrupted")]
+    Interrupted(String),
+    /// No policy decision could be made now (the evaluation pool is full); nothing was stored.
+    #[error(transparent)]
+    Evaluation(#[from] crate::policy::pool::Error),
 }
 
 /// `Result` with this module's [`Error`].
@@ -101,8 +111,13 @@ pub struct Submitted {
 pub struct Settings {
     /// The longest duration a request may ask for.
     pub max_duration: Duration,
-    /// Wait before retrying a teardown that failed.
+    /// Wait before the first retry of a teardown that failed; each further retry waits
+    /// twice as long as the one before, up to `retry_max_interval`.
     pub retry_interval: Duration,
+    /// The longest wait between two teardown attempts.
+    pub retry_max_interval: Duration,
+    /// How long creating a grant's objects may take before it is abandoned and rolled back.
+    pub provision_timeout: Duration,
     /// Time between two reconciler sweeps.
     pub reconcile_interval: Duration,
 }
@@ -147,42 +162,25 @@ fn now() -> Timestamp {
 /// current Unix time in milliseconds (12 digits) and then 48 random bits.
 ///
 /// Ids sort by the time they were made (as UUIDv7 and ULID do), so every index keyed by one
-/// (the requests' primary key, the audit events by request) grows at its right edge: a write
-/// touches the pages the previous one did, which SQLite and the kernel already hold, instead of
-/// a random page of an index larger than either cache. An id grants nothing by itself (every
-/// read checks who asks), so the 48 random bits only keep ids made in the same millisecond, on
-/// any replica, apart.
+/// (the requests' primary key, the audit events by request) grows at its right edge. An id
+/// grants nothing by itself (every read checks who asks), so the 48 random bits only keep ids
+/// made in the same millisecond, on any replica, apart.
 pub fn new_request_id() -> String {
     let millis = Timestamp::now().as_millisecond() & 0xffff_ffff_ffff;
-    format!("{millis:012x}{}", hex::encode(id_random_bits()))
+    format!("{millis:012x}{}", hex::encode(random_bits()))
 }
 
-/// Random bytes a thread draws from the operating system at once for request ids: one system
-/// call per 42 ids rather than one per id (a system call is a microsecond under a hypervisor).
-const ID_RANDOM_BATCH: usize = 42 * 6;
-
-/// 48 random bits for a request id, from this thread's batch; each byte is handed out once.
-fn id_random_bits() -> [u8; 6] {
-    thread_local! {
-        static BATCH: std::cell::RefCell<([u8; ID_RANDOM_BATCH], usize)> =
-            const { std::cell::RefCell::new(([0; ID_RANDOM_BATCH], ID_RANDOM_BATCH)) };
-    }
-    BATCH.with_borrow_mut(|(bytes, used)| {
-        if *used == ID_RANDOM_BATCH {
-            getrandom::fill(bytes).expect("the operating system provides random bytes");
-            *used = 0;
-        }
-        let mut bits = [0u8; 6];
-        bits.copy_from_slice(&bytes[*used..*used + 6]);
-        *used += 6;
-        bits
-    })
+/// 48 random bits from the operating system.
+fn random_bits() -> [u8; 6] {
+    let mut bits = [0u8; 6];
+    getrandom::fill(&mut bits).expect("the operating system provides random bytes");
+    bits
 }
 
 /// A fresh error id: 12 random hex digits that tie what a caller is told to the log line with
 /// the cause.
 fn new_error_id() -> String {
-    hex::encode(id_random_bits())
+    hex::encode(random_bits())
 }
 
 /// Marks a request as being worked on by this process, so that the reconciler leaves its
@@ -265,10 +263,40 @@ impl Workflow {
     /// `pending-approval`, `denied` or `failed`) and each module's part in the verdict.
     #[tracing::instrument(skip_all, fields(subject = %identity.subject))]
     pub async fn submit(&self, identity: &Identity, body: NewRequest) -> Result<Submitted> {
-        let request = body.validate(&self.inner.bounds, new_request_id(), now())?;
+        let id = new_request_id();
+        let (workflow, identity) = (self.clone(), identity.clone());
+        let owned = id.clone();
+        self.detached(
+            &id,
+            async move { workflow.decide(&identity, body, owned).await },
+        )
+        .await
+    }
+
+    /// Runs `work` on request `id` in a task of its own and waits for it: a caller that stops
+    /// waiting (a client that hung up) does not cancel it. If it panics, the request's timer
+    /// is armed at once, to roll back or complete what the work left half-way.
+    async fn detached<T: Send + 'static>(
+        &self,
+        id: &str,
+        work: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        match tokio::spawn(work).await {
+            Ok(done) => done,
+            Err(error) => {
+                tracing::error!(request_id = %id, %error, "work on a request was interrupted; its timer takes over");
+                self.arm(id, now());
+                Err(Error::Interrupted(id.to_owned()))
+            }
+        }
+    }
+
+    /// [`Workflow::submit`]'s work, in its own task.
+    async fn decide(&self, identity: &Identity, body: NewRequest, id: String) -> Result<Submitted> {
+        let request = body.validate(&self.inner.bounds, id, now())?;
         let _in_flight = InFlight::new(&self.inner, &request.id);
         let deny = |reason: String| ChainVerdict {
-            decision: Decision::Deny { reason },
+            decision: Verdict::Deny { reason },
             modules: Vec::new(),
             duration: Duration::ZERO,
             differences: Vec::new(),
@@ -280,20 +308,21 @@ impl Workflow {
                     .inner
                     .decider
                     .decide(identity, &request)
+                    .await?
                     .unwrap_or_else(|| {
                         deny(format!("cluster `{}` has no policy chain", request.cluster))
                     });
                 if let Some(reason) = self.refuse_grant(&request.cluster, &verdict.decision).await {
-                    verdict.decision = Decision::Deny { reason };
+                    verdict.decision = Verdict::Deny { reason };
                 }
                 verdict
             }
         };
         self.inner.metrics.decision(verdict.duration);
         let to = match &verdict.decision {
-            Decision::Deny { .. } => RequestState::Denied,
-            Decision::NeedsApproval { .. } => RequestState::PendingApproval,
-            Decision::Allow { .. } => RequestState::Approved,
+            Verdict::Deny { .. } => RequestState::Denied,
+            Verdict::NeedsApproval { .. } => RequestState::PendingApproval,
+            Verdict::Allow { .. } => RequestState::Approved,
         };
         let mut shadow = Vec::with_capacity(verdict.differences.len());
         for difference in verdict.differences {
@@ -321,7 +350,7 @@ impl Workflow {
             .await?;
         tracing::info!(request_id = %request.id, state = %record.state, "decided");
         let record = match verdict.decision {
-            Decision::Allow { grant } => self.provision(record, grant).await?,
+            Verdict::Allow { grant } => self.provision(record, grant).await?,
             _ => record,
         };
         self.inner.metrics.request(record.state.as_str());
@@ -332,20 +361,28 @@ impl Workflow {
     }
 
     /// `approved` → `provisioning` → `active` (timer armed) or `failed` (rolled back).
+    /// `provisioning` is stored with a deadline (`provision_timeout` and a retry interval
+    /// ahead) after which its timer, armed again by a restart or the reconciler, rolls back a
+    /// provisioning that no task is working on.
     async fn provision(&self, record: RequestRecord, grant: Grant) -> Result<RequestRecord> {
         let store = &self.inner.store;
+        let settings = &self.inner.settings;
         let workflow = actor("workflow");
         let id = record.id.as_str();
+        let deadline = after(now(), settings.provision_timeout + settings.retry_interval);
         store
-            .transition(Transition {
-                id,
-                from: RequestState::Approved,
-                to: RequestState::Provisioning,
-                actor: &workflow,
-                note: None,
-                detail: None,
-                expires_at: None,
-            })
+            .transition_due(
+                Transition {
+                    id,
+                    from: RequestState::Approved,
+                    to: RequestState::Provisioning,
+                    actor: &workflow,
+                    note: None,
+                    detail: None,
+                    expires_at: None,
+                },
+                Some(deadline),
+            )
             .await?;
         let ttl = i64::try_from(grant.ttl_seconds).unwrap_or(i64::MAX);
         let expires_at = now()
@@ -367,7 +404,11 @@ impl Workflow {
                     expires_at,
                     grant,
                 };
-                self.inner.clusters.provision(&record.cluster, &plan).await
+                let provisioning = self.inner.clusters.provision(&record.cluster, &plan);
+                match tokio::time::timeout(settings.provision_timeout, provisioning).await {
+                    Ok(provisioned) => provisioned,
+                    Err(_) => Err(self.abandon(&record).await),
+                }
             }
             Err(message) => Err(ClusterFailure {
                 step: Some("guardrails".to_owned()),
@@ -380,15 +421,18 @@ impl Workflow {
                     store.record_object(id, object, &workflow).await?;
                 }
                 let active = store
-                    .transition(Transition {
-                        id,
-                        from: RequestState::Provisioning,
-                        to: RequestState::Active,
-                        actor: &workflow,
-                        note: None,
-                        detail: None,
-                        expires_at: Some(expires_at),
-                    })
+                    .transition_due(
+                        Transition {
+                            id,
+                            from: RequestState::Provisioning,
+                            to: RequestState::Active,
+                            actor: &workflow,
+                            note: None,
+                            detail: None,
+                            expires_at: Some(expires_at),
+                        },
+                        Some(expires_at),
+                    )
                     .await?;
                 self.arm(id, expires_at);
                 tracing::info!(request_id = %id, %expires_at, "active");
@@ -405,15 +449,18 @@ impl Workflow {
                 let note = format!("provisioning failed at step `{step}` (error id `{error_id}`)");
                 let detail = format!("{note}: {}", failure.message);
                 Ok(store
-                    .transition(Transition {
-                        id,
-                        from: RequestState::Provisioning,
-                        to: RequestState::Failed,
-                        actor: &workflow,
-                        note: Some(&note),
-                        detail: Some(&detail),
-                        expires_at: None,
-                    })
+                    .transition_due(
+                        Transition {
+                            id,
+                            from: RequestState::Provisioning,
+                            to: RequestState::Failed,
+                            actor: &workflow,
+                            note: Some(&note),
+                            detail: Some(&detail),
+                            expires_at: None,
+                        },
+                        None,
+                    )
                     .await?)
             }
         }
@@ -456,6 +503,13 @@ impl Workflow {
     /// Mints a kubeconfig for an active request of `identity`. Only its requester gets one;
     /// the text is never stored, logged or audited (the audit says that one was issued).
     pub async fn kubeconfig(&self, identity: &Identity, id: &str) -> Result<IssuedKubeconfig> {
+        let (workflow, identity, owned) = (self.clone(), identity.clone(), id.to_owned());
+        self.detached(id, async move { workflow.issue(&identity, &owned).await })
+            .await
+    }
+
+    /// [`Workflow::kubeconfig`]'s work, in its own task: the token minted is always audited.
+    async fn issue(&self, identity: &Identity, id: &str) -> Result<IssuedKubeconfig> {
         let record = self.visible(identity, id, false).await?;
         let now = now();
         let remaining = match (record.state, record.expires_at) {
@@ -496,7 +550,8 @@ impl Workflow {
     }
 
     /// Ends a request early: an active grant is torn down at once, a pending one withdrawn.
-    /// Its requester may revoke it, and anyone when `admin`.
+    /// Its requester may revoke it, and anyone when `admin`. A grant whose teardown fails
+    /// comes back `revoking`: its timer retries the teardown until it succeeds.
     pub async fn revoke(
         &self,
         identity: &Identity,
@@ -504,11 +559,18 @@ impl Workflow {
         admin: bool,
     ) -> Result<RequestRecord> {
         let record = self.visible(identity, id, admin).await?;
-        self.end_early(&record, &Actor::user(identity), None).await
+        let workflow = self.clone();
+        let by = Actor::user(identity);
+        self.detached(
+            id,
+            async move { workflow.end_early(&record, &by, None).await },
+        )
+        .await
     }
 
-    /// Revokes `record` as `by` (`note` says why, in its `state_changed` event). A grant whose
-    /// teardown fails stays active and gets its expiry timer back.
+    /// Revokes `record` as `by` (`note` says why, in its `state_changed` events). A grant
+    /// moves to `revoking` (its timer due at once) before its teardown is tried; a failed
+    /// teardown leaves it there, with its timer set to the next attempt.
     async fn end_early(
         &self,
         record: &RequestRecord,
@@ -517,17 +579,43 @@ impl Workflow {
     ) -> Result<RequestRecord> {
         let id = record.id.as_str();
         match record.state {
-            RequestState::Active => {
-                self.disarm(id);
-                let ended = self
-                    .end_grant(record, RequestState::Revoked, by, note)
-                    .await;
-                if ended.is_err()
-                    && let Some(expires_at) = record.expires_at
+            RequestState::Active | RequestState::Revoking => {
+                let revoking = if record.state == RequestState::Active {
+                    self.inner
+                        .store
+                        .transition_due(
+                            Transition {
+                                id,
+                                from: RequestState::Active,
+                                to: RequestState::Revoking,
+                                actor: by,
+                                note,
+                                detail: None,
+                                expires_at: None,
+                            },
+                            Some(now()),
+                        )
+                        .await?
+                } else {
+                    record.clone()
+                };
+                match self
+                    .end_grant(&revoking, RequestState::Revoked, by, note)
+                    .await
                 {
-                    self.arm(id, expires_at);
+                    Ok(ended) => {
+                        if ended.state.is_final() {
+                            self.disarm(id);
+                            self.inner.metrics.teardown_settled(id);
+                        }
+                        Ok(ended)
+                    }
+                    Err(error) => {
+                        let next = self.retry_later(&revoking, 1, &error).await;
+                        self.arm(id, next);
+                        Ok(self.inner.store.get_request(id).await?)
+                    }
                 }
-                ended
             }
             from @ (RequestState::PendingApproval | RequestState::Approved) => Ok(self
                 .inner
@@ -543,13 +631,16 @@ impl Workflow {
                 })
                 .await?),
             state => Err(Error::Conflict(format!(
-                "request `{id}` is `{state}`; only active or pending requests can be revoked"
+                "request `{id}` is `{state}`; only active, revoking or pending requests can be \
+                 revoked"
             ))),
         }
     }
 
-    /// Tears down an active grant and moves it to `to` (`expired` or `revoked`), recording
-    /// each deleted object. If another task ended it first, returns it as that one left it.
+    /// Tears down a grant and moves it from its state (`active`, `revoking`, `expiring`, or an
+    /// abandoned `provisioning`) to `to` (`expired`, `revoked` or `failed`), clearing its timer and
+    /// recording each deleted object. If another task moved it first, returns it as that one
+    /// left it.
     async fn end_grant(
         &self,
         record: &RequestRecord,
@@ -571,15 +662,18 @@ impl Workflow {
             store.record_object_deleted(&record.id, object, by).await?;
         }
         let moved = store
-            .transition(Transition {
-                id: &record.id,
-                from: RequestState::Active,
-                to,
-                actor: by,
-                note,
-                detail: None,
-                expires_at: None,
-            })
+            .transition_due(
+                Transition {
+                    id: &record.id,
+                    from: record.state,
+                    to,
+                    actor: by,
+                    note,
+                    detail: None,
+                    expires_at: None,
+                },
+                None,
+            )
             .await;
         match moved {
             Ok(record) => {
@@ -603,10 +697,20 @@ impl Workflow {
     }
 }
 
+/// `at` plus `wait` (`at` when that is out of range, which no configured duration is).
+fn after(at: Timestamp, wait: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(wait)
+        .ok()
+        .and_then(|wait| at.checked_add(wait).ok())
+        .unwrap_or(at)
+}
+
 fn owns(identity: &Identity, record: &RequestRecord) -> bool {
     record.subject == identity.subject && record.issuer == identity.issuer
 }
 
+#[cfg(test)]
+mod durability_tests;
 #[cfg(test)]
 mod revocations_tests;
 #[cfg(test)]

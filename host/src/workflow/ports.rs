@@ -13,9 +13,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::guard::{Guardrails, Scope};
-use crate::policy::Rejection;
 use crate::policy::set::{ChangedChain, Promotion};
-use crate::policy::types::{AccessRequest, Decision, Grant, Identity, Rule};
+use crate::policy::types::{AccessRequest, Grant, Identity, Rule};
+use crate::policy::{Rejection, Verdict, pool};
 use crate::store::{ModuleVerdict, ObjectRef};
 
 /// A boxed, sendable future (the traits are used as trait objects).
@@ -24,8 +24,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The combined verdict of a cluster's policy chain, with every module's part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainVerdict {
-    /// The combined decision.
-    pub decision: Decision,
+    /// The combined decision: each module's approval requirement apart.
+    pub decision: Verdict,
     /// Each module's verdict, digest and duration, in chain order.
     pub modules: Vec<ModuleVerdict>,
     /// Wall time of the whole decision.
@@ -47,8 +47,13 @@ pub struct ShadowDifference {
 /// Decides access requests: one chain per configured cluster.
 pub trait Decider: Send + Sync {
     /// The verdict of `request.cluster`'s chain; `None` when that cluster has no chain.
-    /// Never fails: a failing module is a deny inside the verdict.
-    fn decide(&self, identity: &Identity, request: &AccessRequest) -> Option<ChainVerdict>;
+    /// A failing module is a deny inside the verdict; `Err` only when no decision could be
+    /// made at all (every evaluation thread busy and the queue full), which refuses the request.
+    fn decide<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AccessRequest,
+    ) -> BoxFuture<'a, Result<Option<ChainVerdict>, pool::Error>>;
 
     /// The loaded chains, their modules and digests, for `GET /v1/policies`.
     fn describe(&self) -> serde_json::Value;

@@ -1,8 +1,9 @@
 //! Start-up recovery and the reconciler.
 //!
 //! On start, requests left half-way by a stopped process (`received`, `approved`,
-//! `provisioning`) are marked `failed`, active grants get their timers back (overdue ones
-//! expire at once), and the reconciler runs. The reconciler lists the objects this
+//! `provisioning`) are marked `failed`, every stored due time gets its timer back (overdue
+//! grants expire at once, `revoking` ones are torn down), and the reconciler runs. Each sweep
+//! also arms the timer of every stored due time that has none. The reconciler lists the objects this
 //! installation created through each cluster entry (selected by the `wicket.dev/installation`
 //! and `wicket.dev/cluster` labels) and deletes those whose request is unknown, not active, or
 //! past its expiry, auditing each deletion; it leaves alone requests this process is working
@@ -28,6 +29,8 @@ pub struct Sweep {
     pub deleted: usize,
     /// Clusters that could not be listed or cleaned completely.
     pub failed_clusters: Vec<String>,
+    /// Timers armed from stored due times that had none in this process.
+    pub armed: usize,
 }
 
 impl Workflow {
@@ -51,15 +54,18 @@ impl Workflow {
                 let note =
                     format!("interrupted: the service stopped while the request was `{from}`");
                 match store
-                    .transition(Transition {
-                        id: &record.id,
-                        from,
-                        to: RequestState::Failed,
-                        actor: &workflow,
-                        note: Some(&note),
-                        detail: None,
-                        expires_at: None,
-                    })
+                    .transition_due(
+                        Transition {
+                            id: &record.id,
+                            from,
+                            to: RequestState::Failed,
+                            actor: &workflow,
+                            note: Some(&note),
+                            detail: None,
+                            expires_at: None,
+                        },
+                        None,
+                    )
                     .await
                 {
                     Ok(_) | Err(store::Error::StateConflict { .. }) => {}
@@ -67,11 +73,7 @@ impl Workflow {
                 }
             }
         }
-        for record in store.requests_in_state(RequestState::Active).await? {
-            if let Some(expires_at) = record.expires_at {
-                self.arm(&record.id, expires_at);
-            }
-        }
+        self.arm_stored().await?;
         self.restore_promotions().await?;
         let sweep = self.reconcile().await?;
         self.report_legacy().await;
@@ -157,6 +159,8 @@ impl Workflow {
                 sweep.failed_clusters.push(cluster);
             }
         }
+        // Due times whose timer is missing (another process's, or one a failed write left).
+        sweep.armed = self.arm_stored().await?;
         Ok(sweep)
     }
 

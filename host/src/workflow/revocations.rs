@@ -5,7 +5,8 @@
 //!
 //! It runs in a task of its own, so a client that hangs up does not stop it half-way. A request
 //! another task ends meanwhile (expiry, a revocation) is reported as ended, never as a failure;
-//! a grant whose teardown fails stays active with its expiry timer and is reported as failed.
+//! a grant whose teardown fails stays `revoking`, its teardown retried until it succeeds, and is
+//! reported as failed.
 //! After a pass it lists the scope again and revokes what became live meanwhile (a provisioning
 //! that finished), up to three passes; requests still being provisioned then are reported as
 //! in flight (call again).
@@ -58,15 +59,18 @@ pub struct Revocations {
     pub revoked: Vec<RevocationItem>,
     /// Requests another task ended first (expired, revoked, failed).
     pub ended: Vec<RevocationItem>,
-    /// Grants whose teardown failed: still `active`, still expiring on time.
+    /// Grants whose teardown failed (`revoking` or `expiring`: retried until it succeeds),
+    /// and requests that could not be revoked.
     pub failed: Vec<RevocationItem>,
     /// Requests being decided or provisioned: left as they were (they may become active).
     pub in_flight: Vec<RevocationItem>,
 }
 
-/// States whose requests the kill switch revokes.
-const REVOCABLE: [RequestState; 3] = [
+/// States whose requests the kill switch revokes (a `revoking` grant's teardown is tried
+/// again at once).
+const REVOCABLE: [RequestState; 4] = [
     RequestState::Active,
+    RequestState::Revoking,
     RequestState::PendingApproval,
     RequestState::Approved,
 ];
@@ -172,6 +176,18 @@ impl Workflow {
                 }
             }
         }
+        // Expired grants still on their cluster: nothing more to revoke, but not gone either.
+        for record in store.requests_in_state(RequestState::Expiring).await? {
+            if in_scope(&scope, &record) {
+                let reason = format!(
+                    "the grant has expired but cluster `{}` could not tear it down yet; its \
+                     teardown is retried until it succeeds (details in the service log)",
+                    record.cluster
+                );
+                done.entry(record.id.clone())
+                    .or_insert_with(|| item(&record, Some(reason)));
+            }
+        }
         let mut report = Revocations {
             scope,
             revoked: Vec::new(),
@@ -214,7 +230,7 @@ impl Workflow {
 
     /// Revokes `record` through the normal revocation; when another task moved it meanwhile,
     /// looks again and revokes it if it is still live. Returns it as it ends up.
-    async fn revoke_one(
+    pub(super) async fn revoke_one(
         &self,
         mut record: RequestRecord,
         by: &Actor,
@@ -222,6 +238,14 @@ impl Workflow {
     ) -> RevocationItem {
         for _ in 0..ATTEMPTS {
             match self.end_early(&record, by, Some(note)).await {
+                Ok(now) if now.state == RequestState::Revoking => {
+                    let reason = format!(
+                        "cluster `{}` could not tear the grant down yet; it stays `revoking` and \
+                         its teardown is retried until it succeeds (details in the service log)",
+                        now.cluster
+                    );
+                    return item(&now, Some(reason));
+                }
                 Ok(now) => return item(&now, None),
                 Err(Error::Conflict(_) | Error::Store(store::Error::StateConflict { .. })) => {
                     match self.inner.store.get_request(&record.id).await {
@@ -242,12 +266,6 @@ impl Workflow {
 /// detail goes to the log.
 fn failed(record: &RequestRecord, error: &Error) -> RevocationItem {
     tracing::error!(request_id = %record.id, cluster = %record.cluster, %error, "kill switch revocation failed");
-    let reason = match error {
-        Error::Cluster { cluster, .. } => format!(
-            "cluster `{cluster}` could not tear the grant down; it stays active until it expires \
-             or is revoked again (details in the service log)"
-        ),
-        _ => "the revocation failed (details in the service log)".to_owned(),
-    };
+    let reason = "the revocation failed (details in the service log)".to_owned();
     item(record, Some(reason))
 }

@@ -1,9 +1,7 @@
 //! The kill switch against the in-memory cluster: scopes, a grant that another task ends while
 //! the switch runs, a failing teardown, requests in flight, and the audit trail.
 
-use std::sync::Arc;
-
-use super::tests::{allow, body, harness};
+use super::tests::{allow, body, eventually, harness};
 use super::*;
 use crate::audit::RevocationScope;
 use crate::store::tests::identity;
@@ -91,44 +89,36 @@ async fn a_cluster_scope_needs_a_configured_cluster() {
 #[tokio::test]
 async fn a_grant_that_expires_meanwhile_is_reported_as_ended_not_failed() {
     let h = harness(allow()).await;
-    let first = h.submit_as_alice().await;
     let racing = h.submit_as_alice().await;
-    // The expiry timer of `racing` wins the race: it is expired just as the switch tears it
-    // down, so the switch's own move to `revoked` finds it ended.
-    let store = h.workflow.store().clone();
-    let victim = racing.id.clone();
-    *lock(&h.cluster.on_teardown) = Some(Arc::new(move |id: String| {
-        let (store, victim) = (store.clone(), victim.clone());
-        Box::pin(async move {
-            if id == victim {
-                store
-                    .transition(Transition {
-                        id: &id,
-                        from: RequestState::Active,
-                        to: RequestState::Expired,
-                        actor: &actor("expiry"),
-                        note: None,
-                        detail: None,
-                        expires_at: None,
-                    })
-                    .await
-                    .unwrap();
-            }
+    // The expiry timer wins the race: the grant is expired after the switch listed it
+    // `active` and before it moves it to `revoking`.
+    h.workflow
+        .store()
+        .transition(Transition {
+            id: &racing.id,
+            from: RequestState::Active,
+            to: RequestState::Expired,
+            actor: &actor("expiry"),
+            note: None,
+            detail: None,
+            expires_at: None,
         })
-    }));
-    let done = h
-        .workflow
-        .revoke_in_scope(&admin(), RevocationScope::All)
         .await
         .unwrap();
-    assert_eq!(ids(&done.revoked), [first.id.as_str()]);
-    assert_eq!(ids(&done.ended), [racing.id.as_str()]);
-    assert_eq!(done.ended[0].state, RequestState::Expired);
-    assert!(done.failed.is_empty(), "{:?}", done.failed);
+    let item = h
+        .workflow
+        .revoke_one(
+            racing.clone(),
+            &Actor::user(&admin()),
+            "kill switch: every request",
+        )
+        .await;
+    assert_eq!(item.state, RequestState::Expired);
+    assert_eq!(item.error, None, "ended, not failed");
 }
 
 #[tokio::test]
-async fn a_failed_teardown_is_reported_and_the_grant_keeps_its_timer() {
+async fn a_failed_teardown_is_reported_and_retried_until_the_grant_is_revoked() {
     let h = harness(allow()).await;
     let stuck = h.submit_as_alice().await;
     let other = h.submit_as_alice().await;
@@ -140,33 +130,29 @@ async fn a_failed_teardown_is_reported_and_the_grant_keeps_its_timer() {
         .unwrap();
     assert_eq!(ids(&done.revoked), [other.id.as_str()]);
     assert_eq!(ids(&done.failed), [stuck.id.as_str()]);
+    assert_eq!(done.failed[0].state, RequestState::Revoking);
     let reason = done.failed[0].error.as_deref().unwrap();
     assert!(
-        reason.starts_with("cluster `dev` could not tear the grant down"),
+        reason.starts_with("cluster `dev` could not tear the grant down yet"),
         "{reason}"
     );
     assert!(
         !reason.contains("500"),
         "the api server's words stay in the log"
     );
-    assert_eq!(state(&h.workflow, &stuck.id).await, RequestState::Active);
-    assert_eq!(
-        h.workflow.armed_timers(),
-        1,
-        "the failed grant still expires"
-    );
+    assert_eq!(state(&h.workflow, &stuck.id).await, RequestState::Revoking);
+    assert_eq!(h.workflow.armed_timers(), 1, "its teardown is retried");
     let all = h.workflow.store().audit_events(0, 1000).await.unwrap();
     assert_eq!(all.last().unwrap().details["failed"], 1);
 
-    // Once the cluster answers again, the switch ends it.
+    // Once the cluster answers again, the retry ends it, with no further call.
     *lock(&h.cluster.fail_teardown) = None;
-    let again = h
-        .workflow
-        .revoke_in_scope(&admin(), RevocationScope::All)
-        .await
-        .unwrap();
-    assert_eq!(ids(&again.revoked), [stuck.id.as_str()]);
-    assert_eq!(h.workflow.armed_timers(), 0);
+    eventually("the retried teardown", async || {
+        state(&h.workflow, &stuck.id).await == RequestState::Revoked
+    })
+    .await;
+    assert!(lock(&h.cluster.objects).is_empty());
+    eventually("the timer to end", async || h.workflow.armed_timers() == 0).await;
 }
 
 #[tokio::test]
@@ -185,7 +171,7 @@ async fn pending_requests_are_withdrawn_and_provisioning_ones_reported() {
             .insert_decided(crate::store::Decided {
                 request: &request,
                 requester: &alice,
-                decision: &allow(),
+                decision: &allow().into(),
                 modules: &[],
                 to,
                 actor: &actor("policy"),
@@ -217,4 +203,28 @@ async fn pending_requests_are_withdrawn_and_provisioning_ones_reported() {
     assert_eq!(ids(&done.in_flight), ["cafe02"]);
     assert_eq!(done.in_flight[0].state, RequestState::Provisioning);
     assert_eq!(state(&h.workflow, "cafe01").await, RequestState::Revoked);
+}
+
+#[tokio::test]
+async fn an_expired_grant_still_on_its_cluster_is_reported_as_failed() {
+    let h = harness(allow()).await;
+    let mut short = body();
+    short.duration = DurationValue::Seconds(1);
+    let stuck = h.workflow.submit(&identity("alice"), short).await.unwrap();
+    let stuck = stuck.record;
+    *lock(&h.cluster.fail_teardown) = Some(stuck.id.clone());
+    eventually("a failed expiry", async || {
+        state(&h.workflow, &stuck.id).await == RequestState::Expiring
+    })
+    .await;
+    let done = h
+        .workflow
+        .revoke_in_scope(&admin(), RevocationScope::All)
+        .await
+        .unwrap();
+    assert_eq!(ids(&done.failed), [stuck.id.as_str()]);
+    assert_eq!(done.failed[0].state, RequestState::Expiring);
+    let reason = done.failed[0].error.as_deref().unwrap();
+    assert!(reason.starts_with("the grant has expired"), "{reason}");
+    assert!(done.revoked.is_empty() && done.ended.is_empty());
 }

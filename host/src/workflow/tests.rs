@@ -8,7 +8,7 @@ use rstest::rstest;
 
 use super::*;
 use crate::guard::{Guardrails, Scope};
-use crate::policy::types::{Approval, Grant, Rule};
+use crate::policy::types::{Approval, Decision, Grant, Rule};
 use crate::store::tests::{identity, test_store};
 use crate::store::{ObjectRef, WriteStats};
 
@@ -19,11 +19,21 @@ const GRANT: &str = include_str!("fixtures/grant-edit-payments.json");
 pub(crate) struct Fixed(pub(crate) Decision);
 
 impl Decider for Fixed {
-    fn decide(
-        &self,
-        _: &Identity,
-        request: &crate::policy::types::AccessRequest,
-    ) -> Option<ChainVerdict> {
+    fn decide<'a>(
+        &'a self,
+        _: &'a Identity,
+        request: &'a crate::policy::types::AccessRequest,
+    ) -> BoxFuture<'a, std::result::Result<Option<ChainVerdict>, crate::policy::pool::Error>> {
+        Box::pin(std::future::ready(Ok(self.verdict(request))))
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+impl Fixed {
+    fn verdict(&self, request: &crate::policy::types::AccessRequest) -> Option<ChainVerdict> {
         let mut decision = self.0.clone();
         if let Decision::Allow { grant } = &mut decision {
             grant.ttl_seconds = grant.ttl_seconds.min(request.duration_seconds);
@@ -37,14 +47,10 @@ impl Decider for Fixed {
                 error: None,
                 skipped_after: None,
             }],
-            decision,
+            decision: decision.into(),
             duration: Duration::from_micros(3),
             differences: Vec::new(),
         })
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::json!({})
     }
 }
 
@@ -66,9 +72,13 @@ pub(crate) struct Memory {
     pub(crate) role_rules: Mutex<Option<Vec<Rule>>>,
     /// The grant of every plan provisioned, as bound.
     pub(crate) plans: Mutex<Vec<Grant>>,
+    /// How long provisioning waits after creating the ServiceAccount.
+    pub(crate) provision_delay: Mutex<Option<Duration>>,
+    /// Whether provisioning panics after creating the ServiceAccount.
+    pub(crate) provision_panics: Mutex<bool>,
 }
 
-fn object(kind: &str, namespace: &str, id: &str) -> ObjectRef {
+pub(super) fn object(kind: &str, namespace: &str, id: &str) -> ObjectRef {
     ObjectRef {
         kind: kind.into(),
         namespace: Some(namespace.into()),
@@ -155,15 +165,22 @@ impl Clusters for Memory {
             }
             lock(&self.plans).push(plan.grant.clone());
             let id = &plan.request_id;
-            let mut created = vec![object("ServiceAccount", "wicket-system", id)];
-            for grant in &plan.grant.namespaces {
-                created.push(object("RoleBinding", &grant.namespace, id));
-            }
-            lock(&self.objects).extend(created.iter().map(|o| ManagedObject {
+            let managed = |o: &ObjectRef| ManagedObject {
                 object: o.clone(),
                 request_id: Some(id.clone()),
                 expires_at: Some(plan.expires_at),
-            }));
+            };
+            let mut created = vec![object("ServiceAccount", "wicket-system", id)];
+            lock(&self.objects).push(managed(&created[0]));
+            let delay = *lock(&self.provision_delay);
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            assert!(!*lock(&self.provision_panics), "provisioning panicked");
+            for grant in &plan.grant.namespaces {
+                created.push(object("RoleBinding", &grant.namespace, id));
+            }
+            lock(&self.objects).extend(created[1..].iter().map(managed));
             Ok(created)
         })
     }
@@ -254,6 +271,8 @@ pub(crate) fn settings() -> Settings {
     Settings {
         max_duration: Duration::from_secs(12 * 3600),
         retry_interval: Duration::from_millis(50),
+        retry_max_interval: Duration::from_millis(400),
+        provision_timeout: Duration::from_secs(30),
         reconcile_interval: Duration::from_secs(3600),
     }
 }
@@ -276,13 +295,17 @@ impl Harness {
 }
 
 pub(super) async fn harness(decision: Decision) -> Harness {
+    harness_with(decision, settings()).await
+}
+
+pub(super) async fn harness_with(decision: Decision, settings: Settings) -> Harness {
     let test = test_store().await;
     let cluster = Arc::new(Memory::default());
     let workflow = Workflow::new(
         test.store,
         Arc::new(Fixed(decision)),
         cluster.clone(),
-        settings(),
+        settings,
     );
     Harness {
         workflow,
@@ -301,7 +324,7 @@ async fn audit_kinds(workflow: &Workflow, id: &str) -> Vec<String> {
 }
 
 /// Polls `check` until it holds, for at most a generous minute.
-async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
+pub(super) async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
     let started = Instant::now();
     while !check().await {
         assert!(
@@ -366,7 +389,7 @@ async fn undecided_or_denied_requests_provision_nothing(
     let h = harness(decision.clone()).await;
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, state);
-    assert_eq!(record.verdict, Some(decision));
+    assert_eq!(record.verdict, Some(decision.into()));
     assert!(lock(&h.cluster.objects).is_empty());
     assert_eq!(h.workflow.armed_timers(), 0);
     assert_eq!(
@@ -578,7 +601,7 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
         .insert_decided(Decided {
             request: &request,
             requester: &alice,
-            decision: &allow(),
+            decision: &allow().into(),
             modules: &[],
             to: RequestState::Approved,
             actor: &actor("policy"),
@@ -712,7 +735,7 @@ async fn a_protected_namespace_is_denied_before_any_policy_runs() {
     let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
     assert_eq!(submitted.record.state, RequestState::Denied);
     assert!(submitted.modules.is_empty(), "no policy ran");
-    let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+    let Some(Verdict::Deny { reason }) = &submitted.record.verdict else {
         panic!("a deny, not {:?}", submitted.record.verdict);
     };
     assert!(
@@ -733,7 +756,7 @@ async fn a_bindable_role_whose_cluster_role_holds_a_forbidden_rule_is_denied() {
     }]);
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Denied);
-    let Some(Decision::Deny { reason }) = &record.verdict else {
+    let Some(Verdict::Deny { reason }) = &record.verdict else {
         panic!("a deny, not {:?}", record.verdict);
     };
     assert!(
@@ -775,7 +798,7 @@ async fn cluster_rules_must_name_cluster_scoped_resources_the_cluster_serves() {
         }];
         let submitted = h.workflow.submit(&identity("alice"), asked).await.unwrap();
         assert_eq!(submitted.record.state, RequestState::Denied, "{resource}");
-        let Some(Decision::Deny { reason }) = &submitted.record.verdict else {
+        let Some(Verdict::Deny { reason }) = &submitted.record.verdict else {
             panic!("a deny");
         };
         assert!(reason.contains(expected), "{resource}: {reason}");
@@ -794,7 +817,7 @@ async fn a_verdict_granting_a_protected_namespace_is_denied_before_provisioning(
     let h = harness(Decision::Allow { grant: wide }).await;
     let record = h.submit_as_alice().await;
     assert_eq!(record.state, RequestState::Denied);
-    let Some(Decision::Deny { reason }) = &record.verdict else {
+    let Some(Verdict::Deny { reason }) = &record.verdict else {
         panic!("a deny, not {:?}", record.verdict);
     };
     assert!(
@@ -839,7 +862,7 @@ async fn a_grant_that_runs_pods_needs_a_namespace_enforcing_pod_security() {
             record.state, expected,
             "{namespace}, runs pods: {runs_pods}"
         );
-        if let Some(Decision::Deny { reason }) = &record.verdict {
+        if let Some(Verdict::Deny { reason }) = &record.verdict {
             assert!(
                 reason.contains("does not enforce Pod Security `baseline`"),
                 "{reason}"

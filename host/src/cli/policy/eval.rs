@@ -11,11 +11,11 @@ use clap::Args;
 
 use super::LimitArgs;
 use super::files::{RequestFile, parse_request, read_json};
+use crate::app::PolicyChains;
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::Config;
 use crate::policy::set::LiveChain;
 use crate::policy::{Chain, ChainEntry, OnDeny};
-use crate::workflow::PolicyChains;
 
 /// Arguments of `wicket policy eval`.
 #[derive(Debug, Args)]

@@ -3,15 +3,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::ports::{
-    BoxFuture, ClusterFailure, Clusters, IssuedKubeconfig, ManagedObject, ProvisionPlan,
-};
 use super::preflight::Review;
 use crate::cluster::{self, ClusterTarget, Endpoint, Kind, TargetSettings};
 use crate::config::{ClusterConfig, Connection};
 use crate::guard::{Guardrails, Scope};
 use crate::policy::types::Rule;
 use crate::store::ObjectRef;
+use crate::workflow::{
+    BoxFuture, ClusterFailure, Clusters, IssuedKubeconfig, ManagedObject, ProvisionPlan,
+};
 
 /// The configured clusters, by name, with their guardrails.
 #[derive(Debug, Clone, Default)]

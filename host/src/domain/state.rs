@@ -9,10 +9,15 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```text
 /// received ─┬─► approved ─► provisioning ─► active ─┬─► expired
-///           ├─► pending-approval ─► approved         └─► revoked
+///           ├─► pending-approval ─► approved         ├─► expiring ─► expired
+///           │                                        └─► revoking ─► revoked
 ///           ├─► denied
 ///           └─► failed  (also from pending-approval, approved, provisioning)
 /// ```
+///
+/// A pending or approved request is withdrawn straight to `revoked`; a grant passes through
+/// `revoking` until its teardown has succeeded. An expired grant whose teardown failed is
+/// `expiring` until a retry succeeds (one that succeeds at once goes straight to `expired`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestState {
@@ -26,6 +31,10 @@ pub enum RequestState {
     Provisioning,
     /// The grant is in effect until `expires_at`.
     Active,
+    /// The grant was revoked; its teardown is under way (retried until it succeeds).
+    Revoking,
+    /// The grant's time is up but its teardown failed; it is retried until it succeeds.
+    Expiring,
     /// The grant ended on time and was torn down.
     Expired,
     /// The grant was ended early (or a pending request withdrawn).
@@ -38,12 +47,14 @@ pub enum RequestState {
 
 impl RequestState {
     /// Every state, in lifecycle order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Received,
         Self::PendingApproval,
         Self::Approved,
         Self::Provisioning,
         Self::Active,
+        Self::Revoking,
+        Self::Expiring,
         Self::Expired,
         Self::Revoked,
         Self::Denied,
@@ -58,6 +69,8 @@ impl RequestState {
             Self::Approved => "approved",
             Self::Provisioning => "provisioning",
             Self::Active => "active",
+            Self::Revoking => "revoking",
+            Self::Expiring => "expiring",
             Self::Expired => "expired",
             Self::Revoked => "revoked",
             Self::Denied => "denied",
@@ -85,7 +98,9 @@ impl RequestState {
                 )
                 | (Approved, Provisioning | Revoked | Failed)
                 | (Provisioning, Active | Failed)
-                | (Active, Expired | Revoked)
+                | (Active, Expired | Expiring | Revoking)
+                | (Expiring, Expired)
+                | (Revoking, Revoked)
         )
     }
 }

@@ -2,6 +2,11 @@
 //! policy chains and clusters) and the REST API, served on a TCP listener (over TLS when
 //! `[tls]` is configured), and `/metrics` on a listener of its own when configured.
 
+mod chains;
+mod clusters;
+mod preflight;
+mod reloads;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,10 +19,16 @@ use tokio::task::AbortHandle;
 
 use crate::api::tls::{self, Tls};
 use crate::api::{self, AppState, AuthFailures, MetricsAccess, MetricsToken};
+use crate::audit::{self, AnchorKey, anchor::KeyError, exporter};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
 use crate::store::{self, Store};
-use crate::workflow::{self, Clusters, Decider, Settings, Sweep, WatchSettings, Workflow};
+use crate::workflow::{self, Clusters, Decider, Settings, Sweep, Workflow};
+
+pub use chains::{LoadError, PolicyChains};
+pub use clusters::KubeClusters;
+pub use preflight::Preflight;
+pub use reloads::WatchSettings;
 
 /// Why the service could not be set up or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +51,12 @@ pub enum Error {
     /// The metrics token file cannot be used.
     #[error(transparent)]
     MetricsToken(api::TokenError),
+    /// The audit key cannot be used.
+    #[error("cannot use the audit key")]
+    AuditKey(#[source] KeyError),
+    /// An audit sink cannot be used.
+    #[error("cannot export the audit log")]
+    AuditSink(#[source] audit::Error),
     /// The listener failed.
     #[error("cannot serve http")]
     Serve(#[source] std::io::Error),
@@ -71,8 +88,13 @@ pub struct Service {
     metrics: MetricsAccess,
     tls: Option<Tls>,
     reload: Reload,
-    /// The task writing closed windows of failed authentications to the audit log.
-    sweeper: Arc<Mutex<Option<AbortHandle>>>,
+    /// The service's own tasks: the one writing closed windows of failed authentications to
+    /// the audit log, the file watcher and the `SIGHUP` handler.
+    background: Arc<Mutex<Vec<AbortHandle>>>,
+    /// The audit exporter (with `[audit]`), until started.
+    exporter: Arc<Mutex<Option<exporter::Exporter<Store>>>>,
+    /// The audit exporter, once started.
+    exporting: Arc<Mutex<Option<exporter::Running>>>,
 }
 
 impl Service {
@@ -88,6 +110,8 @@ impl Service {
         let settings = Settings {
             max_duration: config.expiry.max_duration,
             retry_interval: config.expiry.retry_interval,
+            retry_max_interval: config.expiry.retry_max_interval,
+            provision_timeout: config.expiry.provision_timeout,
             reconcile_interval: config.reconcile.interval,
         };
         let token = config
@@ -99,6 +123,19 @@ impl Service {
             .map_err(Error::MetricsToken)?;
         let tls = match &config.tls {
             Some(tls) => Some(Tls::load(tls).await.map_err(Error::Tls)?),
+            None => None,
+        };
+        let exporter = match &config.audit {
+            Some(audit) => {
+                let settings = exporter::Settings {
+                    key: AnchorKey::load(&audit.key_file).map_err(Error::AuditKey)?,
+                    installation: store.installation().to_owned(),
+                    anchor_file: audit.anchor_file.clone(),
+                    events_file: audit.events_file.clone(),
+                    interval: audit.anchor_interval,
+                };
+                Some(exporter::Exporter::open(store.clone(), settings).map_err(Error::AuditSink)?)
+            }
             None => None,
         };
         let workflow = Workflow::new(store, decider, clusters, settings);
@@ -123,7 +160,9 @@ impl Service {
             metrics: token.map_or(MetricsAccess::Open, MetricsAccess::Token),
             tls,
             reload: config.reload.clone(),
-            sweeper: Arc::default(),
+            background: Arc::default(),
+            exporter: Arc::new(Mutex::new(exporter)),
+            exporting: Arc::default(),
         })
     }
 
@@ -149,37 +188,62 @@ impl Service {
 
     /// Recovers what a previous run left (fails interrupted requests, re-arms expiry timers,
     /// re-applies promoted policies, reconciles the clusters), starts the periodic reconciler,
-    /// the task that audits counted authentication failures and, unless
-    /// `reload.watch = false`, the watcher that reloads changed policies.
+    /// the task that audits counted authentication failures, the audit exporter (with
+    /// `[audit]`) and, unless `reload.watch = false`, the watcher that reloads changed
+    /// policies.
     pub async fn start(&self) -> Result<Sweep> {
         let sweep = self.workflow.start().await.map_err(Error::Recover)?;
+        match lock(&self.exporter).take() {
+            Some(exporter) => *lock(&self.exporting) = Some(exporter.spawn()),
+            None if lock(&self.exporting).is_none() => tracing::warn!(
+                "no `[audit]` section: the audit chain is not anchored outside the database, \
+                 so whoever can write the database can rewrite the log unnoticed"
+            ),
+            None => {}
+        }
         let sweeper = self
             .state
             .auth_failures
             .spawn_sweeper(self.workflow.store().clone());
-        if let Some(previous) = self
-            .sweeper
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .replace(sweeper)
-        {
-            previous.abort();
-        }
+        self.keep(sweeper);
         if self.reload.watch {
-            self.workflow
-                .watch_policies(WatchSettings {
-                    debounce: self.reload.debounce,
-                    settle: self.reload.settle,
-                })
-                .map_err(Error::Watch)?;
+            let settings = WatchSettings {
+                debounce: self.reload.debounce,
+                settle: self.reload.settle,
+            };
+            if let Some(watcher) =
+                reloads::watch_policies(&self.workflow, settings).map_err(Error::Watch)?
+            {
+                self.keep(watcher);
+            }
         }
         Ok(sweep)
     }
 
+    /// Reloads the policies on every `SIGHUP` until the service stops serving.
+    #[cfg(unix)]
+    pub fn reload_on_sighup(&self) -> std::io::Result<()> {
+        if let Some(task) = reloads::reload_on_sighup(&self.workflow)? {
+            self.keep(task);
+        }
+        Ok(())
+    }
+
+    fn keep(&self, task: AbortHandle) {
+        self.tasks().push(task);
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<AbortHandle>> {
+        self.background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Serves the API (and `/metrics` on its own listener, if any) until `shutdown`
-    /// completes, then audits the authentication failures still being counted and stops the
-    /// timers and background tasks (grants stay recorded; the next start re-arms them). With
-    /// `[tls]` the certificate files are re-read while serving.
+    /// completes, then audits the authentication failures still being counted, stops the
+    /// timers and background tasks (grants stay recorded; the next start re-arms them) and
+    /// anchors the audit chain a last time. With `[tls]` the certificate files are re-read
+    /// while serving.
     pub async fn serve(
         &self,
         listeners: impl Into<Listeners>,
@@ -230,17 +294,23 @@ impl Service {
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
-        if let Some(sweeper) = self
-            .sweeper
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            sweeper.abort();
+        for task in self.tasks().drain(..) {
+            task.abort();
         }
         AuthFailures::write(self.workflow.store(), self.state.auth_failures.take_all()).await;
         self.workflow.shutdown();
+        let exporting = lock(&self.exporting).take();
+        if let Some(exporting) = exporting {
+            exporting.stop().await;
+        }
         self.workflow.store().close().await;
         served.map_err(Error::Serve)
     }
+}
+
+/// The value behind `mutex`, even if a panic poisoned it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

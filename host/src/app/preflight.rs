@@ -6,10 +6,10 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::ports::ClusterFailure;
-use super::targets::{KubeClusters, failure};
+use super::clusters::{KubeClusters, failure};
 use crate::cluster;
 use crate::config::ClusterConfig;
+use crate::workflow::ClusterFailure;
 
 /// What start-up found on one cluster.
 #[derive(Debug, Default)]

@@ -2,6 +2,7 @@
 //! of chains is one immutable snapshot behind an [`ArcSwap`]. Every decision loads the
 //! snapshot once and uses it to the end; a reload builds the next snapshot on a blocking
 //! thread and swaps it in whole (see [`crate::policy::set`] for what a rejection keeps).
+//! Decisions run on the [evaluation pool](crate::policy::pool), never on an async worker.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,19 +12,19 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
-use super::ports::{
-    BoxFuture, ChainVerdict, Decider, PolicyLifecycle, ReloadReport, ShadowDifference,
-};
 use crate::config::{ClusterConfig, Config};
 use crate::policy::set::{
     CandidateSpec, ChainSpecs, ChangedChain, ChangedEntry, EntrySpec, LiveChain, Promotion,
     RebuildOptions, Shadowed, rebuild,
 };
-use crate::policy::types::{AccessRequest, Approval, Decision, Identity};
+use crate::policy::types::{AccessRequest, Identity};
 use crate::policy::{
-    Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection, Verdict,
+    EvaluationPool, Limits, ModuleOutcome, ModuleResult, PolicyEngine, PolicySet, Rejection, pool,
 };
 use crate::store::ModuleVerdict;
+use crate::workflow::{
+    BoxFuture, ChainVerdict, Decider, PolicyLifecycle, ReloadReport, ShadowDifference,
+};
 
 /// The chains could not be loaded at start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,7 @@ fn specs(clusters: &[ClusterConfig]) -> ChainSpecs {
                         ..Limits::default()
                     },
                     on_deny: policy.on_deny,
+                    snapshot: policy.snapshot,
                     candidate: policy.candidate.as_ref().map(|module| CandidateSpec {
                         module: module.clone(),
                         settings: Value::Object(
@@ -147,6 +149,7 @@ struct Status {
 /// The live policy chains, one per cluster.
 pub struct PolicyChains {
     engine: Arc<PolicyEngine>,
+    pool: EvaluationPool,
     source: Source,
     settle: Duration,
     current: ArcSwap<PolicySet>,
@@ -188,27 +191,49 @@ impl PolicyChains {
         self
     }
 
+    /// Decides on a pool of `threads` threads with at most `waiting` decisions queued, instead
+    /// of one thread per core and [`EvaluationPool::DEFAULT_WAITING`].
+    pub fn with_evaluation_pool(mut self, threads: usize, waiting: usize) -> std::io::Result<Self> {
+        self.pool = EvaluationPool::new(threads, waiting)?;
+        Ok(self)
+    }
+
     fn start(
         engine: Arc<PolicyEngine>,
         source: Source,
         clusters: &[ClusterConfig],
     ) -> Result<Self, LoadError> {
         let specs = specs(clusters);
-        let rebuilt = rebuild(
-            &engine,
-            &PolicySet::default(),
-            &specs,
-            RebuildOptions {
-                initial: true,
-                settle: None,
-            },
-        );
+        // On a thread of its own: validating settings runs the modules, whose WASI calls
+        // block their thread, which must not be an async worker (start-up may run on one).
+        let rebuilt = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let options = RebuildOptions {
+                        initial: true,
+                        settle: None,
+                    };
+                    rebuild(&engine, &PolicySet::default(), &specs, options)
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         let set = match rebuilt.set {
             Some(set) if rebuilt.rejected.is_empty() => set,
             _ => return Err(LoadError(rebuilt.rejected)),
         };
+        let pool = EvaluationPool::new(
+            EvaluationPool::default_threads(),
+            EvaluationPool::DEFAULT_WAITING,
+        )
+        .map_err(|error| {
+            LoadError(vec![Rejection::whole(format!(
+                "cannot start the policy evaluation threads: {error}"
+            ))])
+        })?;
         let chains = Self {
             engine,
+            pool,
             settle: Duration::from_secs(2),
             current: ArcSwap::from_pointee(set),
             reloading: tokio::sync::Mutex::new(()),
@@ -361,16 +386,8 @@ fn changed(cluster: &str, chain: &LiveChain) -> ChangedChain {
     }
 }
 
-/// A module's outcome in the store's terms.
+/// A module's outcome in the store's terms (what it printed was logged, bounded, when it ran).
 fn module_verdict(outcome: ModuleOutcome) -> ModuleVerdict {
-    if !outcome.output.is_empty() {
-        tracing::debug!(
-            module = %outcome.name,
-            stdout = %outcome.output.stdout,
-            stderr = %outcome.output.stderr,
-            "policy output"
-        );
-    }
     let (decision, error, skipped_after) = match outcome.result {
         ModuleResult::Decided { decision } => (Some(decision), None, None),
         ModuleResult::Failed { error, .. } => (None, Some(error), None),
@@ -386,53 +403,30 @@ fn module_verdict(outcome: ModuleOutcome) -> ModuleVerdict {
     }
 }
 
-/// The chain's verdict in the store's terms. Several approvals (one per module that asked)
-/// are kept as one: every group and subject named, the largest count, every reason.
-fn decision(verdict: Verdict) -> Decision {
-    match verdict {
-        Verdict::Allow { grant } => Decision::Allow { grant },
-        Verdict::Deny { reason } => Decision::Deny { reason },
-        Verdict::NeedsApproval { approvals, grant } => {
-            let mut merged = Approval {
-                groups: Vec::new(),
-                subjects: Vec::new(),
-                count: 1,
-                reason: String::new(),
-                grant,
-            };
-            let mut reasons = Vec::new();
-            for approval in approvals {
-                for group in approval.groups {
-                    if !merged.groups.contains(&group) {
-                        merged.groups.push(group);
-                    }
-                }
-                for subject in approval.subjects {
-                    if !merged.subjects.contains(&subject) {
-                        merged.subjects.push(subject);
-                    }
-                }
-                merged.count = merged.count.max(approval.count);
-                reasons.push(approval.reason);
-            }
-            merged.reason = reasons.join("; ");
-            Decision::NeedsApproval { approval: merged }
-        }
-    }
-}
-
 impl Decider for PolicyChains {
-    fn decide(&self, identity: &Identity, request: &AccessRequest) -> Option<ChainVerdict> {
+    fn decide<'a>(
+        &'a self,
+        identity: &'a Identity,
+        request: &'a AccessRequest,
+    ) -> BoxFuture<'a, Result<Option<ChainVerdict>, pool::Error>> {
         // The snapshot is held until the decision ends: a swap meanwhile does not touch it.
         let set = self.current.load_full();
-        let chain = set.chain(&request.cluster)?;
-        let (evaluation, shadowed) = chain.evaluate(identity, request);
-        let differences = self.shadow(&request.cluster, shadowed);
-        Some(ChainVerdict {
-            decision: decision(evaluation.verdict),
-            modules: evaluation.modules.into_iter().map(module_verdict).collect(),
-            duration: evaluation.duration,
-            differences,
+        let Some(chain) = set.chain(&request.cluster).map(Arc::clone) else {
+            return Box::pin(std::future::ready(Ok(None)));
+        };
+        let (identity, request) = (identity.clone(), request.clone());
+        let evaluated = self
+            .pool
+            .run(move || (chain.evaluate(&identity, &request), request.cluster));
+        Box::pin(async move {
+            let ((evaluation, shadowed), cluster) = evaluated.await?;
+            let differences = self.shadow(&cluster, shadowed);
+            Ok(Some(ChainVerdict {
+                decision: evaluation.verdict,
+                modules: evaluation.modules.into_iter().map(module_verdict).collect(),
+                duration: evaluation.duration,
+                differences,
+            }))
         })
     }
 
