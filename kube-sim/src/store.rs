@@ -1,7 +1,8 @@
 //! The in-memory object store: uid, a global resourceVersion counter, optimistic concurrency,
 //! creationTimestamp, generateName, labels and selectors. Objects are JSON with uniform metadata.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value, json};
@@ -11,6 +12,9 @@ use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, Result};
 
 type Key = (&'static str, String, String);
+
+/// The resources whose objects are indexed by subject (see [`Store::bindings_for`]).
+const BINDINGS: [&str; 2] = ["clusterrolebindings", "rolebindings"];
 
 /// What happened to an object, as a watch reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +31,9 @@ pub struct Change {
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     objects: BTreeMap<Key, Value>,
+    /// RBAC bindings by the subject keys of [`crate::rbac::binding_subject_keys`]: the
+    /// authorizer visits only the bindings that can name the caller, not every binding.
+    by_subject: BTreeMap<String, BTreeSet<Key>>,
     last_rv: u64,
     changes: Vec<Change>,
 }
@@ -118,6 +125,41 @@ impl Store {
         (rt.plural, ns, name.to_owned())
     }
 
+    /// Adds (`add`) or removes the subject index entries of the binding `obj` stored at `key`.
+    fn index(&mut self, key: &Key, obj: &Value, add: bool) {
+        if !BINDINGS.contains(&key.0) {
+            return;
+        }
+        for subject in crate::rbac::binding_subject_keys(obj) {
+            if add {
+                self.by_subject
+                    .entry(subject)
+                    .or_default()
+                    .insert(key.clone());
+            } else if let Some(keys) = self.by_subject.get_mut(&subject) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_subject.remove(&subject);
+                }
+            }
+        }
+    }
+
+    /// The bindings of `plural` (`clusterrolebindings` or `rolebindings`) in `namespace` (empty
+    /// for cluster-scoped ones) indexed under any of `subjects`, in the order [`Store::list`]
+    /// gives them.
+    pub fn bindings_for(&self, plural: &str, namespace: &str, subjects: &[String]) -> Vec<&Value> {
+        let keys: BTreeSet<&Key> = subjects
+            .iter()
+            .filter_map(|subject| self.by_subject.get(subject))
+            .flatten()
+            .filter(|(p, ns, _)| *p == plural && ns == namespace)
+            .collect();
+        keys.into_iter()
+            .filter_map(|key| self.objects.get(key))
+            .collect()
+    }
+
     fn next_rv(&mut self) -> String {
         self.last_rv += 1;
         self.last_rv.to_string()
@@ -154,9 +196,11 @@ impl Store {
         labels_sel: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Value> {
+        // Keys sort by resource, then namespace: read only this resource's (namespace's) range.
+        let start = (rt.plural, namespace.to_owned(), String::new());
         self.objects
-            .iter()
-            .filter(|((plural, ns, _), _)| {
+            .range((Bound::Included(start), Bound::Unbounded))
+            .take_while(|((plural, ns, _), _)| {
                 *plural == rt.plural && (namespace.is_empty() || ns == namespace)
             })
             .filter(|((_, ns, name), obj)| {
@@ -196,6 +240,7 @@ impl Store {
         meta.insert("resourceVersion".into(), json!(rv));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         meta.remove("deletionTimestamp");
+        self.index(&key, &obj, true);
         self.objects.insert(key, obj.clone());
         self.record("ADDED", rt.plural, &obj);
         Ok(obj)
@@ -233,6 +278,10 @@ impl Store {
         meta.insert("uid".into(), json!(uid));
         meta.insert("creationTimestamp".into(), json!(created));
         meta.insert("resourceVersion".into(), json!(rv));
+        if let Some(old) = self.objects.get(&key).cloned() {
+            self.index(&key, &old, false);
+        }
+        self.index(&key, &obj, true);
         self.objects.insert(key, obj.clone());
         self.record("MODIFIED", rt.plural, &obj);
         Ok(obj)
@@ -240,9 +289,11 @@ impl Store {
 
     /// Removes an object and returns it. Deleting a namespace removes every object in it.
     pub fn delete(&mut self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value> {
-        let Some(mut obj) = self.objects.remove(&Self::key(rt, namespace, name)) else {
+        let key = Self::key(rt, namespace, name);
+        let Some(mut obj) = self.objects.remove(&key) else {
             return Err(ApiError::not_found(rt, name));
         };
+        self.index(&key, &obj, false);
         if rt.plural == "namespaces" {
             let inside: Vec<Key> = self
                 .objects
@@ -257,6 +308,7 @@ impl Store {
                 .collect();
             for key in inside {
                 if let Some(mut gone) = self.objects.remove(&key) {
+                    self.index(&key, &gone, false);
                     let rv = self.next_rv();
                     meta_mut(&mut gone).insert("resourceVersion".into(), json!(rv));
                     self.record("DELETED", key.0, &gone);

@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod kubectl;
+pub mod metrics;
 pub mod native;
 pub mod pki;
 pub mod tokens;

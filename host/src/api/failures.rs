@@ -13,6 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::task::AbortHandle;
 
 use super::source::Source;
@@ -158,18 +161,17 @@ impl AuthFailures {
             .collect()
     }
 
-    /// Prometheus text: failed authentications by code.
-    pub fn render_metrics(&self) -> String {
-        let mut text = String::from(
-            "# HELP wicket_authentication_failures_total Calls whose token did not verify, by code.\n\
-             # TYPE wicket_authentication_failures_total counter\n",
-        );
+    /// Registers failed authentications by code for one scrape.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let failures = Family::<[(&'static str, &'static str); 1], Counter>::default();
         for (code, n) in &self.table().totals {
-            text.push_str(&format!(
-                "wicket_authentication_failures_total{{code=\"{code}\"}} {n}\n"
-            ));
+            failures.get_or_create(&[("code", *code)]).inc_by(*n);
         }
-        text
+        registry.register(
+            "wicket_authentication_failures",
+            "Calls whose token did not verify, by code",
+            failures,
+        );
     }
 
     /// Writes the events of `closed` windows to the audit log.
@@ -264,7 +266,9 @@ mod tests {
         let rest = failures.take_all();
         assert_eq!(rest.len(), 1);
         assert_eq!(counted(&rest[0]).1, 1);
-        let metrics = failures.render_metrics();
+        let mut registry = Registry::default();
+        failures.register_metrics(&mut registry);
+        let metrics = crate::workflow::metrics::encode(&registry);
         assert!(
             metrics.contains("wicket_authentication_failures_total{code=\"expired\"} 101"),
             "{metrics}"

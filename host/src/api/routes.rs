@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -16,7 +17,7 @@ use super::extract::{ApiJson, Caller};
 use super::{AppState, OPENAPI};
 use crate::audit::{Actor, RevocationScope};
 use crate::store::{ListFilter, RequestRecord};
-use crate::workflow::{NewRequest, Revocations, Submitted};
+use crate::workflow::{NewRequest, Revocations, Submitted, metrics};
 
 /// A request as the API shows it.
 #[derive(Serialize)]
@@ -354,14 +355,19 @@ pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         })?
         .len();
     let writes = state.workflow.store().write_stats();
-    let mut text = state.workflow.metrics().render(active, writes);
-    text.push_str(&state.auth.render_metrics());
-    text.push_str(&state.sources.render_metrics());
-    text.push_str(&state.auth_failures.render_metrics());
+    let mut registry = Registry::default();
+    state
+        .workflow
+        .metrics()
+        .register(&mut registry, active, writes);
+    state.auth.register_metrics(&mut registry);
+    state.sources.register_metrics(&mut registry);
+    state.auth_failures.register_metrics(&mut registry);
     if let Some(tls) = &state.tls {
-        text.push_str(&tls.render_metrics());
+        tls.register_metrics(&mut registry);
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+    let text = metrics::encode(&registry);
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
 
 /// `GET /openapi.json`.

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 use super::AppState;
 use super::error::ApiError;
@@ -117,21 +120,24 @@ impl SourceLimiter {
         (bucket.tokens + elapsed * self.per_second).min(self.burst)
     }
 
-    /// Prometheus text: calls refused and sources tracked.
-    pub fn render_metrics(&self) -> String {
+    /// Registers calls refused and sources tracked for one scrape.
+    pub fn register_metrics(&self, registry: &mut Registry) {
         let tracked = self
             .table
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .buckets
             .len();
-        format!(
-            "# HELP wicket_source_rate_limited_total Calls refused by the per-source rate limit, before authentication.\n\
-             # TYPE wicket_source_rate_limited_total counter\nwicket_source_rate_limited_total {}\n\
-             # HELP wicket_sources_tracked Source addresses the per-source rate limit tracks now.\n\
-             # TYPE wicket_sources_tracked gauge\nwicket_sources_tracked {tracked}\n",
-            self.refused.load(Ordering::Relaxed)
-        )
+        registry.register(
+            "wicket_source_rate_limited",
+            "Calls refused by the per-source rate limit, before authentication",
+            ConstCounter::new(self.refused.load(Ordering::Relaxed)),
+        );
+        registry.register(
+            "wicket_sources_tracked",
+            "Source addresses the per-source rate limit tracks now",
+            ConstGauge::new(i64::try_from(tracked).unwrap_or(i64::MAX)),
+        );
     }
 }
 

@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -154,24 +157,22 @@ impl Tls {
         TlsListener::new(listener, TlsAcceptor::from(self.server.clone()))
     }
 
-    /// The reload counters in Prometheus text.
-    pub fn render_metrics(&self) -> String {
-        let mut out = String::from(
-            "# HELP wicket_tls_certificate_reloads_total Changed TLS certificate or key files, \
-             by result (a refused pair leaves the previous one serving).\n\
-             # TYPE wicket_tls_certificate_reloads_total counter\n",
-        );
+    /// Registers the reload counters for one scrape.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let reloads = Family::<[(&'static str, &'static str); 1], Counter>::default();
         for (result, count) in [
             ("loaded", &self.cert.loaded),
             ("refused", &self.cert.refused),
         ] {
-            let _ = writeln!(
-                out,
-                "wicket_tls_certificate_reloads_total{{result=\"{result}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
+            reloads
+                .get_or_create(&[("result", result)])
+                .inc_by(count.load(Ordering::Relaxed));
         }
-        out
+        registry.register(
+            "wicket_tls_certificate_reloads",
+            "Changed TLS certificate or key files, by result (a refused pair leaves the previous one serving)",
+            reloads,
+        );
     }
 }
 

@@ -23,6 +23,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -173,16 +176,20 @@ impl Authenticator {
         })
     }
 
-    /// Prometheus text for authentication: requests authenticated by a remembered
-    /// verification, and tokens remembered now.
-    pub fn render_metrics(&self) -> String {
+    /// Registers authentication's metrics for one scrape: requests authenticated by a
+    /// remembered verification, and tokens remembered now.
+    pub fn register_metrics(&self, registry: &mut Registry) {
         let (used, remembered) = self.remembered.stats();
-        format!(
-            "# HELP wicket_auth_remembered_total Requests authenticated by a token verified before.\n\
-             # TYPE wicket_auth_remembered_total counter\nwicket_auth_remembered_total {used}\n\
-             # HELP wicket_auth_remembered_tokens Verified tokens remembered now.\n\
-             # TYPE wicket_auth_remembered_tokens gauge\nwicket_auth_remembered_tokens {remembered}\n"
-        )
+        registry.register(
+            "wicket_auth_remembered",
+            "Requests authenticated by a token verified before",
+            ConstCounter::new(used),
+        );
+        registry.register(
+            "wicket_auth_remembered_tokens",
+            "Verified tokens remembered now",
+            ConstGauge::new(i64::try_from(remembered).unwrap_or(i64::MAX)),
+        );
     }
 
     /// Verifies a bearer token (without the `Bearer ` prefix) and returns who it proves.

@@ -1,12 +1,18 @@
-//! The service's counters, rendered in the Prometheus text format: requests by outcome,
-//! policy decision latency, provisioning failures by step, active grants, teardown retries and
-//! the grants whose teardown awaits one, and the policy lifecycle (reloads by outcome,
-//! rejections, shadow differences, the serving generation).
+//! The service's counters, kept and rendered by `prometheus-client` (the Prometheus text
+//! format 0.0.4): requests by outcome, policy decision latency, provisioning failures by step,
+//! active grants, teardown retries and the grants whose teardown awaits one, and the policy
+//! lifecycle (reloads by outcome, rejections, shadow differences, the serving generation).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::store::WriteStats;
 
@@ -15,187 +21,188 @@ const BUCKETS: [f64; 12] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
 ];
 
-#[derive(Debug, Default)]
-struct Inner {
-    outcomes: BTreeMap<String, u64>,
-    buckets: [u64; BUCKETS.len()],
-    decisions: u64,
-    decision_seconds: f64,
-    provisioning_failures: BTreeMap<String, u64>,
-    reloads: BTreeMap<String, u64>,
-    rejections: BTreeMap<String, u64>,
-    differences: BTreeMap<(String, String), u64>,
-    generation: u64,
-    teardown_retries: u64,
-    teardowns_pending: BTreeSet<String>,
+/// One label and its value.
+type Label = [(&'static str, String); 1];
+/// Two labels and their values.
+type Labels2 = [(&'static str, String); 2];
+
+/// The counters, shared by every task (each metric is a handle on shared atomics).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    outcomes: Family<Label, Counter>,
+    decisions: Histogram,
+    provisioning_failures: Family<Label, Counter>,
+    reloads: Family<Label, Counter>,
+    rejections: Family<Label, Counter>,
+    differences: Family<Labels2, Counter>,
+    generation: Gauge,
+    teardown_retries: Counter,
+    teardowns_pending: Arc<Mutex<BTreeSet<String>>>,
 }
 
-/// The counters, shared by every task.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    inner: Mutex<Inner>,
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            outcomes: Family::default(),
+            decisions: Histogram::new(BUCKETS),
+            provisioning_failures: Family::default(),
+            reloads: Family::default(),
+            rejections: Family::default(),
+            differences: Family::default(),
+            generation: Gauge::default(),
+            teardown_retries: Counter::default(),
+            teardowns_pending: Arc::default(),
+        }
+    }
 }
 
 impl Metrics {
-    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut inner)
-    }
-
     /// Counts a submitted request by how it ended (`active`, `denied`, `failed`, ...).
     pub fn request(&self, outcome: &str) {
-        self.with(|m| *m.outcomes.entry(outcome.to_owned()).or_default() += 1);
+        self.outcomes
+            .get_or_create(&[("outcome", outcome.to_owned())])
+            .inc();
     }
 
     /// Records how long a chain took to decide.
     pub fn decision(&self, took: Duration) {
-        let seconds = took.as_secs_f64();
-        self.with(|m| {
-            for (bucket, bound) in m.buckets.iter_mut().zip(BUCKETS) {
-                if seconds <= bound {
-                    *bucket += 1;
-                }
-            }
-            m.decisions += 1;
-            m.decision_seconds += seconds;
-        });
+        self.decisions.observe(took.as_secs_f64());
     }
 
     /// Counts a provisioning failure at `step`.
     pub fn provisioning_failure(&self, step: &str) {
-        self.with(|m| *m.provisioning_failures.entry(step.to_owned()).or_default() += 1);
+        self.provisioning_failures
+            .get_or_create(&[("step", step.to_owned())])
+            .inc();
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.teardowns_pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts a failed teardown of request `id`, which now awaits a retry.
     pub fn teardown_failed(&self, id: &str) {
-        self.with(|m| {
-            m.teardown_retries += 1;
-            m.teardowns_pending.insert(id.to_owned());
-        });
+        self.teardown_retries.inc();
+        self.pending().insert(id.to_owned());
     }
 
     /// Request `id` awaits no teardown retry any more.
     pub fn teardown_settled(&self, id: &str) {
-        self.with(|m| {
-            m.teardowns_pending.remove(id);
-        });
+        self.pending().remove(id);
     }
 
     /// Counts a reload by outcome (`swapped`, `unchanged`, `rejected`) and records the
     /// generation serving after it.
     pub fn reload(&self, outcome: &str, generation: u64) {
-        self.with(|m| {
-            *m.reloads.entry(outcome.to_owned()).or_default() += 1;
-            m.generation = generation;
-        });
+        self.reloads
+            .get_or_create(&[("outcome", outcome.to_owned())])
+            .inc();
+        self.generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
     }
 
     /// Counts a rejected module, chain or configuration of `cluster` (`-` for a whole reload).
     pub fn rejection(&self, cluster: &str) {
-        self.with(|m| *m.rejections.entry(cluster.to_owned()).or_default() += 1);
+        self.rejections
+            .get_or_create(&[("cluster", cluster.to_owned())])
+            .inc();
     }
 
     /// Counts a candidate's difference from the active module of `entry` in `cluster`.
     pub fn shadow_difference(&self, cluster: &str, entry: &str) {
-        self.with(|m| {
-            *m.differences
-                .entry((cluster.to_owned(), entry.to_owned()))
-                .or_default() += 1;
-        });
+        self.differences
+            .get_or_create(&[
+                ("cluster", cluster.to_owned()),
+                ("policy", entry.to_owned()),
+            ])
+            .inc();
     }
 
-    /// The Prometheus text exposition, with `active_grants` as the current gauge value and
-    /// the store's write counters.
+    /// Registers every metric in `registry` for one scrape, with `active_grants` as the
+    /// current gauge value and the store's write counters.
+    pub fn register(&self, registry: &mut Registry, active_grants: usize, writes: WriteStats) {
+        registry.register(
+            "wicket_requests",
+            "Access requests by outcome",
+            self.outcomes.clone(),
+        );
+        registry.register(
+            "wicket_decision_seconds",
+            "Time the policy chain took to decide",
+            self.decisions.clone(),
+        );
+        registry.register(
+            "wicket_provisioning_failures",
+            "Failed provisionings by step",
+            self.provisioning_failures.clone(),
+        );
+        registry.register(
+            "wicket_teardown_retries",
+            "Teardowns that failed and are retried",
+            self.teardown_retries.clone(),
+        );
+        registry.register(
+            "wicket_teardowns_pending",
+            "Grants whose teardown failed and awaits a retry",
+            ConstGauge::new(i64::try_from(self.pending().len()).unwrap_or(i64::MAX)),
+        );
+        registry.register(
+            "wicket_policy_reloads",
+            "Policy reloads by outcome",
+            self.reloads.clone(),
+        );
+        registry.register(
+            "wicket_policy_rejections",
+            "Modules, chains or configurations a reload refused, by cluster",
+            self.rejections.clone(),
+        );
+        registry.register(
+            "wicket_policy_shadow_differences",
+            "Live requests a candidate module decided otherwise than the active one",
+            self.differences.clone(),
+        );
+        registry.register(
+            "wicket_policy_generation",
+            "The generation of the policy set serving now (0: never reloaded)",
+            self.generation.clone(),
+        );
+        registry.register(
+            "wicket_active_grants",
+            "Grants in effect now",
+            ConstGauge::new(i64::try_from(active_grants).unwrap_or(i64::MAX)),
+        );
+        registry.register(
+            "wicket_store_writes",
+            "Changes written to the database",
+            ConstCounter::new(writes.writes),
+        );
+        registry.register(
+            "wicket_store_batches",
+            "Transactions that carried them (group commit)",
+            ConstCounter::new(writes.batches),
+        );
+    }
+
+    /// These metrics alone in the Prometheus text format.
     pub fn render(&self, active_grants: usize, writes: WriteStats) -> String {
-        self.with(|m| {
-            let mut out = String::new();
-            let _ = writeln!(
-                out,
-                "# HELP wicket_requests_total Access requests by outcome.\n# TYPE wicket_requests_total counter"
-            );
-            for (outcome, count) in &m.outcomes {
-                let _ = writeln!(out, "wicket_requests_total{{outcome=\"{outcome}\"}} {count}");
-            }
-            let _ = writeln!(
-                out,
-                "# HELP wicket_decision_seconds Time the policy chain took to decide.\n# TYPE wicket_decision_seconds histogram"
-            );
-            for (count, bound) in m.buckets.iter().zip(BUCKETS) {
-                let _ = writeln!(out, "wicket_decision_seconds_bucket{{le=\"{bound}\"}} {count}");
-            }
-            let _ = writeln!(
-                out,
-                "wicket_decision_seconds_bucket{{le=\"+Inf\"}} {}\nwicket_decision_seconds_sum {}\nwicket_decision_seconds_count {}",
-                m.decisions, m.decision_seconds, m.decisions
-            );
-            let _ = writeln!(
-                out,
-                "# HELP wicket_provisioning_failures_total Failed provisionings by step.\n# TYPE wicket_provisioning_failures_total counter"
-            );
-            for (step, count) in &m.provisioning_failures {
-                let _ = writeln!(
-                    out,
-                    "wicket_provisioning_failures_total{{step=\"{step}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "# HELP wicket_teardown_retries_total Teardowns that failed and are retried.\n# TYPE wicket_teardown_retries_total counter\nwicket_teardown_retries_total {}",
-                m.teardown_retries
-            );
-            let _ = writeln!(
-                out,
-                "# HELP wicket_teardowns_pending Grants whose teardown failed and awaits a retry.\n# TYPE wicket_teardowns_pending gauge\nwicket_teardowns_pending {}",
-                m.teardowns_pending.len()
-            );
-            let _ = writeln!(
-                out,
-                "# HELP wicket_policy_reloads_total Policy reloads by outcome.\n# TYPE wicket_policy_reloads_total counter"
-            );
-            for (outcome, count) in &m.reloads {
-                let _ = writeln!(out, "wicket_policy_reloads_total{{outcome=\"{outcome}\"}} {count}");
-            }
-            let _ = writeln!(
-                out,
-                "# HELP wicket_policy_rejections_total Modules, chains or configurations a reload refused, by cluster.\n# TYPE wicket_policy_rejections_total counter"
-            );
-            for (cluster, count) in &m.rejections {
-                let _ = writeln!(
-                    out,
-                    "wicket_policy_rejections_total{{cluster=\"{cluster}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "# HELP wicket_policy_shadow_differences_total Live requests a candidate module decided otherwise than the active one.\n# TYPE wicket_policy_shadow_differences_total counter"
-            );
-            for ((cluster, entry), count) in &m.differences {
-                let _ = writeln!(
-                    out,
-                    "wicket_policy_shadow_differences_total{{cluster=\"{cluster}\",policy=\"{entry}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "# HELP wicket_policy_generation The generation of the policy set serving now (0: never reloaded).\n# TYPE wicket_policy_generation gauge\nwicket_policy_generation {}",
-                m.generation
-            );
-            let _ = writeln!(
-                out,
-                "# HELP wicket_active_grants Grants in effect now.\n# TYPE wicket_active_grants gauge\nwicket_active_grants {active_grants}"
-            );
-            let _ = writeln!(
-                out,
-                "# HELP wicket_store_writes_total Changes written to the database.\n# TYPE wicket_store_writes_total counter\nwicket_store_writes_total {}\n# HELP wicket_store_batches_total Transactions that carried them (group commit).\n# TYPE wicket_store_batches_total counter\nwicket_store_batches_total {}",
-                writes.writes, writes.batches
-            );
-            out
-        })
+        let mut registry = Registry::default();
+        self.register(&mut registry, active_grants, writes);
+        encode(&registry)
     }
 }
+
+/// `registry` in the Prometheus text format (version 0.0.4).
+pub fn encode(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing to a `String` cannot fail.
+    let _ = prometheus_text::encode(&mut text, registry);
+    text
+}
+
+/// The `Content-Type` of [`encode`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 #[cfg(test)]
 mod tests {
@@ -224,13 +231,16 @@ mod tests {
         };
         let text = metrics.render(4, writes);
         for line in [
+            "# TYPE wicket_requests_total counter",
             "wicket_requests_total{outcome=\"denied\"} 2",
             "wicket_requests_total{outcome=\"active\"} 1",
+            "# TYPE wicket_decision_seconds histogram",
             "wicket_decision_seconds_bucket{le=\"0.0001\"} 1",
             "wicket_decision_seconds_bucket{le=\"0.005\"} 2",
             "wicket_decision_seconds_bucket{le=\"+Inf\"} 2",
             "wicket_decision_seconds_count 2",
             "wicket_provisioning_failures_total{step=\"role-binding\"} 1",
+            "# TYPE wicket_active_grants gauge",
             "wicket_active_grants 4",
             "wicket_policy_reloads_total{outcome=\"swapped\"} 1",
             "wicket_policy_reloads_total{outcome=\"rejected\"} 1",
@@ -247,5 +257,17 @@ mod tests {
                 "missing `{line}` in:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let metrics = Metrics::default();
+        metrics.rejection("a\"b\\c\nd");
+        let text = metrics.render(0, WriteStats::default());
+        assert!(
+            text.lines()
+                .any(|l| l == r#"wicket_policy_rejections_total{cluster="a\"b\\c\nd"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -30,7 +30,7 @@
 
 mod guarded;
 mod lifecycle;
-mod metrics;
+pub mod metrics;
 mod ports;
 mod reconcile;
 mod revocations;

@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::auth::UserInfo;
 use crate::resources::{RBAC_GROUP, lookup};
-use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Store, meta_str};
 
 /// A rule of a Role or ClusterRole.
@@ -152,6 +151,37 @@ pub fn applies_to_user(user: &UserInfo, subject: &Subject, binding_ns: &str) -> 
     }
 }
 
+/// The keys under which the store indexes a binding: `user:<name>` for each subject a user
+/// with that name matches (a ServiceAccount subject is its `system:serviceaccount:` user), and
+/// `group:<name>` for each Group subject. A pre-filter only: [`applies_to_user`] decides.
+pub fn binding_subject_keys(binding: &Value) -> Vec<String> {
+    let binding_ns = meta_str(binding, "namespace");
+    subjects_of(binding)
+        .into_iter()
+        .filter_map(|subject| match subject.kind.as_str() {
+            "User" => Some(format!("user:{}", subject.name)),
+            "Group" => Some(format!("group:{}", subject.name)),
+            "ServiceAccount" => {
+                let ns = if subject.namespace.is_empty() {
+                    binding_ns
+                } else {
+                    subject.namespace.as_str()
+                };
+                (!ns.is_empty())
+                    .then(|| format!("user:system:serviceaccount:{ns}:{}", subject.name))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The index keys of the bindings that can apply to `user` (see [`binding_subject_keys`]).
+fn user_subject_keys(user: &UserInfo) -> Vec<String> {
+    std::iter::once(format!("user:{}", user.username))
+        .chain(user.groups.iter().map(|group| format!("group:{group}")))
+        .collect()
+}
+
 fn rules_of(obj: &Value) -> Vec<PolicyRule> {
     obj.get("rules")
         .cloned()
@@ -195,22 +225,18 @@ struct Grant {
 }
 
 fn grants(store: &Store, user: &UserInfo, namespace: &str) -> Vec<Grant> {
-    let all = LabelSelector::default();
-    let no_fields = FieldSelector::default();
+    let subjects = user_subject_keys(user);
     let mut out = Vec::new();
     let mut visit = |plural: &str, ns: &str, kind: &str| {
-        let Some(rt) = lookup(RBAC_GROUP, "v1", plural) else {
-            return;
-        };
-        for b in store.list(rt, ns, &all, &no_fields) {
-            let binding_ns = meta_str(&b, "namespace").to_owned();
-            let Some(subject) = subjects_of(&b)
+        for b in store.bindings_for(plural, ns, &subjects) {
+            let binding_ns = meta_str(b, "namespace").to_owned();
+            let Some(subject) = subjects_of(b)
                 .into_iter()
                 .find(|s| applies_to_user(user, s, &binding_ns))
             else {
                 continue;
             };
-            let role_ref = role_ref_of(&b);
+            let role_ref = role_ref_of(b);
             let Some(rules) = role_ref_rules(store, &role_ref, &binding_ns) else {
                 continue;
             };
@@ -226,9 +252,9 @@ fn grants(store: &Store, user: &UserInfo, namespace: &str) -> Vec<Grant> {
                 k => format!("{k} {:?}", subject.name),
             };
             let place = if binding_ns.is_empty() {
-                format!("{kind} {:?}", meta_str(&b, "name"))
+                format!("{kind} {:?}", meta_str(b, "name"))
             } else {
-                format!("{kind} \"{}/{binding_ns}\"", meta_str(&b, "name"))
+                format!("{kind} \"{}/{binding_ns}\"", meta_str(b, "name"))
             };
             let describe = format!("{place} of {} {:?} to {who}", role_ref.kind, role_ref.name);
             out.push(Grant { describe, rules });
@@ -306,5 +332,142 @@ pub fn forbidden_message(user: &UserInfo, attrs: &Attributes) -> String {
             "User {who:?} cannot {} resource {resource:?} in API group {:?} in the namespace {:?}",
             attrs.verb, attrs.api_group, attrs.namespace
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::selector::{FieldSelector, LabelSelector};
+
+    fn binding(name: &str, namespace: &str, subjects: Value) -> Value {
+        json!({
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "view"},
+            "subjects": subjects,
+        })
+    }
+
+    /// The bindings naming `user`, by a scan of every binding (what the authorizer did
+    /// before the index) and through the index.
+    fn both_ways(
+        store: &Store,
+        user: &UserInfo,
+        plural: &str,
+        ns: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let rt = lookup(RBAC_GROUP, "v1", plural).unwrap();
+        let names = |bindings: Vec<&Value>| -> Vec<String> {
+            bindings
+                .into_iter()
+                .filter(|b| {
+                    subjects_of(b)
+                        .iter()
+                        .any(|s| applies_to_user(user, s, meta_str(b, "namespace")))
+                })
+                .map(|b| meta_str(b, "name").to_owned())
+                .collect()
+        };
+        let all = store.list(rt, ns, &LabelSelector::default(), &FieldSelector::default());
+        let scanned = names(all.iter().collect());
+        let keys = user_subject_keys(user);
+        (scanned, names(store.bindings_for(plural, ns, &keys)))
+    }
+
+    #[test]
+    fn the_subject_index_finds_what_a_scan_of_every_binding_finds() {
+        let mut store = Store::default();
+        let rb = lookup(RBAC_GROUP, "v1", "rolebindings").unwrap();
+        let crb = lookup(RBAC_GROUP, "v1", "clusterrolebindings").unwrap();
+        let subjects = [
+            json!([{"kind": "User", "name": "alice"}]),
+            json!([{"kind": "Group", "name": "sre"}, {"kind": "User", "name": "bob"}]),
+            json!([{"kind": "ServiceAccount", "name": "robot"}]),
+            json!([{"kind": "ServiceAccount", "name": "robot", "namespace": "payments"}]),
+            json!([{"kind": "ServiceAccount", "name": "robot", "namespace": ""}]),
+            json!([{"kind": "Other", "name": "alice"}]),
+            json!([{"kind": "User"}]),
+            json!("not a list"),
+        ];
+        for (n, subject) in subjects.iter().enumerate() {
+            for ns in ["payments", "orders"] {
+                store
+                    .create(rb, ns, binding(&format!("b{n}"), ns, subject.clone()))
+                    .unwrap();
+            }
+            store
+                .create(crb, "", binding(&format!("c{n}"), "", subject.clone()))
+                .unwrap();
+        }
+        let user = |name: &str, groups: &[&str]| UserInfo {
+            username: name.to_owned(),
+            uid: String::new(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            extra: std::collections::BTreeMap::new(),
+        };
+        let users = [
+            user("alice", &[]),
+            user("bob", &["sre"]),
+            user("carol", &["sre", "system:authenticated"]),
+            user("system:serviceaccount:payments:robot", &[]),
+            user("system:serviceaccount:orders:robot", &[]),
+            user("", &[]),
+        ];
+        let check = |store: &Store| {
+            for user in &users {
+                for (plural, ns) in [
+                    ("rolebindings", "payments"),
+                    ("rolebindings", "orders"),
+                    ("clusterrolebindings", ""),
+                ] {
+                    let (scanned, indexed) = both_ways(store, user, plural, ns);
+                    assert_eq!(scanned, indexed, "{} {plural} {ns}", user.username);
+                }
+            }
+        };
+        check(&store);
+        assert_eq!(
+            both_ways(&store, &users[3], "rolebindings", "payments").1,
+            ["b2", "b3", "b4"],
+            "a ServiceAccount subject without a namespace is in the binding's"
+        );
+        assert_eq!(
+            both_ways(&store, &users[3], "clusterrolebindings", "").1,
+            ["c3"],
+            "a cluster binding's ServiceAccount subject needs its namespace"
+        );
+        // A binding whose subjects change, one deleted, a namespace deleted.
+        store
+            .update(
+                rb,
+                "payments",
+                "b0",
+                binding("b0", "payments", json!([{"kind": "Group", "name": "sre"}])),
+            )
+            .unwrap();
+        store.delete(rb, "payments", "b1").unwrap();
+        store.delete(crb, "", "c2").unwrap();
+        check(&store);
+        assert_eq!(
+            both_ways(&store, &users[0], "rolebindings", "payments").1,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            both_ways(&store, &users[2], "rolebindings", "payments").1,
+            ["b0"]
+        );
+        let ns = lookup("", "v1", "namespaces").unwrap();
+        store
+            .create(ns, "", json!({"metadata": {"name": "orders"}}))
+            .unwrap();
+        store.delete(ns, "", "orders").unwrap();
+        check(&store);
+        assert!(
+            store
+                .bindings_for("rolebindings", "orders", &user_subject_keys(&users[0]))
+                .is_empty()
+        );
     }
 }

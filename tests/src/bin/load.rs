@@ -1,29 +1,101 @@
 //! A bounded load run against an embedded Wicket (kube-sim + the real HTTP server on
-//! loopback, as `wicket dev` runs them): p50/p99 latency and throughput of `POST /v1/requests`,
-//! first over HTTP as a client sees it, then server-side (the same requests handed to the
-//! router in-process, no socket). Not part of the test run; results go to `BENCHMARKS.md`.
+//! loopback, as `wicket dev` runs them; the load generator shares the process and its cores):
+//! throughput and p50/p99 latency of `POST /v1/requests` over HTTP as a client sees it, for
+//! the sample chain built as WebAssembly and as native rules, in the same run. Not part of the
+//! test run; results go to `BENCHMARKS.md`.
 //!
 //! ```text
-//! cargo run --profile production -p wicket-tests --bin load -- [deny|provision] [native|wasm] [requests] [concurrency] [stop|continue]
+//! cargo build --release -p wicket-tests --bin load
+//! ./target/release/load deny both --clients 256 --requests 20000
+//! ./target/release/load deny wasm --rate 2500 --requests 25000
+//! ./target/release/load provision both --clients 32 --requests 5000
 //! ```
-//!
-//! The last argument is the `on_deny` of the chain's first entry, `groups`: `stop` (the default,
-//! as in `wicket dev`'s sample chain: the chain ends at the `groups` deny) or `continue` (a
-//! denial runs both modules).
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, to_bytes};
-use axum::http::Request;
-use tower::ServiceExt;
+use clap::{Parser, ValueEnum};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use wicket::policy::OnDeny;
-use wicket::workflow::Decider;
-use wicket_tests::Env;
 use wicket_tests::env::gated_config;
+use wicket_tests::metrics::{self, Exposition};
 use wicket_tests::tokens::token;
+use wicket_tests::{Env, Running};
 
-const ALLOWED: &str = r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"30m","reason":"INC-123: load"}"#;
+const BODY: &str = r#"{"cluster":"dev","namespaces":["payments"],"role":"edit","duration":"30m","reason":"INC-123: load"}"#;
+
+/// Requests in flight at most in the open loop (bounds the sockets; a request waiting for a
+/// slot is still timed from its scheduled start).
+const MAX_IN_FLIGHT: usize = 2048;
+
+/// Subjects the open loop's requests take turns with (one token each).
+const OPEN_LOOP_SUBJECTS: usize = 256;
+
+/// Load Wicket over HTTP on loopback and report throughput and latency.
+#[derive(Debug, Parser)]
+#[command(name = "load")]
+struct Args {
+    /// `deny` (the chain denies: 403) or `provision` (a grant provisioned on kube-sim: 201)
+    #[arg(value_enum, default_value_t = Mode::Deny)]
+    mode: Mode,
+    /// The sample chain built as `wasm`, as `native` rules, or `both` (one after the other)
+    #[arg(value_enum, default_value_t = Chains::Both)]
+    chain: Chains,
+    /// Requests per chain
+    #[arg(short = 'n', long, default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    requests: u32,
+    /// Closed loop: clients, each sending its next request when its last is answered
+    #[arg(short, long, default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    clients: u16,
+    /// Open loop instead: requests started at this fixed rate per second whatever the answers;
+    /// latency is measured from each request's scheduled start
+    #[arg(short, long, conflicts_with = "clients",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rate: Option<u32>,
+    /// The `groups` entry's `on_deny`: `continue` (every module runs) or `stop`
+    #[arg(long, value_enum, default_value_t = Gate::Continue)]
+    on_deny: Gate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Deny,
+    Provision,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Chains {
+    Wasm,
+    Native,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Gate {
+    Continue,
+    Stop,
+}
+
+/// What one chain's run measured.
+struct Measured {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    /// CPU time this process (Wicket, kube-sim and the load generator) used meanwhile.
+    cpu: Option<Duration>,
+    unexpected: usize,
+    first_unexpected: Option<String>,
+    scraped: Exposition,
+}
+
+impl Measured {
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -33,159 +105,274 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: load [deny|provision] [native|wasm] [requests (1..=100000)] [concurrency (1..=64)] [stop|continue]"
-    );
-    std::process::exit(2)
+/// CPU time (user + system) this process has used, from `/proc/self/stat` (Linux; clock
+/// ticks, assumed 100 per second as on every Linux this runs on).
+fn cpu_used() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) end with `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = args.first().map_or("deny", String::as_str);
-    let chain = args.get(1).map_or("wasm", String::as_str);
-    let requests: usize = args
-        .get(2)
-        .map_or(Ok(2000), |n| n.parse())
-        .unwrap_or_else(|_| usage());
-    let concurrency: usize = args
-        .get(3)
-        .map_or(Ok(4), |n| n.parse())
-        .unwrap_or_else(|_| usage());
-    let on_deny = match args.get(4).map_or("stop", String::as_str) {
-        "continue" => OnDeny::Continue,
-        "stop" => OnDeny::Stop,
-        _ => usage(),
-    };
-    if !matches!(mode, "deny" | "provision")
-        || !(1..=100_000).contains(&requests)
-        || !(1..=64).contains(&concurrency)
-    {
-        usage();
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Sends one request; `Err` with the status and body when the answer is not `expected`.
+async fn send(wicket: &Running, token: &str, expected: u16) -> Result<(), String> {
+    let answer = wicket
+        .call("POST", "/v1/requests", Some(token), Some(BODY))
+        .await;
+    if answer.status == expected {
+        Ok(())
+    } else {
+        Err(format!("{} {}", answer.status, answer.text))
     }
-    let env = match on_deny {
-        OnDeny::Continue => Env::start("1h").await,
-        OnDeny::Stop => Env::start_with(&gated_config(), "1h").await,
+}
+
+type Outcome = (Duration, Result<(), String>);
+
+/// `clients` clients, each sending its next request when its last is answered.
+async fn closed_loop(
+    wicket: &Arc<Running>,
+    tokens: &[String],
+    each: usize,
+    expected: u16,
+) -> Vec<Outcome> {
+    let mut tasks = JoinSet::new();
+    for token in tokens {
+        let token = token.clone();
+        let wicket = wicket.clone();
+        tasks.spawn(async move {
+            let mut outcomes = Vec::with_capacity(each);
+            for _ in 0..each {
+                let sent = Instant::now();
+                let result = send(&wicket, &token, expected).await;
+                outcomes.push((sent.elapsed(), result));
+            }
+            outcomes
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        outcomes.extend(done.expect("a load task"));
+    }
+    outcomes
+}
+
+/// `requests` requests started at `rate` per second, each timed from its scheduled start.
+async fn open_loop(
+    wicket: &Arc<Running>,
+    tokens: &[String],
+    requests: usize,
+    rate: u32,
+    expected: u16,
+) -> Vec<Outcome> {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = JoinSet::new();
+    let start = tokio::time::Instant::now();
+    for i in 0..requests {
+        let scheduled = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
+        tokio::time::sleep_until(scheduled).await;
+        let slot = slots.clone().acquire_owned().await.expect("never closed");
+        let wicket = wicket.clone();
+        let token = tokens[i % tokens.len()].clone();
+        tasks.spawn(async move {
+            let result = send(&wicket, &token, expected).await;
+            drop(slot);
+            (scheduled.elapsed(), result)
+        });
+    }
+    let mut outcomes = Vec::with_capacity(requests);
+    while let Some(done) = tasks.join_next().await {
+        outcomes.push(done.expect("a load task"));
+    }
+    outcomes
+}
+
+async fn run(args: &Args, chain: Chains) -> Measured {
+    let env = match args.on_deny {
+        Gate::Continue => Env::start("1h").await,
+        Gate::Stop => Env::start_with(&gated_config(), "1h").await,
+    };
+    let on_deny = match args.on_deny {
+        Gate::Continue => OnDeny::Continue,
+        Gate::Stop => OnDeny::Stop,
     };
     assert_eq!(
         env.policy("groups").on_deny,
         on_deny,
         "the chain's `on_deny`"
     );
-    let decider: Arc<dyn Decider> = match chain {
-        "native" => env.native_chain(),
-        "wasm" => env.wasm_chain(),
-        _ => usage(),
+    let decider = match chain {
+        Chains::Native => env.native_chain(),
+        _ => env.wasm_chain(),
     };
-    let wicket = env.serve(decider).await;
-    let groups: &[&str] = if mode == "deny" {
-        &["developers"]
-    } else {
-        &["sre"]
+    let wicket = Arc::new(env.serve(decider).await);
+    let (groups, expected): (&[&str], u16) = match args.mode {
+        Mode::Deny => (&["developers"], 403),
+        Mode::Provision => (&["sre"], 201),
     };
-    let expected = if mode == "deny" { 403 } else { 201 };
-    // Warm-up: connections, compiled code paths, SQLite pages.
-    let warm = token("warm-up", groups);
-    for _ in 0..50 {
-        wicket
-            .call("POST", "/v1/requests", Some(&warm), Some(ALLOWED))
-            .await;
-    }
-    let wicket = Arc::new(wicket);
-    let tokens: Vec<String> = (0..concurrency)
-        .map(|task| token(&format!("load-{task}"), groups))
+    let subjects = args
+        .rate
+        .map_or(usize::from(args.clients), |_| OPEN_LOOP_SUBJECTS);
+    let tokens: Vec<String> = (0..subjects)
+        .map(|n| token(&format!("load-{n}"), groups))
         .collect();
-
-    // Over HTTP on loopback, as a client sees it.
-    let per_task = requests.div_ceil(concurrency);
+    // Warm-up: one request per subject, concurrently (connections, compiled code paths,
+    // SQLite pages).
+    for outcome in closed_loop(&wicket, &tokens, 1, expected).await {
+        if let (_, Err(answer)) = outcome {
+            panic!("warm-up: {answer}");
+        }
+    }
+    let requests = usize::try_from(args.requests).expect("a u32 fits");
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for token in tokens.clone() {
-        let wicket = wicket.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_task);
-            for _ in 0..per_task {
-                let sent = Instant::now();
-                let answer = wicket
-                    .call("POST", "/v1/requests", Some(&token), Some(ALLOWED))
-                    .await;
-                latencies.push(sent.elapsed());
-                assert_eq!(answer.status, expected, "{}", answer.text);
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("a load task"));
-    }
+    let cpu_before = cpu_used();
+    let outcomes = match args.rate {
+        Some(rate) => open_loop(&wicket, &tokens, requests, rate, expected).await,
+        None => closed_loop(&wicket, &tokens, requests.div_ceil(subjects), expected).await,
+    };
     let elapsed = started.elapsed();
+    let cpu = cpu_used()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let scraped = metrics::parse(&wicket.metrics().await).expect("`/metrics` parses");
+    let mut measured = Measured {
+        latencies: Vec::with_capacity(outcomes.len()),
+        elapsed,
+        cpu,
+        unexpected: 0,
+        first_unexpected: None,
+        scraped,
+    };
+    for (latency, result) in outcomes {
+        measured.latencies.push(latency);
+        if let Err(answer) = result {
+            measured.unexpected += 1;
+            measured.first_unexpected.get_or_insert(answer);
+        }
+    }
+    measured.latencies.sort();
+    if let Ok(wicket) = Arc::try_unwrap(wicket) {
+        wicket.stop().await;
+    }
+    measured
+}
 
-    // Server-side: the same requests handed straight to the router (routing, authentication,
-    // body parsing, the chain, the store, provisioning, the JSON answer), with no socket.
-    let router = wicket.service.router();
-    let started_in_process = Instant::now();
-    let mut tasks = Vec::new();
-    for token in tokens {
-        let router = router.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_task);
-            for _ in 0..per_task {
-                let request = Request::post("/v1/requests")
-                    .header("authorization", format!("Bearer {token}"))
-                    .header("content-type", "application/json")
-                    .body(Body::from(ALLOWED))
-                    .expect("a request");
-                let sent = Instant::now();
-                let response = router.clone().oneshot(request).await.expect("infallible");
-                let status = response.status().as_u16();
-                let body = to_bytes(response.into_body(), usize::MAX)
-                    .await
-                    .expect("a body");
-                latencies.push(sent.elapsed());
-                assert_eq!(status, expected, "{}", String::from_utf8_lossy(&body));
-            }
-            latencies
-        }));
-    }
-    let mut server = Vec::new();
-    for task in tasks {
-        server.extend(task.await.expect("a load task"));
-    }
-    let elapsed_in_process = started_in_process.elapsed();
-    server.sort();
-    latencies.sort();
-    let store = wicket.service.workflow().store();
-    let page = store
-        .list_requests(&wicket::store::ListFilter {
-            limit: 500,
-            ..Default::default()
-        })
-        .await
-        .expect("list requests");
-    let mut decisions = Vec::new();
-    for record in &page.items {
-        let modules = store.module_verdicts(&record.id).await.expect("verdicts");
-        decisions.push(Duration::from_micros(
-            modules.iter().map(|m| m.duration_us).sum(),
-        ));
-    }
-    decisions.sort();
+fn report(chain: &str, measured: &Measured) {
+    let l = &measured.latencies;
+    let decisions = measured
+        .scraped
+        .value("wicket_decision_seconds_count", &[])
+        .unwrap_or(0.0);
+    let decision_mean = measured
+        .scraped
+        .value("wicket_decision_seconds_sum", &[])
+        .unwrap_or(0.0)
+        / decisions.max(1.0);
+    let bound = |q| {
+        metrics::quantile_bound(&measured.scraped, "wicket_decision_seconds", q).map_or(
+            "?".to_owned(),
+            |s| {
+                if s.is_finite() {
+                    format!("{:?}", Duration::from_secs_f64(s))
+                } else {
+                    "+Inf".to_owned()
+                }
+            },
+        )
+    };
     println!(
-        "mode={mode} chain={chain} on_deny={on_deny:?} requests={} concurrency={concurrency}\n  \
-         http:        {:.0}/s p50={:?} p99={:?}\n  \
-         server-side: {:.0}/s p50={:?} p99={:?}\n  \
-         chain decision (last {}): p50={:?} p99={:?}",
-        latencies.len(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        server.len() as f64 / elapsed_in_process.as_secs_f64(),
-        percentile(&server, 0.50),
-        percentile(&server, 0.99),
-        decisions.len(),
-        percentile(&decisions, 0.50),
-        percentile(&decisions, 0.99),
+        "  {chain:<6} {:>8.0}/s  p50 {:>9.2?}  p99 {:>9.2?}  max {:>9.2?}  ({} requests in {:.2?}; chain decision mean {:.1}µs, p50 ≤ {}, p99 ≤ {})",
+        measured.throughput(),
+        percentile(l, 0.50),
+        percentile(l, 0.99),
+        l.last().copied().unwrap_or_default(),
+        l.len(),
+        measured.elapsed,
+        decision_mean * 1e6,
+        bound(0.5),
+        bound(0.99),
     );
+    if let Some(cpu) = measured.cpu {
+        let per_request = cpu.as_secs_f64() / l.len() as f64;
+        println!(
+            "  {chain:<6} CPU {:.0}% of one core, {:.0}µs per request: {:.0}/s if the process had two cores to itself",
+            100.0 * cpu.as_secs_f64() / measured.elapsed.as_secs_f64(),
+            per_request * 1e6,
+            2.0 / per_request
+        );
+    }
+    if let Some(first) = &measured.first_unexpected {
+        println!(
+            "  {chain:<6} {} unexpected answers; the first: {first}",
+            measured.unexpected
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let text = error.render().to_string();
+            let line = text.lines().next().unwrap_or("bad arguments");
+            eprintln!("{line} (see `load --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    let chains: &[Chains] = match args.chain {
+        Chains::Both => &[Chains::Wasm, Chains::Native],
+        one => &[one][..],
+    };
+    let shape = args.rate.map_or_else(
+        || format!("closed loop, {} clients", args.clients),
+        |rate| format!("open loop, {rate}/s offered"),
+    );
+    println!(
+        "{}, {shape}, {} requests per chain, on_deny = {}; load average before: {}",
+        if args.mode == Mode::Deny {
+            "deny"
+        } else {
+            "provision"
+        },
+        args.requests,
+        if args.on_deny == Gate::Continue {
+            "continue"
+        } else {
+            "stop"
+        },
+        load_average()
+    );
+    let mut results = Vec::new();
+    for chain in chains {
+        let name = if *chain == Chains::Native {
+            "native"
+        } else {
+            "wasm"
+        };
+        let measured = run(&args, *chain).await;
+        report(name, &measured);
+        results.push((name, measured));
+    }
+    if let [(_, wasm), (_, native)] = &results[..] {
+        println!(
+            "  wasm / native throughput: {:.2}",
+            wasm.throughput() / native.throughput()
+        );
+    }
+    println!("load average after: {}", load_average());
+    if results.iter().any(|(_, m)| m.unexpected > 0) {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
