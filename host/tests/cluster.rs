@@ -16,10 +16,9 @@ use kube_sim::kubectl::Kubectl;
 use kube_sim::{FaultAction, FaultRule};
 use rstest::rstest;
 use wicket::cluster::{
-    ClusterTarget, Connection, Error, Kind, ObjectRef, Outcome, ProvisionStep, StepFailure,
-    TargetSettings,
+    ClusterTarget, Connection, Error, Outcome, ProvisionStep, StepFailure, TargetSettings,
 };
-use wicket::domain::Access;
+use wicket::domain::{Access, Kind, ObjectRef};
 
 const EDIT_CAN_I: &str = include_str!("fixtures/cluster/edit-can-i.txt");
 const RULES_CAN_I: &str = include_str!("fixtures/cluster/rules-can-i.txt");

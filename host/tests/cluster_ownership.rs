@@ -13,9 +13,9 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use kube::api::PostParams;
 use wicket::cluster::{
-    ClusterTarget, Connection, Error, ObjectRef, ProvisionStep, StepFailure, TargetSettings,
+    ClusterTarget, Connection, Error, ProvisionStep, StepFailure, TargetSettings,
 };
-use wicket::domain::Access;
+use wicket::domain::{Access, ObjectRef};
 
 /// Another installation's id.
 const OTHER: &str = "ffffffffffffffffffffffffffffffff";

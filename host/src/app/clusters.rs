@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::preflight::Review;
-use crate::cluster::{self, ClusterTarget, Endpoint, Kind, TargetSettings};
+use crate::cluster::{self, ClusterTarget, Endpoint, TargetSettings};
 use crate::config::{ClusterConfig, Connection};
 use crate::domain::Rule;
 use crate::guard::{Guardrails, Scope};
@@ -43,37 +43,12 @@ pub(super) fn failure(error: &cluster::Error) -> ClusterFailure {
     }
 }
 
-fn to_store(object: &cluster::ObjectRef) -> ObjectRef {
-    ObjectRef {
-        kind: object.kind.as_str().to_owned(),
-        namespace: object.namespace.clone(),
-        name: object.name.clone(),
-    }
-}
-
 fn to_port(managed: &cluster::ManagedObject) -> ManagedObject {
     ManagedObject {
-        object: to_store(&managed.object),
+        object: managed.object.clone(),
         request_id: managed.request_id.clone(),
         expires_at: managed.expires_at,
     }
-}
-
-fn to_cluster(object: &ObjectRef) -> Option<cluster::ObjectRef> {
-    let kind = [
-        Kind::ServiceAccount,
-        Kind::Role,
-        Kind::RoleBinding,
-        Kind::ClusterRole,
-        Kind::ClusterRoleBinding,
-    ]
-    .into_iter()
-    .find(|kind| kind.as_str() == object.kind)?;
-    Some(cluster::ObjectRef {
-        kind,
-        namespace: object.namespace.clone(),
-        name: object.name.clone(),
-    })
 }
 
 impl KubeClusters {
@@ -204,7 +179,7 @@ impl Clusters for KubeClusters {
             Ok(provisioned
                 .objects
                 .iter()
-                .map(|step| to_store(&step.object))
+                .map(|step| step.object.clone())
                 .collect())
         })
     }
@@ -221,7 +196,7 @@ impl Clusters for KubeClusters {
                 .teardown(installation, request_id)
                 .await
                 .map_err(|e| failure(&e))?;
-            Ok(report.deleted.iter().map(to_store).collect())
+            Ok(report.deleted)
         })
     }
 
@@ -281,12 +256,8 @@ impl Clusters for KubeClusters {
     ) -> BoxFuture<'a, Result<(), ClusterFailure>> {
         Box::pin(async move {
             let target = self.target(cluster)?;
-            let reference = to_cluster(&object.object).ok_or_else(|| ClusterFailure {
-                step: None,
-                message: format!("`{}` is not a kind Wicket manages", object.object.kind),
-            })?;
             let managed = cluster::ManagedObject {
-                object: reference,
+                object: object.object.clone(),
                 request_id: object.request_id.clone(),
                 expires_at: object.expires_at,
             };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use kube::core::Status;
 
-use super::objects::ObjectRef;
+use crate::domain::ObjectRef;
 
 /// One step of provisioning, in the order they run; named in errors and useful for audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -49,7 +49,6 @@ pub use names::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_ANNOTATION, Owner, REASON_ANNOTATION,
     REQUEST_LABEL, REQUESTER_ANNOTATION, legacy_selector, object_name,
 };
-pub use objects::{Kind, ObjectRef};
 pub use preflight::{Excess, Permission, excess_probes, required_permissions};
 pub use provision::{Outcome, ProvisionSpec, Provisioned, StepRecord};
 pub use target::{ClusterTarget, Connection, DEFAULT_REQUEST_TIMEOUT, Endpoint, TargetSettings};

@@ -2,121 +2,18 @@
 //! [`ProvisionSpec`], each labelled and annotated so it can be found without the database.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::{Deserialize, Serialize};
 
 use super::ProvisionSpec;
 use super::names::{
     EXPIRES_AT_ANNOTATION, NAMESPACE_ANNOTATION, Owner, REASON_ANNOTATION, REQUESTER_ANNOTATION,
 };
-use crate::domain::Rule;
-
-/// The kinds of object Wicket creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Kind {
-    /// A ServiceAccount in the JIT namespace.
-    ServiceAccount,
-    /// A Role in a granted namespace.
-    Role,
-    /// A RoleBinding in a granted namespace.
-    RoleBinding,
-    /// A ClusterRole holding cluster-scoped rules.
-    ClusterRole,
-    /// A ClusterRoleBinding of that ClusterRole.
-    ClusterRoleBinding,
-}
-
-impl Kind {
-    /// The kind's name as Kubernetes spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ServiceAccount => "ServiceAccount",
-            Self::Role => "Role",
-            Self::RoleBinding => "RoleBinding",
-            Self::ClusterRole => "ClusterRole",
-            Self::ClusterRoleBinding => "ClusterRoleBinding",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which object: kind, namespace (none for cluster-scoped kinds) and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ObjectRef {
-    /// The kind.
-    pub kind: Kind,
-    /// The namespace; `None` for ClusterRoles and ClusterRoleBindings.
-    pub namespace: Option<String>,
-    /// The name.
-    pub name: String,
-}
-
-impl ObjectRef {
-    /// A ServiceAccount.
-    pub fn service_account(namespace: &str, name: &str) -> Self {
-        Self {
-            kind: Kind::ServiceAccount,
-            namespace: Some(namespace.to_owned()),
-            name: name.to_owned(),
-        }
-    }
-
-    /// A Role.
-    pub fn role(namespace: &str, name: &str) -> Self {
-        Self {
-            kind: Kind::Role,
-            namespace: Some(namespace.to_owned()),
-            name: name.to_owned(),
-        }
-    }
-
-    /// A RoleBinding.
-    pub fn role_binding(namespace: &str, name: &str) -> Self {
-        Self {
-            kind: Kind::RoleBinding,
-            namespace: Some(namespace.to_owned()),
-            name: name.to_owned(),
-        }
-    }
-
-    /// A ClusterRole.
-    pub fn cluster_role(name: &str) -> Self {
-        Self {
-            kind: Kind::ClusterRole,
-            namespace: None,
-            name: name.to_owned(),
-        }
-    }
-
-    /// A ClusterRoleBinding.
-    pub fn cluster_role_binding(name: &str) -> Self {
-        Self {
-            kind: Kind::ClusterRoleBinding,
-            namespace: None,
-            name: name.to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} `{ns}/{}`", self.kind, self.name),
-            None => write!(f, "{} `{}`", self.kind, self.name),
-        }
-    }
-}
+use crate::domain::{Kind, Rule};
 
 /// Metadata every object of the grant carries: the labels of its owner and request, and the
 /// requester, expiry and reason as annotations.
@@ -481,18 +378,6 @@ mod tests {
         assert!(
             !extra.same_content(&desired),
             "an added subject must not be adopted"
-        );
-    }
-
-    #[test]
-    fn object_refs_print_kind_namespace_and_name() {
-        assert_eq!(
-            ObjectRef::role("payments", "wicket-r1").to_string(),
-            "Role `payments/wicket-r1`"
-        );
-        assert_eq!(
-            ObjectRef::cluster_role("wicket-r1").to_string(),
-            "ClusterRole `wicket-r1`"
         );
     }
 }

@@ -20,9 +20,10 @@ use super::names::{
     Claim, FIELD_MANAGER, Owner, REQUEST_LABEL, object_name, validate_namespace,
     validate_request_id, validate_role_name,
 };
-use super::objects::{self, Content, Kind, ObjectRef};
+use super::objects::{self, Content};
 use super::target::ClusterTarget;
 use crate::domain::{Access, Grant};
+use crate::domain::{Kind, ObjectRef};
 
 /// What to provision for one allowed request.
 #[derive(Debug, Clone, PartialEq, Eq)]

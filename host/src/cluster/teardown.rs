@@ -17,8 +17,8 @@ use super::names::{
     EXPIRES_AT_ANNOTATION, Owner, REQUEST_LABEL, legacy_request_selector, legacy_selector,
     validate_request_id,
 };
-use super::objects::{Kind, ObjectRef};
 use super::target::ClusterTarget;
+use crate::domain::{Kind, ObjectRef};
 
 /// Page size of label-selected lists.
 const PAGE: u32 = 500;

@@ -1,7 +1,8 @@
 //! The vocabulary every room speaks: who asks ([`Identity`]), what they ask for
 //! ([`AccessRequest`]), what a policy answers ([`Decision`], [`Grant`], [`Rule`],
-//! [`Approval`]), what was done about it ([`ObjectRef`], [`ModuleVerdict`]), where a request stands ([`RequestState`] and its moves) and which names
-//! Kubernetes accepts. It depends on no other room; every room may depend on it.
+//! [`Approval`]), what was done about it (the one [`ObjectRef`], each [`ModuleVerdict`]),
+//! where a request stands ([`RequestState`] and its moves) and which names Kubernetes
+//! accepts. It depends on no other room; every room may depend on it.
 
 mod access;
 mod names;
@@ -12,5 +13,5 @@ pub use access::{
     Access, AccessRequest, Approval, Decision, Grant, Identity, NamespaceGrant, Rule,
 };
 pub use names::{is_dns1123_label, is_dns1123_subdomain};
-pub use records::{ModuleVerdict, ObjectRef};
+pub use records::{Kind, ModuleVerdict, ObjectRef, UnknownKind};
 pub use state::{RequestState, UnknownState};

@@ -4,7 +4,7 @@
 //!
 //! Built for tests, and with the `conformance` feature for implementations outside this crate.
 
-use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
+use crate::domain::{Kind, ModuleVerdict, ObjectRef, RequestState};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -542,7 +542,7 @@ pub async fn lists_page_newest_first_by_created_at_and_id(store: Arc<dyn Store>)
 pub async fn objects_are_recorded_once_in_order_and_marked_deleted(store: Arc<dyn Store>) {
     approved(&*store, &request("r1")).await;
     let object = |kind: &str, namespace: Option<&str>| ObjectRef {
-        kind: kind.into(),
+        kind: kind.parse().expect("a kind Wicket creates"),
         namespace: namespace.map(str::to_owned),
         name: "wicket-r1".into(),
     };
@@ -612,7 +612,7 @@ pub async fn objects_are_recorded_once_in_order_and_marked_deleted(store: Arc<dy
 /// An object of a request that does not exist is refused, and leaves no event.
 pub async fn objects_of_unknown_requests_are_refused(store: Arc<dyn Store>) {
     let object = ObjectRef {
-        kind: "ServiceAccount".into(),
+        kind: Kind::ServiceAccount,
         namespace: Some("wicket-system".into()),
         name: "wicket-x".into(),
     };
@@ -783,7 +783,7 @@ pub async fn failed_writes_leave_no_trace_and_no_gap_in_the_chain(store: Arc<dyn
         let s = store.clone();
         tasks.spawn(async move {
             let object = ObjectRef {
-                kind: "ServiceAccount".into(),
+                kind: Kind::ServiceAccount,
                 namespace: None,
                 name: format!("orphan-{round}"),
             };

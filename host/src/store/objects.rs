@@ -6,10 +6,10 @@ use serde::Serialize;
 use sqlx::{Row, SqlitePool};
 
 use super::audit_log::Prepared;
-use super::{Result, SqliteStore, now, timestamp};
+use super::{Error, Result, SqliteStore, now, timestamp};
 use crate::audit::{Actor, Details};
 
-use crate::domain::ObjectRef;
+use crate::domain::{ObjectRef, UnknownKind};
 
 /// An object recorded for a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,7 +47,7 @@ pub(super) async fn record_object(
                      ON CONFLICT (request_id, kind, namespace, name) DO NOTHING",
                 )
                 .bind(&request_id)
-                .bind(&object.kind)
+                .bind(object.kind.as_str())
                 .bind(object.namespace.as_deref().unwrap_or_default())
                 .bind(&object.name)
                 .bind(now().as_millisecond())
@@ -90,7 +90,7 @@ pub(super) async fn record_object_deleted(
                 )
                 .bind(now().as_millisecond())
                 .bind(&request_id)
-                .bind(&object.kind)
+                .bind(object.kind.as_str())
                 .bind(object.namespace.as_deref().unwrap_or_default())
                 .bind(&object.name)
                 .execute(&mut tx.conn)
@@ -124,7 +124,10 @@ pub(super) async fn objects_of(
             let namespace: String = row.try_get("namespace")?;
             Ok(ProvisionedObject {
                 object: ObjectRef {
-                    kind: row.try_get("kind")?,
+                    kind: row
+                        .try_get::<String, _>("kind")?
+                        .parse()
+                        .map_err(|e: UnknownKind| Error::Corrupt(e.to_string()))?,
                     namespace: (!namespace.is_empty()).then_some(namespace),
                     name: row.try_get("name")?,
                 },

@@ -81,7 +81,7 @@ pub(crate) struct Memory {
 
 pub(super) fn object(kind: &str, namespace: &str, id: &str) -> ObjectRef {
     ObjectRef {
-        kind: kind.into(),
+        kind: kind.parse().expect("a kind Wicket creates"),
         namespace: Some(namespace.into()),
         name: format!("wicket-{id}"),
     }
