@@ -6,11 +6,10 @@
 //! `cargo bench -p wicket --bench store`
 
 use std::hint::black_box;
-use wicket::domain::{ModuleVerdict, RequestState};
+use wicket::domain::{AccessRequest, Decision, Identity, ModuleVerdict, RequestState};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wicket::audit::{self, Actor, AuthenticationFailures, Details};
-use wicket::domain::{AccessRequest, Decision, Identity};
 use wicket::policy::Verdict;
 use wicket::store::{Decided, SqliteStore, Store, Transition};
 use wicket::workflow::new_request_id;

@@ -3,10 +3,9 @@
 //! wasm chain with.
 
 use std::time::{Duration, Instant};
-use wicket::domain::ModuleVerdict;
+use wicket::domain::{AccessRequest, Decision, Identity, ModuleVerdict};
 
 use serde_json::{Value, json};
-use wicket::domain::{AccessRequest, Decision, Identity};
 use wicket::policy::OnDeny;
 use wicket::policy::pool;
 

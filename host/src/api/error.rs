@@ -2,12 +2,12 @@
 //! `{"error":{"code":"...","message":"..."}}`. Client errors say what was wrong; internal
 //! errors are logged with their detail and answered with a generic 500.
 
-use crate::domain::ModuleVerdict;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::ModuleVerdict;
 use crate::workflow;
 
 /// A failed API call.

@@ -1,6 +1,5 @@
 //! The handlers.
 
-use crate::domain::{ModuleVerdict, RequestState};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -16,6 +15,7 @@ use super::error::{ApiError, Result};
 use super::extract::{ApiJson, Caller};
 use super::{AppState, OPENAPI};
 use crate::audit::{Actor, RevocationScope};
+use crate::domain::{ModuleVerdict, RequestState};
 use crate::store::{ListFilter, RequestRecord};
 use crate::workflow::{NewRequest, Revocations, Submitted, metrics};
 

@@ -1,7 +1,6 @@
 //! The API through its router, without a socket: auth, status codes, error shapes, limits,
 //! and the OpenAPI document.
 
-use crate::domain::RequestState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use tower::ServiceExt as _;
 
 use super::*;
 use crate::config::{IssuerConfig, KeySource, Secret};
-use crate::domain::Decision;
+use crate::domain::{Decision, RequestState};
 
 use crate::store::tests::test_store;
 use crate::workflow::tests::{Fixed, Memory, grant, settings};

@@ -4,7 +4,6 @@
 //! thread and swaps it in whole (see [`crate::policy::set`] for what a rejection keeps).
 //! Decisions run on the [evaluation pool](crate::policy::pool), never on an async worker.
 
-use crate::domain::ModuleVerdict;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +13,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 
 use crate::config::{ClusterConfig, Config};
-use crate::domain::{AccessRequest, Identity};
+use crate::domain::{AccessRequest, Identity, ModuleVerdict};
 use crate::policy::set::{
     CandidateSpec, ChainSpecs, ChangedChain, ChangedEntry, EntrySpec, LiveChain, Promotion,
     RebuildOptions, Shadowed, rebuild,

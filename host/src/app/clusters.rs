@@ -1,13 +1,12 @@
 //! [`Clusters`] on real API servers: the configured clusters as [`ClusterTarget`]s.
 
-use crate::domain::ObjectRef;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::preflight::Review;
 use crate::cluster::{self, ClusterTarget, Endpoint, TargetSettings};
 use crate::config::{ClusterConfig, Connection};
-use crate::domain::Rule;
+use crate::domain::{ObjectRef, Rule};
 use crate::guard::{Guardrails, Scope};
 
 use crate::workflow::{

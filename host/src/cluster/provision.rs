@@ -22,8 +22,7 @@ use super::names::{
 };
 use super::objects::{self, Content};
 use super::target::ClusterTarget;
-use crate::domain::{Access, Grant};
-use crate::domain::{Kind, ObjectRef};
+use crate::domain::{Access, Grant, Kind, ObjectRef};
 
 /// What to provision for one allowed request.
 #[derive(Debug, Clone, PartialEq, Eq)]

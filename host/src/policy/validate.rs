@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 
 use super::within::{self, Wider};
-use crate::domain::is_dns1123_label;
-use crate::domain::{Access, AccessRequest, Approval, Decision, Grant, Rule};
+use crate::domain::{Access, AccessRequest, Approval, Decision, Grant, Rule, is_dns1123_label};
 
 /// Longest deny or approval reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 4096;

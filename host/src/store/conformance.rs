@@ -4,7 +4,6 @@
 //!
 //! Built for tests, and with the `conformance` feature for implementations outside this crate.
 
-use crate::domain::{Kind, ModuleVerdict, ObjectRef, RequestState};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -12,7 +11,9 @@ use jiff::Timestamp;
 
 use super::{Decided, Error, ListFilter, RequestRecord, Result, Store, Transition};
 use crate::audit::{self, Actor, AuthenticationFailures, Details};
-use crate::domain::{AccessRequest, Decision, Identity};
+use crate::domain::{
+    AccessRequest, Decision, Identity, Kind, ModuleVerdict, ObjectRef, RequestState,
+};
 use crate::policy::set::Promotion;
 
 const REQUEST: &str = include_str!("fixtures/request.json");

@@ -5,7 +5,6 @@
 //! Every change is one transaction together with its audit events, and is answered only once
 //! committed and durable. The audit chain's head is read and moved inside that transaction.
 
-use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -16,6 +15,7 @@ use super::{
     WriteStats,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
+use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
 use crate::policy::set::Promotion;
 
 /// A boxed, sendable future of a store operation's result (the trait is used as an object).

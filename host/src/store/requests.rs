@@ -1,7 +1,6 @@
 //! Access requests: a decided request stored in one change, state transitions
 //! (compare-and-set, with their audit event in the same transaction), reads and paged lists.
 
-use crate::domain::RequestState;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
@@ -12,7 +11,7 @@ use sqlx::{Row, SqlitePool};
 use super::audit_log::Prepared;
 use super::{Error, Result, SqliteStore, from_json, now, parse_state, timestamp, to_json};
 use crate::audit::{Actor, Details};
-use crate::domain::{Access, AccessRequest, Grant, Identity, Rule};
+use crate::domain::{Access, AccessRequest, Grant, Identity, ModuleVerdict, RequestState, Rule};
 use crate::policy::Verdict;
 
 /// A stored access request.
@@ -53,8 +52,6 @@ pub struct RequestRecord {
     /// When it last changed.
     pub updated_at: Timestamp,
 }
-
-use crate::domain::ModuleVerdict;
 
 /// A move of one request from one state to another.
 #[derive(Debug, Clone)]
@@ -262,8 +259,14 @@ pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Resul
         .await
 }
 
-/// Moves a request by compare-and-set on its state (see [`super::Store::transition`]).
-pub(super) async fn transition(store: &SqliteStore, t: Transition<'_>) -> Result<RequestRecord> {
+/// Moves a request by compare-and-set on its state (see [`super::Store::transition`]); with
+/// `due` also sets its timer to `due` (`Some(None)` clears it) in the same statement
+/// ([`super::Store::transition_due`]), else leaves the timer as it is.
+pub(super) async fn transition(
+    store: &SqliteStore,
+    t: Transition<'_>,
+    due: Option<Option<Timestamp>>,
+) -> Result<RequestRecord> {
     if !t.from.can_move_to(t.to) {
         return Err(Error::InvalidTransition {
             from: t.from,
@@ -284,12 +287,14 @@ pub(super) async fn transition(store: &SqliteStore, t: Transition<'_>) -> Result
         },
     )?;
     let expires_at = t.expires_at.map(|at| at.as_millisecond());
+    let (set_due, due_at) = (due.is_some(), due.flatten().map(|at| at.as_millisecond()));
     store
         .write(move |tx| {
             Box::pin(async move {
                 let updated = sqlx::query(concat!(
                     "UPDATE requests SET state = ?, updated_at = ?,
-                            expires_at = COALESCE(?, expires_at), error = COALESCE(?, error)
+                            expires_at = COALESCE(?, expires_at), error = COALESCE(?, error),
+                            due_at = CASE WHEN ? THEN ? ELSE due_at END
                          WHERE id = ? AND state = ? RETURNING ",
                     request_columns!()
                 ))
@@ -297,6 +302,8 @@ pub(super) async fn transition(store: &SqliteStore, t: Transition<'_>) -> Result
                 .bind(now().as_millisecond())
                 .bind(expires_at)
                 .bind(error)
+                .bind(set_due)
+                .bind(due_at)
                 .bind(&id)
                 .bind(from.as_str())
                 .fetch_optional(&mut tx.conn)
@@ -392,11 +399,7 @@ pub(super) async fn list_requests(
 }
 
 /// Why a compare-and-set on `id`'s state failed: it is in another state, or gone.
-pub(super) async fn conflict(
-    conn: &mut SqliteConnection,
-    id: &str,
-    expected: RequestState,
-) -> Error {
+async fn conflict(conn: &mut SqliteConnection, id: &str, expected: RequestState) -> Error {
     let state: std::result::Result<Option<String>, _> =
         sqlx::query_scalar("SELECT state FROM requests WHERE id = ?")
             .bind(id)
@@ -476,7 +479,7 @@ impl std::fmt::Display for Cursor {
     }
 }
 
-pub(super) fn read_request(row: &SqliteRow) -> Result<RequestRecord> {
+fn read_request(row: &SqliteRow) -> Result<RequestRecord> {
     let text = |column: &str| -> Result<String> { Ok(row.try_get(column)?) };
     let optional = |column: &str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
     let access: StoredAccess = from_json("access", &text("access")?)?;

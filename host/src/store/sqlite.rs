@@ -1,7 +1,6 @@
 //! [`SqliteStore`]: the [`Store`] port on SQLite, through sqlx. Reads use a pool of
 //! connections; writes go to the writer task (`store/writer.rs`) on a connection of its own.
 
-use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use super::{
     requests, timers,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
+use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
 use crate::policy::set::Promotion;
 
 /// How long a connection waits for another's lock (another process's write transaction, a
@@ -134,7 +134,7 @@ impl Store for SqliteStore {
     }
 
     fn transition<'a>(&'a self, t: Transition<'a>) -> StoreFuture<'a, RequestRecord> {
-        Box::pin(requests::transition(self, t))
+        Box::pin(requests::transition(self, t, None))
     }
 
     fn get_request<'a>(&'a self, id: &'a str) -> StoreFuture<'a, RequestRecord> {
@@ -227,7 +227,7 @@ impl Store for SqliteStore {
         t: Transition<'a>,
         due_at: Option<Timestamp>,
     ) -> StoreFuture<'a, RequestRecord> {
-        Box::pin(timers::transition_due(self, t, due_at))
+        Box::pin(requests::transition(self, t, Some(due_at)))
     }
 
     fn reschedule<'a>(

@@ -4,14 +4,13 @@
 //! abandoned provisioning is rolled back; `active` → `expires_at`; `revoking` and `expiring` →
 //! the next teardown attempt. Every other state has none.
 
-use crate::domain::RequestState;
 use jiff::Timestamp;
 use sqlx::{Row, SqlitePool};
 
 use super::audit_log::Prepared;
-use super::requests::{conflict, read_request};
-use super::{Error, RequestRecord, Result, SqliteStore, Transition, now, parse_state, timestamp};
+use super::{Error, Result, SqliteStore, parse_state, timestamp};
 use crate::audit::{Actor, Details};
+use crate::domain::RequestState;
 
 /// A request's timer, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,63 +21,6 @@ pub struct DueTimer {
     pub state: RequestState,
     /// When it fires.
     pub due_at: Timestamp,
-}
-
-/// [`super::Store::transition_due`] on SQLite: the compare-and-set, the due time and the
-/// audit event in one statement and one transaction.
-pub(super) async fn transition_due(
-    store: &SqliteStore,
-    t: Transition<'_>,
-    due_at: Option<Timestamp>,
-) -> Result<RequestRecord> {
-    if !t.from.can_move_to(t.to) {
-        return Err(Error::InvalidTransition {
-            from: t.from,
-            to: t.to,
-        });
-    }
-    let error = (t.to == RequestState::Failed)
-        .then_some(t.note)
-        .flatten()
-        .map(str::to_owned);
-    let (id, from, to) = (t.id.to_owned(), t.from, t.to);
-    let event = Prepared::new(
-        t.actor,
-        &Details::StateChanged {
-            from: from.as_str().to_owned(),
-            to: to.as_str().to_owned(),
-            note: t.detail.or(t.note).map(str::to_owned),
-        },
-    )?;
-    let expires_at = t.expires_at.map(|at| at.as_millisecond());
-    let due_at = due_at.map(|at| at.as_millisecond());
-    store
-        .write(move |tx| {
-            Box::pin(async move {
-                let updated = sqlx::query(
-                    "UPDATE requests SET state = ?, updated_at = ?,
-                        expires_at = COALESCE(?, expires_at), error = COALESCE(?, error),
-                        due_at = ?
-                     WHERE id = ? AND state = ? RETURNING *",
-                )
-                .bind(to.as_str())
-                .bind(now().as_millisecond())
-                .bind(expires_at)
-                .bind(error)
-                .bind(due_at)
-                .bind(&id)
-                .bind(from.as_str())
-                .fetch_optional(&mut tx.conn)
-                .await?;
-                let Some(row) = updated else {
-                    return Err(conflict(&mut tx.conn, &id, from).await);
-                };
-                let record = read_request(&row)?;
-                tx.append(Some(&id), event).await?;
-                Ok(record)
-            })
-        })
-        .await
 }
 
 /// [`super::Store::reschedule`] on SQLite.

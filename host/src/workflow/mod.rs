@@ -37,7 +37,6 @@ mod revocations;
 mod timers;
 mod validate;
 
-use crate::domain::{ModuleVerdict, RequestState};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -56,7 +55,7 @@ pub use revocations::{RevocationItem, Revocations};
 pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 
 use crate::audit::{Actor, Details};
-use crate::domain::{Grant, Identity};
+use crate::domain::{Grant, Identity, ModuleVerdict, RequestState};
 use crate::policy::Verdict;
 use crate::store::{self, Decided, ListFilter, Page, RequestRecord, Store, Transition};
 

@@ -3,7 +3,6 @@
 //! "make it so on the cluster". The real implementations wrap the policy chains and the
 //! cluster targets; a native-Rust rule implements [`Decider`] for benchmark comparisons.
 
-use crate::domain::{ModuleVerdict, ObjectRef};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccessRequest, Grant, Identity, Rule};
+use crate::domain::{AccessRequest, Grant, Identity, ModuleVerdict, ObjectRef, Rule};
 use crate::guard::{Guardrails, Scope};
 use crate::policy::set::{ChangedChain, Promotion};
 use crate::policy::{Rejection, Verdict, pool};

@@ -16,11 +16,11 @@
 //! A grant of this installation made before the upgrade still ends on time: teardown also
 //! deletes the unlabelled objects of that one request.
 
-use crate::domain::RequestState;
 use std::time::Duration;
 
 use super::{Result, Workflow, actor, lock, now};
 use crate::audit::Details;
+use crate::domain::RequestState;
 use crate::store::{self, Transition};
 
 /// What one reconciler sweep did.

@@ -11,7 +11,6 @@
 //! that finished), up to three passes; requests still being provisioned then are reported as
 //! in flight (call again).
 
-use crate::domain::RequestState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,7 +20,7 @@ use tokio::task::JoinSet;
 
 use super::{Error, Invalid, Result, Workflow};
 use crate::audit::{Actor, Details, RevocationScope};
-use crate::domain::Identity;
+use crate::domain::{Identity, RequestState};
 use crate::store::{self, RequestRecord};
 
 /// Revocations that run at once (each a handful of API calls to its cluster).

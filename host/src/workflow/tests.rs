@@ -1,14 +1,13 @@
 //! Workflow tests against an in-memory cluster double (fault injection included) and fixed
 //! chain verdicts; the policy engine and kube-sim are exercised in `tests/`.
 
-use crate::domain::ObjectRef;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rstest::rstest;
 
 use super::*;
-use crate::domain::{Approval, Decision, Grant, Rule};
+use crate::domain::{Approval, Decision, Grant, ObjectRef, Rule};
 use crate::guard::{Guardrails, Scope};
 use crate::store::WriteStats;
 use crate::store::tests::{identity, test_store};

@@ -14,13 +14,13 @@
 //! attempt's time is stored as the request's due time, so a restart or the reconciler arms it
 //! again.
 
-use crate::domain::RequestState;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::{Error, Workflow, actor, after, lock, new_error_id, now};
 use crate::audit::Details;
+use crate::domain::RequestState;
 use crate::store::{self, RequestRecord};
 use crate::workflow::ClusterFailure;
 

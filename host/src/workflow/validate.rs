@@ -1,7 +1,6 @@
 //! A new access request as the client sends it, and its validation into the
 //! [`AccessRequest`] the policies see.
 
-use crate::domain::is_dns1123_label;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::config::duration;
-use crate::domain::{Access, AccessRequest, Rule};
+use crate::domain::{Access, AccessRequest, Rule, is_dns1123_label};
 
 /// The most namespaces one request may name.
 pub const MAX_NAMESPACES: usize = 32;

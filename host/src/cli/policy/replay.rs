@@ -3,7 +3,6 @@
 //! every request whose decision would change, against what the chain entry it would replace
 //! decided then.
 
-use crate::domain::ModuleVerdict;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ use super::files::read_json;
 use crate::audit::{AuditEvent, Details};
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::{Config, duration};
-use crate::domain::{AccessRequest, Decision};
+use crate::domain::{AccessRequest, Decision, ModuleVerdict};
 use crate::policy::{Chain, ChainEntry, ModuleResult};
 use crate::store::{SqliteStore, Store};
 
