@@ -46,17 +46,8 @@ pub(super) async fn first_audit_seq_since(pool: &SqlitePool, time: i64) -> Resul
     Ok(seq)
 }
 
-impl AuditRows for dyn Store + '_ {
-    async fn rows_after(&self, after: i64, limit: u32) -> Result<Vec<StoredRow>, SourceError> {
-        Ok(self.stored_audit_rows(after, limit).await?)
-    }
-
-    async fn first_seq_since(&self, time: i64) -> Result<Option<i64>, SourceError> {
-        Ok(self.first_audit_seq_since(time).await?)
-    }
-}
-
-impl AuditRows for super::SqliteStore {
+/// Every store, and a store behind `dyn Store`, is a source of audit rows.
+impl<S: Store + ?Sized> AuditRows for S {
     async fn rows_after(&self, after: i64, limit: u32) -> Result<Vec<StoredRow>, SourceError> {
         Ok(self.stored_audit_rows(after, limit).await?)
     }
