@@ -2,7 +2,7 @@
 
 wit_bindgen::generate!({
     world: "policy",
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
     default_bindings_module: "crate::common",
 });
 

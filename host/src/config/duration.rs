@@ -1,30 +1,22 @@
-//! Durations in the configuration file, written the friendly way (`30s`, `5m`, `1h 30m`) or
-//! in ISO 8601 (`PT30S`).
+//! Durations in the configuration file, with the grammar of [`wicket_contract::duration`]
+//! (`30s`, `5m`, `1h30m`, `1d`, ISO 8601 `PT30S`), the same as policy settings and the REST API.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Parses a positive duration such as `30s`, `5m`, `1h 30m` or `PT30S`.
+/// Parses a positive duration such as `30s`, `5m`, `1h30m`, `1d` or `PT30S`.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (write e.g. `30s`, `5m` or `1h`)"))?;
-    if signed.is_negative() || signed.is_zero() {
+    let duration = parse_zero_or_more(text)?;
+    if duration.is_zero() {
         return Err(format!("duration `{text}` must be more than zero"));
     }
-    Duration::try_from(signed).map_err(|_| format!("duration `{text}` is out of range"))
+    Ok(duration)
 }
 
 /// Parses a duration that may be zero, such as a clock-skew leeway.
 pub fn parse_zero_or_more(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (write e.g. `30s`, `5m` or `1h`)"))?;
-    if signed.is_zero() {
-        return Ok(Duration::ZERO);
-    }
-    parse(text)
+    wicket_contract::duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// Deserializes a duration field with [`parse`].
@@ -61,11 +53,13 @@ mod tests {
     #[case::seconds("30s", Ok(Duration::from_secs(30)))]
     #[case::minutes("5m", Ok(Duration::from_secs(300)))]
     #[case::combined("1h 30m", Ok(Duration::from_secs(5400)))]
+    #[case::compact("1h30m", Ok(Duration::from_secs(5400)))]
+    #[case::day("1d", Ok(Duration::from_secs(86_400)))]
     #[case::iso("PT2S", Ok(Duration::from_secs(2)))]
     #[case::millis("250ms", Ok(Duration::from_millis(250)))]
     #[case::zero("0s", Err("duration `0s` must be more than zero".to_owned()))]
-    #[case::negative("-5s", Err("duration `-5s` must be more than zero".to_owned()))]
-    #[case::words("soon", Err("`soon` is not a duration (write e.g. `30s`, `5m` or `1h`)".to_owned()))]
+    #[case::negative("-5s", Err("duration `-5s` is negative".to_owned()))]
+    #[case::words("soon", Err("`soon` is not a duration (write e.g. `90s`, `30m`, `1h30m` or `1d`)".to_owned()))]
     fn parses_durations(#[case] text: &str, #[case] expected: Result<Duration, String>) {
         assert_eq!(parse(text), expected);
     }

@@ -5,7 +5,7 @@ use crate::domain;
 
 wasmtime::component::bindgen!({
     world: "policy",
-    path: "../wit",
+    path: "../wit/0.1.0",
 });
 
 use self::wicket::policy::types as wit;

@@ -2,7 +2,7 @@
 //! per-call check (denies deletes), so the host must recognise the richer world.
 wit_bindgen::generate!({
     world: "relay-policy",
-    path: "../../../wit",
+    path: "../../../wit/0.1.0",
 });
 
 use exports::wicket::policy::evaluator::Guest as Evaluator;
