@@ -185,7 +185,11 @@ fn eval_takes_the_rest_body_as_its_request() {
                     "duration": "30m", "reason": "INC-123 payments failing"},
     });
     std::fs::write(&request, body.to_string()).expect("write the request");
-    let evaluation = eval(&policy_module("group-access"), &fixture("settings.json"), &request);
+    let evaluation = eval(
+        &policy_module("group-access"),
+        &fixture("settings.json"),
+        &request,
+    );
     assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
     assert_eq!(evaluation["verdict"]["grant"]["ttl_seconds"], 1800);
 }
@@ -205,7 +209,10 @@ fn the_approval_eval_prints_is_the_one_a_case_expects() {
     let decision = &evaluation["modules"][0]["decision"];
     assert_eq!(decision["decision"], "needs_approval", "{evaluation:#}");
     let approval = &decision["approval"];
-    assert_eq!(evaluation["verdict"]["approvals"][0], *approval, "{evaluation:#}");
+    assert_eq!(
+        evaluation["verdict"]["approvals"][0], *approval,
+        "{evaluation:#}"
+    );
 
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&request).expect("request")).expect("json");
@@ -214,10 +221,18 @@ fn the_approval_eval_prints_is_the_one_a_case_expects() {
         "name": "no ticket needs the leads", "identity": file["identity"], "request": file["request"],
         "expect": {"decision": "needs_approval", "approval": approval}}]});
     std::fs::write(&cases, cases_file.to_string()).expect("write the cases");
-    let out = wicket(&["policy".as_ref(), "test".as_ref(), module.as_os_str(), cases.as_os_str()]);
+    let out = wicket(&[
+        "policy".as_ref(),
+        "test".as_ref(),
+        module.as_os_str(),
+        cases.as_os_str(),
+    ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("ok   no ticket needs the leads"), "{stdout}");
+    assert!(
+        stdout.contains("ok   no ticket needs the leads"),
+        "{stdout}"
+    );
 }
 
 /// A request far larger than the SDK's initial heap arena: the guest's allocator grows linear

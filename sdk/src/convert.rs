@@ -351,15 +351,27 @@ mod tests {
             .with_evaluated_at(approved)
             .with_extends("r0");
         let lowered = wit::AccessRequest::from(request.clone());
-        assert_eq!((lowered.evaluated_at.seconds, lowered.evaluated_at.nanoseconds), (1_795_260_000, 5));
+        assert_eq!(
+            (
+                lowered.evaluated_at.seconds,
+                lowered.evaluated_at.nanoseconds
+            ),
+            (1_795_260_000, 5)
+        );
         assert_eq!(lowered.extends.as_deref(), Some("r0"));
         let lifted = AccessRequest::try_from(lowered).unwrap();
         assert_eq!(lifted.now(), approved);
         assert_eq!(lifted, request);
         let call = ApiCall::new("get", "", "pods").at(approved);
-        assert_eq!(ApiCall::try_from(wit::ApiCall::from(call.clone())).unwrap(), call);
+        assert_eq!(
+            ApiCall::try_from(wit::ApiCall::from(call.clone())).unwrap(),
+            call
+        );
         let abstain = Decision::abstain("not on call");
-        assert_eq!(Decision::from(wit::Decision::from(abstain.clone())), abstain);
+        assert_eq!(
+            Decision::from(wit::Decision::from(abstain.clone())),
+            abstain
+        );
     }
 
     #[test]

@@ -29,10 +29,12 @@ pub fn evaluate_export<P: Policy>(
     let inputs = Identity::try_from(identity)
         .and_then(|identity| Ok((identity, AccessRequest::try_from(request)?)));
     let decision = match inputs {
-        Ok((identity, request)) => cache.with(settings, policy::settings::<P>, |parsed| match parsed {
-            Ok(settings) => P::evaluate(settings, &identity, &request),
-            Err(message) => Decision::deny(message),
-        }),
+        Ok((identity, request)) => {
+            cache.with(settings, policy::settings::<P>, |parsed| match parsed {
+                Ok(settings) => P::evaluate(settings, &identity, &request),
+                Err(message) => Decision::deny(message),
+            })
+        }
         Err(message) => Decision::deny(message),
     };
     decision.into()
@@ -49,7 +51,11 @@ pub fn authorize_export<P: RelayPolicy>(
     call: wit::ApiCall,
 ) -> wit::CallDecision {
     let inputs = Identity::try_from(identity).and_then(|identity| {
-        Ok((identity, AccessRequest::try_from(request)?, ApiCall::try_from(call)?))
+        Ok((
+            identity,
+            AccessRequest::try_from(request)?,
+            ApiCall::try_from(call)?,
+        ))
     });
     let decision = match inputs {
         Ok((identity, request, call)) => {
@@ -80,7 +86,9 @@ macro_rules! __export_evaluator {
         /// The cache the exports use: the module's own on `wasm32`; natively (where the
         /// exports are only type-checked) an empty one per call.
         fn wicket_settings<R>(
-            f: impl FnOnce(&$crate::__private::SettingsCache<<$policy as $crate::Policy>::Settings>) -> R,
+            f: impl FnOnce(
+                &$crate::__private::SettingsCache<<$policy as $crate::Policy>::Settings>,
+            ) -> R,
         ) -> R {
             #[cfg(target_arch = "wasm32")]
             return f(&WICKET_SETTINGS);
@@ -88,7 +96,9 @@ macro_rules! __export_evaluator {
             return f(&$crate::__private::SettingsCache::new());
         }
 
-        impl $crate::bindings::relay::exports::wicket::policy::evaluator::Guest for WicketPolicyExport {
+        impl $crate::bindings::relay::exports::wicket::policy::evaluator::Guest
+            for WicketPolicyExport
+        {
             fn validate_settings(
                 settings: $crate::__private::String,
             ) -> ::core::result::Result<(), $crate::__private::String> {

@@ -441,7 +441,7 @@ impl Views {
     }
 
     fn finish(self) -> Option<(Value, Value)> {
-        (!self.ok).then(|| (Value::Object(self.expected), Value::Object(self.actual)))
+        (!self.ok).then_some((Value::Object(self.expected), Value::Object(self.actual)))
     }
 }
 

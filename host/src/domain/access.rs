@@ -17,8 +17,12 @@ pub use wicket_contract::{
 /// A rule from string slices; an empty `names` means every name.
 #[cfg(test)]
 pub(crate) fn rule_of(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> Rule {
-    Rule::new(groups.iter().copied(), resources.iter().copied(), verbs.iter().copied())
-        .with_resource_names(names.iter().copied())
+    Rule::new(
+        groups.iter().copied(),
+        resources.iter().copied(),
+        verbs.iter().copied(),
+    )
+    .with_resource_names(names.iter().copied())
 }
 
 #[cfg(test)]

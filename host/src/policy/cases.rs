@@ -44,7 +44,13 @@ impl Evaluator for ModuleCases<'_> {
         identity: &Identity,
         request: &AccessRequest,
     ) -> std::result::Result<Decision, String> {
-        decided(chain.evaluate(identity, request).modules.swap_remove(0).result)
+        decided(
+            chain
+                .evaluate(identity, request)
+                .modules
+                .swap_remove(0)
+                .result,
+        )
     }
 
     fn authorize_call(

@@ -36,7 +36,12 @@ trait Calls<P: Policy> {
 }
 
 impl<P: Policy> Calls<P> for Native<P, false> {
-    fn authorize(_: &str, _: &Identity, _: &AccessRequest, _: &ApiCall) -> Result<CallDecision, String> {
+    fn authorize(
+        _: &str,
+        _: &Identity,
+        _: &AccessRequest,
+        _: &ApiCall,
+    ) -> Result<CallDecision, String> {
         Err("the policy decides no calls: run relay cases with `run_relay_cases` on a `RelayPolicy`".into())
     }
 }
@@ -48,7 +53,9 @@ impl<P: RelayPolicy> Calls<P> for Native<P, true> {
         request: &AccessRequest,
         call: &ApiCall,
     ) -> Result<CallDecision, String> {
-        Ok(super::authorize_call::<P>(settings, identity, request, call))
+        Ok(super::authorize_call::<P>(
+            settings, identity, request, call,
+        ))
     }
 }
 
@@ -168,7 +175,9 @@ fn now() -> Timestamp {
 #[cfg(test)]
 fn rendered<P: Policy>(cases_json: &str) -> String {
     let file = CasesFile::parse(cases_json).expect("a cases file");
-    let reports = file.run(&Native::<P, false>(PhantomData), now()).expect("runs");
+    let reports = file
+        .run(&Native::<P, false>(PhantomData), now())
+        .expect("runs");
     wicket_contract::cases::render_reports(&reports)
 }
 
@@ -229,17 +238,33 @@ mod tests {
         let writes = RELAY.replace("\"verb\": \"get\"", "\"verb\": \"patch\"");
         let failures = run_relay_cases_report::<Capped>(&writes).unwrap_err();
         assert_eq!(failures[0].name, "reads pass the relay");
-        assert!(failures[0].message.contains("  +   \"decision\": \"deny\""), "{}", failures[0].message);
+        assert!(
+            failures[0].message.contains("  +   \"decision\": \"deny\""),
+            "{}",
+            failures[0].message
+        );
         // A policy that is not a relay policy fails call cases, saying why.
         let failures = run_cases_report::<Capped>(RELAY).unwrap_err();
-        assert!(failures[0].message.contains("decides no calls"), "{}", failures[0].message);
+        assert!(
+            failures[0].message.contains("decides no calls"),
+            "{}",
+            failures[0].message
+        );
     }
 
     #[test]
     fn failing_cases_are_reported_by_name_with_a_diff() {
         let failures = run_cases_report::<Capped>(FAILING).unwrap_err();
         let names: Vec<&str> = failures.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["wrong ttl", "wrong kind", "accepted bad settings", "wrong reason"]);
+        assert_eq!(
+            names,
+            [
+                "wrong ttl",
+                "wrong kind",
+                "accepted bad settings",
+                "wrong reason"
+            ]
+        );
         assert!(
             failures[0].message.contains("  +     \"ttl_seconds\": 600"),
             "{}",

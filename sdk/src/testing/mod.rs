@@ -33,7 +33,9 @@ use std::string::String;
 
 use jiff_alloc::Timestamp;
 
-pub use cases::{CaseFailure, run_cases, run_cases_report, run_relay_cases, run_relay_cases_report};
+pub use cases::{
+    CaseFailure, run_cases, run_cases_report, run_relay_cases, run_relay_cases_report,
+};
 
 use crate::bindings::types as wit;
 use crate::export::{authorize_export, evaluate_export, validate_export};

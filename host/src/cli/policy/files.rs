@@ -24,7 +24,6 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// API's body, its `id` `cli` and its `requested_at` now unless the file gives them.
 pub fn read_request(path: &Path) -> Result<(Identity, AccessRequest)> {
     let file: RequestFile = read_json(path)?;
-    file.complete(jiff::Timestamp::now()).map_err(|error| {
-        Error::Invalid(format!("`{}`: `request`: {error}", path.display()))
-    })
+    file.complete(jiff::Timestamp::now())
+        .map_err(|error| Error::Invalid(format!("`{}`: `request`: {error}", path.display())))
 }
