@@ -127,7 +127,7 @@ macro_rules! __export_evaluator {
 /// Use it once, in the policy crate's `lib.rs`, on a crate with
 /// `crate-type = ["cdylib", "rlib"]` that starts with `#![no_std]` (see the crate docs for
 /// why), then build with `cargo build --release --target wasm32-wasip2`. A policy that also
-/// decides relayed API calls uses [`export_relay_policy!`] instead.
+/// decides relayed API calls uses [`export_relay_policy!`](crate::export_relay_policy!) instead.
 ///
 /// ```
 /// use wicket_sdk::{AccessRequest, Decision, Identity, Policy};
@@ -170,7 +170,7 @@ macro_rules! export_policy {
 
 /// Exports a [`RelayPolicy`](crate::RelayPolicy) as the `wicket:policy/evaluator` and
 /// `wicket:policy/relay` interfaces (world `relay-policy`): the host calls its
-/// `authorize_call` for every API call made through the relay. Used like [`export_policy!`];
+/// `authorize_call` for every API call made through the relay. Used like [`export_policy!`](crate::export_policy!);
 /// see [`RelayPolicy`](crate::RelayPolicy) for an example.
 #[macro_export]
 macro_rules! export_relay_policy {
