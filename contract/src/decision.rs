@@ -100,8 +100,14 @@ mod tests {
     fn abstain_and_call_decisions_have_their_json_forms() {
         let abstain = Decision::abstain("not on call");
         let written = serde_json::to_value(&abstain).unwrap();
-        assert_eq!(written, json!({"decision": "abstain", "reason": "not on call"}));
-        assert_eq!(serde_json::from_value::<Decision>(written).unwrap(), abstain);
+        assert_eq!(
+            written,
+            json!({"decision": "abstain", "reason": "not on call"})
+        );
+        assert_eq!(
+            serde_json::from_value::<Decision>(written).unwrap(),
+            abstain
+        );
         let deny = CallDecision::deny("read-only");
         assert_eq!(
             serde_json::to_value(&deny).unwrap(),
