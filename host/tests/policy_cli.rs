@@ -173,6 +173,68 @@ fn eval_prints_the_verdict_with_timings() {
     assert!(evaluation["duration_us"].as_f64().is_some_and(|d| d > 0.0));
 }
 
+/// A request file may hold the REST API's body: `"duration": "30m"`, no `id`, no
+/// `requested_at` (before, `missing field duration_seconds`).
+#[test]
+fn eval_takes_the_rest_body_as_its_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let request = dir.path().join("body.json");
+    let body = serde_json::json!({
+        "identity": {"subject": "alice", "issuer": "https://idp.example.com", "groups": ["idp:sre"]},
+        "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit",
+                    "duration": "30m", "reason": "INC-123 payments failing"},
+    });
+    std::fs::write(&request, body.to_string()).expect("write the request");
+    let evaluation = eval(
+        &policy_module("group-access"),
+        &fixture("settings.json"),
+        &request,
+    );
+    assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
+    assert_eq!(evaluation["verdict"]["grant"]["ttl_seconds"], 1800);
+}
+
+/// The approval object is one shape: what `policy eval` prints for a module (and in the
+/// verdict's `approvals`) is exactly what a case's `expect.approval` holds, and the case passes.
+#[test]
+fn the_approval_eval_prints_is_the_one_a_case_expects() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let module = policy_module("require-ticket");
+    let settings = serde_json::json!({"namespaces": ["payments"],
+        "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b", "approver_groups": ["corp:sre-leads"]});
+    let settings_path = dir.path().join("settings.json");
+    std::fs::write(&settings_path, settings.to_string()).expect("write the settings");
+    let request = request_file(dir.path(), "alice", "corp:sre", "dev", "no ticket");
+    let evaluation = eval(&module, &settings_path, &request);
+    let decision = &evaluation["modules"][0]["decision"];
+    assert_eq!(decision["decision"], "needs_approval", "{evaluation:#}");
+    let approval = &decision["approval"];
+    assert_eq!(
+        evaluation["verdict"]["approvals"][0], *approval,
+        "{evaluation:#}"
+    );
+
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&request).expect("request")).expect("json");
+    let cases = dir.path().join("cases.json");
+    let cases_file = serde_json::json!({"settings": settings, "cases": [{
+        "name": "no ticket needs the leads", "identity": file["identity"], "request": file["request"],
+        "expect": {"decision": "needs_approval", "approval": approval}}]});
+    std::fs::write(&cases, cases_file.to_string()).expect("write the cases");
+    let out = wicket(&[
+        "policy".as_ref(),
+        "test".as_ref(),
+        module.as_os_str(),
+        cases.as_os_str(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("ok   no ticket needs the leads"),
+        "{stdout}"
+    );
+}
+
 /// A request far larger than the SDK's initial heap arena: the guest's allocator grows linear
 /// memory and decides exactly as for a small one.
 #[test]

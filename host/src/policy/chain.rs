@@ -289,6 +289,10 @@ pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
                 grants.push((&module.name, &approval.grant));
                 approvals.push(approval.clone());
             }
+            // Not its concern: as if the module were not in the chain.
+            ModuleResult::Decided {
+                decision: Decision::Abstain { .. },
+            } => {}
         }
     }
     if !denials.is_empty() {

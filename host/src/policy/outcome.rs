@@ -54,7 +54,8 @@ impl From<Decision> for Verdict {
     fn from(decision: Decision) -> Self {
         match decision {
             Decision::Allow { grant } => Self::Allow { grant },
-            Decision::Deny { reason } => Self::Deny { reason },
+            // A chain whose one module abstains denies: fail closed.
+            Decision::Deny { reason } | Decision::Abstain { reason } => Self::Deny { reason },
             Decision::NeedsApproval { approval } => Self::NeedsApproval {
                 grant: approval.grant.clone(),
                 approvals: vec![approval],

@@ -89,6 +89,7 @@ pub fn check(decision: &Decision, request: &AccessRequest) -> Result<(), Malform
             Ok(within::check(grant, request)?)
         }
         Decision::Deny { reason } => check_reason("deny reason", reason),
+        Decision::Abstain { reason } => check_reason("abstain reason", reason),
         Decision::NeedsApproval { approval } => {
             check_approval(approval)?;
             Ok(within::check(&approval.grant, request)?)
@@ -290,7 +291,7 @@ mod tests {
         let grant = match decision {
             Decision::Allow { grant } => grant.clone(),
             Decision::NeedsApproval { approval } => approval.grant.clone(),
-            Decision::Deny { .. } => grant(&[], 1),
+            Decision::Deny { .. } | Decision::Abstain { .. } => grant(&[], 1),
         };
         AccessRequest {
             id: "r1".into(),
@@ -309,6 +310,8 @@ mod tests {
             reason: "why".into(),
             context: Default::default(),
             requested_at: jiff::Timestamp::UNIX_EPOCH,
+            evaluated_at: jiff::Timestamp::UNIX_EPOCH,
+            extends: None,
         }
     }
 

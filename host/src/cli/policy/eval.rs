@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::LimitArgs;
-use super::files::{RequestFile, parse_request, read_json};
+use super::files::{read_json, read_request};
 use crate::app::PolicyChains;
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::Config;
@@ -38,7 +38,8 @@ pub struct EvalArgs {
     /// every module's reason (the verdict is the same).
     #[arg(long, requires = "config")]
     every_module: bool,
-    /// The request file: `{"identity": {...}, "request": {...}}`.
+    /// The request file: `{"identity": {...}, "request": {...}}`, the request in its own form
+    /// or as the REST API's body (`"duration": "30m"`).
     #[arg(long)]
     request: PathBuf,
     /// Limits of the one module (with `--config`, the configured limits apply).
@@ -49,8 +50,7 @@ pub struct EvalArgs {
 /// Decides the request with the module or the configured chain and prints the evaluation as
 /// JSON.
 pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
-    let file: RequestFile = read_json(&args.request)?;
-    let (identity, request) = parse_request(&args.request, file.identity, file.request)?;
+    let (identity, request) = read_request(&args.request)?;
     let evaluation = match (&args.config, &args.module, &args.settings) {
         (Some(config), _, _) => {
             configured_chain(global, config, &request.cluster, args.every_module)?

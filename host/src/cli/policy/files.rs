@@ -2,13 +2,11 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::cli::{Error, Result};
 use crate::domain::{AccessRequest, Identity};
-use crate::policy::cases;
+use crate::policy::cases::RequestFile;
 
 /// Reads and parses a JSON file into `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
@@ -22,25 +20,10 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
-/// A request file: who asks and what for.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestFile {
-    /// Who asks.
-    pub identity: Value,
-    /// What for; `id` and `requested_at` may be omitted.
-    pub request: Value,
-}
-
-/// Turns the JSON of an identity and a request into domain types, filling a missing request
-/// `id` with `cli` and a missing `requested_at` with now. `path` names the file in errors.
-pub fn parse_request(
-    path: &Path,
-    identity: Value,
-    request: Value,
-) -> Result<(Identity, AccessRequest)> {
-    cases::parse_input(identity, request).map_err(|source| Error::Json {
-        path: path.to_owned(),
-        source,
-    })
+/// Reads a request file: who asks and what for, the request in its own form or as the REST
+/// API's body, its `id` `cli` and its `requested_at` now unless the file gives them.
+pub fn read_request(path: &Path) -> Result<(Identity, AccessRequest)> {
+    let file: RequestFile = read_json(path)?;
+    file.complete(jiff::Timestamp::now())
+        .map_err(|error| Error::Invalid(format!("`{}`: `request`: {error}", path.display())))
 }

@@ -309,6 +309,8 @@ fn recorded(event: &AuditEvent) -> Event {
                 reason,
                 context,
                 requested_at: requested_at.unwrap_or(event.time),
+                evaluated_at: requested_at.unwrap_or(event.time),
+                extends: None,
             },
             identity,
             before: None,
@@ -331,7 +333,8 @@ fn asked(request: &AccessRequest) -> String {
     )
 }
 
-/// A decision on one line: `allow 600s`, `deny (reason)`, `needs-approval 600s`, `failed (error)`.
+/// A decision on one line: `allow 600s`, `deny (reason)`, `needs-approval 600s`,
+/// `abstain (reason)`, `failed (error)`.
 fn summary(result: &ModuleResult) -> String {
     match result {
         ModuleResult::Decided { decision } => match decision {
@@ -340,6 +343,7 @@ fn summary(result: &ModuleResult) -> String {
             Decision::NeedsApproval { approval } => {
                 format!("needs-approval {}s", approval.grant.ttl_seconds)
             }
+            Decision::Abstain { reason } => format!("abstain ({reason})"),
         },
         ModuleResult::Failed { error, .. } => format!("failed ({error})"),
         ModuleResult::Skipped { after } => format!("skipped (`{after}` denied before it)"),
