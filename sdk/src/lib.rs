@@ -5,6 +5,7 @@
 //! - [`Policy`] and [`export_policy!`]: what a policy implements and how it becomes a component.
 //! - [`Identity`], [`AccessRequest`], [`Access`], [`Rule`]: what a policy reads.
 //! - [`Decision`], [`Grant`], [`NamespaceGrant`], [`Approval`]: what a policy answers.
+//! - [`Duration`], [`Scope`], [`Scoped`], [`NamePattern`]: settings types (errors name the field).
 //! - [`testing`]: evaluate a policy natively in `cargo test`, run a `cases.json` file.
 //!
 //! # No WASI imports
@@ -32,6 +33,7 @@ mod json;
 mod policy;
 mod request;
 mod runtime;
+mod scope;
 mod settings_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -42,6 +44,10 @@ pub use grant::{Approval, Grant, NamespaceGrant};
 pub use identity::Identity;
 pub use policy::Policy;
 pub use request::AccessRequest;
+pub use scope::{NamePattern, Scope, Scoped};
+/// A duration in settings: `"90s"`, `"30m"`, `"1h30m"`, `"1d"` (24 h), `"PT30S"`, or an integer
+/// number of seconds; the grammar of Wicket's configuration and REST API, from `wicket-contract`.
+pub use wicket_contract::Duration;
 
 /// The `jiff` crate (no-std build) the SDK uses for [`AccessRequest::requested_at`].
 pub use jiff_alloc as jiff;
