@@ -115,10 +115,9 @@ pub(crate) fn parse_settings<T: DeserializeOwned>(json: &str) -> Result<T, Strin
 fn parse<T: DeserializeOwned>(json: &str) -> Result<T, String> {
     let mut deserializer = serde_json_alloc::Deserializer::from_str(json);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let error = error.into_inner();
-        let message = message(&error);
-        if path == "." {
+        let path = path(error.path());
+        let message = message(error.inner());
+        if path.is_empty() {
             message
         } else {
             format!("{path}: {}", strip_prefix(&message))
@@ -126,6 +125,27 @@ fn parse<T: DeserializeOwned>(json: &str) -> Result<T, String> {
     })?;
     deserializer.end().map_err(|e| e.to_string())?;
     Ok(value)
+}
+
+/// `path` as `allow[0].max_ttl`; empty at the top. A segment serde cannot name (inside a
+/// value that was not read yet) is left out.
+fn path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+
+    let mut text = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => text.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    text
 }
 
 /// The message of `error`, without the position of a type error (see [`parse`]).
