@@ -173,6 +173,58 @@ fn eval_prints_the_verdict_with_timings() {
     assert!(evaluation["duration_us"].as_f64().is_some_and(|d| d > 0.0));
 }
 
+/// Settings errors name the field, never a position in JSON the host wrote; a settings file
+/// reaches the module as written, so a position in it is the file's own.
+#[rstest]
+#[case::type_error(
+    "{\n  \"allow\": [\n    {\"groups\": [\"idp:sre\"], \"clusters\": [\"prod\"],\n     \"namespaces\": \"payments\", \"roles\": [\"view\"]}\n  ]\n}\n",
+    "module `group_access.wasm` rejected its settings: invalid settings: allow[0].namespaces: invalid type: string \"payments\", expected a sequence"
+)]
+#[case::duration(
+    "{\"allow\": [{\"groups\": [\"idp:sre\"], \"clusters\": [\"prod\"], \"namespaces\": [\"payments\"],\n  \"roles\": [\"view\"], \"max_ttl\": \"1 month\"}]}\n",
+    "module `group_access.wasm` rejected its settings: invalid settings: allow[0].max_ttl: duration `1 month` uses months or years"
+)]
+#[case::prefix_once(
+    "{\"allow\": [{\"groups\": [], \"clusters\": [\"prod\"], \"namespaces\": [\"payments\"], \"roles\": [\"view\"]}]}",
+    "module `group_access.wasm` rejected its settings: invalid settings: allow[0].groups: is empty"
+)]
+#[case::syntax(
+    "{\n  \"allow\": [\n    {\"groups\": [\"idp:sre\"]}\n    {\"groups\": [\"idp:sre\"]}\n  ]\n}\n",
+    "is not valid: expected `,` or `]` at line 4 column 5"
+)]
+fn settings_errors_name_the_field_and_positions_are_the_files(
+    #[case] settings: &str,
+    #[case] wanted: &str,
+) {
+    let module = policy_module("group-access");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("settings.json");
+    std::fs::write(&path, settings).expect("write settings");
+    let out = wicket(&[
+        "policy".as_ref(),
+        "eval".as_ref(),
+        module.as_os_str(),
+        "--settings".as_ref(),
+        path.as_os_str(),
+        "--request".as_ref(),
+        fixture("request.json").as_os_str(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(wanted), "{stderr}");
+    assert_eq!(
+        stderr.matches("invalid settings").count(),
+        usize::from(!wanted.starts_with("is not valid")),
+        "{stderr}"
+    );
+    if !wanted.contains(" at line ") {
+        assert!(
+            !stderr.contains(" line ") && !stderr.contains("column"),
+            "{stderr}"
+        );
+    }
+}
+
 /// A request far larger than the SDK's initial heap arena: the guest's allocator grows linear
 /// memory and decides exactly as for a small one.
 #[test]
