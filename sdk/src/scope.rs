@@ -252,6 +252,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ScopedVisitor<T> {
         let who = T::deserialize(OtherKeys {
             map,
             scope: &mut keys,
+            fields: &[],
         })?;
         Ok(Scoped {
             scope: keys.finish()?,
@@ -360,6 +361,8 @@ fn fill<T, E: de::Error>(slot: &mut Option<T>, key: &str, value: T) -> Result<()
 struct OtherKeys<'a, A> {
     map: A,
     scope: &'a mut ScopeKeys,
+    /// The keys of `T`, once its `Deserialize` named them.
+    fields: &'static [&'static str],
 }
 
 impl<'de, A: MapAccess<'de>> Deserializer<'de> for OtherKeys<'_, A> {
@@ -369,9 +372,19 @@ impl<'de, A: MapAccess<'de>> Deserializer<'de> for OtherKeys<'_, A> {
         visitor.visit_map(self)
     }
 
+    fn deserialize_struct<V: Visitor<'de>>(
+        mut self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.fields = fields;
+        visitor.visit_map(self)
+    }
+
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum
         identifier ignored_any
     }
 }
@@ -384,10 +397,20 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for OtherKeys<'_, A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         while let Some(key) = self.map.next_key::<String>()? {
-            if !self.scope.read(&key, &mut self.map)? {
-                let key: StringDeserializer<A::Error> = key.into_deserializer();
-                return seed.deserialize(key).map(Some);
+            if self.scope.read(&key, &mut self.map)? {
+                continue;
             }
+            let known = self.fields.contains(&key.as_str());
+            let name = if known { String::new() } else { key.clone() };
+            let deserializer: StringDeserializer<A::Error> = key.into_deserializer();
+            return seed.deserialize(deserializer).map(Some).map_err(|error| {
+                // `T` refused a key of neither: say every key the entry takes.
+                if known {
+                    error
+                } else {
+                    unknown_key(&name, self.fields)
+                }
+            });
         }
         Ok(None)
     }
@@ -397,29 +420,23 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for OtherKeys<'_, A> {
     }
 }
 
-/// What [`Scope`] alone reads beside the scope: nothing.
-struct NoOtherKeys;
-
-impl<'de> Deserialize<'de> for NoOtherKeys {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NoKeys;
-        impl<'de> Visitor<'de> for NoKeys {
-            type Value = NoOtherKeys;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("the keys of a scope")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoOtherKeys, A::Error> {
-                match map.next_key::<String>()? {
-                    Some(key) => Err(de::Error::unknown_field(&key, SCOPE_KEYS)),
-                    None => Ok(NoOtherKeys),
-                }
-            }
-        }
-        deserializer.deserialize_map(NoKeys)
-    }
+/// The error for `key`, unknown to both `fields` and the scope.
+fn unknown_key<E: de::Error>(key: &str, fields: &[&str]) -> E {
+    let expected: Vec<String> = fields
+        .iter()
+        .chain(SCOPE_KEYS)
+        .map(|field| format!("`{field}`"))
+        .collect();
+    E::custom(format!(
+        "unknown field `{key}`, expected one of {}",
+        expected.join(", ")
+    ))
 }
+
+/// What [`Scope`] alone reads beside the scope: nothing.
+#[derive(Deserialize)]
+#[serde(crate = "serde_alloc", deny_unknown_fields)]
+struct NoOtherKeys {}
 
 /// A ClusterRole name in `roles`: exact, no pattern.
 struct RoleName(String);
@@ -567,7 +584,7 @@ mod tests {
     )]
     #[case::own_key(
         r#""clusters": ["dev"], "namespaces": ["a"], "roles": ["view"], "group": "x""#,
-        "allow[1]: unknown field `group`, expected `groups`"
+        "allow[1]: unknown field `group`, expected one of `groups`, `clusters`, `namespaces`, `roles`, `rules`, `cluster_rules`, `max_ttl`, `max_ttl_seconds`"
     )]
     #[case::own_type(
         r#""clusters": ["dev"], "namespaces": ["a"], "roles": ["view"], "groups": "x""#,

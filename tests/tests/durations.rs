@@ -40,7 +40,11 @@ async fn a_day_is_asked_for_as_1d_and_capped_by_a_max_ttl_of_1d() {
             )
             .await;
         assert_eq!(created.status, 201, "{asked}: {}", created.text);
-        assert_eq!(created.json["duration_seconds"], seconds, "{}", created.text);
+        assert_eq!(
+            created.json["duration_seconds"], seconds,
+            "{}",
+            created.text
+        );
         assert_eq!(
             created.json["grant"]["ttl_seconds"], 86_400,
             "{asked}: capped at `max_ttl = \"1d\"`: {}",
