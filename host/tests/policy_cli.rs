@@ -494,6 +494,32 @@ fn replay_bad_input_is_one_line_and_exit_2(#[case] args: &[&str], #[case] messag
     assert!(stderr.contains(message), "{stderr}");
 }
 
+/// Settings written in the TOML configuration reach the module as JSON the host wrote: a type
+/// error in them names the field, never a line or column of that JSON.
+#[test]
+fn a_settings_error_in_the_configuration_names_the_field_not_a_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = gated_config(dir.path());
+    let written = std::fs::read_to_string(&config).expect("read the configuration");
+    let broken = written.replace(
+        r#"namespaces = ["payments"], roles = ["edit"], max_ttl_seconds = 3600"#,
+        r#"namespaces = "payments", roles = ["edit"], max_ttl = "1d""#,
+    );
+    assert_ne!(broken, written);
+    std::fs::write(&config, broken).expect("write the configuration");
+    let request = request_file(dir.path(), "alice", "corp:sre", "dev", "INC-1");
+    let out = run_eval_chain(&config, &request, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "invalid settings: allow[0].namespaces: invalid type: string \"payments\", expected a sequence"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("column"), "{stderr}");
+}
+
 /// A configuration in `dir` whose cluster `dev` runs `groups` (a gate: `on_deny = "stop"`,
 /// sre only) then `tickets` (payments needs a ticket).
 fn gated_config(dir: &Path) -> PathBuf {
