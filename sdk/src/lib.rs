@@ -7,6 +7,7 @@
 //! - [`Identity`], [`AccessRequest`], [`Access`], [`Rule`], [`ApiCall`]: what a policy reads.
 //! - [`Decision`] (allow, deny, needs approval, abstain), [`Grant`], [`NamespaceGrant`],
 //!   [`Approval`], [`CallDecision`]: what a policy answers.
+//! - [`Duration`], [`Scope`], [`Scoped`], [`NamePattern`]: settings types (errors name the field).
 //! - [`testing`]: evaluate a policy natively in `cargo test`, run a `cases.json` file.
 //!
 //! The types are [`wicket_contract`]'s, the crate the Wicket host uses too, so a policy and the
@@ -32,6 +33,7 @@ mod export;
 mod policy;
 mod relay;
 mod runtime;
+mod scope;
 mod settings_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -42,6 +44,10 @@ pub use wicket_contract::{
     Access, AccessRequest, ApiCall, Approval, CallDecision, Decision, Grant, Identity,
     NamespaceGrant, Rule, name_matches,
 };
+pub use scope::{NamePattern, Scope, Scoped};
+/// A duration in settings: `"90s"`, `"30m"`, `"1h30m"`, `"1d"` (24 h), `"PT30S"`, or an integer
+/// number of seconds; the grammar of Wicket's configuration and REST API, from `wicket-contract`.
+pub use wicket_contract::Duration;
 
 /// The contract crate the SDK's types come from.
 pub use wicket_contract;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::LimitArgs;
-use super::files::{read_json, read_request};
+use super::files::{read_request, read_settings};
 use crate::app::PolicyChains;
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::Config;
@@ -27,7 +27,7 @@ pub struct EvalArgs {
         requires = "settings"
     )]
     module: Option<PathBuf>,
-    /// The module's settings (any JSON value).
+    /// The module's settings (any JSON value), passed to it as written.
     #[arg(long, conflicts_with = "config")]
     settings: Option<PathBuf>,
     /// Decide with the chain the service's configuration gives the request's cluster (its
@@ -58,11 +58,15 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
                 .evaluate(&identity, &request)
         }
         (None, Some(module), Some(settings)) => {
-            let settings: serde_json::Value = read_json(settings)?;
+            let settings = read_settings(settings)?;
             let module = super::load(global, module, args.limits.limits())?;
             let name = module.name().to_owned();
-            Chain::new(vec![ChainEntry::new(name, Arc::new(module), &settings)])?
-                .evaluate(&identity, &request)
+            Chain::new(vec![ChainEntry::with_settings_text(
+                name,
+                Arc::new(module),
+                settings,
+            )])?
+            .evaluate(&identity, &request)
         }
         _ => {
             return Err(Error::Invalid(
