@@ -7,7 +7,7 @@
 #![allow(unsafe_code, missing_docs, clippy::all)]
 
 wit_bindgen::generate!({
-    path: "../wit/0.1.0",
+    path: "wit/0.1.0",
     world: "policy",
     pub_export_macro: true,
     export_macro_name: "__export_policy_world",
