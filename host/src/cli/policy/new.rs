@@ -179,6 +179,12 @@ pub fn run(args: &NewArgs) -> Result<ExitCode> {
         dir.display()
     );
     if let Some(sdk) = sdk {
+        // The checkout's lock, which cargo trims to the project's dependencies: the SDK builds
+        // with the versions it was tested with, offline if they are downloaded.
+        if let Some(lock) = &sdk.lock {
+            let to = dir.join("Cargo.lock");
+            std::fs::copy(lock, &to).map_err(|source| Error::Write { path: to, source })?;
+        }
         println!("wicket-sdk: {} ({})", sdk.line, sdk.source);
     }
     println!("next: cd {} && ./test.sh", dir.display());
@@ -202,10 +208,12 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// The `wicket-sdk` line of a Rust project's `Cargo.toml`, and where it comes from.
+/// The `wicket-sdk` line of a Rust project's `Cargo.toml`, where it comes from, and the
+/// `Cargo.lock` of that checkout, if any.
 struct SdkDependency {
     line: String,
     source: &'static str,
+    lock: Option<PathBuf>,
 }
 
 fn sdk_dependency(chosen: Option<&Path>) -> Result<SdkDependency> {
@@ -226,6 +234,7 @@ fn sdk_dependency(chosen: Option<&Path>) -> Result<SdkDependency> {
         _ => Ok(SdkDependency {
             line: format!("wicket-sdk = \"{SDK_VERSION}\""),
             source: "crates.io; --sdk <dir> depends on a checkout instead",
+            lock: None,
         }),
     }
 }
@@ -237,9 +246,11 @@ fn path_dependency(dir: &Path, source: &'static str) -> SdkDependency {
         .to_string()
         .replace('\\', "\\\\")
         .replace('"', "\\\"");
+    let lock = dir.parent().map(|checkout| checkout.join("Cargo.lock"));
     SdkDependency {
         line: format!("wicket-sdk = {{ path = \"{path}\" }}"),
         source,
+        lock: lock.filter(|lock| lock.is_file()),
     }
 }
 
@@ -348,6 +359,25 @@ mod tests {
             wit.contains(&format!("package wicket:policy@{SDK_VERSION};")),
             "wit/policy.wit"
         );
+    }
+
+    #[test]
+    fn the_sdk_is_a_path_dependency_on_a_checkout_with_its_lock() {
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sdk = sdk_dependency(Some(&checkout.join("sdk"))).unwrap();
+        let dir = checkout.join("sdk").canonicalize().unwrap();
+        assert_eq!(
+            sdk.line,
+            format!("wicket-sdk = {{ path = \"{}\" }}", dir.display())
+        );
+        assert_eq!(sdk.lock, Some(dir.parent().unwrap().join("Cargo.lock")));
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let error = sdk_dependency(Some(elsewhere.path()))
+            .err()
+            .unwrap()
+            .one_line();
+        assert!(error.ends_with("is not a wicket-sdk directory"), "{error}");
     }
 
     #[test]
