@@ -132,8 +132,8 @@ impl fmt::Display for Duration {
         let nanos = self.0.subsec_nanos();
         match nanos {
             0 => Ok(()),
-            _ if nanos % 1_000_000 == 0 => write!(f, "{}ms", nanos / 1_000_000),
-            _ if nanos % 1_000 == 0 => write!(f, "{}us", nanos / 1_000),
+            _ if nanos.is_multiple_of(1_000_000) => write!(f, "{}ms", nanos / 1_000_000),
+            _ if nanos.is_multiple_of(1_000) => write!(f, "{}us", nanos / 1_000),
             _ => write!(f, "{nanos}ns"),
         }
     }
