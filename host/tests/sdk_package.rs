@@ -52,3 +52,20 @@ fn the_sdk_and_the_contract_package_together() {
     assert!(wit.contains("package wicket:policy@0.2.0;"), "{wit}");
     assert!(target.join("package/wicket-contract-0.2.0.crate").is_file());
 }
+
+#[test]
+fn the_manifests_inherit_nothing_from_the_workspace() {
+    for krate in ["sdk", "contract"] {
+        let manifest =
+            std::fs::read_to_string(repo().join(krate).join("Cargo.toml")).expect("Cargo.toml");
+        assert!(
+            !manifest.contains("workspace = true") && !manifest.contains(".workspace"),
+            "{krate}/Cargo.toml inherits from the workspace:\n{manifest}"
+        );
+        assert!(
+            manifest.contains("\nversion = \"0.2.0\"\n"),
+            "{krate}/Cargo.toml"
+        );
+        assert!(manifest.contains("\n[lints.rust]\n"), "{krate}/Cargo.toml");
+    }
+}

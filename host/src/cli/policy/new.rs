@@ -199,14 +199,92 @@ fn check_name(name: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-');
-    if plain {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
+    if !plain {
+        return Err(Error::Invalid(format!(
             "invalid policy name `{name}`: use lowercase letters, digits and `-`, starting with a letter"
-        )))
+        )));
     }
+    let names = Names::new(name, None);
+    if RESERVED.contains(&names.krate.as_str()) || RESERVED.contains(&names.ty.as_str()) {
+        return Err(Error::Invalid(format!(
+            "invalid policy name `{name}`: Rust or the SDK already use that name"
+        )));
+    }
+    Ok(())
 }
+
+/// Names a project cannot take: Rust keywords, crates of the standard library, the types a Rust
+/// project's `src/lib.rs` names (its policy type is the name in CamelCase), and `json` (a C
+/// project's `<name>.c` beside its `json.c`).
+const RESERVED: &[&str] = &[
+    "abstract",
+    "alloc",
+    "as",
+    "async",
+    "await",
+    "become",
+    "box",
+    "break",
+    "const",
+    "continue",
+    "core",
+    "crate",
+    "do",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "final",
+    "fn",
+    "for",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "json",
+    "let",
+    "loop",
+    "macro",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "override",
+    "priv",
+    "proc_macro",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "std",
+    "struct",
+    "super",
+    "test",
+    "trait",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "unsafe",
+    "unsized",
+    "use",
+    "virtual",
+    "where",
+    "while",
+    "yield",
+    "AccessRequest",
+    "Decision",
+    "Deserialize",
+    "Grant",
+    "Identity",
+    "Policy",
+    "Result",
+    "Settings",
+    "String",
+    "Vec",
+];
 
 /// The `wicket-sdk` line of a Rust project's `Cargo.toml`, where it comes from, and the
 /// `Cargo.lock` of that checkout, if any.
@@ -342,6 +420,11 @@ mod tests {
     #[case::underscore("on_call")]
     #[case::trailing_dash("on-")]
     #[case::empty("")]
+    #[case::keyword("fn")]
+    #[case::std_crate("core")]
+    #[case::sdk_type("policy")]
+    #[case::sdk_type_in_words("access-request")]
+    #[case::c_json_reader("json")]
     fn names_that_are_not_plain_are_refused(#[case] name: &str) {
         let error = check_name(name).unwrap_err().one_line();
         assert!(error.starts_with("invalid policy name"), "{error}");
