@@ -10,7 +10,7 @@
 /// World `relay-policy`: `evaluator` and `relay`. Its `types` are the ones both worlds use.
 pub mod relay {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "relay-policy",
         pub_export_macro: true,
         export_macro_name: "__export_relay_policy_world",
@@ -23,7 +23,7 @@ pub mod relay {
 /// interface would clash), from the same types.
 pub mod policy {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "policy",
         with: {
             "wicket:policy/types@0.2.0": crate::bindings::relay::wicket::policy::types,

@@ -3,6 +3,7 @@
 mod check;
 mod eval;
 mod files;
+mod new;
 mod replay;
 mod test;
 
@@ -29,6 +30,8 @@ enum PolicyCommand {
     /// Decide one request with a module, or with the chain a configuration gives the request's
     /// cluster (`--config`), and print the evaluation as JSON with timings.
     Eval(eval::EvalArgs),
+    /// Create a policy project (Rust, Python, JavaScript or C) that builds and passes its cases.
+    New(new::NewArgs),
     /// Run a module against a cases file; exit 1 if any case fails.
     Test(test::TestArgs),
     /// Decide the requests recorded in the audit log again with a candidate module; print
@@ -41,6 +44,7 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> Result<ExitCode> {
     match args.command {
         PolicyCommand::Check(args) => check::run(global, &args),
         PolicyCommand::Eval(args) => eval::run(global, &args),
+        PolicyCommand::New(args) => new::run(&args),
         PolicyCommand::Test(args) => test::run(global, &args),
         PolicyCommand::Replay(args) => replay::run(global, &args),
     }
