@@ -140,6 +140,47 @@ pub enum Decision {
         /// The approval needed and the grant it unlocks.
         approval: Approval,
     },
+    /// Not this module's concern: the chain goes on as if the module were not in it.
+    Abstain {
+        /// Why, for the logs.
+        reason: String,
+    },
+}
+
+/// One call to the Kubernetes API made through the relay, as a relay policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCall {
+    /// The Kubernetes verb, e.g. `get`, `delete`.
+    pub verb: String,
+    /// API group, `""` for the core group.
+    #[serde(default)]
+    pub api_group: String,
+    /// The resource, e.g. `pods`.
+    pub resource: String,
+    /// The subresource, e.g. `log`, or `""`.
+    #[serde(default)]
+    pub subresource: String,
+    /// The namespace, or `""` for cluster-scoped calls.
+    #[serde(default)]
+    pub namespace: String,
+    /// The object's name, or `""` for collections.
+    #[serde(default)]
+    pub name: String,
+    /// When the call is made.
+    pub at: Timestamp,
+}
+
+/// A relay policy's answer to one API call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum CallDecision {
+    /// Let the call through.
+    Allow,
+    /// Refuse the call.
+    Deny {
+        /// Why, returned to kubectl.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -184,6 +225,16 @@ mod tests {
         let again: Decision =
             serde_json::from_value(serde_json::to_value(&decision).unwrap()).unwrap();
         assert_eq!(again, decision);
+    }
+
+    #[test]
+    fn abstain_reads_and_writes_with_its_reason() {
+        let abstain = Decision::Abstain {
+            reason: "not on call".into(),
+        };
+        let json = serde_json::json!({"decision": "abstain", "reason": "not on call"});
+        assert_eq!(serde_json::to_value(&abstain).unwrap(), json);
+        assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), abstain);
     }
 
     #[test]

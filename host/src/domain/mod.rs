@@ -10,7 +10,8 @@ mod records;
 mod state;
 
 pub use access::{
-    Access, AccessRequest, Approval, Decision, Grant, Identity, NamespaceGrant, Rule,
+    Access, AccessRequest, ApiCall, Approval, CallDecision, Decision, Grant, Identity,
+    NamespaceGrant, Rule,
 };
 pub use names::{is_dns1123_label, is_dns1123_subdomain};
 pub use records::{Kind, ModuleVerdict, ObjectRef, UnknownKind};

@@ -70,6 +70,8 @@ pub enum Kind {
     Deny,
     /// Needs approval.
     NeedsApproval,
+    /// Abstain.
+    Abstain,
 }
 
 impl Kind {
@@ -78,6 +80,7 @@ impl Kind {
             Kind::Allow => "allow",
             Kind::Deny => "deny",
             Kind::NeedsApproval => "needs_approval",
+            Kind::Abstain => "abstain",
         }
     }
 }
@@ -155,10 +158,11 @@ pub fn compare(expect: &Expect, outcome: &ModuleOutcome) -> Option<(Value, Value
                 Some(approval.reason.as_str()),
                 Some(approval),
             ),
+            Decision::Abstain { reason } => (Kind::Abstain, None, Some(reason.as_str()), None),
         },
         ModuleResult::Failed { error, .. } => (Kind::Deny, None, Some(error.as_str()), None),
         // Decided nothing, so matches no expectation.
-        ModuleResult::Skipped { after } => {
+        ModuleResult::Skipped { after, .. } => {
             return Some((
                 json!({ "decision": kind.name() }),
                 json!({ "decision": "skipped", "after": after }),

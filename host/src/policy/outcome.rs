@@ -59,6 +59,9 @@ impl From<Decision> for Verdict {
                 grant: approval.grant.clone(),
                 approvals: vec![approval],
             },
+            Decision::Abstain { reason } => Self::Deny {
+                reason: format!("every module abstained ({reason})"),
+            },
         }
     }
 }
@@ -139,11 +142,24 @@ pub enum ModuleResult {
         #[serde(skip_serializing_if = "Option::is_none")]
         returned: Option<Decision>,
     },
-    /// Not run: an earlier entry that stops the chain on a deny denied (or failed).
+    /// Not run: an earlier entry ended the chain.
     Skipped {
         /// That entry's name.
         after: String,
+        /// How it ended the chain.
+        because: Stop,
     },
+}
+
+/// How an entry ended its chain, so that the entries after it did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// It denied (or failed) and is configured `on_deny = "stop"`.
+    Deny,
+    /// It allowed and is configured `on_allow = "sufficient"`, and no entry before it denied,
+    /// failed or asked for approval.
+    Sufficient,
 }
 
 impl ModuleResult {
