@@ -131,7 +131,7 @@ impl LiveChain {
     }
 
     /// Decides with the active chain, and runs every candidate whose active entry ran on the
-    /// same request (not those of entries skipped after a deny). Only the evaluation is the
+    /// same request (not those of entries skipped after an earlier entry ended the chain). Only the evaluation is the
     /// decision; the candidates' answers are beside the active ones.
     pub fn evaluate(
         &self,
