@@ -338,7 +338,7 @@ fn wrong_world() {
     assert!(matches!(error, Error::WrongWorld { .. }), "{error:?}");
     let message = error.to_string();
     assert!(
-        message.contains("wicket:policy/evaluator@0.1.0"),
+        message.contains("`wicket:policy/evaluator@0.2.0` or `wicket:policy/evaluator@0.1.0`"),
         "{message}"
     );
     assert!(message.contains("it exports: `answer`"), "{message}");
