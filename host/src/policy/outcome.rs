@@ -233,4 +233,18 @@ mod tests {
         let nothing = json!({"decision": "needs_approval"});
         assert!(serde_json::from_value::<Verdict>(nothing).is_err());
     }
+
+    /// A lone abstention decides nothing: as a chain's verdict it is a deny (fail closed).
+    #[test]
+    fn a_lone_abstention_is_a_deny() {
+        let abstain = Decision::Abstain {
+            reason: "not on call".into(),
+        };
+        assert_eq!(
+            Verdict::from(abstain),
+            Verdict::Deny {
+                reason: "every module abstained (not on call)".into()
+            }
+        );
+    }
 }
