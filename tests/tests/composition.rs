@@ -39,7 +39,12 @@ const SRE_EDIT_PAYMENTS: &str = "allow = [{ groups = [\"test:sre\"], clusters = 
 async fn an_abstaining_module_is_left_out_of_the_verdict() {
     let config = config_with(&[
         ("oncall", guests::ALLOW, SUFFICIENT, ABSTAIN),
-        ("groups", "{policies}/group_access.wasm", "", SRE_EDIT_PAYMENTS),
+        (
+            "groups",
+            "{policies}/group_access.wasm",
+            "",
+            SRE_EDIT_PAYMENTS,
+        ),
         ("legacy", guests::LEGACY, "", ""),
     ]);
     let env = Env::start_with(&config, "1h").await;
@@ -57,14 +62,26 @@ async fn an_abstaining_module_is_left_out_of_the_verdict() {
         .await;
     let modules = shown.json["modules"].as_array().unwrap();
     assert_eq!(modules.len(), 3, "{}", shown.text);
-    assert_eq!(modules[0]["decision"]["decision"], "abstain", "{}", shown.text);
+    assert_eq!(
+        modules[0]["decision"]["decision"], "abstain",
+        "{}",
+        shown.text
+    );
     assert_eq!(
         modules[0]["decision"]["reason"], "alice is not my concern",
         "{}",
         shown.text
     );
-    assert_eq!(modules[1]["decision"]["decision"], "allow", "{}", shown.text);
-    assert_eq!(modules[2]["decision"]["decision"], "allow", "{}", shown.text);
+    assert_eq!(
+        modules[1]["decision"]["decision"], "allow",
+        "{}",
+        shown.text
+    );
+    assert_eq!(
+        modules[2]["decision"]["decision"], "allow",
+        "{}",
+        shown.text
+    );
 
     let mallory = token("mallory", &["developers"]);
     let denied = wicket

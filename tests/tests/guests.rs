@@ -383,7 +383,11 @@ fn call(verb: &str, at: &str) -> ApiCall {
     .expect("a valid call")
 }
 
-fn authorize(module: &PolicyModule, settings: &str, call: &ApiCall) -> (CallDecision, Option<String>) {
+fn authorize(
+    module: &PolicyModule,
+    settings: &str,
+    call: &ApiCall,
+) -> (CallDecision, Option<String>) {
     let outcome = module.authorize_call(settings, &alice(), &edit_payments(), call);
     (outcome.decision, outcome.failure)
 }
@@ -391,8 +395,18 @@ fn authorize(module: &PolicyModule, settings: &str, call: &ApiCall) -> (CallDeci
 /// The host calls `authorize-call` of a relay policy with the call's time: the guest is
 /// read-only from 2026-11-23T10:30:00Z (1795429800).
 #[rstest]
-#[case::read(r#"{"read_only_from":1795429800}"#, "get", "2026-11-23T11:00:00Z", CallDecision::Allow)]
-#[case::write_before(r#"{"read_only_from":1795429800}"#, "patch", "2026-11-23T10:29:59Z", CallDecision::Allow)]
+#[case::read(
+    r#"{"read_only_from":1795429800}"#,
+    "get",
+    "2026-11-23T11:00:00Z",
+    CallDecision::Allow
+)]
+#[case::write_before(
+    r#"{"read_only_from":1795429800}"#,
+    "patch",
+    "2026-11-23T10:29:59Z",
+    CallDecision::Allow
+)]
 #[case::write_after(r#"{"read_only_from":1795429800}"#, "patch", "2026-11-23T10:30:00Z", CallDecision::Deny { reason: "alice may only read from 1795429800".into() })]
 #[case::delete("{}", "delete", "2026-11-23T10:00:00Z", CallDecision::Deny { reason: "deletes are not relayed".into() })]
 fn relay_policies_authorize_each_call(
@@ -404,16 +418,31 @@ fn relay_policies_authorize_each_call(
     let module = engine()
         .load_file(guests::RELAY.as_ref(), Limits::default())
         .expect("loads");
-    assert_eq!(authorize(&module, settings, &call(verb, at)), (expected, None));
+    assert_eq!(
+        authorize(&module, settings, &call(verb, at)),
+        (expected, None)
+    );
 }
 
 /// Whatever goes wrong in `authorize-call` is a deny naming the module, never an allow.
 #[rstest]
 #[case::deadline(guests::RELAY, "\"loop\"", "deadline of 50 ms exceeded")]
 #[case::trap(guests::RELAY, "\"panic\"", "module trapped")]
-#[case::malformed(guests::RELAY, "\"huge_reason\"", "malformed decision: the deny reason is 1048576 bytes long")]
-#[case::not_a_relay_policy(guests::ALLOW, "{}", "it implements `wicket:policy/policy@0.2.0`, which does not decide API calls")]
-fn authorizing_a_call_fails_closed(#[case] guest: &str, #[case] settings: &str, #[case] diagnostic: &str) {
+#[case::malformed(
+    guests::RELAY,
+    "\"huge_reason\"",
+    "malformed decision: the deny reason is 1048576 bytes long"
+)]
+#[case::not_a_relay_policy(
+    guests::ALLOW,
+    "{}",
+    "it implements `wicket:policy/policy@0.2.0`, which does not decide API calls"
+)]
+fn authorizing_a_call_fails_closed(
+    #[case] guest: &str,
+    #[case] settings: &str,
+    #[case] diagnostic: &str,
+) {
     let limits = Limits {
         deadline: Duration::from_millis(50),
         ..Limits::default()
@@ -532,9 +561,9 @@ fn composing_real_modules(
     if let Verdict::Deny { reason: actual } = &evaluation.verdict {
         assert_eq!(actual, reason);
     }
-    let sufficient = entries.iter().position(|(mode, on_allow)| {
-        *mode == "allow" && *on_allow == OnAllow::Sufficient
-    });
+    let sufficient = entries
+        .iter()
+        .position(|(mode, on_allow)| *mode == "allow" && *on_allow == OnAllow::Sufficient);
     for (index, module) in evaluation.modules.iter().enumerate() {
         let skipped = matches!(module.result, ModuleResult::Skipped { .. });
         let stopped = expected == "allow" && sufficient.is_some_and(|s| index > s);

@@ -260,25 +260,137 @@ fn allowed_edit() -> Verdict {
 /// one that allows.
 #[rstest]
 // on_deny = "continue" (the default): nothing ends the chain.
-#[case::continue_allow(OnDeny::Continue, OnAllow::Continue, Answer::Allow, Answer::Deny, verdict_deny("module `b`: no"), true)]
-#[case::continue_deny(OnDeny::Continue, OnAllow::Continue, Answer::Deny, Answer::Deny, verdict_deny("module `a`: no; module `b`: no"), true)]
-#[case::continue_needs_approval(OnDeny::Continue, OnAllow::Continue, Answer::NeedsApproval, Answer::Allow, edit_for_leads(), true)]
-#[case::continue_abstain(OnDeny::Continue, OnAllow::Continue, Answer::Abstain, Answer::Allow, allowed_edit(), true)]
+#[case::continue_allow(
+    OnDeny::Continue,
+    OnAllow::Continue,
+    Answer::Allow,
+    Answer::Deny,
+    verdict_deny("module `b`: no"),
+    true
+)]
+#[case::continue_deny(
+    OnDeny::Continue,
+    OnAllow::Continue,
+    Answer::Deny,
+    Answer::Deny,
+    verdict_deny("module `a`: no; module `b`: no"),
+    true
+)]
+#[case::continue_needs_approval(
+    OnDeny::Continue,
+    OnAllow::Continue,
+    Answer::NeedsApproval,
+    Answer::Allow,
+    edit_for_leads(),
+    true
+)]
+#[case::continue_abstain(
+    OnDeny::Continue,
+    OnAllow::Continue,
+    Answer::Abstain,
+    Answer::Allow,
+    allowed_edit(),
+    true
+)]
 // on_deny = "stop": a deny ends the chain, nothing else does.
-#[case::stop_allow(OnDeny::Stop, OnAllow::Continue, Answer::Allow, Answer::Deny, verdict_deny("module `b`: no"), true)]
-#[case::stop_deny(OnDeny::Stop, OnAllow::Continue, Answer::Deny, Answer::Deny, verdict_deny("module `a`: no"), false)]
-#[case::stop_needs_approval(OnDeny::Stop, OnAllow::Continue, Answer::NeedsApproval, Answer::Deny, verdict_deny("module `b`: no"), true)]
-#[case::stop_abstain(OnDeny::Stop, OnAllow::Continue, Answer::Abstain, Answer::Deny, verdict_deny("module `b`: no"), true)]
+#[case::stop_allow(
+    OnDeny::Stop,
+    OnAllow::Continue,
+    Answer::Allow,
+    Answer::Deny,
+    verdict_deny("module `b`: no"),
+    true
+)]
+#[case::stop_deny(
+    OnDeny::Stop,
+    OnAllow::Continue,
+    Answer::Deny,
+    Answer::Deny,
+    verdict_deny("module `a`: no"),
+    false
+)]
+#[case::stop_needs_approval(
+    OnDeny::Stop,
+    OnAllow::Continue,
+    Answer::NeedsApproval,
+    Answer::Deny,
+    verdict_deny("module `b`: no"),
+    true
+)]
+#[case::stop_abstain(
+    OnDeny::Stop,
+    OnAllow::Continue,
+    Answer::Abstain,
+    Answer::Deny,
+    verdict_deny("module `b`: no"),
+    true
+)]
 // on_allow = "sufficient": an allow ends the chain with that allow, nothing else does.
-#[case::sufficient_allow(OnDeny::Continue, OnAllow::Sufficient, Answer::Allow, Answer::Deny, allowed_edit(), false)]
-#[case::sufficient_deny(OnDeny::Continue, OnAllow::Sufficient, Answer::Deny, Answer::Allow, verdict_deny("module `a`: no"), true)]
-#[case::sufficient_needs_approval(OnDeny::Continue, OnAllow::Sufficient, Answer::NeedsApproval, Answer::Allow, edit_for_leads(), true)]
-#[case::sufficient_abstain(OnDeny::Continue, OnAllow::Sufficient, Answer::Abstain, Answer::Deny, verdict_deny("module `b`: no"), true)]
+#[case::sufficient_allow(
+    OnDeny::Continue,
+    OnAllow::Sufficient,
+    Answer::Allow,
+    Answer::Deny,
+    allowed_edit(),
+    false
+)]
+#[case::sufficient_deny(
+    OnDeny::Continue,
+    OnAllow::Sufficient,
+    Answer::Deny,
+    Answer::Allow,
+    verdict_deny("module `a`: no"),
+    true
+)]
+#[case::sufficient_needs_approval(
+    OnDeny::Continue,
+    OnAllow::Sufficient,
+    Answer::NeedsApproval,
+    Answer::Allow,
+    edit_for_leads(),
+    true
+)]
+#[case::sufficient_abstain(
+    OnDeny::Continue,
+    OnAllow::Sufficient,
+    Answer::Abstain,
+    Answer::Deny,
+    verdict_deny("module `b`: no"),
+    true
+)]
 // Both on one entry: each answer ends the chain as its own control says.
-#[case::both_allow(OnDeny::Stop, OnAllow::Sufficient, Answer::Allow, Answer::Deny, allowed_edit(), false)]
-#[case::both_deny(OnDeny::Stop, OnAllow::Sufficient, Answer::Deny, Answer::Allow, verdict_deny("module `a`: no"), false)]
-#[case::both_needs_approval(OnDeny::Stop, OnAllow::Sufficient, Answer::NeedsApproval, Answer::Allow, edit_for_leads(), true)]
-#[case::both_abstain(OnDeny::Stop, OnAllow::Sufficient, Answer::Abstain, Answer::Allow, allowed_edit(), true)]
+#[case::both_allow(
+    OnDeny::Stop,
+    OnAllow::Sufficient,
+    Answer::Allow,
+    Answer::Deny,
+    allowed_edit(),
+    false
+)]
+#[case::both_deny(
+    OnDeny::Stop,
+    OnAllow::Sufficient,
+    Answer::Deny,
+    Answer::Allow,
+    verdict_deny("module `a`: no"),
+    false
+)]
+#[case::both_needs_approval(
+    OnDeny::Stop,
+    OnAllow::Sufficient,
+    Answer::NeedsApproval,
+    Answer::Allow,
+    edit_for_leads(),
+    true
+)]
+#[case::both_abstain(
+    OnDeny::Stop,
+    OnAllow::Sufficient,
+    Answer::Abstain,
+    Answer::Allow,
+    allowed_edit(),
+    true
+)]
 fn each_control_and_answer(
     #[case] on_deny: OnDeny,
     #[case] on_allow: OnAllow,

@@ -141,7 +141,12 @@ fn validated(
     let instance = linker
         .instantiate(&mut store, component)
         .map_err(|error| format!("cannot instantiate the module: {error:#}"))?;
-    validate(&mut store, &instance, &module.contract().evaluator_interface(), settings)?;
+    validate(
+        &mut store,
+        &instance,
+        &module.contract().evaluator_interface(),
+        settings,
+    )?;
     Ok((store, instance))
 }
 

@@ -361,5 +361,9 @@ fn stop_of(modules: Option<&Vec<ModuleVerdict>>, after: &str) -> Stop {
     let allowed = modules
         .and_then(|modules| modules.iter().find(|m| m.module == after))
         .is_some_and(|m| matches!(m.decision, Some(Decision::Allow { .. })));
-    if allowed { Stop::Sufficient } else { Stop::Deny }
+    if allowed {
+        Stop::Sufficient
+    } else {
+        Stop::Deny
+    }
 }
