@@ -19,7 +19,7 @@ fn main() {
         .parent()
         .expect("the host crate is inside the workspace");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    for watched in ["policies", "sdk", "wit", "Cargo.lock"] {
+    for watched in ["policies", "sdk", "contract", "wit", "Cargo.lock"] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo::rerun-if-changed=build.rs");

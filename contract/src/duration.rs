@@ -1,10 +1,16 @@
 //! Durations as people write them, with one grammar everywhere Wicket reads one: policy
 //! settings, the service's configuration and the REST API.
 //!
-//! The grammar is jiff's "friendly" format plus ISO 8601, with a day always 24 hours: `90s`,
-//! `30m`, `1h30m`, `1h 30m`, `1d`, `1w` (7 days), `250ms`, `PT30S`, `P1D`. Months and years
-//! are refused (their length depends on the date). A bare number is not a duration in text;
-//! in JSON, an integer is a number of seconds.
+//! A duration is one or more `<number><unit>` parts, largest unit first, optionally separated
+//! by spaces or commas: `90s`, `30m`, `1h30m`, `1h 30m`, `1d` (always 24 hours), `1w` (7 days),
+//! `250ms`, `1.5h`. Units: `w`, `d`, `h`, `m`, `s`, `ms`, `us`/`µs`, `ns` and their English
+//! names (`weeks`, `days`, `hours`/`hrs`, `minutes`/`mins`, `seconds`/`secs`, ...). ISO 8601
+//! (`PT30S`, `P1DT2H`, `P2W`) is read too. Months and years are refused (their length depends
+//! on the date). A bare number is not a duration in text; in JSON, an integer is a number of
+//! seconds.
+//!
+//! The parser is written here rather than borrowed from a date library: this crate is linked
+//! into every policy module, and a general calendar-span parser made each module ~290 KB bigger.
 //!
 //! ```
 //! use wicket_contract::Duration;
@@ -18,7 +24,6 @@ use alloc::string::{String, ToString};
 use core::fmt;
 use core::str::FromStr;
 
-use jiff::{SignedDuration, Span, SpanRelativeTo};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -42,26 +47,169 @@ pub enum DurationError {
 /// Result of parsing a duration.
 pub type Result<T, E = DurationError> = core::result::Result<T, E>;
 
+const NANOS_PER_SECOND: u128 = 1_000_000_000;
+
+/// What went wrong inside the parser, before the text is attached.
+enum Refusal {
+    Syntax,
+    Calendar,
+    OutOfRange,
+}
+
 /// Parses `text` with the grammar of this module into a duration of zero or more.
 pub fn parse(text: &str) -> Result<core::time::Duration> {
     let trimmed = text.trim();
-    let signed = match trimmed.parse::<SignedDuration>() {
-        Ok(signed) => signed,
-        Err(_) => {
-            let span: Span = trimmed
-                .parse()
-                .map_err(|_| DurationError::Syntax(text.to_string()))?;
-            if span.get_years() != 0 || span.get_months() != 0 {
-                return Err(DurationError::Calendar(text.to_string()));
-            }
-            span.to_duration(SpanRelativeTo::days_are_24_hours())
-                .map_err(|_| DurationError::OutOfRange(text.to_string()))?
-        }
+    let (negative, body) = match trimmed.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed.strip_prefix('+').unwrap_or(trimmed)),
     };
-    if signed.is_negative() {
+    let nanos = if body.starts_with(['P', 'p']) {
+        iso(&body[1..])
+    } else {
+        friendly(body)
+    };
+    let nanos = nanos.map_err(|refusal| match refusal {
+        Refusal::Syntax => DurationError::Syntax(text.to_string()),
+        Refusal::Calendar => DurationError::Calendar(text.to_string()),
+        Refusal::OutOfRange => DurationError::OutOfRange(text.to_string()),
+    })?;
+    if negative && nanos != 0 {
         return Err(DurationError::Negative(text.to_string()));
     }
-    core::time::Duration::try_from(signed).map_err(|_| DurationError::OutOfRange(text.to_string()))
+    let seconds = u64::try_from(nanos / NANOS_PER_SECOND)
+        .map_err(|_| DurationError::OutOfRange(text.to_string()))?;
+    // The remainder is below one second, so it fits.
+    let rest = (nanos % NANOS_PER_SECOND) as u32;
+    Ok(core::time::Duration::new(seconds, rest))
+}
+
+/// The length of one `unit` in nanoseconds; `Err(Calendar)` for months and years.
+fn unit_nanos(unit: &str) -> core::result::Result<u128, Refusal> {
+    const S: u128 = NANOS_PER_SECOND;
+    Ok(match unit.to_ascii_lowercase().as_str() {
+        "w" | "wk" | "wks" | "week" | "weeks" => 7 * 86_400 * S,
+        "d" | "day" | "days" => 86_400 * S,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600 * S,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60 * S,
+        "s" | "sec" | "secs" | "second" | "seconds" => S,
+        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1_000_000,
+        "us" | "µs" | "usec" | "usecs" | "microsecond" | "microseconds" => 1_000,
+        "ns" | "nsec" | "nsecs" | "nanosecond" | "nanoseconds" => 1,
+        "mo" | "mos" | "month" | "months" | "y" | "yr" | "yrs" | "year" | "years" => {
+            return Err(Refusal::Calendar);
+        }
+        _ => return Err(Refusal::Syntax),
+    })
+}
+
+/// `count` (whole digits, then optional fraction digits) units of `size` nanoseconds.
+fn amount(whole: &str, fraction: &str, size: u128) -> core::result::Result<u128, Refusal> {
+    let whole: u128 = whole.parse().map_err(|_| Refusal::OutOfRange)?;
+    let mut nanos = whole.checked_mul(size).ok_or(Refusal::OutOfRange)?;
+    let mut scale = size;
+    for digit in fraction.bytes() {
+        scale /= 10;
+        nanos = nanos
+            .checked_add(u128::from(digit - b'0') * scale)
+            .ok_or(Refusal::OutOfRange)?;
+    }
+    Ok(nanos)
+}
+
+/// Splits a leading number (`12`, `1.5`) off `text`: (whole digits, fraction digits, rest).
+fn number(text: &str) -> core::result::Result<(&str, &str, &str), Refusal> {
+    let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let end = digits(text);
+    if end == 0 {
+        return Err(Refusal::Syntax);
+    }
+    let (whole, rest) = text.split_at(end);
+    match rest.strip_prefix(['.', ',']) {
+        Some(after) if after.starts_with(|c: char| c.is_ascii_digit()) => {
+            let end = digits(after);
+            Ok((whole, &after[..end], &after[end..]))
+        }
+        _ => Ok((whole, "", rest)),
+    }
+}
+
+/// `1h30m`, `1h 30m`, `2 days, 3 hours`: parts largest unit first.
+fn friendly(text: &str) -> core::result::Result<u128, Refusal> {
+    let mut rest = text;
+    let mut total: u128 = 0;
+    let mut last_size = u128::MAX;
+    let mut parts = 0;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        if rest.is_empty() {
+            break;
+        }
+        let (whole, fraction, after) = number(rest)?;
+        let after = after.trim_start();
+        let end = after
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(after.len());
+        let size = unit_nanos(&after[..end])?;
+        if size >= last_size {
+            return Err(Refusal::Syntax);
+        }
+        last_size = size;
+        total = total
+            .checked_add(amount(whole, fraction, size)?)
+            .ok_or(Refusal::OutOfRange)?;
+        parts += 1;
+        rest = &after[end..];
+    }
+    if parts == 0 {
+        return Err(Refusal::Syntax);
+    }
+    Ok(total)
+}
+
+/// ISO 8601 after the `P`: `[nY][nM][nW][nD][T[nH][nM][nS]]`, case-insensitive.
+fn iso(text: &str) -> core::result::Result<u128, Refusal> {
+    const S: u128 = NANOS_PER_SECOND;
+    let upper = text.to_ascii_uppercase();
+    let (date, time) = match upper.split_once('T') {
+        Some((date, time)) if !time.is_empty() => (date.to_string(), Some(time.to_string())),
+        Some(_) => return Err(Refusal::Syntax),
+        None => (upper, None),
+    };
+    let mut total: u128 = 0;
+    let mut parts = 0;
+    for (section, designators) in [
+        (
+            Some(date),
+            &[('Y', 0), ('M', 0), ('W', 7 * 86_400 * S), ('D', 86_400 * S)][..],
+        ),
+        (time, &[('H', 3_600 * S), ('M', 60 * S), ('S', S)][..]),
+    ] {
+        let Some(section) = section else { continue };
+        let mut rest = section.as_str();
+        let mut next = 0;
+        while !rest.is_empty() {
+            let (whole, fraction, after) = number(rest)?;
+            let designator = after.chars().next().ok_or(Refusal::Syntax)?;
+            let position = designators[next..]
+                .iter()
+                .position(|(d, _)| *d == designator)
+                .ok_or(Refusal::Syntax)?;
+            let (_, size) = designators[next + position];
+            if size == 0 {
+                return Err(Refusal::Calendar);
+            }
+            total = total
+                .checked_add(amount(whole, fraction, size)?)
+                .ok_or(Refusal::OutOfRange)?;
+            next += position + 1;
+            parts += 1;
+            rest = &after[designator.len_utf8()..];
+        }
+    }
+    if parts == 0 {
+        return Err(Refusal::Syntax);
+    }
+    Ok(total)
 }
 
 /// A duration of zero or more, written and read with the grammar of this module.
@@ -132,8 +280,8 @@ impl fmt::Display for Duration {
         let nanos = self.0.subsec_nanos();
         match nanos {
             0 => Ok(()),
-            _ if nanos % 1_000_000 == 0 => write!(f, "{}ms", nanos / 1_000_000),
-            _ if nanos % 1_000 == 0 => write!(f, "{}us", nanos / 1_000),
+            _ if nanos.is_multiple_of(1_000_000) => write!(f, "{}ms", nanos / 1_000_000),
+            _ if nanos.is_multiple_of(1_000) => write!(f, "{}us", nanos / 1_000),
             _ => write!(f, "{nanos}ns"),
         }
     }
@@ -197,6 +345,13 @@ mod tests {
             ("P1D", Core::from_secs(86_400)),
             ("0s", Core::ZERO),
             (" 5m ", Core::from_secs(300)),
+            ("1.5h", Core::from_secs(5400)),
+            ("2 days, 3 hours", Core::from_secs(183_600)),
+            ("1 hour 30 minutes", Core::from_secs(5400)),
+            ("10us", Core::from_micros(10)),
+            ("P1DT2H", Core::from_secs(93_600)),
+            ("PT1.5S", Core::from_millis(1500)),
+            ("p2w", Core::from_secs(1_209_600)),
         ] {
             assert_eq!(parse(text), Ok(expected), "{text}");
         }
@@ -211,6 +366,12 @@ mod tests {
         assert_eq!(parse("1mo"), Err(DurationError::Calendar("1mo".into())));
         assert_eq!(parse("1y"), Err(DurationError::Calendar("1y".into())));
         assert_eq!(parse("-5s"), Err(DurationError::Negative("-5s".into())));
+        assert_eq!(parse("P1M"), Err(DurationError::Calendar("P1M".into())));
+        for text in ["30m1h", "1h1h", "h", "1x", "P", "PT", "P1H", "1.h", "--1s"] {
+            assert_eq!(parse(text), syntax(text), "{text}");
+        }
+        let huge = "99999999999999999999999999999w";
+        assert_eq!(parse(huge), Err(DurationError::OutOfRange(huge.into())));
         assert_eq!(
             parse("soon").unwrap_err().to_string(),
             "`soon` is not a duration (write e.g. `90s`, `30m`, `1h30m` or `1d`)"

@@ -173,6 +173,120 @@ fn eval_prints_the_verdict_with_timings() {
     assert!(evaluation["duration_us"].as_f64().is_some_and(|d| d > 0.0));
 }
 
+/// A request file may hold the REST API's body: `"duration": "30m"`, no `id`, no
+/// `requested_at` (before, `missing field duration_seconds`).
+#[test]
+fn eval_takes_the_rest_body_as_its_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let request = dir.path().join("body.json");
+    let body = serde_json::json!({
+        "identity": {"subject": "alice", "issuer": "https://idp.example.com", "groups": ["idp:sre"]},
+        "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit",
+                    "duration": "30m", "reason": "INC-123 payments failing"},
+    });
+    std::fs::write(&request, body.to_string()).expect("write the request");
+    let evaluation = eval(
+        &policy_module("group-access"),
+        &fixture("settings.json"),
+        &request,
+    );
+    assert_eq!(evaluation["verdict"]["decision"], "allow", "{evaluation:#}");
+    assert_eq!(evaluation["verdict"]["grant"]["ttl_seconds"], 1800);
+}
+
+/// The approval object is one shape: what `policy eval` prints for a module (and in the
+/// verdict's `approvals`) is exactly what a case's `expect.approval` holds, and the case passes.
+#[test]
+fn the_approval_eval_prints_is_the_one_a_case_expects() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let module = policy_module("require-ticket");
+    let settings = serde_json::json!({"namespaces": ["payments"],
+        "ticket_pattern": "\\b(INC|CHG)-[0-9]+\\b", "approver_groups": ["corp:sre-leads"]});
+    let settings_path = dir.path().join("settings.json");
+    std::fs::write(&settings_path, settings.to_string()).expect("write the settings");
+    let request = request_file(dir.path(), "alice", "corp:sre", "dev", "no ticket");
+    let evaluation = eval(&module, &settings_path, &request);
+    let decision = &evaluation["modules"][0]["decision"];
+    assert_eq!(decision["decision"], "needs_approval", "{evaluation:#}");
+    let approval = &decision["approval"];
+    assert_eq!(
+        evaluation["verdict"]["approvals"][0], *approval,
+        "{evaluation:#}"
+    );
+
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&request).expect("request")).expect("json");
+    let cases = dir.path().join("cases.json");
+    let cases_file = serde_json::json!({"settings": settings, "cases": [{
+        "name": "no ticket needs the leads", "identity": file["identity"], "request": file["request"],
+        "expect": {"decision": "needs_approval", "approval": approval}}]});
+    std::fs::write(&cases, cases_file.to_string()).expect("write the cases");
+    let out = wicket(&[
+        "policy".as_ref(),
+        "test".as_ref(),
+        module.as_os_str(),
+        cases.as_os_str(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("ok   no ticket needs the leads"),
+        "{stdout}"
+    );
+}
+
+/// Settings errors name the field, never a position in JSON the host wrote; a settings file
+/// reaches the module as written, so a position in it is the file's own.
+#[rstest]
+#[case::type_error(
+    "{\n  \"allow\": [\n    {\"groups\": [\"idp:sre\"], \"clusters\": [\"prod\"],\n     \"namespaces\": \"payments\", \"roles\": [\"view\"]}\n  ]\n}\n",
+    "module `group_access.wasm` rejected its settings: invalid settings: allow[0].namespaces: invalid type: string \"payments\", expected a sequence"
+)]
+#[case::duration(
+    "{\"allow\": [{\"groups\": [\"idp:sre\"], \"clusters\": [\"prod\"], \"namespaces\": [\"payments\"],\n  \"roles\": [\"view\"], \"max_ttl\": \"1 month\"}]}\n",
+    "module `group_access.wasm` rejected its settings: invalid settings: allow[0].max_ttl: duration `1 month` uses months or years"
+)]
+#[case::prefix_once(
+    "{\"allow\": [{\"groups\": [], \"clusters\": [\"prod\"], \"namespaces\": [\"payments\"], \"roles\": [\"view\"]}]}",
+    "module `group_access.wasm` rejected its settings: invalid settings: allow[0].groups: is empty"
+)]
+#[case::syntax(
+    "{\n  \"allow\": [\n    {\"groups\": [\"idp:sre\"]}\n    {\"groups\": [\"idp:sre\"]}\n  ]\n}\n",
+    "is not valid: expected `,` or `]` at line 4 column 5"
+)]
+fn settings_errors_name_the_field_and_positions_are_the_files(
+    #[case] settings: &str,
+    #[case] wanted: &str,
+) {
+    let module = policy_module("group-access");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("settings.json");
+    std::fs::write(&path, settings).expect("write settings");
+    let out = wicket(&[
+        "policy".as_ref(),
+        "eval".as_ref(),
+        module.as_os_str(),
+        "--settings".as_ref(),
+        path.as_os_str(),
+        "--request".as_ref(),
+        fixture("request.json").as_os_str(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(wanted), "{stderr}");
+    assert_eq!(
+        stderr.matches("invalid settings").count(),
+        usize::from(!wanted.starts_with("is not valid")),
+        "{stderr}"
+    );
+    if !wanted.contains(" at line ") {
+        assert!(
+            !stderr.contains(" line ") && !stderr.contains("column"),
+            "{stderr}"
+        );
+    }
+}
+
 /// A request far larger than the SDK's initial heap arena: the guest's allocator grows linear
 /// memory and decides exactly as for a small one.
 #[test]
@@ -440,6 +554,32 @@ fn replay_bad_input_is_one_line_and_exit_2(#[case] args: &[&str], #[case] messag
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(message), "{stderr}");
+}
+
+/// Settings written in the TOML configuration reach the module as JSON the host wrote: a type
+/// error in them names the field, never a line or column of that JSON.
+#[test]
+fn a_settings_error_in_the_configuration_names_the_field_not_a_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = gated_config(dir.path());
+    let written = std::fs::read_to_string(&config).expect("read the configuration");
+    let broken = written.replace(
+        r#"namespaces = ["payments"], roles = ["edit"], max_ttl_seconds = 3600"#,
+        r#"namespaces = "payments", roles = ["edit"], max_ttl = "1d""#,
+    );
+    assert_ne!(broken, written);
+    std::fs::write(&config, broken).expect("write the configuration");
+    let request = request_file(dir.path(), "alice", "corp:sre", "dev", "INC-1");
+    let out = run_eval_chain(&config, &request, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "invalid settings: allow[0].namespaces: invalid type: string \"payments\", expected a sequence"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("column"), "{stderr}");
 }
 
 /// A configuration in `dir` whose cluster `dev` runs `groups` (a gate: `on_deny = "stop"`,

@@ -1,24 +1,35 @@
-//! Conversions between the generated WIT types and the curated ones.
+//! Conversions between the generated WIT types and the contract's types.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 
 use jiff_alloc::Timestamp;
 
-use crate::bindings::wicket::policy::types as wit;
-use crate::{Access, AccessRequest, Approval, Decision, Grant, Identity, NamespaceGrant, Rule};
+use crate::bindings::types as wit;
+use crate::{
+    Access, AccessRequest, ApiCall, Approval, CallDecision, Decision, Grant, Identity,
+    NamespaceGrant, Rule,
+};
 
-impl From<wit::Identity> for Identity {
-    fn from(identity: wit::Identity) -> Self {
-        Self {
+impl TryFrom<wit::Identity> for Identity {
+    type Error = String;
+
+    /// Fails only on a claim whose text is not JSON (the host always passes JSON).
+    fn try_from(identity: wit::Identity) -> Result<Self, String> {
+        let claims = identity
+            .claims
+            .into_iter()
+            .map(|claim| {
+                serde_json_alloc::from_str(&claim.json)
+                    .map(|value| (claim.name.clone(), value))
+                    .map_err(|e| alloc::format!("claim `{}` is not JSON: {e}", claim.name))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
             subject: identity.subject,
             issuer: identity.issuer,
             groups: identity.groups,
-            claims: identity
-                .claims
-                .into_iter()
-                .map(|claim| (claim.name, claim.json))
-                .collect(),
-        }
+            claims,
+        })
     }
 }
 
@@ -31,9 +42,40 @@ impl From<Identity> for wit::Identity {
             claims: identity
                 .claims
                 .into_iter()
-                .map(|(name, json)| wit::Claim { name, json })
+                .map(|(name, value)| wit::Claim {
+                    name,
+                    json: value.to_string(),
+                })
                 .collect(),
         }
+    }
+}
+
+/// A WIT time as a timestamp; `what` names it in the error when it is out of range.
+fn timestamp(at: wit::Datetime, what: &str) -> Result<Timestamp, String> {
+    i32::try_from(at.nanoseconds)
+        .ok()
+        .and_then(|nanos| Timestamp::new(at.seconds, nanos).ok())
+        .ok_or_else(|| {
+            alloc::format!(
+                "{what} {}s {}ns is out of range",
+                at.seconds,
+                at.nanoseconds
+            )
+        })
+}
+
+/// A timestamp as a WIT time, whose sub-second part is never negative (jiff's has the sign of
+/// the time).
+fn datetime(at: Timestamp) -> wit::Datetime {
+    let (mut seconds, mut nanos) = (at.as_second(), at.subsec_nanosecond());
+    if nanos < 0 {
+        seconds -= 1;
+        nanos += 1_000_000_000;
+    }
+    wit::Datetime {
+        seconds,
+        nanoseconds: nanos.unsigned_abs(),
     }
 }
 
@@ -80,19 +122,8 @@ impl From<Access> for wit::Access {
 impl TryFrom<wit::AccessRequest> for AccessRequest {
     type Error = String;
 
-    /// Fails only on a `requested-at` outside the range of representable times.
+    /// Fails only on a time outside the range of representable times.
     fn try_from(request: wit::AccessRequest) -> Result<Self, String> {
-        let at = request.requested_at;
-        let requested_at = i32::try_from(at.nanoseconds)
-            .ok()
-            .and_then(|nanos| Timestamp::new(at.seconds, nanos).ok())
-            .ok_or_else(|| {
-                alloc::format!(
-                    "request time {}s {}ns is out of range",
-                    at.seconds,
-                    at.nanoseconds
-                )
-            })?;
         Ok(Self {
             id: request.id,
             cluster: request.cluster,
@@ -102,22 +133,15 @@ impl TryFrom<wit::AccessRequest> for AccessRequest {
             duration_seconds: request.duration_seconds,
             reason: request.reason,
             context: request.context.into_iter().collect(),
-            requested_at,
+            requested_at: timestamp(request.requested_at, "request time")?,
+            evaluated_at: timestamp(request.evaluated_at, "evaluation time")?,
+            extends: request.extends,
         })
     }
 }
 
 impl From<AccessRequest> for wit::AccessRequest {
     fn from(request: AccessRequest) -> Self {
-        let (mut seconds, mut nanos) = (
-            request.requested_at.as_second(),
-            request.requested_at.subsec_nanosecond(),
-        );
-        // jiff keeps the sub-second part with the sign of the time; WIT's is never negative.
-        if nanos < 0 {
-            seconds -= 1;
-            nanos += 1_000_000_000;
-        }
         Self {
             id: request.id,
             cluster: request.cluster,
@@ -131,10 +155,58 @@ impl From<AccessRequest> for wit::AccessRequest {
             duration_seconds: request.duration_seconds,
             reason: request.reason,
             context: request.context.into_iter().collect(),
-            requested_at: wit::Datetime {
-                seconds,
-                nanoseconds: nanos.unsigned_abs(),
-            },
+            requested_at: datetime(request.requested_at),
+            evaluated_at: datetime(request.evaluated_at),
+            extends: request.extends,
+        }
+    }
+}
+
+impl TryFrom<wit::ApiCall> for ApiCall {
+    type Error = String;
+
+    /// Fails only on a call time outside the range of representable times.
+    fn try_from(call: wit::ApiCall) -> Result<Self, String> {
+        Ok(Self {
+            verb: call.verb,
+            api_group: call.api_group,
+            resource: call.resource,
+            subresource: call.subresource,
+            namespace: call.namespace,
+            name: call.name,
+            at: timestamp(call.at, "call time")?,
+        })
+    }
+}
+
+impl From<ApiCall> for wit::ApiCall {
+    fn from(call: ApiCall) -> Self {
+        Self {
+            verb: call.verb,
+            api_group: call.api_group,
+            resource: call.resource,
+            subresource: call.subresource,
+            namespace: call.namespace,
+            name: call.name,
+            at: datetime(call.at),
+        }
+    }
+}
+
+impl From<CallDecision> for wit::CallDecision {
+    fn from(decision: CallDecision) -> Self {
+        match decision {
+            CallDecision::Allow => Self::Allow,
+            CallDecision::Deny { reason } => Self::Deny(reason),
+        }
+    }
+}
+
+impl From<wit::CallDecision> for CallDecision {
+    fn from(decision: wit::CallDecision) -> Self {
+        match decision {
+            wit::CallDecision::Allow => Self::Allow,
+            wit::CallDecision::Deny(reason) => Self::Deny { reason },
         }
     }
 }
@@ -207,6 +279,7 @@ impl From<Decision> for wit::Decision {
             Decision::Allow { grant } => Self::Allow(grant.into()),
             Decision::Deny { reason } => Self::Deny(reason),
             Decision::NeedsApproval { approval } => Self::NeedsApproval(approval.into()),
+            Decision::Abstain { reason } => Self::Abstain(reason),
         }
     }
 }
@@ -221,6 +294,7 @@ impl From<wit::Decision> for Decision {
             wit::Decision::NeedsApproval(approval) => Self::NeedsApproval {
                 approval: approval.into(),
             },
+            wit::Decision::Abstain(reason) => Self::Abstain { reason },
         }
     }
 }
@@ -260,11 +334,43 @@ mod tests {
     #[test]
     fn out_of_range_request_time_is_an_error() {
         let mut lowered = wit::AccessRequest::from(AccessRequest::new("p", Access::role("v"), 1));
-        lowered.requested_at.seconds = i64::MAX;
+        lowered.evaluated_at.seconds = i64::MAX;
         assert!(
             AccessRequest::try_from(lowered)
                 .unwrap_err()
-                .contains("out of range")
+                .starts_with("evaluation time")
+        );
+    }
+
+    #[test]
+    fn evaluation_time_and_extension_cross_the_boundary() {
+        let asked = Timestamp::new(1_795_255_200, 0).unwrap();
+        let approved = Timestamp::new(1_795_260_000, 5).unwrap();
+        let request = AccessRequest::new("prod", Access::role("view"), 60)
+            .with_requested_at(asked)
+            .with_evaluated_at(approved)
+            .with_extends("r0");
+        let lowered = wit::AccessRequest::from(request.clone());
+        assert_eq!(
+            (
+                lowered.evaluated_at.seconds,
+                lowered.evaluated_at.nanoseconds
+            ),
+            (1_795_260_000, 5)
+        );
+        assert_eq!(lowered.extends.as_deref(), Some("r0"));
+        let lifted = AccessRequest::try_from(lowered).unwrap();
+        assert_eq!(lifted.now(), approved);
+        assert_eq!(lifted, request);
+        let call = ApiCall::new("get", "", "pods").at(approved);
+        assert_eq!(
+            ApiCall::try_from(wit::ApiCall::from(call.clone())).unwrap(),
+            call
+        );
+        let abstain = Decision::abstain("not on call");
+        assert_eq!(
+            Decision::from(wit::Decision::from(abstain.clone())),
+            abstain
         );
     }
 
@@ -275,6 +381,6 @@ mod tests {
             .with_claim("ref", "refs/heads/main");
         let lowered = wit::Identity::from(identity.clone());
         assert_eq!(lowered.claims[0].json, "\"refs/heads/main\"");
-        assert_eq!(Identity::from(lowered), identity);
+        assert_eq!(Identity::try_from(lowered).unwrap(), identity);
     }
 }

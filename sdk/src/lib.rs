@@ -2,10 +2,16 @@
 //!
 //! # Modules at a glance
 //!
-//! - [`Policy`] and [`export_policy!`]: what a policy implements and how it becomes a component.
-//! - [`Identity`], [`AccessRequest`], [`Access`], [`Rule`]: what a policy reads.
-//! - [`Decision`], [`Grant`], [`NamespaceGrant`], [`Approval`]: what a policy answers.
+//! - [`Policy`] and [`export_policy!`]: what a policy implements and how it becomes a component;
+//!   [`RelayPolicy`] and [`export_relay_policy!`] for a policy that also decides relayed API calls.
+//! - [`Identity`], [`AccessRequest`], [`Access`], [`Rule`], [`ApiCall`]: what a policy reads.
+//! - [`Decision`] (allow, deny, needs approval, abstain), [`Grant`], [`NamespaceGrant`],
+//!   [`Approval`], [`CallDecision`]: what a policy answers.
+//! - [`Duration`], [`Scope`], [`Scoped`], [`NamePattern`]: settings types (errors name the field).
 //! - [`testing`]: evaluate a policy natively in `cargo test`, run a `cases.json` file.
+//!
+//! The types are [`wicket_contract`]'s, the crate the Wicket host uses too, so a policy and the
+//! host never disagree on a field or a JSON form.
 //!
 //! # No WASI imports
 //!
@@ -20,30 +26,33 @@ extern crate alloc;
 #[cfg(any(feature = "std", not(target_arch = "wasm32")))]
 extern crate std;
 
-mod access;
 #[doc(hidden)]
 pub mod bindings;
 mod convert;
-mod decision;
 mod export;
-mod grant;
-mod identity;
-mod json;
 mod policy;
-mod request;
+mod relay;
 mod runtime;
+mod scope;
 mod settings_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
-pub use access::{Access, Rule, name_matches};
-pub use decision::Decision;
-pub use grant::{Approval, Grant, NamespaceGrant};
-pub use identity::Identity;
 pub use policy::Policy;
-pub use request::AccessRequest;
+pub use relay::RelayPolicy;
+pub use scope::{NamePattern, Scope, Scoped};
+/// A duration in settings: `"90s"`, `"30m"`, `"1h30m"`, `"1d"` (24 h), `"PT30S"`, or an integer
+/// number of seconds; the grammar of Wicket's configuration and REST API, from `wicket-contract`.
+pub use wicket_contract::Duration;
+pub use wicket_contract::{
+    Access, AccessRequest, ApiCall, Approval, CallDecision, Decision, Grant, Identity,
+    NamespaceGrant, Rule, name_matches,
+};
 
-/// The `jiff` crate (no-std build) the SDK uses for [`AccessRequest::requested_at`].
+/// The contract crate the SDK's types come from.
+pub use wicket_contract;
+
+/// The `jiff` crate (no-std build) of [`AccessRequest::now`] and [`ApiCall::at`].
 pub use jiff_alloc as jiff;
 /// The `serde` crate (no-std build) policies derive their settings with.
 ///
@@ -55,7 +64,7 @@ pub use serde_json_alloc as serde_json;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{evaluate_export, validate_export};
+    pub use crate::export::{authorize_export, evaluate_export, validate_export};
     pub use crate::settings_cache::SettingsCache;
     pub use alloc::string::String;
 }

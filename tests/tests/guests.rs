@@ -10,7 +10,7 @@ use serde_json::json;
 use wicket::domain::{Access, ApiCall, CallDecision, Decision};
 use wicket::policy::{
     Chain, ChainEntry, Contract, EngineConfig, Error, Evaluation, Limits, ModuleResult, OnAllow,
-    OnDeny, PolicyEngine, PolicyModule, Stop, Verdict, World,
+    OnDeny, PolicyEngine, PolicyModule, Stop, Verdict, World, cases,
 };
 use wicket_tests::{alice, edit_payments, guests};
 
@@ -713,4 +713,48 @@ fn a_deny_stops_the_chain_only_where_configured(
             assert_eq!(decision, expected, "{evaluation:#?}");
         }
     }
+}
+
+/// `wicket policy test`'s runner calls `authorize-call` of a relay module for cases with a
+/// `call`: the call's time reaches the module, and a module of world `policy` fails such a case.
+#[test]
+fn relay_cases_run_against_the_module() {
+    let cases = json!({
+        "settings": {"read_only_from": 1_795_429_800},
+        "cases": [
+            {"name": "reads pass", "identity": {"subject": "alice", "issuer": "i"},
+             "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit", "duration": "1h"},
+             "call": {"verb": "get", "resource": "pods", "namespace": "payments", "at": "2026-11-23T11:00:00Z"},
+             "expect": {"decision": "allow"}},
+            {"name": "writes before the hour pass", "identity": {"subject": "alice", "issuer": "i"},
+             "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit", "duration": "1h"},
+             "call": {"verb": "patch", "resource": "pods", "namespace": "payments", "at": "2026-11-23T10:29:59Z"},
+             "expect": {"decision": "allow"}},
+            {"name": "writes after the hour are refused", "identity": {"subject": "alice", "issuer": "i"},
+             "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit", "duration": "1h"},
+             "call": {"verb": "patch", "resource": "pods", "namespace": "payments", "at": "2026-11-23T10:30:00Z"},
+             "expect": {"decision": "deny", "reason_contains": "may only read"}}
+        ]
+    });
+    let file = cases::CasesFile::parse(&cases.to_string()).expect("a valid cases file");
+    let run = |guest: &str| {
+        let module = Arc::new(
+            engine()
+                .load_file(guest.as_ref(), Limits::default())
+                .expect("loads"),
+        );
+        cases::run("relay.cases.json".as_ref(), &file, &module).expect("the cases run")
+    };
+    let reports = run(guests::RELAY);
+    assert!(
+        reports.iter().all(|r| r.problem.is_none()),
+        "{}",
+        cases::render_reports(&reports)
+    );
+    let reports = run(guests::ALLOW);
+    assert!(
+        reports.iter().all(|r| r.problem.is_some()),
+        "{}",
+        cases::render_reports(&reports)
+    );
 }

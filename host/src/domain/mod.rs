@@ -9,9 +9,11 @@ mod names;
 mod records;
 mod state;
 
+#[cfg(test)]
+pub(crate) use access::rule_of;
 pub use access::{
     Access, AccessRequest, ApiCall, Approval, CallDecision, Decision, Grant, Identity,
-    NamespaceGrant, Rule,
+    NamespaceGrant, RequestInput, Rule,
 };
 pub use names::{is_dns1123_label, is_dns1123_subdomain};
 pub use records::{Kind, ModuleVerdict, ObjectRef, UnknownKind};

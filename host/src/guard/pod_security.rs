@@ -99,8 +99,9 @@ mod tests {
 
     #[test]
     fn writing_workloads_runs_pods_reading_does_not() {
-        let rule =
-            |resources: &[&str], verbs: &[&str]| Rule::of(&["", "apps"], resources, verbs, &[]);
+        let rule = |resources: &[&str], verbs: &[&str]| {
+            crate::domain::rule_of(&["", "apps"], resources, verbs, &[])
+        };
         assert!(runs_pods(&[rule(&["deployments"], &["patch"])]));
         assert!(runs_pods(&[rule(&["pods"], &["create"])]));
         assert!(runs_pods(&[rule(

@@ -120,7 +120,7 @@ mod tests {
     use super::*;
 
     fn r(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Rule {
-        Rule::of(groups, resources, verbs, &[])
+        crate::domain::rule_of(groups, resources, verbs, &[])
     }
 
     #[rstest]

@@ -4,7 +4,7 @@ use rstest::rstest;
 use super::*;
 
 fn r(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Rule {
-    Rule::of(groups, resources, verbs, &[])
+    crate::domain::rule_of(groups, resources, verbs, &[])
 }
 
 fn guardrails() -> Guardrails {
@@ -22,6 +22,8 @@ fn request(namespaces: &[&str], access: Access, cluster_rules: Vec<Rule>) -> Acc
         reason: "why".into(),
         context: Default::default(),
         requested_at: Timestamp::UNIX_EPOCH,
+        evaluated_at: Timestamp::UNIX_EPOCH,
+        extends: None,
     }
 }
 

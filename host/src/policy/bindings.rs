@@ -188,9 +188,7 @@ pub(crate) mod v0_2 {
 
     shared_conversions!();
 
-    /// Converts a domain access request to its 0.2.0 form. Until requests carry their own
-    /// evaluation time and extended grant, this is a first decision: `evaluated-at` is
-    /// `requested-at` and nothing is extended.
+    /// Converts a domain access request to its 0.2.0 form.
     pub(crate) fn request(request: &domain::AccessRequest) -> wit::AccessRequest {
         wit::AccessRequest {
             id: request.id.clone(),
@@ -206,8 +204,8 @@ pub(crate) mod v0_2 {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             requested_at: datetime(request.requested_at),
-            evaluated_at: datetime(request.requested_at),
-            extends: None,
+            evaluated_at: datetime(request.evaluated_at),
+            extends: request.extends.clone(),
         }
     }
 

@@ -103,6 +103,23 @@ impl ChainEntry {
         }
     }
 
+    /// An entry named `name` running `module` with `settings` as written: a settings file's own
+    /// text, so that a position in the module's error is one in that file.
+    pub fn with_settings_text(
+        name: impl Into<String>,
+        module: Arc<PolicyModule>,
+        settings: String,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            module,
+            settings,
+            on_deny: OnDeny::Continue,
+            on_allow: OnAllow::Continue,
+            snapshot: true,
+        }
+    }
+
     /// This entry, its decisions starting from a snapshot taken after its module accepted
     /// its settings (`true`, the default, see [`Chain::prepare`]) or from fresh instances of
     /// the module's original image (`false`).

@@ -166,7 +166,7 @@ mod tests {
     use super::*;
 
     fn r(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> Rule {
-        Rule::of(groups, resources, verbs, names)
+        crate::domain::rule_of(groups, resources, verbs, names)
     }
 
     #[rstest]

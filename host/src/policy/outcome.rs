@@ -59,6 +59,7 @@ impl From<Decision> for Verdict {
                 grant: approval.grant.clone(),
                 approvals: vec![approval],
             },
+            // A chain whose one module abstains denies: fail closed.
             Decision::Abstain { reason } => Self::Deny {
                 reason: format!("every module abstained ({reason})"),
             },

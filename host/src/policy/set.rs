@@ -456,7 +456,8 @@ fn pass_cases(
 ) -> Result<Arc<PolicyModule>, Failure> {
     let cases_path = cases::beside(path);
     if cases_path.is_file() {
-        let reports = cases::read(&cases_path).and_then(|file| file.run(&cases_path, &module));
+        let reports =
+            cases::read(&cases_path).and_then(|file| cases::run(&cases_path, &file, &module));
         let failed = match reports {
             Err(error) => Some(error),
             Ok(reports) => reports.into_iter().find_map(|report| {

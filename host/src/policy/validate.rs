@@ -311,6 +311,8 @@ mod tests {
             reason: "why".into(),
             context: Default::default(),
             requested_at: jiff::Timestamp::UNIX_EPOCH,
+            evaluated_at: jiff::Timestamp::UNIX_EPOCH,
+            extends: None,
         }
     }
 

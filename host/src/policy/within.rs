@@ -178,7 +178,7 @@ mod tests {
     use crate::domain::NamespaceGrant;
 
     fn r(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> Rule {
-        Rule::of(groups, resources, verbs, names)
+        crate::domain::rule_of(groups, resources, verbs, names)
     }
 
     fn request(namespaces: &[&str], access: Access, cluster_rules: Vec<Rule>) -> AccessRequest {
@@ -192,6 +192,8 @@ mod tests {
             reason: "why".into(),
             context: Default::default(),
             requested_at: Timestamp::UNIX_EPOCH,
+            evaluated_at: Timestamp::UNIX_EPOCH,
+            extends: None,
         }
     }
 

@@ -837,7 +837,7 @@ async fn a_grant_that_runs_pods_needs_a_namespace_enforcing_pod_security() {
         cluster_rules: vec![],
         ttl_seconds: 600,
     };
-    let create_pods = vec![Rule::of(&[""], &["pods"], &["create"], &[])];
+    let create_pods = vec![crate::domain::rule_of(&[""], &["pods"], &["create"], &[])];
     for (namespace, runs_pods, expected) in [
         ("unlabelled", true, RequestState::Denied),
         ("unlabelled", false, RequestState::Active),

@@ -288,6 +288,8 @@ impl NewRequest {
             reason,
             context: self.context,
             requested_at: now,
+            evaluated_at: now,
+            extends: None,
         })
     }
 }

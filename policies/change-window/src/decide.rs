@@ -16,7 +16,7 @@ const DAY: i64 = 86_400;
 /// - inside a window: allowed as requested, the TTL capped so that access ends with the window
 ///   (and before the next freeze);
 /// - outside the windows: denied, or with `outside: cap_ttl` allowed as requested for at most
-///   `outside_max_ttl_seconds` (and not into the next freeze).
+///   `outside_max_ttl` (and not into the next freeze).
 pub fn decide(settings: &Settings, request: &AccessRequest) -> Decision {
     if !settings.applies_to(&request.cluster) {
         return Decision::allow_as_requested(request);
@@ -45,7 +45,7 @@ pub fn decide(settings: &Settings, request: &AccessRequest) -> Decision {
     let local = seconds + settings.utc_offset.0;
     let cap = match (window_left(settings, local), settings.outside) {
         (Some(left), _) => left,
-        (None, Outside::CapTtl) => settings.outside_max_ttl_seconds,
+        (None, Outside::CapTtl) => settings.outside_max_ttl.as_secs(),
         (None, Outside::Deny) => {
             let day = Day::of_epoch_day(local.div_euclid(DAY));
             let minute = local.rem_euclid(DAY) / 60;

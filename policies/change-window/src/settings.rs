@@ -4,8 +4,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use wicket_sdk::name_matches;
 use wicket_sdk::serde::Deserialize;
+use wicket_sdk::{Duration, NamePattern};
 
 use crate::time::{ClockTime, Day, Instant, UtcOffset};
 
@@ -16,7 +16,7 @@ pub struct Settings {
     /// Cluster names or patterns (`*`, `prefix*`) the calendar applies to; empty (the default)
     /// means every cluster. Requests for other clusters are allowed as requested.
     #[serde(default)]
-    pub clusters: Vec<String>,
+    pub clusters: Vec<NamePattern>,
     /// The offset the weekly windows are written in; default `Z` (UTC).
     #[serde(default)]
     pub utc_offset: UtcOffset,
@@ -29,13 +29,15 @@ pub struct Settings {
     /// What happens outside every window; default `deny`.
     #[serde(default)]
     pub outside: Outside,
-    /// With `outside: cap_ttl`, the longest access granted outside the windows; default 900.
-    #[serde(default = "default_outside_max_ttl")]
-    pub outside_max_ttl_seconds: u64,
+    /// With `outside: cap_ttl`, the longest access granted outside the windows: a duration
+    /// (`"15m"`) or seconds; default 15 minutes. Also read from the older
+    /// `outside_max_ttl_seconds`.
+    #[serde(default = "default_outside_max_ttl", alias = "outside_max_ttl_seconds")]
+    pub outside_max_ttl: Duration,
 }
 
-fn default_outside_max_ttl() -> u64 {
-    900
+fn default_outside_max_ttl() -> Duration {
+    Duration::from_secs(900)
 }
 
 /// A weekly window: on each of `days`, from `start` to `end` (at the settings' `utc_offset`).
@@ -77,7 +79,7 @@ pub enum Outside {
 
 impl Settings {
     /// Checks what the types cannot: windows with days and a length, freezes that end after
-    /// they start, a positive TTL, valid cluster patterns.
+    /// they start, a TTL of at least a second.
     pub fn validate(&self) -> Result<(), String> {
         for (i, window) in self.windows.iter().enumerate() {
             if window.days.is_empty() {
@@ -95,16 +97,10 @@ impl Settings {
                 return Err(format!("`freezes[{i}]` does not end after it starts"));
             }
         }
-        if self.outside_max_ttl_seconds == 0 {
-            return Err("`outside_max_ttl_seconds` must be more than zero".into());
-        }
-        if let Some(pattern) = self
-            .clusters
-            .iter()
-            .find(|p| p.is_empty() || p.trim_end_matches('*').contains('*'))
-        {
+        if self.outside_max_ttl.as_secs() == 0 {
             return Err(format!(
-                "`{pattern}` is not a cluster name or pattern (`*` only at the end)"
+                "outside_max_ttl: `{}` is too short: a maximum TTL is at least one second",
+                self.outside_max_ttl
             ));
         }
         Ok(())
@@ -112,6 +108,6 @@ impl Settings {
 
     /// Whether the calendar applies to `cluster`.
     pub fn applies_to(&self, cluster: &str) -> bool {
-        self.clusters.is_empty() || self.clusters.iter().any(|p| name_matches(p, cluster))
+        self.clusters.is_empty() || self.clusters.iter().any(|p| p.matches(cluster))
     }
 }

@@ -62,14 +62,20 @@ fn denied(#[case] when: &str, #[case] reason: &str) {
     }
 }
 
-#[test]
-fn cap_ttl_outside_windows() {
-    let settings = SETTINGS.replace(r#""outside": "deny""#, r#""outside": "cap_ttl""#);
+#[rstest]
+#[case::default("", 900)]
+#[case::duration(r#", "outside_max_ttl": "30m""#, 1800)]
+#[case::older_key(r#", "outside_max_ttl_seconds": 600"#, 600)]
+fn cap_ttl_outside_windows(#[case] ttl: &str, #[case] capped: u64) {
+    let settings = SETTINGS.replace(
+        r#""outside": "deny""#,
+        &format!(r#""outside": "cap_ttl"{ttl}"#),
+    );
     assert_ne!(settings, SETTINGS);
     let request = at("prod", "2026-11-23T20:00:00+01:00", 3600);
     assert_eq!(
         decide(&settings, &request),
-        Decision::allow(Grant::from_request(&request).ttl_seconds(900))
+        Decision::allow(Grant::from_request(&request).ttl_seconds(capped))
     );
 }
 
@@ -105,10 +111,21 @@ fn no_windows_and_no_scope_means_no_access_anywhere() {
 )]
 #[case::zero_ttl(
     r#"{"outside": "cap_ttl", "outside_max_ttl_seconds": 0}"#,
-    "must be more than zero"
+    "invalid settings: outside_max_ttl: `0s` is too short"
+)]
+#[case::bad_ttl(
+    r#"{"outside": "cap_ttl", "outside_max_ttl": "1 fortnight"}"#,
+    "invalid settings: outside_max_ttl: `1 fortnight` is not a duration"
+)]
+#[case::both_ttls(
+    r#"{"outside_max_ttl": "1h", "outside_max_ttl_seconds": 60}"#,
+    "invalid settings: duplicate field `outside_max_ttl`"
 )]
 #[case::outside_value(r#"{"outside": "allow"}"#, "unknown variant `allow`")]
-#[case::cluster_pattern(r#"{"clusters": ["p*d"]}"#, "`*` only at the end")]
+#[case::cluster_pattern(
+    r#"{"clusters": ["prod", "p*d"]}"#,
+    "invalid settings: clusters[1]: `p*d` is not a name or a pattern (`*` only at the end)"
+)]
 fn invalid_settings(#[case] settings: &str, #[case] message: &str) {
     let error = testing::validate::<ChangeWindow>(settings).unwrap_err();
     assert!(error.contains(message), "{error}");

@@ -11,7 +11,7 @@ mod decide;
 mod settings;
 
 pub use decide::decide;
-pub use settings::{Entry, Settings};
+pub use settings::{DEFAULT_MAX_TTL, Entry, Members, Settings};
 use wicket_sdk::{AccessRequest, Decision, Identity, Policy};
 
 /// The `group-access` policy.

@@ -69,35 +69,82 @@ fn denied_with_what_was_not_covered(
 #[rstest]
 #[case::empty_groups(
     r#"{"allow": [{"groups": [], "clusters": ["p"], "namespaces": ["*"], "roles": ["view"]}]}"#,
-    "`allow[0]`: `groups` is empty"
+    "allow[0].groups: is empty"
 )]
 #[case::no_clusters(
     r#"{"allow": [{"groups": ["g"], "clusters": [], "namespaces": ["*"], "roles": ["view"]}]}"#,
-    "`clusters` is empty"
+    "allow[0].clusters: is empty"
 )]
 #[case::grants_nothing(
     r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "namespaces": ["*"]}]}"#,
-    "neither `roles` nor `rules`"
+    "allow[0]: `namespaces` are listed but neither `roles` nor `rules`"
 )]
 #[case::no_scope(
     r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "roles": ["view"]}]}"#,
-    "neither namespaces nor cluster rules"
+    "allow[0]: neither `namespaces` nor `cluster_rules` is given, so nothing is allowed"
 )]
 #[case::role_pattern(
     r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "namespaces": ["*"], "roles": ["*"]}]}"#,
-    "roles are exact names"
+    "allow[0].roles[0]: `*` is not a role name (roles are exact names)"
 )]
-#[case::empty_verbs(r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "namespaces": ["*"], "rules": [{"api_groups": [""], "resources": ["pods"], "verbs": []}]}]}"#, "has an empty list")]
-#[case::zero_ttl(r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "namespaces": ["*"], "roles": ["view"], "max_ttl_seconds": 0}]}"#, "`max_ttl_seconds` must be more than zero")]
-#[case::not_json("{", "invalid settings: EOF")]
-fn invalid_settings_are_rejected(#[case] settings: &str, #[case] message: &str) {
+#[case::empty_verbs(
+    r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "namespaces": ["*"], "rules": [{"api_groups": [""], "resources": ["pods"], "verbs": []}]}]}"#,
+    "allow[0].rules[0]: rule ` on core/pods` has an empty list"
+)]
+#[case::zero_ttl(
+    r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "namespaces": ["*"], "roles": ["view"], "max_ttl_seconds": 0}]}"#,
+    "allow[0].max_ttl_seconds: `0s` is too short: a maximum TTL is at least one second"
+)]
+#[case::bad_ttl(
+    r#"{"allow": [{"groups": ["g"], "clusters": ["p"], "namespaces": ["*"], "roles": ["view"]}, {"groups": ["g"], "clusters": ["p"], "namespaces": ["*"], "roles": ["view"], "max_ttl": true}]}"#,
+    "allow[1].max_ttl: invalid type: boolean `true`, expected a duration such as"
+)]
+#[case::pattern(
+    r#"{"allow": [{"groups": ["g"], "clusters": ["p", "a*b"], "namespaces": ["*"], "roles": ["view"]}]}"#,
+    "allow[0].clusters[1]: `a*b` is not a name or a pattern (`*` only at the end)"
+)]
+#[case::not_json("{", "EOF while parsing an object at line 1 column 1")]
+fn invalid_settings_are_rejected_naming_the_field(#[case] settings: &str, #[case] message: &str) {
     let error = testing::validate::<GroupAccess>(settings).unwrap_err();
-    assert!(error.contains(message), "{error}");
+    assert!(
+        error.starts_with(&format!("invalid settings: {message}")),
+        "{error}"
+    );
     let request = ask("p", &["x"], Access::role("view"), 60);
     assert!(matches!(
         testing::evaluate::<GroupAccess>(settings, &person(&["g"]), &request),
         Decision::Deny { .. }
     ));
+}
+
+/// The settings as the host writes a TOML inline table: compact JSON. A type error names the
+/// field, never a position in that text.
+#[test]
+fn a_type_error_in_host_written_settings_names_the_field_not_a_column() {
+    let toml_table = r#"{"allow":[{"clusters":["prod"],"groups":["idp:sre"],"max_ttl":"1h","namespaces":"payments","roles":["view"]}]}"#;
+    let error = testing::validate::<GroupAccess>(toml_table).unwrap_err();
+    assert_eq!(
+        error,
+        "invalid settings: allow[0].namespaces: invalid type: string \"payments\", expected a sequence"
+    );
+}
+
+#[rstest]
+#[case::hour(r#""max_ttl": "1h""#, 3600)]
+#[case::day(r#""max_ttl": "1d""#, 86_400)]
+#[case::minutes(r#""max_ttl": "90m""#, 5400)]
+#[case::seconds(r#""max_ttl": 120"#, 120)]
+#[case::older_key(r#""max_ttl_seconds": 600"#, 600)]
+#[case::default(r#""cluster_rules": []"#, 3600)]
+fn the_max_ttl_is_a_duration_and_the_older_key_still_reads(#[case] ttl: &str, #[case] capped: u64) {
+    let settings = format!(
+        r#"{{"allow": [{{"groups": ["idp:sre"], "clusters": ["prod"], "namespaces": ["payments"], "roles": ["view"], {ttl}}}]}}"#
+    );
+    let request = ask("prod", &["payments"], Access::role("view"), 200_000);
+    assert_eq!(
+        testing::evaluate::<GroupAccess>(&settings, &person(&["idp:sre"]), &request),
+        Decision::allow(Grant::from_request(&request).ttl_seconds(capped))
+    );
 }
 
 #[test]

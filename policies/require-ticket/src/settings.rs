@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use regex_automata_alloc::nfa::thompson::{self, WhichCaptures, pikevm::PikeVM};
 use regex_automata_alloc::util::syntax;
-use wicket_sdk::name_matches;
+use wicket_sdk::NamePattern;
 use wicket_sdk::serde::Deserialize;
 
 /// Where a ticket is required, what a ticket looks like, and who approves without one.
@@ -16,11 +16,11 @@ pub struct Settings {
     /// Cluster names or patterns (`*`, `prefix*`) in scope; empty (the default) means every
     /// cluster.
     #[serde(default)]
-    pub clusters: Vec<String>,
+    pub clusters: Vec<NamePattern>,
     /// Namespace names or patterns in scope; empty (the default) means every namespace. A
     /// request is in scope when one of its namespaces is, or when it asks for cluster rules.
     #[serde(default)]
-    pub namespaces: Vec<String>,
+    pub namespaces: Vec<NamePattern>,
     /// The regular expression a ticket reference matches, e.g. `\b(INC|CHG)-[0-9]+\b`.
     pub ticket_pattern: TicketPattern,
     /// Members of these groups may approve a request without a ticket.
@@ -83,7 +83,7 @@ impl TicketPattern {
 
 impl Settings {
     /// Checks what the types cannot: a pattern that an empty reason does not match, somebody
-    /// to approve, at least one approval, valid name patterns.
+    /// to approve, at least one approval (patterns are checked as they are read).
     pub fn validate(&self) -> Result<(), String> {
         if self.ticket_pattern.is_match("") {
             return Err(format!(
@@ -97,16 +97,6 @@ impl Settings {
         if self.approvals == 0 {
             return Err("`approvals` must be at least 1".into());
         }
-        if let Some(pattern) = self
-            .clusters
-            .iter()
-            .chain(&self.namespaces)
-            .find(|p| p.is_empty() || p.trim_end_matches('*').contains('*'))
-        {
-            return Err(format!(
-                "`{pattern}` is not a name or a pattern (`*` only at the end)"
-            ));
-        }
         Ok(())
     }
 
@@ -114,12 +104,12 @@ impl Settings {
     /// `cluster_rules`) needs a ticket.
     pub fn in_scope(&self, cluster: &str, namespaces: &[String], cluster_rules: bool) -> bool {
         let cluster_listed =
-            self.clusters.is_empty() || self.clusters.iter().any(|p| name_matches(p, cluster));
+            self.clusters.is_empty() || self.clusters.iter().any(|p| p.matches(cluster));
         let namespace_listed = self.namespaces.is_empty()
             || cluster_rules
             || namespaces
                 .iter()
-                .any(|ns| self.namespaces.iter().any(|p| name_matches(p, ns)));
+                .any(|ns| self.namespaces.iter().any(|p| p.matches(ns)));
         cluster_listed && namespace_listed
     }
 }

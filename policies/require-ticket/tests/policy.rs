@@ -64,7 +64,7 @@ fn needs_approval_without_a_ticket(#[case] request: AccessRequest) {
 #[case::missing_pattern(r#"{"approver_groups": ["l"]}"#, "missing field `ticket_pattern`")]
 #[case::bad_namespace_pattern(
     r#"{"ticket_pattern": "INC-1", "approver_groups": ["l"], "namespaces": ["*a*"]}"#,
-    "`*` only at the end"
+    "invalid settings: namespaces[0]: `*a*` is not a name or a pattern (`*` only at the end)"
 )]
 fn invalid_settings(#[case] settings: &str, #[case] message: &str) {
     let error = testing::validate::<RequireTicket>(settings).unwrap_err();

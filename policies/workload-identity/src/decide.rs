@@ -6,14 +6,14 @@ use alloc::vec::Vec;
 
 use wicket_sdk::{AccessRequest, Decision, Grant, Identity};
 
-use crate::settings::{Humans, Settings, Workload};
+use crate::settings::{Humans, Settings, Workload, max_ttl_seconds};
 
 /// - A requester whose issuer is no workload issuer is a person: allowed as requested
 ///   (`humans: allow`, for a chain where another policy decides people) or denied.
 /// - A workload that matches no configured entry is denied.
 /// - A workload is allowed exactly what it asked for when a matching entry covers all of it
 ///   (cluster, namespaces, role or rules, cluster rules), never more, for at most the entry's
-///   `max_ttl_seconds` (the largest among covering entries); otherwise denied with the first
+///   `max_ttl` (default 15 minutes; the largest among covering entries); otherwise denied with the first
 ///   part of the request that is not covered.
 pub fn decide(settings: &Settings, identity: &Identity, request: &AccessRequest) -> Decision {
     if !settings.is_workload(identity) {
@@ -28,7 +28,7 @@ pub fn decide(settings: &Settings, identity: &Identity, request: &AccessRequest)
     let matching: Vec<&Workload> = settings
         .workloads
         .iter()
-        .filter(|w| w.matches(identity))
+        .filter(|w| w.who.matches(identity))
         .collect();
     let Some(first) = matching.first() else {
         return Decision::deny(format!(
@@ -36,24 +36,17 @@ pub fn decide(settings: &Settings, identity: &Identity, request: &AccessRequest)
             identity.subject, identity.issuer
         ));
     };
-    let uncovered = |w: &Workload| -> Option<String> {
-        w.uncovered(
-            &request.cluster,
-            &request.namespaces,
-            &request.access,
-            &request.cluster_rules,
-        )
-    };
+    let uncovered = |w: &Workload| -> Option<String> { w.scope.uncovered(request) };
     let max_ttl = matching
         .iter()
         .filter(|w| uncovered(w).is_none())
-        .map(|w| w.max_ttl_seconds)
+        .map(|w| max_ttl_seconds(w))
         .max();
     match max_ttl {
         Some(max_ttl) => Decision::allow(Grant::from_request(request).cap_ttl(max_ttl)),
         None => Decision::deny(format!(
             "workload `{}` may not have {}",
-            first.name,
+            first.who.name,
             uncovered(first).unwrap_or_else(|| String::from("this access"))
         )),
     }

@@ -10,7 +10,7 @@ mod decide;
 mod settings;
 
 pub use decide::decide;
-pub use settings::{Humans, Settings, Workload};
+pub use settings::{DEFAULT_MAX_TTL, Humans, Settings, Token, Workload};
 use wicket_sdk::{AccessRequest, Decision, Identity, Policy};
 
 /// The `workload-identity` policy.

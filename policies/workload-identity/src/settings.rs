@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use wicket_sdk::serde::Deserialize;
 use wicket_sdk::serde_json::Value;
-use wicket_sdk::{Access, Identity, Rule, name_matches};
+use wicket_sdk::{Duration, Identity, Scoped};
 
 /// The known workloads and what they may have.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -35,10 +35,15 @@ pub enum Humans {
     Deny,
 }
 
-/// One workload: who it is and the most it may have.
+/// One workload: who it is (read into [`Token`]) and the most it may have: the SDK's scope block
+/// (`clusters`, `namespaces`, `roles`, `rules`, `cluster_rules`, `max_ttl`; see
+/// [`wicket_sdk::Scope`]).
+pub type Workload = Scoped<Token>;
+
+/// The token of a workload.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(crate = "wicket_sdk::serde", deny_unknown_fields)]
-pub struct Workload {
+pub struct Token {
     /// A name for reasons and logs, e.g. `payments-deploy`.
     pub name: String,
     /// The token issuer, exactly.
@@ -49,49 +54,30 @@ pub struct Workload {
     /// Claims the token must carry with exactly these JSON values.
     #[serde(default)]
     pub claims: BTreeMap<String, Value>,
-    /// Cluster names or patterns (`*`, `prefix*`).
-    pub clusters: Vec<String>,
-    /// Namespace names or patterns.
-    #[serde(default)]
-    pub namespaces: Vec<String>,
-    /// ClusterRoles that may be bound in those namespaces, by exact name.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// Rules whose subsets may be asked for in those namespaces.
-    #[serde(default)]
-    pub rules: Vec<Rule>,
-    /// Cluster-scoped rules whose subsets may be asked for.
-    #[serde(default)]
-    pub cluster_rules: Vec<Rule>,
-    /// The longest access granted; default 900 (15 minutes).
-    #[serde(default = "default_max_ttl")]
-    pub max_ttl_seconds: u64,
 }
 
-fn default_max_ttl() -> u64 {
-    900
-}
+/// The longest access a workload gets when it gives no `max_ttl`: 15 minutes.
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(900);
 
 impl Settings {
-    /// Checks what the types cannot: named, uniquely named workloads, each pinned by subject or
-    /// claims, able to grant something, with valid patterns, rules and a positive TTL.
+    /// Checks what reading the settings does not (the scope block checks itself): non-empty
+    /// issuers, named, uniquely named workloads, each pinned by subject or claims.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(issuer) = self.workload_issuers.iter().find(|i| i.is_empty()) {
-            return Err(format!(
-                "`workload_issuers` holds an empty issuer `{issuer}`"
-            ));
+        if let Some(at) = self.workload_issuers.iter().position(String::is_empty) {
+            return Err(format!("workload_issuers[{at}]: an issuer is empty"));
         }
         for (index, workload) in self.workloads.iter().enumerate() {
-            workload
+            let token = &workload.who;
+            token
                 .validate()
-                .map_err(|e| format!("`workloads[{index}]` (`{}`): {e}", workload.name))?;
+                .map_err(|e| format!("workloads[{index}] (`{}`): {e}", token.name))?;
             if self.workloads[..index]
                 .iter()
-                .any(|other| other.name == workload.name)
+                .any(|other| other.who.name == token.name)
             {
                 return Err(format!(
-                    "`workloads[{index}]`: the name `{}` is used twice",
-                    workload.name
+                    "workloads[{index}].name: the name `{}` is used twice",
+                    token.name
                 ));
             }
         }
@@ -101,11 +87,14 @@ impl Settings {
     /// Whether `identity` is a workload: its issuer is a workload issuer.
     pub fn is_workload(&self, identity: &Identity) -> bool {
         self.workload_issuers.contains(&identity.issuer)
-            || self.workloads.iter().any(|w| w.issuer == identity.issuer)
+            || self
+                .workloads
+                .iter()
+                .any(|w| w.who.issuer == identity.issuer)
     }
 }
 
-impl Workload {
+impl Token {
     fn validate(&self) -> Result<(), String> {
         if self.name.is_empty() {
             return Err("`name` is empty".into());
@@ -118,36 +107,6 @@ impl Workload {
                 "neither `subject` nor `claims` is given, so every token of the issuer would match"
                     .into(),
             );
-        }
-        if self.clusters.is_empty() {
-            return Err("`clusters` is empty".into());
-        }
-        if let Some(pattern) = self
-            .clusters
-            .iter()
-            .chain(&self.namespaces)
-            .find(|p| p.is_empty() || p.trim_end_matches('*').contains('*'))
-        {
-            return Err(format!(
-                "`{pattern}` is not a name or a pattern (`*` only at the end)"
-            ));
-        }
-        if self.namespaces.is_empty() && self.cluster_rules.is_empty() {
-            return Err("the workload may have neither namespaces nor cluster rules".into());
-        }
-        if !self.namespaces.is_empty() && self.roles.is_empty() && self.rules.is_empty() {
-            return Err("`namespaces` are listed but neither `roles` nor `rules`".into());
-        }
-        if let Some(role) = self.roles.iter().find(|r| r.is_empty() || r.contains('*')) {
-            return Err(format!("`roles` holds `{role}`: roles are exact names"));
-        }
-        for rule in self.rules.iter().chain(&self.cluster_rules) {
-            if rule.api_groups.is_empty() || rule.resources.is_empty() || rule.verbs.is_empty() {
-                return Err(format!("rule `{rule}` has an empty list"));
-            }
-        }
-        if self.max_ttl_seconds == 0 {
-            return Err("`max_ttl_seconds` must be more than zero".into());
         }
         Ok(())
     }
@@ -162,35 +121,9 @@ impl Workload {
                 .iter()
                 .all(|(name, value)| identity.claim::<Value>(name).as_ref() == Some(value))
     }
+}
 
-    /// The first part of a request for `cluster`, `namespaces`, `access` and `cluster_rules`
-    /// that this workload may not have, or `None` when it may have all of it.
-    pub fn uncovered(
-        &self,
-        cluster: &str,
-        namespaces: &[String],
-        access: &Access,
-        cluster_rules: &[Rule],
-    ) -> Option<String> {
-        if !self.clusters.iter().any(|p| name_matches(p, cluster)) {
-            return Some(format!("cluster `{cluster}`"));
-        }
-        if let Some(ns) = namespaces
-            .iter()
-            .find(|ns| !self.namespaces.iter().any(|p| name_matches(p, ns)))
-        {
-            return Some(format!("namespace `{ns}`"));
-        }
-        let access_allowed = match access {
-            Access::Role(role) => self.roles.contains(role),
-            Access::Rules(rules) => rules.iter().all(|r| r.is_covered_by(&self.rules)),
-        };
-        if !namespaces.is_empty() && !access_allowed {
-            return Some(format!("{access}"));
-        }
-        cluster_rules
-            .iter()
-            .find(|r| !r.is_covered_by(&self.cluster_rules))
-            .map(|rule| format!("cluster rule `{rule}`"))
-    }
+/// The longest access `workload` gets, in seconds.
+pub(crate) fn max_ttl_seconds(workload: &Workload) -> u64 {
+    workload.scope.max_ttl_or(DEFAULT_MAX_TTL).as_secs()
 }

@@ -115,15 +115,34 @@ fn humans_denied_when_configured() {
 }
 
 #[rstest]
-#[case::unpinned(r#"{"workloads": [{"name": "a", "issuer": "i", "clusters": ["p"], "namespaces": ["n"], "roles": ["view"]}]}"#, "`workloads[0]` (`a`): neither `subject` nor `claims`")]
+#[case::unpinned(r#"{"workloads": [{"name": "a", "issuer": "i", "clusters": ["p"], "namespaces": ["n"], "roles": ["view"]}]}"#, "invalid settings: workloads[0] (`a`): neither `subject` nor `claims`")]
 #[case::no_name(r#"{"workloads": [{"name": "", "issuer": "i", "subject": "s", "clusters": ["p"], "namespaces": ["n"], "roles": ["view"]}]}"#, "`name` is empty")]
 #[case::nothing_to_grant(r#"{"workloads": [{"name": "a", "issuer": "i", "subject": "s", "clusters": ["p"], "namespaces": ["n"]}]}"#, "neither `roles` nor `rules`")]
-#[case::zero_ttl(r#"{"workloads": [{"name": "a", "issuer": "i", "subject": "s", "clusters": ["p"], "namespaces": ["n"], "roles": ["view"], "max_ttl_seconds": 0}]}"#, "`max_ttl_seconds` must be more than zero")]
-#[case::empty_issuer(r#"{"workload_issuers": [""]}"#, "empty issuer")]
+#[case::zero_ttl(r#"{"workloads": [{"name": "a", "issuer": "i", "subject": "s", "clusters": ["p"], "namespaces": ["n"], "roles": ["view"], "max_ttl_seconds": 0}]}"#, "invalid settings: workloads[0].max_ttl_seconds: `0s` is too short")]
+#[case::bad_ttl(r#"{"workloads": [{"name": "a", "issuer": "i", "subject": "s", "clusters": ["p"], "namespaces": ["n"], "roles": ["view"], "max_ttl": "1y"}]}"#, "invalid settings: workloads[0].max_ttl: duration `1y` uses months or years")]
+#[case::empty_issuer(
+    r#"{"workload_issuers": [""]}"#,
+    "invalid settings: workload_issuers[0]: an issuer is empty"
+)]
 #[case::unknown_field(r#"{"workloads": [], "human": "deny"}"#, "unknown field `human`")]
 fn invalid_settings(#[case] settings: &str, #[case] message: &str) {
     let error = testing::validate::<WorkloadIdentity>(settings).unwrap_err();
     assert!(error.contains(message), "{error}");
+}
+
+#[rstest]
+#[case::duration(r#""max_ttl": "1d""#, 86_400)]
+#[case::older_key(r#""max_ttl_seconds": 600"#, 600)]
+#[case::default(r#""cluster_rules": []"#, 900)]
+fn the_max_ttl_is_a_duration_and_the_older_key_still_reads(#[case] ttl: &str, #[case] capped: u64) {
+    let settings = format!(
+        r#"{{"workloads": [{{"name": "a", "issuer": "i", "subject": "s", "clusters": ["p"], "namespaces": ["n"], "roles": ["view"], {ttl}}}]}}"#
+    );
+    let request = ask("p", "n", Access::role("view"), 200_000);
+    assert_eq!(
+        testing::evaluate::<WorkloadIdentity>(&settings, &Identity::new("s", "i"), &request),
+        Decision::allow(Grant::from_request(&request).ttl_seconds(capped))
+    );
 }
 
 #[test]

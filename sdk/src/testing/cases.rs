@@ -1,246 +1,193 @@
-//! Runs a `cases.json` file natively, with the semantics of `wicket policy test`.
+//! Runs a `cases.json` file natively with the contract's one cases runner, the one
+//! `wicket policy test` uses on modules.
 
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use std::format;
+use std::marker::PhantomData;
 use std::string::{String, ToString};
 use std::time::SystemTime;
 use std::vec::Vec;
-use std::{format, panic};
 
 use jiff_alloc::Timestamp;
-use serde_alloc::{Deserialize, Serialize};
 use serde_json_alloc::Value;
+use wicket_contract::cases::{CasesFile, Evaluator};
 
-use crate::{AccessRequest, Approval, Decision, Grant, Identity, Policy};
-
-#[derive(Deserialize)]
-#[serde(crate = "serde_alloc", deny_unknown_fields)]
-struct CasesFile {
-    #[serde(default)]
-    settings: Value,
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-#[serde(crate = "serde_alloc", deny_unknown_fields)]
-struct Case {
-    name: String,
-    settings: Option<Value>,
-    identity: Option<Identity>,
-    request: Option<Value>,
-    expect: Expect,
-}
-
-#[derive(Deserialize)]
-#[serde(crate = "serde_alloc", deny_unknown_fields)]
-struct Expect {
-    decision: Option<Kind>,
-    grant: Option<Grant>,
-    reason_contains: Option<String>,
-    approval: Option<Approval>,
-    settings_error_contains: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(crate = "serde_alloc", rename_all = "snake_case")]
-enum Kind {
-    Allow,
-    Deny,
-    NeedsApproval,
-}
+use crate::{AccessRequest, ApiCall, CallDecision, Decision, Identity, Policy, RelayPolicy};
 
 /// One case of a cases file that did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseFailure {
-    /// The case's name.
+    /// The case's name, or `cases file` when the file cannot run.
     pub name: String,
-    /// What differed, with expected and actual JSON.
+    /// What differed: a diff of expected and actual JSON, or one line.
     pub message: String,
 }
 
-/// Runs every case of `cases_json` (the format of `wicket policy test`, see
-/// `notes/formats.md`) against policy `P` and panics listing every case that failed; returns
-/// how many cases passed.
+/// A policy run natively; `RELAY` when it decides calls too.
+struct Native<P, const RELAY: bool>(PhantomData<P>);
+
+/// The calls of [`Native`] that depend on whether `P` is a relay policy.
+trait Calls<P: Policy> {
+    fn authorize(
+        settings: &str,
+        identity: &Identity,
+        request: &AccessRequest,
+        call: &ApiCall,
+    ) -> Result<CallDecision, String>;
+}
+
+impl<P: Policy> Calls<P> for Native<P, false> {
+    fn authorize(
+        _: &str,
+        _: &Identity,
+        _: &AccessRequest,
+        _: &ApiCall,
+    ) -> Result<CallDecision, String> {
+        Err("the policy decides no calls: run relay cases with `run_relay_cases` on a `RelayPolicy`".into())
+    }
+}
+
+impl<P: RelayPolicy> Calls<P> for Native<P, true> {
+    fn authorize(
+        settings: &str,
+        identity: &Identity,
+        request: &AccessRequest,
+        call: &ApiCall,
+    ) -> Result<CallDecision, String> {
+        Ok(super::authorize_call::<P>(
+            settings, identity, request, call,
+        ))
+    }
+}
+
+impl<P: Policy, const RELAY: bool> Evaluator for Native<P, RELAY>
+where
+    Self: Calls<P>,
+{
+    /// The settings' JSON text, once accepted.
+    type Configured = String;
+
+    fn configure(&self, settings: &Value) -> Result<String, String> {
+        let text = settings.to_string();
+        super::validate::<P>(&text)?;
+        Ok(text)
+    }
+
+    fn evaluate(
+        &self,
+        settings: &String,
+        identity: &Identity,
+        request: &AccessRequest,
+    ) -> Result<Decision, String> {
+        Ok(super::evaluate::<P>(settings, identity, request))
+    }
+
+    fn authorize_call(
+        &self,
+        settings: &String,
+        identity: &Identity,
+        request: &AccessRequest,
+        call: &ApiCall,
+    ) -> Result<CallDecision, String> {
+        Self::authorize(settings, identity, request, call)
+    }
+}
+
+/// Runs every case of `cases_json` (the format of `wicket policy test`) against policy `P` and
+/// panics listing every case that failed; returns how many cases passed.
 ///
-/// A request's `id` defaults to `cli` and its `requested_at` to now, as in the CLI.
+/// A request's `id` defaults to `cli` and its `requested_at` to now, as in the CLI. A case
+/// with a `call` fails: run those with [`run_relay_cases`].
 ///
 /// # Panics
 /// When a case fails or the file is malformed: this is for tests.
 pub fn run_cases<P: Policy>(cases_json: &str) -> usize {
-    match run_cases_report::<P>(cases_json) {
+    passed_or_panic(run_cases_report::<P>(cases_json))
+}
+
+/// Like [`run_cases`], for a [`RelayPolicy`]: cases with a `call` run its `authorize_call`.
+///
+/// # Panics
+/// When a case fails or the file is malformed: this is for tests.
+pub fn run_relay_cases<P: RelayPolicy>(cases_json: &str) -> usize {
+    passed_or_panic(run_relay_cases_report::<P>(cases_json))
+}
+
+/// Like [`run_cases`], but returns the failures instead of panicking; a malformed file is one
+/// failure named `cases file`.
+pub fn run_cases_report<P: Policy>(cases_json: &str) -> Result<usize, Vec<CaseFailure>> {
+    report(&Native::<P, false>(PhantomData), cases_json)
+}
+
+/// Like [`run_relay_cases`], but returns the failures instead of panicking.
+pub fn run_relay_cases_report<P: RelayPolicy>(cases_json: &str) -> Result<usize, Vec<CaseFailure>> {
+    report(&Native::<P, true>(PhantomData), cases_json)
+}
+
+fn report<E: Evaluator>(evaluator: &E, cases_json: &str) -> Result<usize, Vec<CaseFailure>> {
+    let file_failure = |message: String| {
+        std::vec![CaseFailure {
+            name: "cases file".into(),
+            message,
+        }]
+    };
+    let reports = CasesFile::parse(cases_json)
+        .and_then(|file| file.run(evaluator, now()))
+        .map_err(|e| file_failure(e.to_string()))?;
+    let failures: Vec<CaseFailure> = reports
+        .iter()
+        .filter_map(|report| {
+            Some(CaseFailure {
+                name: report.name.clone(),
+                message: report.problem.as_ref()?.explain(),
+            })
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(reports.len())
+    } else {
+        Err(failures)
+    }
+}
+
+fn passed_or_panic(outcome: Result<usize, Vec<CaseFailure>>) -> usize {
+    match outcome {
         Ok(passed) => passed,
         Err(failures) => {
             let mut report = format!("{} case(s) failed:\n", failures.len());
             for failure in failures {
-                let _ = writeln!(report, "FAIL {}\n{}", failure.name, failure.message);
+                report.push_str(&format!("FAIL {}\n{}", failure.name, failure.message));
             }
             panic!("{report}")
         }
     }
 }
 
-/// Like [`run_cases`], but returns the failures instead of panicking; a malformed file is one
-/// failure named `cases file`.
-pub fn run_cases_report<P: Policy>(cases_json: &str) -> Result<usize, Vec<CaseFailure>> {
-    let file: CasesFile = serde_json_alloc::from_str(cases_json).map_err(|e| {
-        std::vec![CaseFailure {
-            name: "cases file".into(),
-            message: format!("malformed cases file: {e}"),
-        }]
-    })?;
-    let mut names = BTreeSet::new();
-    let mut failures = Vec::new();
-    for case in &file.cases {
-        let outcome = if names.insert(case.name.as_str()) {
-            run_case::<P>(&file.settings, case)
-        } else {
-            Err(format!(
-                "the name `{}` is used by more than one case",
-                case.name
-            ))
-        };
-        if let Err(message) = outcome {
-            failures.push(CaseFailure {
-                name: case.name.clone(),
-                message,
-            });
-        }
-    }
-    if failures.is_empty() {
-        Ok(file.cases.len())
-    } else {
-        Err(failures)
-    }
+/// Now, for requests without `requested_at` (the clock read as whole seconds).
+fn now() -> Timestamp {
+    let seconds = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    Timestamp::from_second(i64::try_from(seconds).unwrap_or(i64::MAX)).unwrap_or(Timestamp::MAX)
 }
 
-fn run_case<P: Policy>(default_settings: &Value, case: &Case) -> Result<(), String> {
-    let settings = case
-        .settings
-        .as_ref()
-        .unwrap_or(default_settings)
-        .to_string();
-    let expect = &case.expect;
-    if let Some(wanted) = &expect.settings_error_contains {
-        if case.identity.is_some() || case.request.is_some() || expect.decision.is_some() {
-            return Err(
-                "a `settings_error_contains` case has no identity, request or decision".into(),
-            );
-        }
-        return match super::validate::<P>(&settings) {
-            Ok(()) => Err(format!(
-                "settings were accepted, expected an error containing `{wanted}`"
-            )),
-            Err(message) if message.contains(wanted.as_str()) => Ok(()),
-            Err(message) => Err(format!(
-                "settings error `{message}` does not contain `{wanted}`"
-            )),
-        };
-    }
-    super::validate::<P>(&settings).map_err(|e| format!("settings rejected: {e}"))?;
-    let identity = case.identity.as_ref().ok_or("the case has no `identity`")?;
-    let request = request(case.request.as_ref().ok_or("the case has no `request`")?)?;
-    let kind = expect.decision.ok_or("`expect` has no `decision`")?;
-    let actual = super::evaluate::<P>(&settings, identity, &request);
-    check(expect, kind, &actual)
-}
-
-/// The request of a case, with the CLI's defaults for `id` and `requested_at`.
-fn request(value: &Value) -> Result<AccessRequest, String> {
-    let mut value = value.clone();
-    let object = value.as_object_mut().ok_or("`request` is not an object")?;
-    object.entry("id").or_insert_with(|| Value::from("cli"));
-    if !object.contains_key("requested_at") {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_err(|e| format!("the clock is before 1970: {e}"))?;
-        let now = Timestamp::from_second(i64::try_from(now.as_secs()).unwrap_or(i64::MAX))
-            .map_err(|e| format!("the clock is out of range: {e}"))?;
-        object.insert("requested_at".into(), Value::from(now.to_string()));
-    }
-    serde_json_alloc::from_value(value).map_err(|e| format!("malformed `request`: {e}"))
-}
-
-fn check(expect: &Expect, kind: Kind, actual: &Decision) -> Result<(), String> {
-    let ok = match (kind, actual) {
-        (Kind::Allow, Decision::Allow { grant }) => {
-            expect.grant.as_ref().is_none_or(|g| g == grant)
-        }
-        (Kind::Deny, Decision::Deny { reason }) => expect
-            .reason_contains
-            .as_ref()
-            .is_none_or(|wanted| reason.contains(wanted.as_str())),
-        (Kind::NeedsApproval, Decision::NeedsApproval { approval }) => {
-            expect.approval.as_ref().is_none_or(|a| a == approval)
-                && expect
-                    .reason_contains
-                    .as_ref()
-                    .is_none_or(|wanted| approval.reason.contains(wanted.as_str()))
-        }
-        _ => false,
-    };
-    if ok {
-        return Ok(());
-    }
-    let expected = ExpectedView {
-        decision: kind,
-        grant: expect.grant.as_ref(),
-        reason_contains: expect.reason_contains.as_deref(),
-        approval: expect.approval.as_ref(),
-    };
-    Err(diff(&pretty(&expected), &pretty(actual)))
-}
-
-#[derive(Serialize)]
-#[serde(crate = "serde_alloc")]
-struct ExpectedView<'a> {
-    decision: Kind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grant: Option<&'a Grant>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason_contains: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    approval: Option<&'a Approval>,
-}
-
-impl Serialize for Kind {
-    fn serialize<S: serde_alloc::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(match self {
-            Kind::Allow => "allow",
-            Kind::Deny => "deny",
-            Kind::NeedsApproval => "needs_approval",
-        })
-    }
-}
-
-fn pretty<T: Serialize>(value: &T) -> String {
-    serde_json_alloc::to_string_pretty(value).unwrap_or_else(|e| format!("<unprintable: {e}>"))
-}
-
-/// Expected and actual side by side, lines of `actual` that `expected` lacks marked with `!`.
-fn diff(expected: &str, actual: &str) -> String {
-    let mut out = String::from("  expected:\n");
-    for line in expected.lines() {
-        let _ = writeln!(out, "    {line}");
-    }
-    out.push_str("  actual:\n");
-    let expected_lines: BTreeSet<&str> = expected.lines().collect();
-    for line in actual.lines() {
-        let mark = if expected_lines.contains(line) {
-            ' '
-        } else {
-            '!'
-        };
-        let _ = writeln!(out, "  {mark} {line}");
-    }
-    out
+/// The report of `wicket policy test` for `cases_json` run against `P`, for tests that check
+/// what an author sees.
+#[cfg(test)]
+fn rendered<P: Policy>(cases_json: &str) -> String {
+    let file = CasesFile::parse(cases_json).expect("a cases file");
+    let reports = file
+        .run(&Native::<P, false>(PhantomData), now())
+        .expect("runs");
+    wicket_contract::cases::render_reports(&reports)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Access, AccessRequest as Request};
+    use crate::{AccessRequest as Request, Grant};
 
-    /// Allows members of `idp:sre` as requested, capped at the `max` setting; a zero `max` is invalid.
+    /// Allows members of `idp:sre` as requested, capped at the `max` setting; abstains for
+    /// `idp:guests`; a zero `max` is invalid. Calls that write are refused.
     struct Capped;
 
     impl Policy for Capped {
@@ -257,18 +204,52 @@ mod tests {
         fn evaluate(max: &u64, identity: &Identity, request: &Request) -> Decision {
             if identity.in_group("idp:sre") {
                 Decision::allow(Grant::from_request(request).cap_ttl(*max))
+            } else if identity.in_group("idp:guests") {
+                Decision::abstain("guests are another policy's concern")
             } else {
                 Decision::deny(format!("`{}` is not in idp:sre", identity.subject))
             }
         }
     }
 
+    impl RelayPolicy for Capped {
+        fn authorize_call(_: &u64, _: &Identity, _: &Request, call: &ApiCall) -> CallDecision {
+            if call.is_read_only() {
+                CallDecision::Allow
+            } else {
+                CallDecision::deny(format!("`{}` is a write", call.verb))
+            }
+        }
+    }
+
     const CASES: &str = include_str!("../../tests/fixtures/capped-cases.json");
     const FAILING: &str = include_str!("../../tests/fixtures/capped-failing-cases.json");
+    const RELAY: &str = include_str!("../../tests/fixtures/capped-relay-cases.json");
 
     #[test]
     fn passing_file_counts_its_cases() {
-        assert_eq!(run_cases::<Capped>(CASES), 4);
+        assert_eq!(run_cases::<Capped>(CASES), 6);
+        assert_eq!(run_relay_cases::<Capped>(CASES), 6);
+    }
+
+    #[test]
+    fn relay_cases_run_authorize_call() {
+        assert_eq!(run_relay_cases::<Capped>(RELAY), 2);
+        let writes = RELAY.replace("\"verb\": \"get\"", "\"verb\": \"patch\"");
+        let failures = run_relay_cases_report::<Capped>(&writes).unwrap_err();
+        assert_eq!(failures[0].name, "reads pass the relay");
+        assert!(
+            failures[0].message.contains("  +   \"decision\": \"deny\""),
+            "{}",
+            failures[0].message
+        );
+        // A policy that is not a relay policy fails call cases, saying why.
+        let failures = run_cases_report::<Capped>(RELAY).unwrap_err();
+        assert!(
+            failures[0].message.contains("decides no calls"),
+            "{}",
+            failures[0].message
+        );
     }
 
     #[test]
@@ -281,16 +262,17 @@ mod tests {
                 "wrong ttl",
                 "wrong kind",
                 "accepted bad settings",
-                "wrong reason",
-                "wrong ttl"
+                "wrong reason"
             ]
         );
         assert!(
-            failures[0].message.contains("  !     \"ttl_seconds\": 600"),
+            failures[0].message.contains("  +     \"ttl_seconds\": 600"),
             "{}",
             failures[0].message
         );
-        assert!(failures[4].message.contains("more than one case"));
+        let shown = rendered::<Capped>(FAILING);
+        assert!(shown.contains("ok   allowed\n"), "{shown}");
+        assert!(shown.ends_with("\n1 passed, 4 failed\n"), "{shown}");
     }
 
     #[test]
@@ -298,16 +280,8 @@ mod tests {
         let failures = run_cases_report::<Capped>(r#"{"cases": [], "extra": 1}"#).unwrap_err();
         assert_eq!(failures[0].name, "cases file");
         assert!(failures[0].message.contains("unknown field `extra`"));
-    }
-
-    #[test]
-    fn request_defaults_fill_id_and_time() {
-        let request = request(
-            &serde_json_alloc::json!({"cluster": "prod", "role": "view", "duration_seconds": 60}),
-        )
-        .unwrap();
-        assert_eq!(request.id, "cli");
-        assert_eq!(request.access, Access::role("view"));
-        assert!(request.requested_at.as_second() > 1_700_000_000);
+        let twice = FAILING.replace("wrong reason", "wrong ttl");
+        let failures = run_cases_report::<Capped>(&twice).unwrap_err();
+        assert_eq!(failures[0].message, "case `wrong ttl` appears twice");
     }
 }

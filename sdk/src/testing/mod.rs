@@ -1,8 +1,9 @@
 //! Test a policy natively, with plain `cargo test`: no wasm, no host.
 //!
 //! [`evaluate`] decides one request the way the host would (settings as JSON text, parsed and
-//! validated, inputs passed through the WIT types and back); [`run_cases`] runs a whole
-//! `cases.json` file in the format `wicket policy test` reads.
+//! validated, inputs passed through the WIT types and back), [`authorize_call`] one API call of
+//! a [`RelayPolicy`]; [`run_cases`] (and [`run_relay_cases`]) runs a whole `cases.json` file with
+//! the runner `wicket policy test` uses.
 //!
 //! ```
 //! use wicket_sdk::testing::{self, timestamp};
@@ -32,12 +33,14 @@ use std::string::String;
 
 use jiff_alloc::Timestamp;
 
-pub use cases::{CaseFailure, run_cases, run_cases_report};
+pub use cases::{
+    CaseFailure, run_cases, run_cases_report, run_relay_cases, run_relay_cases_report,
+};
 
-use crate::bindings::wicket::policy::types as wit;
-use crate::export::{evaluate_export, validate_export};
+use crate::bindings::types as wit;
+use crate::export::{authorize_export, evaluate_export, validate_export};
 use crate::settings_cache::SettingsCache;
-use crate::{AccessRequest, Decision, Identity, Policy};
+use crate::{AccessRequest, ApiCall, CallDecision, Decision, Identity, Policy, RelayPolicy};
 
 /// Decides `request` from `identity` with policy `P` configured by `settings_json`, exactly as
 /// the component would: the settings are parsed and validated (a failure is a deny with the
@@ -54,6 +57,25 @@ pub fn evaluate<P: Policy>(
         wit::AccessRequest::from(request.clone()),
     );
     Decision::from(decision)
+}
+
+/// Decides `call`, made by `identity` under the grant of `request`, with relay policy `P`
+/// configured by `settings_json`, exactly as the component's `authorize-call` would (see
+/// [`evaluate`]).
+pub fn authorize_call<P: RelayPolicy>(
+    settings_json: &str,
+    identity: &Identity,
+    request: &AccessRequest,
+    call: &ApiCall,
+) -> CallDecision {
+    let decision = authorize_export::<P>(
+        &SettingsCache::new(),
+        String::from(settings_json),
+        wit::Identity::from(identity.clone()),
+        wit::AccessRequest::from(request.clone()),
+        wit::ApiCall::from(call.clone()),
+    );
+    CallDecision::from(decision)
 }
 
 /// Validates `settings_json` for policy `P` as the host does when it loads the module.

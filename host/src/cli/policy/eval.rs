@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::LimitArgs;
-use super::files::{RequestFile, parse_request, read_json};
+use super::files::{read_request, read_settings};
 use crate::app::PolicyChains;
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::Config;
@@ -27,7 +27,7 @@ pub struct EvalArgs {
         requires = "settings"
     )]
     module: Option<PathBuf>,
-    /// The module's settings (any JSON value).
+    /// The module's settings (any JSON value), passed to it as written.
     #[arg(long, conflicts_with = "config")]
     settings: Option<PathBuf>,
     /// Decide with the chain the service's configuration gives the request's cluster (its
@@ -38,7 +38,8 @@ pub struct EvalArgs {
     /// every module's reason (the verdict is the same).
     #[arg(long, requires = "config")]
     every_module: bool,
-    /// The request file: `{"identity": {...}, "request": {...}}`.
+    /// The request file: `{"identity": {...}, "request": {...}}`, the request in its own form
+    /// or as the REST API's body (`"duration": "30m"`).
     #[arg(long)]
     request: PathBuf,
     /// Limits of the one module (with `--config`, the configured limits apply).
@@ -49,8 +50,7 @@ pub struct EvalArgs {
 /// Decides the request with the module or the configured chain and prints the evaluation as
 /// JSON.
 pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
-    let file: RequestFile = read_json(&args.request)?;
-    let (identity, request) = parse_request(&args.request, file.identity, file.request)?;
+    let (identity, request) = read_request(&args.request)?;
     let evaluation = match (&args.config, &args.module, &args.settings) {
         (Some(config), _, _) => {
             configured_chain(global, config, &request.cluster, args.every_module)?
@@ -58,11 +58,15 @@ pub fn run(global: &GlobalArgs, args: &EvalArgs) -> Result<ExitCode> {
                 .evaluate(&identity, &request)
         }
         (None, Some(module), Some(settings)) => {
-            let settings: serde_json::Value = read_json(settings)?;
+            let settings = read_settings(settings)?;
             let module = super::load(global, module, args.limits.limits())?;
             let name = module.name().to_owned();
-            Chain::new(vec![ChainEntry::new(name, Arc::new(module), &settings)])?
-                .evaluate(&identity, &request)
+            Chain::new(vec![ChainEntry::with_settings_text(
+                name,
+                Arc::new(module),
+                settings,
+            )])?
+            .evaluate(&identity, &request)
         }
         _ => {
             return Err(Error::Invalid(

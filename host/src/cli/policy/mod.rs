@@ -1,7 +1,6 @@
 //! `wicket policy ...`: inspect, run and test policy modules without a server.
 
 mod check;
-mod diff;
 mod eval;
 mod files;
 mod replay;

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::LimitArgs;
-use super::files::read_json;
+use super::files::read_settings;
 use crate::audit::{AuditEvent, Details};
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::{Config, duration};
@@ -72,12 +72,16 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<ExitCode> {
     };
     let entry = entry_name(args, config.as_ref())?;
     let settings = match (&args.settings, &config) {
-        (Some(path), _) => read_json(path)?,
-        (None, Some(config)) => configured_settings(config, &entry, &args.module),
-        (None, None) => Value::Object(serde_json::Map::new()),
+        (Some(path), _) => read_settings(path)?,
+        (None, Some(config)) => configured_settings(config, &entry, &args.module).to_string(),
+        (None, None) => String::from("{}"),
     };
     let module = Arc::new(super::load(global, &args.module, args.limits.limits())?);
-    let chain = Chain::new(vec![ChainEntry::new(entry.clone(), module, &settings)])?;
+    let chain = Chain::new(vec![ChainEntry::with_settings_text(
+        entry.clone(),
+        module,
+        settings,
+    )])?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -310,6 +314,8 @@ fn recorded(event: &AuditEvent) -> Event {
                 reason,
                 context,
                 requested_at: requested_at.unwrap_or(event.time),
+                evaluated_at: requested_at.unwrap_or(event.time),
+                extends: None,
             },
             identity,
             before: None,
@@ -332,7 +338,8 @@ fn asked(request: &AccessRequest) -> String {
     )
 }
 
-/// A decision on one line: `allow 600s`, `deny (reason)`, `needs-approval 600s`, `failed (error)`.
+/// A decision on one line: `allow 600s`, `deny (reason)`, `needs-approval 600s`,
+/// `abstain (reason)`, `failed (error)`.
 fn summary(result: &ModuleResult) -> String {
     match result {
         ModuleResult::Decided { decision } => match decision {

@@ -10,7 +10,7 @@ use clap::Args;
 use super::LimitArgs;
 use super::files::read_json;
 use crate::cli::{Error, GlobalArgs, Result};
-use crate::policy::cases::{CasesFile, Problem};
+use crate::policy::cases::{self, CasesFile};
 
 /// Arguments of `wicket policy test`.
 #[derive(Debug, Args)]
@@ -27,28 +27,13 @@ pub struct TestArgs {
 pub fn run(global: &GlobalArgs, args: &TestArgs) -> Result<ExitCode> {
     let file: CasesFile = read_json(&args.cases)?;
     // Check the file before loading anything: a malformed file is bad input (exit 2).
-    file.plans(&args.cases)?;
+    cases::check(&args.cases, &file)?;
     let module = Arc::new(super::load(global, &args.module, args.limits.limits())?);
-    let reports = file.run(&args.cases, &module)?;
+    let reports = cases::run(&args.cases, &file, &module)?;
     let mut out = std::io::stdout().lock();
-    let mut failed = 0;
-    for report in &reports {
-        let line = match &report.problem {
-            None => format!("ok   {}\n", report.name),
-            Some(problem) => {
-                failed += 1;
-                let detail = match problem {
-                    Problem::Mismatch { expected, actual } => super::diff::render(expected, actual),
-                    other => format!("  {other}\n"),
-                };
-                format!("FAIL {}\n{detail}", report.name)
-            }
-        };
-        out.write_all(line.as_bytes()).map_err(Error::Output)?;
-    }
-    let total = reports.len();
-    writeln!(out, "\n{} passed, {failed} failed", total - failed).map_err(Error::Output)?;
-    Ok(if failed == 0 {
+    out.write_all(cases::render_reports(&reports).as_bytes())
+        .map_err(Error::Output)?;
+    Ok(if reports.iter().all(|report| report.problem.is_none()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

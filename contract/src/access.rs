@@ -4,13 +4,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde_alloc::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// One RBAC rule, with the meaning of a Kubernetes `PolicyRule`: `*` is a wildcard in every
 /// list and an empty `resource_names` means every name.
 ///
 /// ```
-/// use wicket_sdk::Rule;
+/// use wicket_contract::Rule;
 ///
 /// let read_pods = Rule::new([""], ["pods", "pods/log"], ["get", "list"]);
 /// let one_pod = Rule::new([""], ["pods"], ["get"]).with_resource_names(["web-0"]);
@@ -18,7 +18,7 @@ use serde_alloc::{Deserialize, Serialize};
 /// assert!(!one_pod.covers(&read_pods));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(crate = "serde_alloc")]
+
 pub struct Rule {
     /// API groups, `""` for the core group.
     pub api_groups: Vec<String>,
@@ -90,7 +90,7 @@ impl Rule {
     /// Whether some rule of `allowed` covers `self` (see [`Rule::covers`]).
     ///
     /// ```
-    /// use wicket_sdk::Rule;
+    /// use wicket_contract::Rule;
     ///
     /// let allowed = [Rule::new([""], ["pods"], ["*"]), Rule::new(["apps"], ["deployments"], ["get"])];
     /// assert!(Rule::new([""], ["pods"], ["delete"]).is_covered_by(&allowed));
@@ -128,14 +128,14 @@ impl fmt::Display for Rule {
 /// `{"rules": [...]}`.
 ///
 /// ```
-/// use wicket_sdk::{Access, Rule};
+/// use wicket_contract::{Access, Rule};
 ///
 /// assert_eq!(Access::role("edit"), Access::Role("edit".into()));
 /// let read = Access::rules([Rule::new([""], ["pods"], ["get"])]);
 /// assert!(matches!(read, Access::Rules(ref rules) if rules.len() == 1));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(crate = "serde_alloc", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Access {
     /// A ClusterRole by name (e.g. `view`, `edit`, `admin`), bound in the namespace by a
     /// RoleBinding.
@@ -179,7 +179,7 @@ impl fmt::Display for Access {
 /// with `prefix`, anything else only itself.
 ///
 /// ```
-/// use wicket_sdk::name_matches;
+/// use wicket_contract::name_matches;
 ///
 /// assert!(name_matches("team-*", "team-payments"));
 /// assert!(name_matches("payments", "payments"));

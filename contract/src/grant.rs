@@ -3,14 +3,14 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde_alloc::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::access::{Access, Rule};
 use crate::request::AccessRequest;
 
 /// What one namespace receives. In JSON `{"namespace": "payments", "role": "edit"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(crate = "serde_alloc")]
+
 pub struct NamespaceGrant {
     /// The namespace.
     pub namespace: String,
@@ -24,7 +24,7 @@ pub struct NamespaceGrant {
 /// A policy that has nothing to restrict allows exactly what was requested:
 ///
 /// ```
-/// use wicket_sdk::{Access, AccessRequest, Grant};
+/// use wicket_contract::{Access, AccessRequest, Grant};
 ///
 /// let request = AccessRequest::new("prod", Access::role("edit"), 7200).with_namespace("payments");
 /// let grant = Grant::from_request(&request).cap_ttl(3600);
@@ -33,7 +33,7 @@ pub struct NamespaceGrant {
 /// assert_eq!(grant.namespaces[0].access, Access::role("edit"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(crate = "serde_alloc", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct Grant {
     /// Per-namespace access.
     #[serde(default)]
@@ -104,7 +104,7 @@ impl Grant {
 /// Approval a request needs before its grant takes effect.
 ///
 /// ```
-/// use wicket_sdk::{Access, AccessRequest, Approval, Grant};
+/// use wicket_contract::{Access, AccessRequest, Approval, Grant};
 ///
 /// let request = AccessRequest::new("prod", Access::role("edit"), 1800).with_namespace("payments");
 /// let approval = Approval::new("no ticket cited", Grant::from_request(&request))
@@ -115,7 +115,7 @@ impl Grant {
 /// assert_eq!(approval.count, 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(crate = "serde_alloc", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct Approval {
     /// Members of any of these groups may approve, each `<issuer alias>:<group>` (as in
     /// [`Identity::groups`](crate::Identity::groups)).

@@ -1,8 +1,20 @@
 //! A line diff of two JSON values, pretty-printed: `-` lines only expected, `+` only actual.
 
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+
 use serde_json::Value;
 
 /// The diff, each line indented by two spaces and marked with `-`, `+` or a space.
+///
+/// ```
+/// use serde_json::json;
+///
+/// let diff = wicket_contract::cases::diff::render(&json!({"ttl": 60}), &json!({"ttl": 30}));
+/// assert!(diff.contains("  -   \"ttl\": 60\n  +   \"ttl\": 30\n"), "{diff}");
+/// ```
 pub fn render(expected: &Value, actual: &Value) -> String {
     let expected = pretty(expected);
     let actual = pretty(actual);
@@ -22,14 +34,14 @@ pub fn render(expected: &Value, actual: &Value) -> String {
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
         if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push_str(&format!("    {}\n", a[i]));
+            let _ = writeln!(out, "    {}", a[i]);
             i += 1;
             j += 1;
         } else if j < b.len() && (i == a.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
-            out.push_str(&format!("  + {}\n", b[j]));
+            let _ = writeln!(out, "  + {}", b[j]);
             j += 1;
         } else {
-            out.push_str(&format!("  - {}\n", a[i]));
+            let _ = writeln!(out, "  - {}", a[i]);
             i += 1;
         }
     }

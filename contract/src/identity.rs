@@ -1,12 +1,11 @@
 //! Who asks: a person or a workload, as proven by a verified token.
 
-use alloc::collections::BTreeMap;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde_alloc::de::DeserializeOwned;
-use serde_alloc::{Deserialize, Serialize};
-use serde_json_alloc::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// Who asks: a person or a workload (CI job, service), as proven by a verified JWT.
 ///
@@ -18,7 +17,7 @@ use serde_json_alloc::Value;
 /// `{"subject": "alice", "issuer": "https://idp", "groups": ["idp:sre"], "claims": {"email": "a@x"}}`.
 ///
 /// ```
-/// use wicket_sdk::Identity;
+/// use wicket_contract::Identity;
 ///
 /// let ci = Identity::new("repo:octo/app:ref:refs/heads/main", "https://token.actions.example")
 ///     .with_group("ci:deployers")
@@ -32,7 +31,6 @@ use serde_json_alloc::Value;
 /// assert_eq!(ci.claim::<String>("email"), None); // absent
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(crate = "serde_alloc", deny_unknown_fields)]
 pub struct Identity {
     /// The `sub` claim.
     pub subject: String,
@@ -41,9 +39,9 @@ pub struct Identity {
     /// Group memberships, each `<issuer alias>:<group>`.
     #[serde(default)]
     pub groups: Vec<String>,
-    /// Every other claim of the token: name to the claim's value as JSON text.
-    #[serde(default, with = "crate::json::claims")]
-    pub claims: BTreeMap<String, String>,
+    /// Every other claim of the token (not `sub`, `iss` and the groups claim), by name.
+    #[serde(default)]
+    pub claims: Map<String, Value>,
 }
 
 impl Identity {
@@ -64,7 +62,7 @@ impl Identity {
 
     /// The same identity with claim `name` set to `value`.
     pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.claims.insert(name.into(), value.into().to_string());
+        self.claims.insert(name.into(), value.into());
         self
     }
 
@@ -75,11 +73,6 @@ impl Identity {
 
     /// Claim `name` read as a `T`; `None` when the token has no such claim or it is not a `T`.
     pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
-        serde_json_alloc::from_str(self.claim_json(name)?).ok()
-    }
-
-    /// Claim `name` as the JSON text the host passed, e.g. `"octo/app"` with its quotes.
-    pub fn claim_json(&self, name: &str) -> Option<&str> {
-        self.claims.get(name).map(String::as_str)
+        T::deserialize(self.claims.get(name)?).ok()
     }
 }
