@@ -37,6 +37,7 @@ fn main() {
         "needs-approval",
         "print",
         "sleep",
+        "legacy",
     ];
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)

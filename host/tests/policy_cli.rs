@@ -139,7 +139,8 @@ fn check_reports_world_digest_and_interfaces() {
         .iter()
         .filter_map(|e| e.as_str())
         .collect();
-    assert_eq!(exports, ["wicket:policy/evaluator@0.1.0"]);
+    assert_eq!(exports, ["wicket:policy/evaluator@0.2.0"]);
+    assert_eq!(report["world_name"], "wicket:policy/policy@0.2.0");
 }
 
 /// `wicket policy eval`, which must succeed, and its JSON output.

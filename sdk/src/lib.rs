@@ -40,14 +40,14 @@ pub mod testing;
 
 pub use policy::Policy;
 pub use relay::RelayPolicy;
-pub use wicket_contract::{
-    Access, AccessRequest, ApiCall, Approval, CallDecision, Decision, Grant, Identity,
-    NamespaceGrant, Rule, name_matches,
-};
 pub use scope::{NamePattern, Scope, Scoped};
 /// A duration in settings: `"90s"`, `"30m"`, `"1h30m"`, `"1d"` (24 h), `"PT30S"`, or an integer
 /// number of seconds; the grammar of Wicket's configuration and REST API, from `wicket-contract`.
 pub use wicket_contract::Duration;
+pub use wicket_contract::{
+    Access, AccessRequest, ApiCall, Approval, CallDecision, Decision, Grant, Identity,
+    NamespaceGrant, Rule, name_matches,
+};
 
 /// The contract crate the SDK's types come from.
 pub use wicket_contract;

@@ -2,7 +2,7 @@
 
 wit_bindgen::generate!({
     world: "policy",
-    path: "../../../wit/0.1.0",
+    path: "../../../wit",
     default_bindings_module: "crate::common",
 });
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use rstest::rstest;
 use serde_json::json;
-use wicket::domain::{Access, Decision};
+use wicket::domain::{Access, ApiCall, CallDecision, Decision};
 use wicket::policy::{
-    Chain, ChainEntry, EngineConfig, Error, Evaluation, Limits, ModuleResult, OnDeny, PolicyEngine,
-    Verdict, World,
+    Chain, ChainEntry, Contract, EngineConfig, Error, Evaluation, Limits, ModuleResult, OnAllow,
+    OnDeny, PolicyEngine, PolicyModule, Stop, Verdict, World, cases,
 };
 use wicket_tests::{alice, edit_payments, guests};
 
@@ -338,7 +338,7 @@ fn wrong_world() {
     assert!(matches!(error, Error::WrongWorld { .. }), "{error:?}");
     let message = error.to_string();
     assert!(
-        message.contains("wicket:policy/evaluator@0.1.0"),
+        message.contains("`wicket:policy/evaluator@0.2.0` or `wicket:policy/evaluator@0.1.0`"),
         "{message}"
     );
     assert!(message.contains("it exports: `answer`"), "{message}");
@@ -366,15 +366,209 @@ fn relay() {
         .load_file(guests::RELAY.as_ref(), Limits::default())
         .expect("a relay-policy module loads");
     assert_eq!(module.world(), World::RelayPolicy);
-    assert_eq!(
-        module.world().to_string(),
-        "wicket:policy/relay-policy@0.1.0"
-    );
+    assert_eq!(module.contract(), Contract::V0_2);
+    assert_eq!(module.world_name(), "wicket:policy/relay-policy@0.2.0");
     let evaluation = evaluate(guests::RELAY, json!({}));
     assert_eq!(
         denied(&evaluation),
         "relay guest: prod is decided call by call"
     );
+}
+
+/// A call at `at` (RFC 3339) with `verb` on pods in `payments`.
+fn call(verb: &str, at: &str) -> ApiCall {
+    serde_json::from_value(json!({
+        "verb": verb, "resource": "pods", "namespace": "payments", "name": "api-0", "at": at
+    }))
+    .expect("a valid call")
+}
+
+fn authorize(
+    module: &PolicyModule,
+    settings: &str,
+    call: &ApiCall,
+) -> (CallDecision, Option<String>) {
+    let outcome = module.authorize_call(settings, &alice(), &edit_payments(), call);
+    (outcome.decision, outcome.failure)
+}
+
+/// The host calls `authorize-call` of a relay policy with the call's time: the guest is
+/// read-only from 2026-11-23T10:30:00Z (1795429800).
+#[rstest]
+#[case::read(
+    r#"{"read_only_from":1795429800}"#,
+    "get",
+    "2026-11-23T11:00:00Z",
+    CallDecision::Allow
+)]
+#[case::write_before(
+    r#"{"read_only_from":1795429800}"#,
+    "patch",
+    "2026-11-23T10:29:59Z",
+    CallDecision::Allow
+)]
+#[case::write_after(r#"{"read_only_from":1795429800}"#, "patch", "2026-11-23T10:30:00Z", CallDecision::Deny { reason: "alice may only read from 1795429800".into() })]
+#[case::delete("{}", "delete", "2026-11-23T10:00:00Z", CallDecision::Deny { reason: "deletes are not relayed".into() })]
+fn relay_policies_authorize_each_call(
+    #[case] settings: &str,
+    #[case] verb: &str,
+    #[case] at: &str,
+    #[case] expected: CallDecision,
+) {
+    let module = engine()
+        .load_file(guests::RELAY.as_ref(), Limits::default())
+        .expect("loads");
+    assert_eq!(
+        authorize(&module, settings, &call(verb, at)),
+        (expected, None)
+    );
+}
+
+/// Whatever goes wrong in `authorize-call` is a deny naming the module, never an allow.
+#[rstest]
+#[case::deadline(guests::RELAY, "\"loop\"", "deadline of 50 ms exceeded")]
+#[case::trap(guests::RELAY, "\"panic\"", "module trapped")]
+#[case::malformed(
+    guests::RELAY,
+    "\"huge_reason\"",
+    "malformed decision: the deny reason is 1048576 bytes long"
+)]
+#[case::not_a_relay_policy(
+    guests::ALLOW,
+    "{}",
+    "it implements `wicket:policy/policy@0.2.0`, which does not decide API calls"
+)]
+fn authorizing_a_call_fails_closed(
+    #[case] guest: &str,
+    #[case] settings: &str,
+    #[case] diagnostic: &str,
+) {
+    let limits = Limits {
+        deadline: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let module = engine().load_file(guest.as_ref(), limits).expect("loads");
+    let started = Instant::now();
+    let (decision, failure) = authorize(&module, settings, &call("get", "2026-11-23T10:00:00Z"));
+    assert!(started.elapsed() < MARGIN, "took {:?}", started.elapsed());
+    let failure = failure.expect("a failure is reported");
+    assert!(failure.starts_with(diagnostic), "{failure}");
+    let name = module.name();
+    assert_eq!(
+        decision,
+        CallDecision::Deny {
+            reason: format!("module `{name}` failed: {failure}")
+        }
+    );
+}
+
+/// A module built against `wicket:policy@0.1.0` still loads beside 0.2.0 modules, decides
+/// (its decisions mapped in, the request converted to its version), composes in a chain with
+/// a 0.2.0 module, and authorizes calls.
+#[test]
+fn legacy() {
+    let module = Arc::new(
+        engine()
+            .load_file(guests::LEGACY.as_ref(), Limits::default())
+            .expect("a 0.1.0 module loads"),
+    );
+    assert_eq!(module.contract(), Contract::V0_1);
+    assert_eq!(module.world_name(), "wicket:policy/relay-policy@0.1.0");
+    assert!(
+        module
+            .exports()
+            .contains(&"wicket:policy/evaluator@0.1.0".to_owned()),
+        "{:?}",
+        module.exports()
+    );
+
+    let evaluation = evaluate(guests::LEGACY, json!("deny"));
+    assert_eq!(
+        denied(&evaluation),
+        "the 0.1.0 guest refuses alice (asked at 1795428000)"
+    );
+    let evaluation = evaluate(guests::LEGACY, json!("needs_approval"));
+    let Verdict::NeedsApproval { approvals, grant } = &evaluation.verdict else {
+        panic!("{evaluation:#?}")
+    };
+    assert_eq!(approvals[0].reason, "the 0.1.0 guest wants a lead to agree");
+    assert_eq!(grant.ttl_seconds, 1800);
+
+    let current = Arc::new(
+        engine()
+            .load_file(guests::ALLOW.as_ref(), Limits::default())
+            .expect("a 0.2.0 module loads"),
+    );
+    let chain = Chain::new(vec![
+        ChainEntry::new("old", Arc::clone(&module), &json!({})),
+        ChainEntry::new("new", current, &json!({})),
+    ])
+    .expect("a chain of both versions");
+    let evaluation = chain.evaluate(&alice(), &edit_payments());
+    let Verdict::Allow { grant } = &evaluation.verdict else {
+        panic!("{evaluation:#?}")
+    };
+    assert_eq!(grant.namespaces[0].namespace, "payments");
+    assert_eq!(grant.namespaces[0].access, Access::Role("edit".into()));
+
+    assert_eq!(
+        authorize(&module, "{}", &call("delete", "2026-11-23T10:00:00Z")),
+        (
+            CallDecision::Deny {
+                reason: "the 0.1.0 guest relays no deletes".into()
+            },
+            None
+        )
+    );
+    assert_eq!(
+        authorize(&module, "{}", &call("get", "2026-11-23T10:00:00Z")),
+        (CallDecision::Allow, None)
+    );
+}
+
+/// Chains of real modules with the composition controls: abstentions are skipped, a chain of
+/// abstentions denies, a sufficient allow ends the chain.
+#[rstest]
+#[case::every_module_abstains(&[("abstain", OnAllow::Continue), ("abstain", OnAllow::Continue)], "deny", "every module abstained (module `m0`: alice is not my concern; module `m1`: alice is not my concern)")]
+#[case::an_abstention_is_skipped(&[("abstain", OnAllow::Continue), ("allow", OnAllow::Continue)], "allow", "")]
+#[case::an_abstention_does_not_hide_a_deny(&[("abstain", OnAllow::Continue), ("deny", OnAllow::Continue)], "deny", "module `m1`: alice may not")]
+#[case::a_sufficient_allow_ends_the_chain(&[("abstain", OnAllow::Continue), ("allow", OnAllow::Sufficient), ("deny", OnAllow::Continue)], "allow", "")]
+#[case::a_sufficient_allow_after_a_deny_is_not_enough(&[("deny", OnAllow::Continue), ("allow", OnAllow::Sufficient), ("allow", OnAllow::Continue)], "deny", "module `m0`: alice may not")]
+fn composing_real_modules(
+    #[case] entries: &[(&str, OnAllow)],
+    #[case] expected: &str,
+    #[case] reason: &str,
+) {
+    let module = Arc::new(
+        engine()
+            .load_file(guests::ALLOW.as_ref(), Limits::default())
+            .expect("loads"),
+    );
+    let chain = Chain::new(
+        entries
+            .iter()
+            .enumerate()
+            .map(|(index, (mode, on_allow))| {
+                ChainEntry::new(format!("m{index}"), Arc::clone(&module), &json!(mode))
+                    .with_on_allow(*on_allow)
+            })
+            .collect(),
+    )
+    .expect("chain");
+    let evaluation = chain.evaluate(&alice(), &edit_payments());
+    let verdict = serde_json::to_value(&evaluation.verdict).expect("json");
+    assert_eq!(verdict["decision"], expected, "{evaluation:#?}");
+    if let Verdict::Deny { reason: actual } = &evaluation.verdict {
+        assert_eq!(actual, reason);
+    }
+    let sufficient = entries
+        .iter()
+        .position(|(mode, on_allow)| *mode == "allow" && *on_allow == OnAllow::Sufficient);
+    for (index, module) in evaluation.modules.iter().enumerate() {
+        let skipped = matches!(module.result, ModuleResult::Skipped { .. });
+        let stopped = expected == "allow" && sufficient.is_some_and(|s| index > s);
+        assert_eq!(skipped, stopped, "{evaluation:#?}");
+    }
 }
 
 #[test]
@@ -501,7 +695,8 @@ fn a_deny_stops_the_chain_only_where_configured(
         assert_eq!(
             second.result,
             ModuleResult::Skipped {
-                after: "first".into()
+                after: "first".into(),
+                because: Stop::Deny,
             }
         );
         assert_eq!(second.duration, Duration::ZERO);
@@ -518,4 +713,48 @@ fn a_deny_stops_the_chain_only_where_configured(
             assert_eq!(decision, expected, "{evaluation:#?}");
         }
     }
+}
+
+/// `wicket policy test`'s runner calls `authorize-call` of a relay module for cases with a
+/// `call`: the call's time reaches the module, and a module of world `policy` fails such a case.
+#[test]
+fn relay_cases_run_against_the_module() {
+    let cases = json!({
+        "settings": {"read_only_from": 1_795_429_800},
+        "cases": [
+            {"name": "reads pass", "identity": {"subject": "alice", "issuer": "i"},
+             "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit", "duration": "1h"},
+             "call": {"verb": "get", "resource": "pods", "namespace": "payments", "at": "2026-11-23T11:00:00Z"},
+             "expect": {"decision": "allow"}},
+            {"name": "writes before the hour pass", "identity": {"subject": "alice", "issuer": "i"},
+             "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit", "duration": "1h"},
+             "call": {"verb": "patch", "resource": "pods", "namespace": "payments", "at": "2026-11-23T10:29:59Z"},
+             "expect": {"decision": "allow"}},
+            {"name": "writes after the hour are refused", "identity": {"subject": "alice", "issuer": "i"},
+             "request": {"cluster": "prod", "namespaces": ["payments"], "role": "edit", "duration": "1h"},
+             "call": {"verb": "patch", "resource": "pods", "namespace": "payments", "at": "2026-11-23T10:30:00Z"},
+             "expect": {"decision": "deny", "reason_contains": "may only read"}}
+        ]
+    });
+    let file = cases::CasesFile::parse(&cases.to_string()).expect("a valid cases file");
+    let run = |guest: &str| {
+        let module = Arc::new(
+            engine()
+                .load_file(guest.as_ref(), Limits::default())
+                .expect("loads"),
+        );
+        cases::run("relay.cases.json".as_ref(), &file, &module).expect("the cases run")
+    };
+    let reports = run(guests::RELAY);
+    assert!(
+        reports.iter().all(|r| r.problem.is_none()),
+        "{}",
+        cases::render_reports(&reports)
+    );
+    let reports = run(guests::ALLOW);
+    assert!(
+        reports.iter().all(|r| r.problem.is_some()),
+        "{}",
+        cases::render_reports(&reports)
+    );
 }

@@ -11,14 +11,14 @@ cargo_tool wit-bindgen-cli 0.63.0 wit-bindgen c
 cargo_tool wasm-tools 1.263.0 wasm-tools component
 
 module="$out/c.wasm"
-if up_to_date "$module" "$here" "$root/wit/0.1.0"; then
+if up_to_date "$module" "$here" "$root/wit"; then
   echo "c: $module is up to date"
   exit 0
 fi
 work="$root/target/examples/c-build"
 rm -rf "$work"
 mkdir -p "$work"
-"$tools/bin/wit-bindgen" c "$root/wit/0.1.0" --world policy --out-dir "$work" >/dev/null
+"$tools/bin/wit-bindgen" c "$root/wit" --world policy --out-dir "$work" >/dev/null
 clang --target=wasm32-wasi -mexec-model=reactor -O2 -std=c11 -Wall -Wextra -Werror \
   -I "$work" "$here"/*.c "$work/policy.c" "$work/policy_component_type.o" \
   -Wl,--strip-debug -o "$work/core.wasm"

@@ -20,13 +20,13 @@ if ! cmp -s "$here/package-lock.json" "$js/installed-lock.json"; then
 fi
 
 module="$out/javascript.wasm"
-if up_to_date "$module" "$here/policy.js" "$root/wit/0.1.0" "$js/installed-lock.json"; then
+if up_to_date "$module" "$here/policy.js" "$root/wit" "$js/installed-lock.json"; then
   echo "javascript: $module is up to date"
   exit 0
 fi
 # --sync: no component-model async ABI (the host calls synchronously). WASI stays linked (not
 # --stub-wasi) so that an uncaught exception's message and stack reach the captured stderr.
-"$js/node_modules/.bin/componentize-qjs" --wit "$root/wit/0.1.0" --world policy --sync \
+"$js/node_modules/.bin/componentize-qjs" --wit "$root/wit" --world policy --sync \
   --js "$here/policy.js" -o "$module.tmp" >/dev/null
 mv "$module.tmp" "$module"
 echo "javascript: built $module ($(stat -c %s "$module") bytes)"

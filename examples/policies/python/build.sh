@@ -16,11 +16,11 @@ if ! cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
 fi
 
 module="$out/python.wasm"
-if up_to_date "$module" "$here" "$root/wit/0.1.0" "$venv/requirements.txt"; then
+if up_to_date "$module" "$here" "$root/wit" "$venv/requirements.txt"; then
   echo "python: $module is up to date"
   exit 0
 fi
-"$venv/bin/componentize-py" -d "$root/wit/0.1.0" -w policy \
+"$venv/bin/componentize-py" -d "$root/wit" -w policy \
   componentize --python-path "$here" app -o "$module.tmp"
 mv "$module.tmp" "$module"
 echo "python: built $module ($(stat -c %s "$module") bytes)"

@@ -220,7 +220,7 @@ pub(super) async fn policies(State(state): State<AppState>, caller: Caller) -> J
 }
 
 /// The parts of a `describe` answer a requester may see: the generation and, per cluster,
-/// the names and `on_deny` of its chain entries. Anything else, present or future, is left
+/// the names, `on_deny` and `on_allow` of its chain entries. Anything else, present or future, is left
 /// out.
 pub(super) fn outline(described: &Value) -> Value {
     let clusters: serde_json::Map<String, Value> = described["clusters"]
@@ -232,7 +232,13 @@ pub(super) fn outline(described: &Value) -> Value {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|entry| json!({"name": entry["name"], "on_deny": entry["on_deny"]}))
+                .map(|entry| {
+                    json!({
+                        "name": entry["name"],
+                        "on_deny": entry["on_deny"],
+                        "on_allow": entry["on_allow"],
+                    })
+                })
                 .collect();
             (cluster.clone(), json!({ "chain": chain }))
         })

@@ -532,6 +532,7 @@ fn requesters_see_an_outline_of_the_policies() {
         "clusters": {"dev": {"loaded_at": "2026-01-01T00:00:00Z", "chain": [{
             "name": "groups", "module": "group-access", "path": "/etc/wicket/g.wasm",
             "digest": "sha256:ab", "world": "policy", "size": 10, "on_deny": "stop",
+            "on_allow": "sufficient",
             "promoted": false, "candidate": {"path": "/etc/wicket/n.wasm", "digest": "sha256:cd"}
         }]}},
         "rejections": [{"entry": "groups", "reason": "settings: `x` is not allowed"}],
@@ -541,7 +542,7 @@ fn requesters_see_an_outline_of_the_policies() {
         routes::outline(&described),
         json!({
             "generation": 3,
-            "clusters": {"dev": {"chain": [{"name": "groups", "on_deny": "stop"}]}},
+            "clusters": {"dev": {"chain": [{"name": "groups", "on_deny": "stop", "on_allow": "sufficient"}]}},
         })
     );
 }

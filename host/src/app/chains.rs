@@ -85,6 +85,7 @@ fn specs(clusters: &[ClusterConfig]) -> ChainSpecs {
                         ..Limits::default()
                     },
                     on_deny: policy.on_deny,
+                    on_allow: policy.on_allow,
                     snapshot: policy.snapshot,
                     candidate: policy.candidate.as_ref().map(|module| CandidateSpec {
                         module: module.clone(),
@@ -391,7 +392,7 @@ fn module_verdict(outcome: ModuleOutcome) -> ModuleVerdict {
     let (decision, error, skipped_after) = match outcome.result {
         ModuleResult::Decided { decision } => (Some(decision), None, None),
         ModuleResult::Failed { error, .. } => (None, Some(error), None),
-        ModuleResult::Skipped { after } => (None, None, Some(after)),
+        ModuleResult::Skipped { after, .. } => (None, None, Some(after)),
     };
     ModuleVerdict {
         module: outcome.name,
@@ -458,9 +459,11 @@ impl Decider for PolicyChains {
                             "module": module.name(),
                             "path": path,
                             "digest": module.digest(),
-                            "world": module.world().to_string(),
+                            "world": module.world_name(),
+                            "contract": module.contract(),
                             "size": module.size(),
                             "on_deny": entry.on_deny(),
+                            "on_allow": entry.on_allow(),
                             "promoted": promotions.iter().any(|p| &p.cluster == cluster
                                 && p.entry == entry.name() && &p.candidate == path),
                         });

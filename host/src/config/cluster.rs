@@ -11,7 +11,7 @@ use crate::guard::{
     DEFAULT_JIT_NAMESPACE, DEFAULT_OWN_NAMESPACE, DEFAULT_PROTECTED, DEFAULT_ROLES, Guardrails,
     PodSecurity,
 };
-use crate::policy::OnDeny;
+use crate::policy::{OnAllow, OnDeny};
 
 /// The default memory limit of one policy instance, in MiB.
 pub const DEFAULT_MEMORY_LIMIT_MIB: u32 = 64;
@@ -73,6 +73,9 @@ pub struct PolicyConfig {
     pub deadline_ms: u64,
     /// Whether the chain goes on after this module denies (default) or stops there.
     pub on_deny: OnDeny,
+    /// Whether this module's allow ends the chain with that allow (`sufficient`, when no
+    /// module before it denied or asked for approval) or the chain goes on (default).
+    pub on_allow: OnAllow,
     /// A candidate module evaluated beside `module` on live requests (shadow evaluation):
     /// its verdict never counts, every difference is recorded.
     pub candidate: Option<PathBuf>,
@@ -244,6 +247,8 @@ struct RawPolicy {
     deadline_ms: u64,
     #[serde(default)]
     on_deny: OnDeny,
+    #[serde(default)]
+    on_allow: OnAllow,
     candidate: Option<PathBuf>,
     candidate_settings: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default = "default_snapshot")]
@@ -302,6 +307,7 @@ impl TryFrom<RawPolicy> for PolicyConfig {
             memory_limit_mib: raw.memory_limit_mib,
             deadline_ms: raw.deadline_ms,
             on_deny: raw.on_deny,
+            on_allow: raw.on_allow,
             candidate: raw.candidate,
             candidate_settings: raw.candidate_settings,
             snapshot: raw.snapshot,

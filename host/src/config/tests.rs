@@ -5,7 +5,7 @@ use jsonwebtoken::Algorithm;
 use rstest::rstest;
 
 use super::*;
-use crate::policy::OnDeny;
+use crate::policy::{OnAllow, OnDeny};
 
 const EXAMPLE: &str = include_str!("../../../examples/config/wicket.toml");
 const DEV_EXAMPLE: &str = include_str!("../../../examples/config/dev.toml");
@@ -28,6 +28,21 @@ server = "https://prod.example.com:6443"
 name = "group-access"
 module = "group_access.wasm"
 "#;
+
+/// `on_allow = "sufficient"` reads beside `on_deny = "stop"` on one entry.
+#[test]
+fn an_entry_may_stop_on_deny_and_be_sufficient_on_allow() {
+    let text = MINIMAL.replace(
+        "module = \"group_access.wasm\"",
+        "module = \"group_access.wasm\"\non_deny = \"stop\"\non_allow = \"sufficient\"",
+    );
+    let config = parse(&text).expect("valid");
+    let entry = &config.clusters[0].policies[0];
+    assert_eq!(
+        (entry.on_deny, entry.on_allow),
+        (OnDeny::Stop, OnAllow::Sufficient)
+    );
+}
 
 fn parse(text: &str) -> Result<Config> {
     Config::parse(text, "wicket.toml", Path::new("/etc/wicket"))
@@ -123,6 +138,8 @@ fn documented_example_parses_with_every_section() {
     assert_eq!(prod.policies[1].deadline_ms, DEFAULT_DEADLINE_MS);
     assert_eq!(prod.policies[0].on_deny, OnDeny::Stop);
     assert_eq!(prod.policies[1].on_deny, OnDeny::Continue);
+    assert_eq!(prod.policies[0].on_allow, OnAllow::Continue);
+    assert_eq!(prod.policies[1].on_allow, OnAllow::Continue);
     assert_eq!(
         config.audit,
         Some(AuditConfig {
@@ -184,6 +201,7 @@ fn defaults_fill_what_is_left_out() {
         serde_json::Map::new()
     );
     assert_eq!(config.clusters[0].policies[0].on_deny, OnDeny::Continue);
+    assert_eq!(config.clusters[0].policies[0].on_allow, OnAllow::Continue);
     assert_eq!(config.clusters[0].own_namespace, "wicket-system");
     assert_eq!(
         config.clusters[0].guardrails,
@@ -401,6 +419,11 @@ fn parse_errors_name_key_and_place(#[case] text: &str, #[case] prefix: &str, #[c
     r#"module = "group_access.wasm""#,
     "module = \"group_access.wasm\"\non_deny = \"halt\"",
     "unknown variant `halt`, expected `continue` or `stop`"
+)]
+#[case::on_allow(
+    r#"module = "group_access.wasm""#,
+    "module = \"group_access.wasm\"\non_allow = \"enough\"",
+    "unknown variant `enough`, expected `continue` or `sufficient`"
 )]
 #[case::memory(
     r#"module = "group_access.wasm""#,

@@ -14,7 +14,7 @@ pub use wicket_contract::cases::{
 };
 
 use super::error::{Error, Result};
-use super::{Chain, ChainEntry, ModuleResult, PolicyModule, World};
+use super::{Chain, ChainEntry, ModuleResult, PolicyModule};
 use crate::domain::{AccessRequest, ApiCall, CallDecision, Decision, Identity};
 
 /// A module as the cases runner sees it: configured with a settings value it is a one-entry
@@ -55,22 +55,19 @@ impl Evaluator for ModuleCases<'_> {
 
     fn authorize_call(
         &self,
-        _: &Chain,
-        _: &Identity,
-        _: &AccessRequest,
-        _: &ApiCall,
+        chain: &Chain,
+        identity: &Identity,
+        request: &AccessRequest,
+        call: &ApiCall,
     ) -> std::result::Result<CallDecision, String> {
-        Err(match self.module.world() {
-            World::Policy => format!(
-                "module `{}` is not a relay policy (world `{}`): it decides no calls",
-                self.module.name(),
-                self.module.world()
-            ),
-            World::RelayPolicy => format!(
-                "this build of wicket does not call `authorize-call` of module `{}`",
-                self.module.name()
-            ),
-        })
+        let entry = &chain.entries()[0];
+        let outcome = entry
+            .module()
+            .authorize_call(entry.settings(), identity, request, call);
+        match outcome.failure {
+            Some(failure) => Err(failure),
+            None => Ok(outcome.decision),
+        }
     }
 }
 
@@ -80,7 +77,7 @@ pub fn decided(result: ModuleResult) -> std::result::Result<Decision, String> {
     match result {
         ModuleResult::Decided { decision } => Ok(decision),
         ModuleResult::Failed { error, .. } => Err(error),
-        ModuleResult::Skipped { after } => Err(format!("not run: `{after}` stopped the chain")),
+        ModuleResult::Skipped { after, .. } => Err(format!("not run: `{after}` stopped the chain")),
     }
 }
 

@@ -6,23 +6,35 @@
 //!    [`super::within`]) is a malformed decision: the request bounds every grant, whatever a
 //!    module answers.
 //! 2. Deny overrides: if any module denies, the verdict is deny, with every deny reason.
-//! 3. Otherwise, if any module needs approval, the verdict needs approval, and every module's
+//! 3. A module that abstains ("not my concern") is left out, as if it were not in the chain.
+//!    If every module that ran abstained, the verdict is deny (fail closed), naming each
+//!    module's reason.
+//! 4. Otherwise, if any module needs approval, the verdict needs approval, and every module's
 //!    approval is required (all of them, in chain order).
-//! 4. The grant (of an allow, or the one unlocked by the approvals) is the intersection of
+//! 5. The grant (of an allow, or the one unlocked by the approvals) is the intersection of
 //!    every module's grant (see [`super::intersect`]): never wider than what any module
 //!    granted. If two grants cannot be narrowed safely (a role against a different role or
 //!    against rules) or have nothing in common, the verdict is deny with that diagnostic.
-//! 5. The TTL is the minimum of every module's TTL and never more than the request's
+//! 6. The TTL is the minimum of every module's TTL and never more than the request's
 //!    `duration_seconds`.
 //!
-//! # Stopping at a deny
+//! # Ending a chain early
 //! By default every module runs, so that every module's verdict is recorded and a denial
-//! names every reason. An entry marked [`OnDeny::Stop`] (PAM's `requisite`) ends the chain
-//! when it denies or fails: the modules after it are [`ModuleResult::Skipped`]. The verdict
-//! is the same deny either way — policies are pure functions of their input, and a deny
-//! overrides whatever the later modules would say — but only the reasons of the modules that
-//! ran are given. Use it on a cheap gate (`group-access`) in front of costly modules (a
-//! Python guest), or to cut what a flood of denied requests costs.
+//! names every reason. Two controls per entry end the chain early; the modules after it are
+//! [`ModuleResult::Skipped`]:
+//! - [`OnDeny::Stop`] (PAM's `requisite`): the entry denies or fails. The verdict is the same
+//!   deny either way — policies are pure functions of their input, and a deny overrides
+//!   whatever the later modules would say — but only the reasons of the modules that ran are
+//!   given. Use it on a cheap gate (`group-access`) in front of costly modules (a Python
+//!   guest), or to cut what a flood of denied requests costs.
+//! - [`OnAllow::Sufficient`] (PAM's `sufficient`): the entry allows and no module before it
+//!   denied, failed or asked for approval. The verdict is allow, with the entry's grant
+//!   narrowed by the grants of the modules before it that allowed (and, as always, bounded by
+//!   the request and the cluster's guardrails). Before it, a deny still denies and an approval
+//!   is still required: then the entry's allow counts like any other and the chain goes on.
+//!
+//! An abstaining module ends nothing, whatever its controls. The full table is in
+//! `docs/policy-composition.md`.
 //!
 //! Chains are immutable and `Send + Sync`; share them in an `Arc` and swap whole chains.
 
@@ -34,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{Error, Result};
 use super::intersect;
 use super::module::{Input, PolicyModule};
-use super::outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
+use super::outcome::{Evaluation, ModuleOutcome, ModuleResult, Stop, Verdict};
 use super::prepare;
 use super::sandbox::Output;
 use super::validate;
@@ -51,6 +63,18 @@ pub enum OnDeny {
     Stop,
 }
 
+/// What a chain does after one of its entries allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAllow {
+    /// Run the rest of the chain: every module must allow (the default).
+    #[default]
+    Continue,
+    /// End the chain with this allow when no entry before it denied, failed or asked for
+    /// approval: the entries after it are skipped.
+    Sufficient,
+}
+
 /// One module of a chain with its settings.
 #[derive(Debug, Clone)]
 pub struct ChainEntry {
@@ -58,6 +82,7 @@ pub struct ChainEntry {
     module: Arc<PolicyModule>,
     settings: String,
     on_deny: OnDeny,
+    on_allow: OnAllow,
     snapshot: bool,
 }
 
@@ -73,6 +98,7 @@ impl ChainEntry {
             module,
             settings: settings.to_string(),
             on_deny: OnDeny::Continue,
+            on_allow: OnAllow::Continue,
             snapshot: true,
         }
     }
@@ -89,6 +115,7 @@ impl ChainEntry {
             module,
             settings,
             on_deny: OnDeny::Continue,
+            on_allow: OnAllow::Continue,
             snapshot: true,
         }
     }
@@ -113,6 +140,16 @@ impl ChainEntry {
     /// What the chain does after this entry denies.
     pub fn on_deny(&self) -> OnDeny {
         self.on_deny
+    }
+
+    /// This entry, with `on_allow` deciding whether its allow is enough for the chain.
+    pub fn with_on_allow(self, on_allow: OnAllow) -> Self {
+        Self { on_allow, ..self }
+    }
+
+    /// What the chain does after this entry allows.
+    pub fn on_allow(&self) -> OnAllow {
+        self.on_allow
     }
 
     /// The entry's name.
@@ -217,31 +254,22 @@ impl Chain {
     }
 
     /// Decides `request` by `identity`: every module runs, each in a fresh instance, until
-    /// one marked [`OnDeny::Stop`] denies (the rest are skipped); then the decisions are
+    /// an entry's control ends the chain (the rest are skipped); then the decisions are
     /// combined (see the module docs). Never fails; never panics on guest input.
     pub fn evaluate(&self, identity: &Identity, request: &AccessRequest) -> Evaluation {
         let started = Instant::now();
         let input = Input::new(identity, request);
-        let mut modules: Vec<ModuleOutcome> = Vec::with_capacity(self.entries.len());
-        let mut stopped_by: Option<&str> = None;
-        for entry in &self.entries {
-            let outcome = match stopped_by {
-                Some(after) => ModuleOutcome {
-                    name: entry.name.clone(),
-                    digest: entry.module.digest().to_owned(),
-                    result: ModuleResult::Skipped {
-                        after: after.to_owned(),
-                    },
-                    duration: Duration::ZERO,
-                    output: Output::default(),
-                },
-                None => entry.decide(&input, request),
-            };
-            if stopped_by.is_none() && entry.on_deny == OnDeny::Stop && outcome.result.denies() {
-                stopped_by = Some(&entry.name);
-            }
-            modules.push(outcome);
-        }
+        let steps: Vec<Step<'_>> = self
+            .entries
+            .iter()
+            .map(|entry| Step {
+                name: &entry.name,
+                digest: entry.module.digest(),
+                on_deny: entry.on_deny,
+                on_allow: entry.on_allow,
+            })
+            .collect();
+        let modules = run(&steps, |index| self.entries[index].decide(&input, request));
         let verdict = combine(request.duration_seconds, &modules);
         Evaluation {
             verdict,
@@ -249,6 +277,59 @@ impl Chain {
             duration: started.elapsed(),
         }
     }
+}
+
+/// What running a chain needs to know of an entry besides its module.
+pub(crate) struct Step<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) digest: &'a str,
+    pub(crate) on_deny: OnDeny,
+    pub(crate) on_allow: OnAllow,
+}
+
+/// Runs `steps` in order, `decide(index)` deciding the entry at `index`, until one's control
+/// ends the chain: the entries after it are skipped, naming it.
+pub(crate) fn run(
+    steps: &[Step<'_>],
+    mut decide: impl FnMut(usize) -> ModuleOutcome,
+) -> Vec<ModuleOutcome> {
+    let mut modules: Vec<ModuleOutcome> = Vec::with_capacity(steps.len());
+    let mut stopped: Option<(&str, Stop)> = None;
+    // Whether an entry so far denied, failed or asked for approval: no allow is then enough.
+    let mut held = false;
+    for (index, step) in steps.iter().enumerate() {
+        let outcome = match stopped {
+            Some((after, because)) => ModuleOutcome {
+                name: step.name.to_owned(),
+                digest: step.digest.to_owned(),
+                result: ModuleResult::Skipped {
+                    after: after.to_owned(),
+                    because,
+                },
+                duration: Duration::ZERO,
+                output: Output::default(),
+            },
+            None => decide(index),
+        };
+        if stopped.is_none() {
+            if outcome.result.denies() {
+                held = true;
+                if step.on_deny == OnDeny::Stop {
+                    stopped = Some((step.name, Stop::Deny));
+                }
+            } else if let ModuleResult::Decided { decision } = &outcome.result {
+                match decision {
+                    Decision::NeedsApproval { .. } => held = true,
+                    Decision::Allow { .. } if !held && step.on_allow == OnAllow::Sufficient => {
+                        stopped = Some((step.name, Stop::Sufficient));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        modules.push(outcome);
+    }
+    modules
 }
 
 impl ChainEntry {
@@ -282,13 +363,14 @@ impl ChainEntry {
 /// Combines module outcomes into a verdict, by the rules in the module docs.
 pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
     let mut denials = Vec::new();
+    let mut abstentions = Vec::new();
     let mut approvals: Vec<Approval> = Vec::new();
     let mut grants: Vec<(&str, &Grant)> = Vec::new();
     let mut skipped = None;
     for module in modules {
         match &module.result {
-            ModuleResult::Skipped { .. } => {
-                skipped.get_or_insert(&module.name);
+            ModuleResult::Skipped { after, because } => {
+                skipped.get_or_insert((&module.name, after, *because));
             }
             ModuleResult::Failed { error, .. } => {
                 denials.push(format!("module `{}` failed: {error}", module.name));
@@ -296,6 +378,9 @@ pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
             ModuleResult::Decided {
                 decision: Decision::Deny { reason },
             } => denials.push(format!("module `{}`: {reason}", module.name)),
+            ModuleResult::Decided {
+                decision: Decision::Abstain { reason },
+            } => abstentions.push(format!("module `{}`: {reason}", module.name)),
             ModuleResult::Decided {
                 decision: Decision::Allow { grant },
             } => grants.push((&module.name, grant)),
@@ -305,10 +390,6 @@ pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
                 grants.push((&module.name, &approval.grant));
                 approvals.push(approval.clone());
             }
-            // Not its concern: as if the module were not in the chain.
-            ModuleResult::Decided {
-                decision: Decision::Abstain { .. },
-            } => {}
         }
     }
     if !denials.is_empty() {
@@ -316,15 +397,33 @@ pub fn combine(requested_seconds: u64, modules: &[ModuleOutcome]) -> Verdict {
             reason: denials.join("; "),
         };
     }
-    // A module is only skipped after a deny; without one, fail closed all the same.
-    if let Some(name) = skipped {
-        return Verdict::Deny {
-            reason: format!("module `{name}` did not run"),
-        };
+    // A module is only skipped after a deny, or after a sufficient allow with no approval
+    // asked for before it; otherwise fail closed all the same.
+    if let Some((name, after, because)) = skipped {
+        let sufficient = because == Stop::Sufficient
+            && approvals.is_empty()
+            && modules.iter().any(|m| {
+                &m.name == after
+                    && matches!(
+                        m.result,
+                        ModuleResult::Decided {
+                            decision: Decision::Allow { .. }
+                        }
+                    )
+            });
+        if !sufficient {
+            return Verdict::Deny {
+                reason: format!("module `{name}` did not run"),
+            };
+        }
     }
     let Some(((_, first), rest)) = grants.split_first() else {
         return Verdict::Deny {
-            reason: "no module decided".into(),
+            reason: if abstentions.is_empty() {
+                "no module decided".into()
+            } else {
+                format!("every module abstained ({})", abstentions.join("; "))
+            },
         };
     };
     let mut grant = (*first).clone();

@@ -38,7 +38,8 @@ pub enum Error {
     /// The component does not implement a `wicket:policy` world.
     #[error(
         "`{name}` does not implement the `wicket:policy/policy` world (it must export \
-         `wicket:policy/evaluator@0.1.0`); it exports: {exports}"
+         `wicket:policy/evaluator@0.2.0` or `wicket:policy/evaluator@0.1.0`); it exports: \
+         {exports}"
     )]
     WrongWorld {
         /// The module's name.

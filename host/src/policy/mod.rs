@@ -20,7 +20,8 @@
 //! - [`PolicyModule`]: one loaded module; every call gets a fresh instance in its own store,
 //!   with a memory limit, a deadline, no files, no environment, no network and captured output.
 //! - [`Chain`]: modules with settings, validated once; [`Chain::evaluate`] combines their
-//!   decisions (deny overrides, then needs-approval, grants intersected, minimum TTL).
+//!   decisions (deny overrides, abstentions are skipped, then needs-approval, grants
+//!   intersected, minimum TTL; `on_deny = "stop"` and `on_allow = "sufficient"` end it early).
 //! - [`Evaluation`]: the verdict plus per-module diagnostics; failures are denies, never errors.
 
 mod bindings;
@@ -38,11 +39,11 @@ pub mod set;
 pub mod validate;
 pub mod within;
 
-pub use chain::{Chain, ChainEntry, OnDeny, combine};
+pub use chain::{Chain, ChainEntry, OnAllow, OnDeny, combine};
 pub use engine::{EngineConfig, PolicyEngine};
 pub use error::{Error, Result};
-pub use module::{EVALUATOR_INTERFACE, Limits, PolicyModule, RELAY_INTERFACE, World};
-pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Verdict};
+pub use module::{CallOutcome, Contract, Limits, PolicyModule, World};
+pub use outcome::{Evaluation, ModuleOutcome, ModuleResult, Stop, Verdict};
 pub use pool::EvaluationPool;
 pub use sandbox::Output;
 pub use set::{PolicySet, Rejection};

@@ -1,24 +1,64 @@
 //! One loaded policy module: compiled, world checked, pre-linked once, then instantiated
 //! afresh in its own sandboxed `Store` for every call.
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Instance, InstancePre};
 use wasmtime::{Store, Trap};
 
-use super::bindings::{self, Policy, PolicyPre};
+use super::bindings::{v0_1, v0_2};
 use super::engine::Origin;
 use super::error::{Error, Result};
 use super::sandbox::{Output, Sandbox};
-use crate::domain::{AccessRequest, Decision, Identity};
+use super::validate;
+use crate::domain::{AccessRequest, ApiCall, CallDecision, Decision, Identity};
 
-/// The WIT interface every policy exports.
-pub const EVALUATOR_INTERFACE: &str = "wicket:policy/evaluator@0.1.0";
-/// The WIT interface a relay policy exports in addition.
-pub const RELAY_INTERFACE: &str = "wicket:policy/relay@0.1.0";
+/// A version of the `wicket:policy` contract the host loads modules of. Every supported
+/// version is loaded side by side; a module's version is read from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Contract {
+    /// `wicket:policy@0.1.0`: no `abstain`, no `evaluated-at`, `extends` or `api-call.at`.
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// `wicket:policy@0.2.0`, the current version (`wit/policy.wit`).
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl Contract {
+    /// Every supported version, newest first (a module exporting several is called by the
+    /// newest).
+    pub const SUPPORTED: [Contract; 2] = [Contract::V0_2, Contract::V0_1];
+
+    /// The version number, e.g. `0.2.0`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+
+    /// The interface every policy of this version exports, e.g.
+    /// `wicket:policy/evaluator@0.2.0`.
+    pub fn evaluator_interface(self) -> String {
+        format!("wicket:policy/evaluator@{}", self.version())
+    }
+
+    /// The interface a relay policy of this version exports in addition.
+    pub fn relay_interface(self) -> String {
+        format!("wicket:policy/relay@{}", self.version())
+    }
+}
+
+impl fmt::Display for Contract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.version())
+    }
+}
 
 /// Which `wicket:policy` world a module implements, detected from its exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,9 +73,58 @@ pub enum World {
 impl fmt::Display for World {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            World::Policy => "wicket:policy/policy@0.1.0",
-            World::RelayPolicy => "wicket:policy/relay-policy@0.1.0",
+            World::Policy => "wicket:policy/policy",
+            World::RelayPolicy => "wicket:policy/relay-policy",
         })
+    }
+}
+
+/// Where a module's exported functions are, for its contract version.
+#[derive(Clone)]
+enum Exports {
+    V0_1 {
+        evaluator: v0_1::Evaluator,
+        relay: Option<v0_1::Relay>,
+    },
+    V0_2 {
+        evaluator: v0_2::Evaluator,
+        relay: Option<v0_2::Relay>,
+    },
+}
+
+impl Exports {
+    /// Looks up the functions of `contract`'s evaluator (and relay, for a relay policy).
+    fn new(contract: Contract, world: World, pre: &InstancePre<Sandbox>) -> wasmtime::Result<Self> {
+        let relay = world == World::RelayPolicy;
+        Ok(match contract {
+            Contract::V0_1 => Exports::V0_1 {
+                evaluator: v0_1::Evaluator::new(pre)?,
+                relay: relay.then(|| v0_1::Relay::new(pre)).transpose()?,
+            },
+            Contract::V0_2 => Exports::V0_2 {
+                evaluator: v0_2::Evaluator::new(pre)?,
+                relay: relay.then(|| v0_2::Relay::new(pre)).transpose()?,
+            },
+        })
+    }
+
+    /// Type-checks every function against the contract in `instance`.
+    fn check(&self, store: &mut Store<Sandbox>, instance: &Instance) -> wasmtime::Result<()> {
+        match self {
+            Exports::V0_1 { evaluator, relay } => {
+                evaluator.load(&mut *store, instance)?;
+                if let Some(relay) = relay {
+                    relay.load(&mut *store, instance)?;
+                }
+            }
+            Exports::V0_2 { evaluator, relay } => {
+                evaluator.load(&mut *store, instance)?;
+                if let Some(relay) = relay {
+                    relay.load(&mut *store, instance)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -66,10 +155,12 @@ pub struct PolicyModule {
     name: String,
     digest: String,
     size: usize,
+    contract: Contract,
     world: World,
     imports: Vec<String>,
     exports: Vec<String>,
-    pre: PolicyPre<Sandbox>,
+    pre: InstancePre<Sandbox>,
+    functions: Exports,
     limits: Limits,
     deadline_ticks: u64,
     /// The epoch tick: the slack of the deadline (see [`PolicyModule::link`]).
@@ -85,6 +176,7 @@ impl fmt::Debug for PolicyModule {
         f.debug_struct("PolicyModule")
             .field("name", &self.name)
             .field("digest", &self.digest)
+            .field("contract", &self.contract)
             .field("world", &self.world)
             .finish_non_exhaustive()
     }
@@ -113,7 +205,10 @@ impl PolicyModule {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
-        let world = if !exports.iter().any(|e| e == EVALUATOR_INTERFACE) {
+        let Some(contract) = Contract::SUPPORTED
+            .into_iter()
+            .find(|c| exports.contains(&c.evaluator_interface()))
+        else {
             return Err(Error::WrongWorld {
                 name: name.to_owned(),
                 exports: if exports.is_empty() {
@@ -126,7 +221,8 @@ impl PolicyModule {
                         .join(", ")
                 },
             });
-        } else if exports.iter().any(|e| e == RELAY_INTERFACE) {
+        };
+        let world = if exports.contains(&contract.relay_interface()) {
             World::RelayPolicy
         } else {
             World::Policy
@@ -135,27 +231,31 @@ impl PolicyModule {
             name: name.to_owned(),
             source,
         };
-        let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
-        let pre = PolicyPre::new(instance_pre).map_err(link_error)?;
+        let pre = linker.instantiate_pre(component).map_err(link_error)?;
+        let functions = Exports::new(contract, world, &pre).map_err(link_error)?;
         let tick = origin.compiler.epoch_tick();
         let deadline_ticks = ticks(limits.deadline, tick);
-        // Instantiating through the generated bindings type-checks the evaluator's exports
-        // against the contract: a module whose functions have other types fails here, at load.
+        // Loading the functions from an instance type-checks them against the contract: a
+        // module whose functions have other types fails here, at load.
         let mut store = sandbox_store(engine, limits, deadline_ticks, tick);
-        pre.instantiate(&mut store).map_err(|error| {
-            link_error(error.context(
-                "the evaluator's exports (`evaluate`, `validate-settings`) do not have the \
-                 contract's types",
-            ))
-        })?;
+        pre.instantiate(&mut store)
+            .and_then(|instance| functions.check(&mut store, &instance))
+            .map_err(|error| {
+                link_error(error.context(
+                    "the exported functions (`evaluate`, `validate-settings`, \
+                     `authorize-call`) do not have the contract's types",
+                ))
+            })?;
         Ok(Self {
             name: name.to_owned(),
             digest,
             size: origin.bytes.len(),
+            contract,
             world,
             imports,
             exports,
             pre,
+            functions,
             limits,
             deadline_ticks,
             tick,
@@ -185,7 +285,7 @@ impl PolicyModule {
 
     /// The compiled component instances are made from.
     pub(crate) fn component(&self) -> &Component {
-        self.pre.instance_pre().component()
+        self.pre.component()
     }
 
     /// Where the module came from: its bytes and the compiler.
@@ -229,9 +329,19 @@ impl PolicyModule {
         self.size
     }
 
+    /// The version of the contract the module was built against.
+    pub fn contract(&self) -> Contract {
+        self.contract
+    }
+
     /// The world the module implements.
     pub fn world(&self) -> World {
         self.world
+    }
+
+    /// The world's full name, e.g. `wicket:policy/relay-policy@0.2.0`.
+    pub fn world_name(&self) -> String {
+        format!("{}@{}", self.world, self.contract)
     }
 
     /// What the module imports (WIT interface names), all provided by the sandbox.
@@ -269,10 +379,13 @@ impl PolicyModule {
         &self,
         settings: &str,
     ) -> (Result<Result<(), String>, Failure>, Output) {
-        self.call(|store, policy| {
-            policy
-                .wicket_policy_evaluator()
-                .call_validate_settings(store, settings)
+        self.call(|store, instance| match &self.functions {
+            Exports::V0_1 { evaluator, .. } => evaluator
+                .load(&mut *store, instance)?
+                .call_validate_settings(store, settings),
+            Exports::V0_2 { evaluator, .. } => evaluator
+                .load(&mut *store, instance)?
+                .call_validate_settings(store, settings),
         })
     }
 
@@ -281,31 +394,111 @@ impl PolicyModule {
     pub(crate) fn decide(
         &self,
         settings: &str,
-        input: &Input,
+        input: &Input<'_>,
     ) -> (Result<Decision, Failure>, Output) {
-        let (result, output) = self.call(|store, policy| {
-            policy.wicket_policy_evaluator().call_evaluate(
-                store,
-                settings,
-                &input.identity,
-                &input.request,
-            )
+        self.call(|store, instance| match &self.functions {
+            Exports::V0_1 { evaluator, .. } => {
+                let (identity, request) = input.v0_1();
+                evaluator
+                    .load(&mut *store, instance)?
+                    .call_evaluate(store, settings, identity, request)
+                    .map(v0_1::decision)
+            }
+            Exports::V0_2 { evaluator, .. } => {
+                let (identity, request) = input.v0_2();
+                evaluator
+                    .load(&mut *store, instance)?
+                    .call_evaluate(store, settings, identity, request)
+                    .map(v0_2::decision)
+            }
+        })
+    }
+
+    /// Decides one API call that `requester` makes under the access granted for `request`,
+    /// in a fresh instance under the module's limits, with `settings` (JSON text the module
+    /// accepted). Fails closed: a module that is not a relay policy, a trap, an exceeded
+    /// deadline or memory limit, or a malformed deny reason is a deny, and says so in
+    /// [`CallOutcome::failure`].
+    pub fn authorize_call(
+        &self,
+        settings: &str,
+        requester: &Identity,
+        request: &AccessRequest,
+        call: &ApiCall,
+    ) -> CallOutcome {
+        let started = Instant::now();
+        let (result, output) = match &self.functions {
+            Exports::V0_1 {
+                relay: Some(relay), ..
+            } => self.call(|store, instance| {
+                relay
+                    .load(&mut *store, instance)?
+                    .call_authorize_call(
+                        store,
+                        settings,
+                        &v0_1::identity(requester),
+                        &v0_1::request(request),
+                        &v0_1::call(call),
+                    )
+                    .map(v0_1::call_decision)
+            }),
+            Exports::V0_2 {
+                relay: Some(relay), ..
+            } => self.call(|store, instance| {
+                relay
+                    .load(&mut *store, instance)?
+                    .call_authorize_call(
+                        store,
+                        settings,
+                        &v0_2::identity(requester),
+                        &v0_2::request(request),
+                        &v0_2::call(call),
+                    )
+                    .map(v0_2::call_decision)
+            }),
+            _ => (
+                Err(Failure(format!(
+                    "it implements `{}`, which does not decide API calls",
+                    self.world_name()
+                ))),
+                Output::default(),
+            ),
+        };
+        let result = result.and_then(|decision| match &decision {
+            CallDecision::Deny { reason } => validate::check_reason("deny reason", reason)
+                .map(|()| decision)
+                .map_err(|malformed| Failure(format!("malformed decision: {malformed}"))),
+            CallDecision::Allow => Ok(decision),
         });
-        (result.map(bindings::decision), output)
+        let (decision, failure) = match result {
+            Ok(decision) => (decision, None),
+            Err(Failure(error)) => (
+                CallDecision::Deny {
+                    reason: format!("module `{}` failed: {error}", self.name),
+                },
+                Some(error),
+            ),
+        };
+        CallOutcome {
+            decision,
+            failure,
+            output,
+            duration: started.elapsed(),
+        }
     }
 
     /// Runs `f` against a fresh instance in a fresh store under the module's limits. A call
     /// that returns after its deadline (having slept up to it) is a deadline failure too.
     fn call<R>(
         &self,
-        f: impl FnOnce(&mut Store<Sandbox>, &Policy) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Sandbox>, &Instance) -> wasmtime::Result<R>,
     ) -> (Result<R, Failure>, Output) {
         let mut store = self.sandbox_store();
         let started = Instant::now();
         let result = self
             .pre
             .instantiate(&mut store)
-            .and_then(|policy| f(&mut store, &policy))
+            .and_then(|instance| f(&mut store, &instance))
             .and_then(|returned| {
                 if store.data().past_deadline() {
                     Err(wasmtime::Error::new(Trap::Interrupt))
@@ -399,17 +592,50 @@ fn sandbox_store(
     store
 }
 
-/// A request converted once to the form modules receive, shared by every module of a chain.
-pub(crate) struct Input {
-    identity: bindings::wicket::policy::types::Identity,
-    request: bindings::wicket::policy::types::AccessRequest,
+/// What a relay policy answered to one API call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallOutcome {
+    /// The answer to act on: a failure is a deny naming the module.
+    #[serde(flatten)]
+    pub decision: CallDecision,
+    /// Why the module produced no usable answer, when it did not (the decision is then a
+    /// deny).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// What it printed.
+    #[serde(skip_serializing_if = "Output::is_empty")]
+    pub output: Output,
+    /// Wall time of the call, instantiation included.
+    #[serde(skip)]
+    pub duration: Duration,
 }
 
-impl Input {
-    pub(crate) fn new(identity: &Identity, request: &AccessRequest) -> Self {
+/// A request converted at most once per contract version to the form modules receive,
+/// shared by every module of a chain.
+pub(crate) struct Input<'a> {
+    identity: &'a Identity,
+    request: &'a AccessRequest,
+    v0_1: OnceCell<(v0_1::wit::Identity, v0_1::wit::AccessRequest)>,
+    v0_2: OnceCell<(v0_2::wit::Identity, v0_2::wit::AccessRequest)>,
+}
+
+impl<'a> Input<'a> {
+    pub(crate) fn new(identity: &'a Identity, request: &'a AccessRequest) -> Self {
         Self {
-            identity: bindings::identity(identity),
-            request: bindings::request(request),
+            identity,
+            request,
+            v0_1: OnceCell::new(),
+            v0_2: OnceCell::new(),
         }
+    }
+
+    fn v0_1(&self) -> &(v0_1::wit::Identity, v0_1::wit::AccessRequest) {
+        self.v0_1
+            .get_or_init(|| (v0_1::identity(self.identity), v0_1::request(self.request)))
+    }
+
+    fn v0_2(&self) -> &(v0_2::wit::Identity, v0_2::wit::AccessRequest) {
+        self.v0_2
+            .get_or_init(|| (v0_2::identity(self.identity), v0_2::request(self.request)))
     }
 }

@@ -54,11 +54,14 @@ impl From<Decision> for Verdict {
     fn from(decision: Decision) -> Self {
         match decision {
             Decision::Allow { grant } => Self::Allow { grant },
-            // A chain whose one module abstains denies: fail closed.
-            Decision::Deny { reason } | Decision::Abstain { reason } => Self::Deny { reason },
+            Decision::Deny { reason } => Self::Deny { reason },
             Decision::NeedsApproval { approval } => Self::NeedsApproval {
                 grant: approval.grant.clone(),
                 approvals: vec![approval],
+            },
+            // A chain whose one module abstains denies: fail closed.
+            Decision::Abstain { reason } => Self::Deny {
+                reason: format!("every module abstained ({reason})"),
             },
         }
     }
@@ -140,11 +143,24 @@ pub enum ModuleResult {
         #[serde(skip_serializing_if = "Option::is_none")]
         returned: Option<Decision>,
     },
-    /// Not run: an earlier entry that stops the chain on a deny denied (or failed).
+    /// Not run: an earlier entry ended the chain.
     Skipped {
         /// That entry's name.
         after: String,
+        /// How it ended the chain.
+        because: Stop,
     },
+}
+
+/// How an entry ended its chain, so that the entries after it did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// It denied (or failed) and is configured `on_deny = "stop"`.
+    Deny,
+    /// It allowed and is configured `on_allow = "sufficient"`, and no entry before it denied,
+    /// failed or asked for approval.
+    Sufficient,
 }
 
 impl ModuleResult {
@@ -217,5 +233,19 @@ mod tests {
         );
         let nothing = json!({"decision": "needs_approval"});
         assert!(serde_json::from_value::<Verdict>(nothing).is_err());
+    }
+
+    /// A lone abstention decides nothing: as a chain's verdict it is a deny (fail closed).
+    #[test]
+    fn a_lone_abstention_is_a_deny() {
+        let abstain = Decision::Abstain {
+            reason: "not on call".into(),
+        };
+        assert_eq!(
+            Verdict::from(abstain),
+            Verdict::Deny {
+                reason: "every module abstained (not on call)".into()
+            }
+        );
     }
 }

@@ -41,7 +41,7 @@ use wasmtime::Store;
 use wasmtime::component::{Component, Instance, Lift, Linker, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
-use super::module::{EVALUATOR_INTERFACE, PolicyModule};
+use super::module::PolicyModule;
 use super::sandbox::Sandbox;
 
 /// How long preparing one chain entry may run the module's own code (its settings check,
@@ -141,15 +141,26 @@ fn validated(
     let instance = linker
         .instantiate(&mut store, component)
         .map_err(|error| format!("cannot instantiate the module: {error:#}"))?;
-    validate(&mut store, &instance, settings)?;
+    validate(
+        &mut store,
+        &instance,
+        &module.contract().evaluator_interface(),
+        settings,
+    )?;
     Ok((store, instance))
 }
 
-/// Calls the instance's `validate-settings(settings)`, which must accept them.
-fn validate(store: &mut Store<Sandbox>, instance: &Instance, settings: &str) -> Result<(), String> {
+/// Calls `validate-settings(settings)` of the instance's `evaluator` interface, which must
+/// accept them.
+fn validate(
+    store: &mut Store<Sandbox>,
+    instance: &Instance,
+    evaluator: &str,
+    settings: &str,
+) -> Result<(), String> {
     let interface = instance
-        .get_export_index(&mut *store, None, EVALUATOR_INTERFACE)
-        .ok_or_else(|| format!("no `{EVALUATOR_INTERFACE}` export"))?;
+        .get_export_index(&mut *store, None, evaluator)
+        .ok_or_else(|| format!("no `{evaluator}` export"))?;
     let export = instance
         .get_export_index(&mut *store, Some(&interface), "validate-settings")
         .ok_or_else(|| "no `validate-settings` export".to_owned())?;

@@ -27,7 +27,7 @@ use super::cases;
 use super::error::{Error, Result};
 use super::module::{Limits, PolicyModule};
 use super::outcome::{Evaluation, ModuleOutcome, ModuleResult};
-use super::{Chain, ChainEntry, OnDeny, PolicyEngine};
+use super::{Chain, ChainEntry, OnAllow, OnDeny, PolicyEngine};
 use crate::domain::{AccessRequest, Identity};
 
 /// What one chain entry should run.
@@ -43,6 +43,9 @@ pub struct EntrySpec {
     pub limits: Limits,
     /// Whether the chain goes on after it denies.
     pub on_deny: OnDeny,
+    /// Whether its allow is enough for the chain (when nothing before it denied or asked
+    /// for approval).
+    pub on_allow: OnAllow,
     /// Whether its decisions (and its candidate's) start from a snapshot taken after the
     /// module accepted its settings (see [`Chain::prepare`]).
     pub snapshot: bool,
@@ -128,7 +131,7 @@ impl LiveChain {
     }
 
     /// Decides with the active chain, and runs every candidate whose active entry ran on the
-    /// same request (not those of entries skipped after a deny). Only the evaluation is the
+    /// same request (not those of entries skipped after an earlier entry ended the chain). Only the evaluation is the
     /// decision; the candidates' answers are beside the active ones.
     pub fn evaluate(
         &self,
@@ -369,6 +372,7 @@ fn build_chain(loader: &mut Loader<'_>, spec: &[EntrySpec]) -> Result<LiveChain,
         entries.push(
             ChainEntry::new(entry.name.clone(), active.module, &entry.settings)
                 .with_on_deny(entry.on_deny)
+                .with_on_allow(entry.on_allow)
                 .with_snapshot(entry.snapshot),
         );
         paths.push(active.path);

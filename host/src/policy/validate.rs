@@ -205,7 +205,7 @@ fn check_count(field: &'static str, len: usize) -> Result<(), Malformed> {
     Ok(())
 }
 
-fn check_reason(field: &'static str, reason: &str) -> Result<(), Malformed> {
+pub(crate) fn check_reason(field: &'static str, reason: &str) -> Result<(), Malformed> {
     if reason.len() > MAX_REASON_BYTES {
         return Err(Malformed::ReasonTooLong {
             field,
@@ -281,6 +281,7 @@ mod tests {
     #[case::rules(allow(grant(&[("payments", Access::Rules(vec![rule(&["get"])]))], 60)))]
     #[case::only_cluster_rules(allow(Grant { namespaces: vec![], cluster_rules: vec![rule(&["list"])], ttl_seconds: 1 }))]
     #[case::deny(Decision::Deny { reason: "no".into() })]
+    #[case::abstain(Decision::Abstain { reason: "not on call".into() })]
     #[case::approval(approval(2, &["leads"], "prod needs a second pair of eyes"))]
     fn well_formed_decisions_pass(#[case] decision: Decision) {
         assert_eq!(check(&decision, &asked_for(&decision)), Ok(()));
@@ -342,6 +343,7 @@ mod tests {
     #[case::no_approvers(approval(1, &[], "why"), Malformed::NoApprovers)]
     #[case::no_approval_reason(approval(1, &["leads"], " "), Malformed::NoApprovalReason)]
     #[case::huge_reason(Decision::Deny { reason: "x".repeat(MAX_REASON_BYTES + 1) }, Malformed::ReasonTooLong { field: "deny reason", len: MAX_REASON_BYTES + 1 })]
+    #[case::huge_abstain_reason(Decision::Abstain { reason: "x".repeat(MAX_REASON_BYTES + 1) }, Malformed::ReasonTooLong { field: "abstain reason", len: MAX_REASON_BYTES + 1 })]
     #[case::too_many_namespaces(allow(grant(&vec![("a", Access::Role("edit".into())); MAX_ITEMS + 1], 60)), Malformed::TooMany { field: "namespaces", len: MAX_ITEMS + 1 })]
     fn malformed_decisions_are_caught(#[case] decision: Decision, #[case] expected: Malformed) {
         assert_eq!(check(&decision, &asked_for(&decision)), Err(expected));

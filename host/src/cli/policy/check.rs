@@ -37,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<ExitCode> {
     let report = Report {
         module: args.module.display().to_string(),
         world: module.world(),
-        world_name: module.world().to_string(),
+        world_name: module.world_name(),
         size: module.size(),
         sha256: module.digest(),
         imports: module.imports(),

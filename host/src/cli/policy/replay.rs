@@ -19,7 +19,7 @@ use crate::audit::{AuditEvent, Details};
 use crate::cli::{Error, GlobalArgs, Result};
 use crate::config::{Config, duration};
 use crate::domain::{AccessRequest, Decision, ModuleVerdict};
-use crate::policy::{Chain, ChainEntry, ModuleResult};
+use crate::policy::{Chain, ChainEntry, ModuleResult, Stop};
 use crate::store::{SqliteStore, Store};
 
 /// Arguments of `wicket policy replay`.
@@ -256,6 +256,7 @@ async fn read_recorded(
                     },
                     (None, None, Some(after)) => ModuleResult::Skipped {
                         after: after.clone(),
+                        because: stop_of(verdicts.get(&id), after),
                     },
                     (None, error, _) => ModuleResult::Failed {
                         error: error.clone().unwrap_or_default(),
@@ -350,6 +351,26 @@ fn summary(result: &ModuleResult) -> String {
             Decision::Abstain { reason } => format!("abstain ({reason})"),
         },
         ModuleResult::Failed { error, .. } => format!("failed ({error})"),
-        ModuleResult::Skipped { after } => format!("skipped (`{after}` denied before it)"),
+        ModuleResult::Skipped {
+            after,
+            because: Stop::Deny,
+        } => format!("skipped (`{after}` denied before it)"),
+        ModuleResult::Skipped {
+            after,
+            because: Stop::Sufficient,
+        } => format!("skipped (`{after}` allowed before it, which was enough)"),
+    }
+}
+
+/// How the recorded entry `after` ended its chain: by a sufficient allow if it allowed,
+/// otherwise by a deny.
+fn stop_of(modules: Option<&Vec<ModuleVerdict>>, after: &str) -> Stop {
+    let allowed = modules
+        .and_then(|modules| modules.iter().find(|m| m.module == after))
+        .is_some_and(|m| matches!(m.decision, Some(Decision::Allow { .. })));
+    if allowed {
+        Stop::Sufficient
+    } else {
+        Stop::Deny
     }
 }

@@ -1,5 +1,5 @@
 //! A well-behaved policy: allows what is asked. Its settings (a JSON string, or an object with a
-//! `mode` string) pick a decision instead: `"deny"`, `"needs_approval"`, a malformation
+//! `mode` string) pick a decision instead: `"deny"`, `"needs_approval"`, `"abstain"`, a malformation
 //! (`"zero_ttl"`, `"empty_verbs"`, `"bad_namespace"`, `"no_namespaces"`, `"empty_role"`,
 //! `"zero_approvals"`), or `"over_grant"`: `admin` in every namespace asked for and in
 //! `kube-system`, `edit` in `wicket-system`, and a cluster rule creating ClusterRoleBindings,
@@ -41,6 +41,9 @@ impl Guest for Allow {
                 });
             }
             "deny" => return Decision::Deny(format!("{} may not", requester.subject)),
+            "abstain" => {
+                return Decision::Abstain(format!("{} is not my concern", requester.subject));
+            }
             "needs_approval" => {
                 return Decision::NeedsApproval(Approval {
                     groups: vec!["leads".into()],
