@@ -210,13 +210,13 @@ impl Chain {
     /// decision, without parsing the settings again. Costs a compile per entry (cached on disk
     /// with the engine's cache), so it suits chains that decide many requests. Entries whose
     /// snapshot is switched off ([`ChainEntry::with_snapshot`]) are left as they are. An entry
-    /// whose module cannot be snapshotted (within [`prepare::BUDGET`] of guest time, without
+    /// whose module cannot be snapshotted (within [`prepare::BUDGET`] of guest time per settings check, without
     /// calling an import) keeps deciding as before; the reason is logged. Never fails.
     pub fn prepare(self) -> Self {
         self.prepare_within(prepare::BUDGET)
     }
 
-    /// [`Chain::prepare`] with `budget` of guest time per entry instead of
+    /// [`Chain::prepare`] with `budget` of guest time per settings check instead of
     /// [`prepare::BUDGET`].
     pub fn prepare_within(self, budget: Duration) -> Self {
         let entries = self

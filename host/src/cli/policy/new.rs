@@ -13,7 +13,7 @@ use crate::cli::{Error, Result};
 const SDK_VERSION: &str = "0.2.0";
 /// The `wicket:policy` contract Python, JavaScript and C projects are built against.
 // At the merge of the host on WIT 0.2.0: `wit/policy.wit`.
-const WIT: &str = include_str!("../../../../wit/0.1.0/policy.wit");
+const WIT: &str = include_str!("../../../../wit/policy.wit");
 /// The `wicket-sdk` of the checkout this binary was built from, when it is still there.
 const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
 
