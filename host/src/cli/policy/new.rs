@@ -12,7 +12,6 @@ use crate::cli::{Error, Result};
 /// The version of `wicket-sdk` and of the `wicket:policy` WIT package a Rust project depends on.
 const SDK_VERSION: &str = "0.2.0";
 /// The `wicket:policy` contract Python, JavaScript and C projects are built against.
-// At the merge of the host on WIT 0.2.0: `wit/policy.wit`.
 const WIT: &str = include_str!("../../../../wit/policy.wit");
 /// The `wicket-sdk` of the checkout this binary was built from, when it is still there.
 const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
