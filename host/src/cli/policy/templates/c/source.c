@@ -1,5 +1,6 @@
 // `@NAME@`: members of the groups listed in the settings get what they ask for, for at most
-// `max_ttl_seconds`; anyone else is denied.
+// `max_ttl_seconds`; anyone else is not its concern (it abstains, and the rest of the chain
+// decides).
 //
 // Implements the exports of world `policy` (wit/policy.wit) declared in `policy.h`, which
 // `wit-bindgen c` generates at build time. Ownership follows the canonical ABI: each export owns
@@ -206,8 +207,8 @@ static void decide(const settings *s, const exports_wicket_policy_evaluator_iden
   for (size_t i = 0; i < s->count && !member; i++) member = in_group(&requester->groups, s->groups[i]);
   if (!member) {
     char *groups = listed(s);
-    ret->tag = WICKET_POLICY_TYPES_DECISION_DENY;
-    ret->val.deny = take_message("", format("only members of %s may ask", groups));
+    ret->tag = WICKET_POLICY_TYPES_DECISION_ABSTAIN;
+    ret->val.abstain = take_message("", format("not a member of %s", groups));
     free(groups);
     return;
   }

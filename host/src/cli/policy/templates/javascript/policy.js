@@ -1,5 +1,6 @@
 // `@NAME@`: members of the groups listed in the settings get what they ask for, for at most
-// `max_ttl_seconds`; anyone else is denied.
+// `max_ttl_seconds`; anyone else is not its concern (it abstains, and the rest of the chain
+// decides).
 //
 // The component exports the `wicket:policy/evaluator` interface of world `policy`
 // (wit/policy.wit). WIT records are objects with camelCase keys, variants are `{ tag, val }`,
@@ -51,7 +52,7 @@ function parseSettings(text) {
 function decide(settings, requester, request) {
   if (!settings.groups.some((group) => requester.groups.includes(group))) {
     const listed = settings.groups.map((group) => `\`${group}\``).join(", ");
-    return { tag: "deny", val: `only members of ${listed} may ask` };
+    return { tag: "abstain", val: `not a member of ${listed}` };
   }
   // Exactly what was asked, in each namespace, for at most `max_ttl_seconds`.
   return {

@@ -1,5 +1,6 @@
 """`@NAME@`: members of the groups listed in the settings get what they ask for, for at most
-`max_ttl_seconds`; anyone else is denied.
+`max_ttl_seconds`; anyone else is not its concern (it abstains, and the rest of the chain
+decides).
 
 The component exports the `wicket:policy/evaluator` interface of world `policy` (wit/policy.wit):
 class `Evaluator` below. `componentize-py -d wit -w policy bindings <dir>` writes the generated
@@ -13,6 +14,7 @@ from wit_world import exports
 from wit_world.imports.types import (
     AccessRequest,
     Decision,
+    Decision_Abstain,
     Decision_Allow,
     Decision_Deny,
     Grant,
@@ -58,7 +60,7 @@ def decide(settings: dict, requester: Identity, request: AccessRequest) -> Decis
     groups = settings["groups"]
     if not any(group in requester.groups for group in groups):
         listed = ", ".join(f"`{group}`" for group in groups)
-        return Decision_Deny(f"only members of {listed} may ask")
+        return Decision_Abstain(f"not a member of {listed}")
     # Exactly what was asked, in each namespace, for at most `max_ttl_seconds`.
     return Decision_Allow(
         Grant(
