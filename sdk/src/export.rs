@@ -38,8 +38,8 @@ pub fn evaluate_export<P: Policy>(
 /// Exports a [`Policy`] as the component's `wicket:policy/evaluator` interface (world `policy`).
 ///
 /// Use it once, in the policy crate's `lib.rs`, on a crate with
-/// `crate-type = ["cdylib", "rlib"]` that starts with `#![no_std]` (see the crate docs for
-/// why), then build with `cargo build --release --target wasm32-wasip2`.
+/// `crate-type = ["cdylib", "rlib"]` (`#![no_std]` too without the SDK's `std` feature, see the
+/// crate docs), then build with `cargo build --release --target wasm32-wasip2`.
 ///
 /// ```
 /// use wicket_sdk::{AccessRequest, Decision, Identity, Policy};
