@@ -27,7 +27,7 @@ pub struct DevArgs {
     pub listen: SocketAddr,
     /// A policy module of yours to add to the `dev` chain, after the shipped ones, for this run
     /// (repeat for several, in order); its settings from a JSON file after `=`. The entry is
-    /// named after the file (`on-call.wasm` is `on-call`).
+    /// named after the file (`on-call.wasm` is `on-call`); rebuilding the file reloads it.
     #[arg(long = "policy", value_name = "MODULE.wasm[=SETTINGS.json]")]
     pub policies: Vec<String>,
 }
