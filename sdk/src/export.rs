@@ -125,8 +125,8 @@ macro_rules! __export_evaluator {
 /// Exports a [`Policy`] as the component's `wicket:policy/evaluator` interface (world `policy`).
 ///
 /// Use it once, in the policy crate's `lib.rs`, on a crate with
-/// `crate-type = ["cdylib", "rlib"]` that starts with `#![no_std]` (see the crate docs for
-/// why), then build with `cargo build --release --target wasm32-wasip2`. A policy that also
+/// `crate-type = ["cdylib", "rlib"]` (`#![no_std]` too without the SDK's `std` feature, see the
+/// crate docs), then build with `cargo build --release --target wasm32-wasip2`. A policy that also
 /// decides relayed API calls uses [`export_relay_policy!`](crate::export_relay_policy!) instead.
 ///
 /// ```

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use super::service::{bind, fail, runtime, serve, start};
 use super::{GlobalArgs, Result};
 use crate::config::{DEFAULT_MAX_TOKEN_LIFETIME, duration};
-use crate::dev::{self, DevEnvironment};
+use crate::dev::{self, DevEnvironment, ExtraPolicy};
+use crate::policy::OnDeny;
 
 /// Arguments of `wicket dev`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +25,11 @@ pub struct DevArgs {
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// A policy module of yours to add to the `dev` chain, after the shipped ones, for this run
+    /// (repeat for several, in order); its settings from a JSON file after `=`. The entry is
+    /// named after the file (`on-call.wasm` is `on-call`); rebuilding the file reloads it.
+    #[arg(long = "policy", value_name = "MODULE.wasm[=SETTINGS.json]")]
+    pub policies: Vec<String>,
 }
 
 /// The `wicket dev` subcommands.
@@ -82,6 +88,15 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> Result<ExitCode> {
     if let Some(DevCommand::Token(token)) = args.command {
         return Ok(mint(token));
     }
+    let extra: Result<Vec<_>, _> = args
+        .policies
+        .iter()
+        .map(|a| ExtraPolicy::parse(a))
+        .collect();
+    let extra = match extra {
+        Ok(extra) => extra,
+        Err(error) => return Ok(fail(&error, 2)),
+    };
     let Some(data) = data_dir(args.data) else {
         return Ok(ExitCode::from(2));
     };
@@ -89,7 +104,7 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> Result<ExitCode> {
         Ok(runtime) => runtime,
         Err(error) => return Ok(fail(&error, 1)),
     };
-    Ok(runtime.block_on(run_dev(global, &data, args.listen)))
+    Ok(runtime.block_on(run_dev(global, &data, args.listen, &extra)))
 }
 
 fn mint(args: TokenArgs) -> ExitCode {
@@ -127,8 +142,13 @@ fn mint(args: TokenArgs) -> ExitCode {
     }
 }
 
-async fn run_dev(global: &GlobalArgs, data: &Path, listen: SocketAddr) -> ExitCode {
-    let env = match DevEnvironment::start(data, listen).await {
+async fn run_dev(
+    global: &GlobalArgs,
+    data: &Path,
+    listen: SocketAddr,
+    extra: &[ExtraPolicy],
+) -> ExitCode {
+    let env = match DevEnvironment::start(data, listen, extra).await {
         Ok(env) => env,
         Err(error) => return fail(&error, 1),
     };
@@ -136,7 +156,7 @@ async fn run_dev(global: &GlobalArgs, data: &Path, listen: SocketAddr) -> ExitCo
         Ok(listeners) => listeners,
         Err(code) => return code,
     };
-    let service = match start(global, &env.config, &env.data.join("wicket.toml")).await {
+    let service = match start(global, &env.config, &env.written.path).await {
         Ok(service) => service,
         Err(code) => return code,
     };
@@ -158,8 +178,9 @@ fn instructions(env: &DevEnvironment, addr: SocketAddr, token: &str) -> String {
         "wicket dev: ready
   api       http://{addr}  (OpenAPI at /openapi.json)
   cluster   `dev`: kube-sim at {server}  (admin kubeconfig: {data}/admin.kubeconfig)
-  data      {data}  (SQLite, signing key, the generated wicket.toml)
-  policies  groups (group-access; a gate: its deny ends the chain) -> window (change-window) -> tickets (require-ticket)
+  data      {data}  (SQLite, signing key, the configuration)
+  config    {config}  ({edits})
+  policies  {chain}
 
 # A token for `alice` in group `sre` (`dev:sre` to policies), valid for 12 hours (more: wicket dev token --sub bob --group developers --data {data})
 export WICKET=http://{addr}
@@ -175,5 +196,39 @@ curl -sS -X POST \"$WICKET/v1/requests/$ID/revoke\" -H \"Authorization: Bearer $
 # (end of commands)
 ",
         server = env.sim.url(),
+        config = env.written.path.display(),
+        edits = if env.written.kept_edits {
+            "your edits, kept; delete it to get the generated one back"
+        } else {
+            "generated; edit it and your edits are kept at the next start"
+        },
+        chain = chain(env),
     )
+}
+
+/// The `dev` chain in order: each entry's name, module and what stands out about it.
+fn chain(env: &DevEnvironment) -> String {
+    let Some(cluster) = env.config.clusters.iter().find(|c| c.name == dev::CLUSTER) else {
+        return "(no cluster `dev`)".to_owned();
+    };
+    let shipped = env.data.join("policies");
+    let entries: Vec<String> = cluster
+        .policies
+        .iter()
+        .map(|entry| {
+            let module = match entry.module.strip_prefix(&shipped) {
+                Ok(file) => file.display().to_string(),
+                Err(_) => entry.module.display().to_string(),
+            };
+            let mut notes = vec![module];
+            if entry.on_deny == OnDeny::Stop {
+                notes.push("a gate: its deny ends the chain".to_owned());
+            }
+            if env.written.added.contains(&entry.name) {
+                notes.push("--policy".to_owned());
+            }
+            format!("{} ({})", entry.name, notes.join("; "))
+        })
+        .collect();
+    entries.join(" -> ")
 }

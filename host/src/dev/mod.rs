@@ -2,6 +2,15 @@
 //! namespaces `payments`, `orders` and `kube-system`), state in SQLite in a data directory,
 //! the shipped policies with sample settings, and a development signing key kept in the data
 //! directory so that `wicket dev token` mints tokens the running service accepts.
+//!
+//! The configuration it runs, `<data>/wicket.toml`, is the user's to edit (an edited file is kept
+//! at the next start), and `--policy` adds modules to the chain for one run (see
+//! [`config_file`]).
+
+pub mod config_file;
+mod extra;
+
+pub use extra::ExtraPolicy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +30,8 @@ pub const ISSUER: &str = "wicket-dev";
 pub const AUDIENCE: &str = "wicket";
 /// The cluster name of the simulated cluster.
 pub const CLUSTER: &str = "dev";
+/// The alias of the development issuer in the configuration (groups are `dev:<group>`).
+pub const ISSUER_ALIAS: &str = "dev";
 /// The namespaces kube-sim starts with.
 pub const NAMESPACES: [&str; 6] = [
     "default",
@@ -35,7 +46,6 @@ pub const SECRET_FILE: &str = "dev-signing-key";
 /// The file in the data directory holding the audit anchors' key.
 pub const AUDIT_KEY_FILE: &str = "audit-key";
 
-const TEMPLATE: &str = include_str!("wicket-dev.toml");
 /// How long Wicket's own ServiceAccount token lasts (kube-sim restarts with `wicket dev`).
 const WICKET_TOKEN_SECONDS: i64 = 30 * 24 * 3600;
 
@@ -63,6 +73,29 @@ pub enum Error {
     /// The generated configuration is invalid (a bug).
     #[error("the generated configuration is invalid")]
     Config(#[source] config::Error),
+    /// The user's edited configuration is invalid.
+    #[error(
+        "your edited `{path}` is invalid (fix it, or delete it to get the generated one back): {reason}"
+    )]
+    Edited {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong, on one line.
+        reason: String,
+    },
+    /// A `--policy` argument cannot be used.
+    #[error("`--policy` `{arg}`: {reason}")]
+    Policy {
+        /// The argument as given.
+        arg: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--policy` was given, and the edited configuration has no `dev` cluster to add it to.
+    #[error(
+        "`--policy` needs the cluster `dev` (with its `[[clusters.policies]]`) in the configuration; your edited file has none"
+    )]
+    NoDevCluster,
     /// A token could not be signed.
     #[error("cannot sign a token")]
     Sign(#[source] jsonwebtoken::errors::Error),
@@ -88,6 +121,9 @@ pub struct DevEnvironment {
     pub sim: KubeSim,
     /// The configuration (also written to `<data>/wicket.toml`).
     pub config: Config,
+    /// The configuration file as written: whether the user's edits were kept, the modules
+    /// `--policy` added.
+    pub written: config_file::Written,
     /// The data directory.
     pub data: PathBuf,
     secret: String,
@@ -195,9 +231,9 @@ pub async fn install_wicket(admin_kubeconfig: &str, enforcing: &[&str]) -> Resul
 
 impl DevEnvironment {
     /// Prepares `data` (policies, signing key, kube-sim CA and admin kubeconfig, the
-    /// configuration) and starts kube-sim on loopback. `data` must be the current user's
-    /// alone (see [`private_data_dir`]).
-    pub async fn start(data: &Path, listen: SocketAddr) -> Result<Self> {
+    /// configuration, with `extra` appended to the `dev` chain) and starts kube-sim on
+    /// loopback. `data` must be the current user's alone (see [`private_data_dir`]).
+    pub async fn start(data: &Path, listen: SocketAddr, extra: &[ExtraPolicy]) -> Result<Self> {
         private_data_dir(data)?;
         let data = std::fs::canonicalize(data).map_err(io(data))?;
         let policies = data.join("policies");
@@ -230,18 +266,34 @@ impl DevEnvironment {
         write_private(&wicket, &wicket_text)?;
         let ca = data.join("kube-sim-ca.pem");
         write_private(&ca, sim.ca_pem())?;
-        let text = TEMPLATE
-            .replace("{listen}", &listen.to_string())
-            .replace("{data}", &data.display().to_string())
-            .replace("{secret}", &secret)
-            .replace("{server}", &sim.url());
-        let path = data.join("wicket.toml");
-        write_private(&path, &text)?;
-        let config =
-            Config::parse(&text, &path.display().to_string(), &data).map_err(Error::Config)?;
+        let written = config_file::write(
+            &config_file::StartValues {
+                listen: &listen.to_string(),
+                data: &data,
+                secret: &secret,
+                server: &sim.url(),
+            },
+            extra,
+        )?;
+        let file = written.path.display().to_string();
+        let config = Config::parse(&written.text, &file, &data).map_err(|error| {
+            if written.kept_edits {
+                Error::Edited {
+                    path: written.path.clone(),
+                    reason: error
+                        .to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                }
+            } else {
+                Error::Config(error)
+            }
+        })?;
         Ok(Self {
             sim,
             config,
+            written,
             data,
             secret,
         })
@@ -260,7 +312,7 @@ mod tests {
     #[tokio::test]
     async fn prepares_a_valid_configuration_and_a_reusable_key() {
         let dir = tempfile::tempdir().unwrap();
-        let env = DevEnvironment::start(dir.path(), "127.0.0.1:0".parse().unwrap())
+        let env = DevEnvironment::start(dir.path(), "127.0.0.1:0".parse().unwrap(), &[])
             .await
             .unwrap();
         assert_eq!(env.config.clusters[0].name, CLUSTER);
@@ -323,7 +375,7 @@ mod tests {
         for (dir, reason) in refused {
             let error = secret(&dir, false).unwrap_err();
             assert!(matches!(error, Error::NotPrivate(_)), "{error:?}");
-            let started = DevEnvironment::start(&dir, "127.0.0.1:0".parse().unwrap())
+            let started = DevEnvironment::start(&dir, "127.0.0.1:0".parse().unwrap(), &[])
                 .await
                 .unwrap_err();
             let line = started.to_string();
@@ -362,7 +414,7 @@ mod tests {
 
         std::fs::remove_file(data.join(SECRET_FILE)).unwrap();
         std::os::unix::fs::symlink(&elsewhere, data.join("wicket.toml")).unwrap();
-        let env = DevEnvironment::start(&data, "127.0.0.1:0".parse().unwrap())
+        let env = DevEnvironment::start(&data, "127.0.0.1:0".parse().unwrap(), &[])
             .await
             .unwrap();
         assert_eq!(

@@ -1,13 +1,6 @@
 //! `@NAME@`: members of the groups listed in the settings get what they ask for, for at most
 //! `max_ttl_seconds`; anyone else is not its concern (it abstains, and the rest of the chain
 //! decides).
-#![no_std] // the component then imports nothing from WASI and instantiates fastest
-
-extern crate alloc;
-
-use alloc::format;
-use alloc::string::String;
-use alloc::vec::Vec;
 
 use wicket_sdk::serde::Deserialize;
 use wicket_sdk::{AccessRequest, Decision, Grant, Identity, Policy};
