@@ -231,6 +231,60 @@ fn a_module_of_ones_own_joins_the_chain_for_one_run_and_edits_survive_restarts()
     assert!(!std::fs::read_to_string(&config).unwrap().contains("# mine"));
 }
 
+/// A module that abstains through `wicket dev`: `workload-identity` (as shipped, default
+/// `humans`) added to the chain is not concerned with alice, a person, so the shipped modules
+/// decide her request alone; the request's record shows the abstention and its reason.
+#[test]
+fn a_module_that_abstains_leaves_the_request_to_the_rest_of_the_chain() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    // The first start writes the shipped modules into the data directory.
+    drop(start(dir, &[]));
+    let module = dir.join("data/policies/workload_identity.wasm");
+    let settings = dir.join("ci.json");
+    std::fs::write(
+        &settings,
+        r#"{"workloads": [{"name": "deploy", "issuer": "https://ci.example.com", "subject": "repo:octo/app",
+            "clusters": ["dev"], "namespaces": ["payments"], "roles": ["edit"], "max_ttl": "1m"}]}"#,
+    )
+    .unwrap();
+    let policy = format!("{}={}", module.display(), settings.display());
+    let dev = start(dir, &["--policy", &policy]);
+    assert_eq!(
+        dev.chain(),
+        ["groups", "window", "tickets", "workload_identity"]
+    );
+
+    let created = dev.ask();
+    assert_eq!(created["state"], "active", "{created}");
+    let id = created["id"].as_str().unwrap();
+    let shown = dev.curl(&[&format!("{}/v1/requests/{id}", dev.api)]);
+    let modules = shown["modules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{shown}"));
+    let added = modules
+        .iter()
+        .find(|m| m["module"] == "workload_identity")
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(added["decision"]["decision"], "abstain", "{shown}");
+    assert!(
+        added["decision"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("people are another policy's concern")),
+        "{shown}"
+    );
+    // The grant is what the allowing modules allow (the window module's cap depends on the time
+    // of day); the abstaining module's one-minute cap plays no part.
+    let allowed = modules
+        .iter()
+        .filter(|m| m["decision"]["decision"] == "allow")
+        .map(|m| m["decision"]["grant"]["ttl_seconds"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    assert_eq!(shown["grant"]["ttl_seconds"], allowed, "{shown}");
+    assert_ne!(allowed, 60, "{shown}");
+}
+
 #[test]
 fn a_module_that_cannot_be_used_is_one_line_and_exit_code_2() {
     let root = tempfile::tempdir().unwrap();

@@ -8,8 +8,9 @@ use wicket_sdk::{AccessRequest, Decision, Grant, Identity};
 
 use crate::settings::{Humans, Settings, Workload, max_ttl_seconds};
 
-/// - A requester whose issuer is no workload issuer is a person: allowed as requested
-///   (`humans: allow`, for a chain where another policy decides people) or denied.
+/// - A requester whose issuer is no workload issuer is a person: not this policy's concern
+///   (`humans: abstain`, the default: another policy of the chain decides people), allowed as
+///   requested (`humans: allow`) or denied (`humans: deny`).
 /// - A workload that matches no configured entry is denied.
 /// - A workload is allowed exactly what it asked for when a matching entry covers all of it
 ///   (cluster, namespaces, role or rules, cluster rules), never more, for at most the entry's
@@ -18,6 +19,10 @@ use crate::settings::{Humans, Settings, Workload, max_ttl_seconds};
 pub fn decide(settings: &Settings, identity: &Identity, request: &AccessRequest) -> Decision {
     if !settings.is_workload(identity) {
         return match settings.humans {
+            Humans::Abstain => Decision::abstain(format!(
+                "issuer `{}` is not a workload issuer: people are another policy's concern",
+                identity.issuer
+            )),
             Humans::Allow => Decision::allow_as_requested(request),
             Humans::Deny => Decision::deny(format!(
                 "only workloads may request access; issuer `{}` is not a workload issuer",

@@ -1,7 +1,7 @@
 //! `workload-identity`: non-human requesters (CI jobs, services), recognised by their token's
 //! issuer and exact claim values, get only a narrow, short grant; a workload that matches no
-//! configured entry is denied; humans pass through (so the policy chains after
-//! `group-access`) or are denied. See `README.md` for the settings.
+//! configured entry is denied; people are not its concern (it abstains, so it chains with
+//! `group-access`), or are allowed as requested or denied. See `README.md` for the settings.
 #![no_std]
 
 extern crate alloc;

@@ -28,8 +28,12 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(crate = "wicket_sdk::serde", rename_all = "snake_case")]
 pub enum Humans {
-    /// Allowed as requested: another policy of the chain (e.g. `group-access`) decides.
+    /// Not this policy's concern: it abstains and the rest of the chain decides (a chain in
+    /// which every module abstains denies).
     #[default]
+    Abstain,
+    /// Allowed as requested: another policy of the chain narrows or denies (before `abstain`
+    /// existed, the way to let people through).
     Allow,
     /// Denied: only workloads may use this cluster.
     Deny,

@@ -97,6 +97,25 @@ fn denied(#[case] who: Identity, #[case] request: AccessRequest, #[case] reason:
     }
 }
 
+/// Without `humans`, a person is not this policy's concern: it abstains (and a chain in which
+/// every module abstains denies), so joining a chain never lets people through by itself.
+#[test]
+fn humans_are_another_policys_concern_by_default() {
+    let settings = SETTINGS.replace(r#""humans": "allow","#, "");
+    assert_ne!(settings, SETTINGS);
+    let decision = testing::evaluate::<WorkloadIdentity>(
+        &settings,
+        &Identity::new("alice", "https://idp"),
+        &ask("prod", "payments", Access::role("view"), 60),
+    );
+    assert_eq!(
+        decision,
+        Decision::abstain(
+            "issuer `https://idp` is not a workload issuer: people are another policy's concern"
+        )
+    );
+}
+
 #[test]
 fn humans_denied_when_configured() {
     let settings = SETTINGS.replace(r#""humans": "allow""#, r#""humans": "deny""#);
@@ -149,6 +168,6 @@ fn the_max_ttl_is_a_duration_and_the_older_key_still_reads(#[case] ttl: &str, #[
 fn cases_file_passes() {
     assert_eq!(
         testing::run_cases::<WorkloadIdentity>(include_str!("../cases.json")),
-        16
+        17
     );
 }
