@@ -9,9 +9,9 @@ use crate::time::Day;
 
 const DAY: i64 = 86_400;
 
-/// Decides `request` against the calendar, with `request.requested_at` as now:
+/// Decides `request` against the calendar, with `request.now()` (the evaluation's time) as now:
 ///
-/// - a cluster the calendar does not apply to: allowed as requested;
+/// - a cluster the calendar does not apply to: not this policy's concern (abstain);
 /// - inside a freeze: denied;
 /// - inside a window: allowed as requested, the TTL capped so that access ends with the window
 ///   (and before the next freeze);
@@ -19,9 +19,12 @@ const DAY: i64 = 86_400;
 ///   `outside_max_ttl` (and not into the next freeze).
 pub fn decide(settings: &Settings, request: &AccessRequest) -> Decision {
     if !settings.applies_to(&request.cluster) {
-        return Decision::allow_as_requested(request);
+        return Decision::abstain(format!(
+            "the change calendar does not apply to cluster `{}`",
+            request.cluster
+        ));
     }
-    let now = request.requested_at;
+    let now = request.now();
     if let Some(freeze) = settings
         .freezes
         .iter()

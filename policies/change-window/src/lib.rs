@@ -1,6 +1,7 @@
 //! `change-window`: access is allowed inside weekly change windows, never during a freeze,
-//! and outside the windows either denied or allowed briefly. The request's `requested_at` is
-//! "now" (the sandbox has no clock). See `README.md` for the settings.
+//! and outside the windows either denied or allowed briefly; other clusters are not its
+//! concern (it abstains). The request's `evaluated_at` is "now" (the sandbox has no clock). See
+//! `README.md` for the settings.
 #![no_std]
 
 extern crate alloc;

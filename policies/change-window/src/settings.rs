@@ -14,7 +14,8 @@ use crate::time::{ClockTime, Day, Instant, UtcOffset};
 #[serde(crate = "wicket_sdk::serde", deny_unknown_fields)]
 pub struct Settings {
     /// Cluster names or patterns (`*`, `prefix*`) the calendar applies to; empty (the default)
-    /// means every cluster. Requests for other clusters are allowed as requested.
+    /// means every cluster. Requests for other clusters are not this policy's concern: it
+    /// abstains.
     #[serde(default)]
     pub clusters: Vec<NamePattern>,
     /// The offset the weekly windows are written in; default `Z` (UTC).

@@ -26,7 +26,6 @@ fn decide(settings: &str, request: &AccessRequest) -> Decision {
 #[case::overnight_after_midnight("prod", "2026-11-29T01:59:00+01:00", 600, 60)]
 #[case::before_a_freeze("prod", "2026-11-25T11:59:00+01:00", 600, 60)]
 #[case::after_a_freeze("prod", "2026-11-25T14:00:00+01:00", 600, 600)]
-#[case::out_of_scope_cluster("staging", "2026-12-25T03:00:00+01:00", 7200, 7200)]
 fn allowed_with_ttl(
     #[case] cluster: &str,
     #[case] when: &str,
@@ -37,6 +36,36 @@ fn allowed_with_ttl(
     assert_eq!(
         decide(SETTINGS, &request),
         Decision::allow(Grant::from_request(&request).ttl_seconds(ttl))
+    );
+}
+
+/// A cluster the calendar does not apply to is not this policy's concern, at any time.
+#[test]
+fn other_clusters_are_abstained_on() {
+    let request = at("staging", "2026-12-25T03:00:00+01:00", 7200);
+    assert_eq!(
+        decide(SETTINGS, &request),
+        Decision::abstain("the change calendar does not apply to cluster `staging`")
+    );
+}
+
+/// "Now" is the evaluation's time: a request received inside a window and decided again (at
+/// approval) during a freeze is denied, and the other way round it is allowed.
+#[test]
+fn now_is_the_evaluation_time() {
+    let in_window = "2026-11-25T10:00:00+01:00";
+    let in_freeze = "2026-11-25T12:30:00+01:00";
+    let decided_later = at("prod", in_window, 600).with_evaluated_at(timestamp(in_freeze));
+    assert!(
+        matches!(decide(SETTINGS, &decided_later), Decision::Deny { .. }),
+        "{:?}",
+        decide(SETTINGS, &decided_later)
+    );
+    let unfrozen = at("prod", in_freeze, 600).with_evaluated_at(timestamp(in_window));
+    assert!(
+        matches!(decide(SETTINGS, &unfrozen), Decision::Allow { .. }),
+        "{:?}",
+        decide(SETTINGS, &unfrozen)
     );
 }
 
