@@ -70,6 +70,7 @@ fn writes(c: &mut Criterion) {
                     to: RequestState::Denied,
                     actor: &workflow,
                     also: &[],
+                    due_at: None,
                 }))
                 .expect("deny")
             })
@@ -88,6 +89,7 @@ fn writes(c: &mut Criterion) {
                     to: RequestState::Approved,
                     actor: &workflow,
                     also: &[],
+                    due_at: None,
                 }))
                 .expect("setup");
                 request.id.clone()
@@ -150,6 +152,7 @@ fn concurrent_writes(c: &mut Criterion) {
                                         to: RequestState::Denied,
                                         actor: &Actor::service("policy"),
                                         also: &[],
+                                        due_at: None,
                                     })
                                     .await
                                     .expect("deny");

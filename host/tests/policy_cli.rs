@@ -484,6 +484,7 @@ async fn record_requests(dir: &Path) {
                 to,
                 actor: &Actor::service("policy"),
                 also: &[],
+                due_at: None,
             })
             .await
             .expect("store the decided request");

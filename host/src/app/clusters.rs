@@ -252,7 +252,7 @@ impl Clusters for KubeClusters {
         &'a self,
         cluster: &'a str,
         object: &'a ManagedObject,
-    ) -> BoxFuture<'a, Result<(), ClusterFailure>> {
+    ) -> BoxFuture<'a, Result<bool, ClusterFailure>> {
         Box::pin(async move {
             let target = self.target(cluster)?;
             let managed = cluster::ManagedObject {
@@ -263,7 +263,7 @@ impl Clusters for KubeClusters {
             target
                 .delete_managed(&managed)
                 .await
-                .map(|_| ())
+                .map(|deleted| deleted == cluster::Deleted::Now)
                 .map_err(|e| failure(&e))
         })
     }

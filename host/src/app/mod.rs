@@ -120,6 +120,9 @@ impl Service {
             retry_max_interval: config.expiry.retry_max_interval,
             provision_timeout: config.expiry.provision_timeout,
             reconcile_interval: config.reconcile.interval,
+            replica: replica_id(),
+            claim_lease: Settings::CLAIM_LEASE,
+            claim_poll: Settings::CLAIM_POLL,
         };
         let token = config
             .metrics
@@ -324,4 +327,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// This process's replica id: `WICKET_REPLICA` (the pod's name), else `wicket-` and 12 random
+/// hex digits.
+fn replica_id() -> Arc<str> {
+    match std::env::var("WICKET_REPLICA") {
+        Ok(id) if !id.trim().is_empty() => id.trim().into(),
+        _ => {
+            let mut bits = [0u8; 6];
+            getrandom::fill(&mut bits).expect("the operating system provides random bytes");
+            format!("wicket-{}", hex::encode(bits)).into()
+        }
+    }
 }

@@ -16,6 +16,9 @@ use crate::domain::{
 };
 use crate::policy::set::Promotion;
 
+mod claims;
+pub use claims::*;
+
 const REQUEST: &str = include_str!("fixtures/request.json");
 const IDENTITY: &str = include_str!("fixtures/identity.json");
 const ALLOW: &str = include_str!("fixtures/allow.json");
@@ -51,6 +54,11 @@ macro_rules! store_conformance_tests {
             failed_writes_leave_no_trace_and_no_gap_in_the_chain,
             many_writers_at_once_are_all_answered_and_the_chain_holds,
             writes_after_close_are_refused,
+            racing_replicas_claim_each_due_timer_once,
+            an_expired_claim_is_taken_over,
+            a_claim_is_renewed_released_and_ended_by_a_new_timer,
+            deadlines_of_work_in_progress_hold_until_it_is_abandoned,
+            a_lease_has_one_holder_at_a_time,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {
@@ -91,7 +99,7 @@ pub fn deny() -> Decision {
     }
 }
 
-fn workflow() -> Actor {
+pub(crate) fn workflow() -> Actor {
     Actor::service("workflow")
 }
 
@@ -112,6 +120,7 @@ pub async fn decided(
             to,
             actor: &Actor::service("policy"),
             also: &[],
+            due_at: None,
         })
         .await
 }
@@ -131,7 +140,7 @@ pub async fn approved(store: &dyn Store, request: &AccessRequest) -> RequestReco
 }
 
 /// A move of `id` by the workflow, with nothing else said.
-fn moving(id: &str, from: RequestState, to: RequestState) -> Transition<'_> {
+pub(crate) fn moving(id: &str, from: RequestState, to: RequestState) -> Transition<'_> {
     Transition {
         id,
         from,
@@ -177,7 +186,7 @@ pub fn module(name: &str, decision: Option<Decision>) -> ModuleVerdict {
     }
 }
 
-async fn audit_kinds(store: &dyn Store, id: &str) -> Vec<String> {
+pub(crate) async fn audit_kinds(store: &dyn Store, id: &str) -> Vec<String> {
     store
         .audit_events_of(id, 100)
         .await
@@ -189,7 +198,7 @@ async fn audit_kinds(store: &dyn Store, id: &str) -> Vec<String> {
 
 /// The whole chain is intact, `events` long, numbered from 1 without gaps, each linked to the
 /// one before, as both readers of the log see it.
-async fn assert_chain(store: &dyn Store, events: usize) {
+pub(crate) async fn assert_chain(store: &dyn Store, events: usize) {
     let report = audit::verify(store, Vec::new())
         .await
         .expect("the chain verifies");
@@ -284,6 +293,7 @@ pub async fn verdicts_keep_decision_grant_and_each_module_in_order(store: Arc<dy
             to: RequestState::Approved,
             actor: &workflow(),
             also: &[auth_failure("a shadow difference")],
+            due_at: None,
         })
         .await
         .unwrap();

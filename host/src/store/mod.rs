@@ -41,6 +41,7 @@
 
 mod audit_log;
 mod audit_reads;
+mod claims;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod installation;
@@ -60,6 +61,7 @@ use jiff::Timestamp;
 
 use crate::domain::RequestState;
 
+pub use claims::Claim;
 pub use objects::ProvisionedObject;
 pub use port::{Store, StoreFuture};
 pub use requests::{Decided, ListFilter, Page, RequestRecord, Transition};
@@ -166,6 +168,8 @@ fn parse_state(text: &str) -> Result<RequestState> {
 
 #[cfg(test)]
 mod batch_tests;
+#[cfg(test)]
+mod claims_tests;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]

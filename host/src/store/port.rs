@@ -11,8 +11,8 @@ use std::pin::Pin;
 use jiff::Timestamp;
 
 use super::{
-    Decided, DueTimer, ListFilter, Page, ProvisionedObject, RequestRecord, Result, Transition,
-    WriteStats,
+    Claim, Decided, DueTimer, ListFilter, Page, ProvisionedObject, RequestRecord, Result,
+    Transition, WriteStats,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
 use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
@@ -35,8 +35,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// later fail with [`super::Error::Closed`].
     fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 
-    /// Stores a decided request in one change: the request in state `to`, its verdict and each
-    /// module's part, and its events `request_received`, `verdict`, `state_changed`
+    /// Stores a decided request in one change: the request in state `to` (with its timer
+    /// `due_at`), its verdict and each module's part, and its events `request_received`, `verdict`, `state_changed`
     /// (`received` → `to`) and then `also`. Fails with [`super::Error::Duplicate`] (storing
     /// nothing) if the id exists.
     fn insert_decided<'a>(&'a self, decided: Decided<'a>) -> StoreFuture<'a, RequestRecord>;
@@ -126,15 +126,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn first_audit_seq_since(&self, time: i64) -> StoreFuture<'_, Option<i64>>;
 
     /// [`Store::transition`] that also sets the request's timer to `due_at` (`None` clears it)
-    /// in the same statement: a state that needs a timer is never stored without it.
+    /// and clears its claim in the same statement: a state that needs a timer is never stored
+    /// without it. (A move to a final state clears the timer, by either method.)
     fn transition_due<'a>(
         &'a self,
         t: Transition<'a>,
         due_at: Option<Timestamp>,
     ) -> StoreFuture<'a, RequestRecord>;
 
-    /// Moves the timer of request `id` to `due_at` if the request is still in `state`, with
-    /// the audit event `details` by `actor` (why it fires again) in the same transaction.
+    /// Moves the timer of request `id` to `due_at` if the request is still in `state`, clearing
+    /// its claim, with the audit event `details` by `actor` (why it fires again) in the same
+    /// transaction.
     /// Returns whether the request was still in `state` (nothing is written otherwise).
     fn reschedule<'a>(
         &'a self,
@@ -150,4 +152,47 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The timer of request `id`, if it has one.
     fn due_at<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Timestamp>>;
+
+    /// Claims up to `limit` due timers, soonest first, for `claim.replica` until
+    /// `claim.until`: the requests in a state with a timer whose `due_at` is at or before
+    /// `claim.now` and that no other replica holds a live claim on (free, expired at
+    /// `claim.now`, or already this replica's). Of replicas claiming at once, each timer goes
+    /// to exactly one. The claim ends when the timer is written again ([`Store::transition_due`],
+    /// [`Store::reschedule`]), when it is released, or at its end unless renewed.
+    fn claim_due<'a>(&'a self, claim: Claim<'a>, limit: u32) -> StoreFuture<'a, Vec<DueTimer>>;
+
+    /// Claims the timer of request `id` as [`Store::claim_due`] does, whatever its due time
+    /// (the caller looks at it): `None` when the request has no timer or another replica
+    /// holds a live claim on it.
+    fn claim_timer<'a>(
+        &'a self,
+        id: &'a str,
+        claim: Claim<'a>,
+    ) -> StoreFuture<'a, Option<DueTimer>>;
+
+    /// Moves the end of `claim.replica`'s claims on the timers of `ids` to `claim.until`;
+    /// returns the ids it still held (sorted), the others were taken over or ended.
+    fn renew_claims<'a>(
+        &'a self,
+        ids: &'a [String],
+        claim: Claim<'a>,
+    ) -> StoreFuture<'a, Vec<String>>;
+
+    /// Gives up `replica`'s claim on the timer of request `id`; returns whether it held one.
+    fn release_claim<'a>(&'a self, id: &'a str, replica: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Moves the due time of those of `ids` still being decided or provisioned (`received`,
+    /// `approved`, `provisioning`) to `claim.until`, and clears their claim, unless another
+    /// replica holds a live claim on one (it found the work abandoned and is failing it): the
+    /// heartbeat of work in progress, whose due time passes only once it stopped. Returns how
+    /// many it moved.
+    fn hold_deadlines<'a>(&'a self, ids: &'a [String], claim: Claim<'a>) -> StoreFuture<'a, u64>;
+
+    /// Takes the lease `name` (e.g. the reconciler's) for `claim.replica` until `claim.until`
+    /// if nobody holds it, its holder's ended at `claim.now`, or this replica holds it already
+    /// (which renews it); returns whether it did. One holder at a time.
+    fn acquire_lease<'a>(&'a self, name: &'a str, claim: Claim<'a>) -> StoreFuture<'a, bool>;
+
+    /// Gives up lease `name` if `holder` holds it; returns whether it did.
+    fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, bool>;
 }

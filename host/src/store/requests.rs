@@ -144,6 +144,9 @@ pub struct Decided<'a> {
     pub actor: &'a Actor,
     /// Further events about the decision, appended after it (shadow evaluation differences).
     pub also: &'a [Details],
+    /// The timer of state `to`, if it has one: an `approved` request's deadline (see
+    /// [`super::Store::hold_deadlines`]).
+    pub due_at: Option<Timestamp>,
 }
 
 /// Stores a decided request in one change (see [`super::Store::insert_decided`]).
@@ -169,6 +172,7 @@ pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Resul
         grant.as_ref().map(to_json).transpose()?,
     );
     let modules = to_json(&d.modules)?;
+    let due_at = d.due_at.map(|at| at.as_millisecond());
     let record = RequestRecord {
         id: request.id.clone(),
         subject: d.requester.subject.clone(),
@@ -225,8 +229,8 @@ pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Resul
                 let inserted = sqlx::query(
                     "INSERT INTO requests (id, requester_subject, requester_issuer, cluster,
                             namespaces, access, duration_seconds, reason, context, state, verdict,
-                            grant_json, modules, created_at, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            grant_json, modules, created_at, updated_at, due_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&record.id)
                 .bind(&record.subject)
@@ -243,6 +247,7 @@ pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Resul
                 .bind(&modules)
                 .bind(record.created_at.as_millisecond())
                 .bind(record.updated_at.as_millisecond())
+                .bind(due_at)
                 .execute(&mut tx.conn)
                 .await;
                 match inserted {
@@ -260,8 +265,9 @@ pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Resul
 }
 
 /// Moves a request by compare-and-set on its state (see [`super::Store::transition`]); with
-/// `due` also sets its timer to `due` (`Some(None)` clears it) in the same statement
-/// ([`super::Store::transition_due`]), else leaves the timer as it is.
+/// `due` also sets its timer to `due` (`Some(None)` clears it) and clears its claim in the same
+/// statement ([`super::Store::transition_due`]), else leaves the timer as it is. A final state
+/// never keeps a timer.
 pub(super) async fn transition(
     store: &SqliteStore,
     t: Transition<'_>,
@@ -287,15 +293,18 @@ pub(super) async fn transition(
         },
     )?;
     let expires_at = t.expires_at.map(|at| at.as_millisecond());
+    let due = if to.is_final() { Some(None) } else { due };
     let (set_due, due_at) = (due.is_some(), due.flatten().map(|at| at.as_millisecond()));
     store
         .write(move |tx| {
             Box::pin(async move {
                 let updated = sqlx::query(concat!(
-                    "UPDATE requests SET state = ?, updated_at = ?,
-                            expires_at = COALESCE(?, expires_at), error = COALESCE(?, error),
-                            due_at = CASE WHEN ? THEN ? ELSE due_at END
-                         WHERE id = ? AND state = ? RETURNING ",
+                    "UPDATE requests SET state = ?1, updated_at = ?2,
+                            expires_at = COALESCE(?3, expires_at), error = COALESCE(?4, error),
+                            due_at = CASE WHEN ?5 THEN ?6 ELSE due_at END,
+                            claimed_by = CASE WHEN ?5 THEN NULL ELSE claimed_by END,
+                            claim_until = CASE WHEN ?5 THEN NULL ELSE claim_until END
+                         WHERE id = ?7 AND state = ?8 RETURNING ",
                     request_columns!()
                 ))
                 .bind(to.as_str())

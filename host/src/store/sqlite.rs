@@ -14,9 +14,9 @@ use sqlx::{Connection, SqlitePool};
 
 use super::writer::{Tx, Writer};
 use super::{
-    Decided, DueTimer, Error, ListFilter, Page, ProvisionedObject, RequestRecord, Result, Store,
-    StoreFuture, Transition, WriteStats, audit_log, audit_reads, installation, objects, promotions,
-    requests, timers,
+    Claim, Decided, DueTimer, Error, ListFilter, Page, ProvisionedObject, RequestRecord, Result,
+    Store, StoreFuture, Transition, WriteStats, audit_log, audit_reads, claims, installation,
+    objects, promotions, requests, timers,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
 use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
@@ -247,5 +247,41 @@ impl Store for SqliteStore {
 
     fn due_at<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Timestamp>> {
         Box::pin(timers::due_at(&self.pool, id))
+    }
+
+    fn claim_due<'a>(&'a self, claim: Claim<'a>, limit: u32) -> StoreFuture<'a, Vec<DueTimer>> {
+        Box::pin(claims::claim_due(self, &self.pool, claim, limit))
+    }
+
+    fn claim_timer<'a>(
+        &'a self,
+        id: &'a str,
+        claim: Claim<'a>,
+    ) -> StoreFuture<'a, Option<DueTimer>> {
+        Box::pin(claims::claim_timer(self, id, claim))
+    }
+
+    fn renew_claims<'a>(
+        &'a self,
+        ids: &'a [String],
+        claim: Claim<'a>,
+    ) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(claims::renew_claims(self, ids, claim))
+    }
+
+    fn release_claim<'a>(&'a self, id: &'a str, replica: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(claims::release_claim(self, id, replica))
+    }
+
+    fn hold_deadlines<'a>(&'a self, ids: &'a [String], claim: Claim<'a>) -> StoreFuture<'a, u64> {
+        Box::pin(claims::hold_deadlines(self, ids, claim))
+    }
+
+    fn acquire_lease<'a>(&'a self, name: &'a str, claim: Claim<'a>) -> StoreFuture<'a, bool> {
+        Box::pin(claims::acquire_lease(self, name, claim))
+    }
+
+    fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(claims::release_lease(self, name, holder))
     }
 }

@@ -1,8 +1,10 @@
 //! Due timers: each request a timer guards carries that timer's time in `due_at` (migration
 //! 0008), written in the same statement as the state it guards, so that a restart (or another
-//! process) finds every timer to arm again. `provisioning` → the deadline after which an
-//! abandoned provisioning is rolled back; `active` → `expires_at`; `revoking` and `expiring` →
-//! the next teardown attempt. Every other state has none.
+//! process) finds every timer to arm again. `received`, `approved`, `provisioning` → a deadline
+//! the process working on it keeps moving ahead ([`super::Store::hold_deadlines`]), after which
+//! the abandoned work is failed and rolled back; `active` → `expires_at`; `revoking` and
+//! `expiring` → the next teardown attempt. Every other state has none. Writing a timer clears
+//! its claim (`claims.rs`).
 
 use jiff::Timestamp;
 use sqlx::{Row, SqlitePool};
@@ -37,14 +39,16 @@ pub(super) async fn reschedule(
     store
         .write(move |tx| {
             Box::pin(async move {
-                let moved =
-                    sqlx::query("UPDATE requests SET due_at = ? WHERE id = ? AND state = ?")
-                        .bind(due_at.as_millisecond())
-                        .bind(&id)
-                        .bind(state.as_str())
-                        .execute(&mut tx.conn)
-                        .await?
-                        .rows_affected();
+                let moved = sqlx::query(
+                    "UPDATE requests SET due_at = ?, claimed_by = NULL, claim_until = NULL
+                     WHERE id = ? AND state = ?",
+                )
+                .bind(due_at.as_millisecond())
+                .bind(&id)
+                .bind(state.as_str())
+                .execute(&mut tx.conn)
+                .await?
+                .rows_affected();
                 if moved == 0 {
                     return Ok(false);
                 }
@@ -57,12 +61,12 @@ pub(super) async fn reschedule(
 
 /// Every armed timer of a live request, soonest first.
 pub(super) async fn due_timers(pool: &SqlitePool) -> Result<Vec<DueTimer>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "SELECT id, state, due_at FROM requests
-         WHERE due_at IS NOT NULL
-           AND state IN ('provisioning', 'active', 'revoking', 'expiring')
-         ORDER BY due_at",
-    )
+         WHERE due_at IS NOT NULL AND state IN ",
+        super::claims::timer_states!(),
+        " ORDER BY due_at"
+    ))
     .fetch_all(pool)
     .await?;
     rows.iter()

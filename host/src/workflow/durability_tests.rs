@@ -37,6 +37,7 @@ async fn stored_active(h: &super::tests::Harness, id: &str, expires_at: Timestam
             to: RequestState::Approved,
             actor: &actor("policy"),
             also: &[],
+            due_at: None,
         })
         .await
         .unwrap();

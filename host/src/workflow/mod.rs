@@ -57,7 +57,7 @@ pub use validate::{Bounds, DurationValue, Invalid, NewRequest};
 use crate::audit::{Actor, Details};
 use crate::domain::{Grant, Identity, ModuleVerdict, RequestState};
 use crate::policy::Verdict;
-use crate::store::{self, Decided, ListFilter, Page, RequestRecord, Store, Transition};
+use crate::store::{self, Claim, Decided, ListFilter, Page, RequestRecord, Store, Transition};
 
 /// Why a workflow call failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,8 +116,25 @@ pub struct Settings {
     pub retry_max_interval: Duration,
     /// How long creating a grant's objects may take before it is abandoned and rolled back.
     pub provision_timeout: Duration,
-    /// Time between two reconciler sweeps.
+    /// Time between two reconciler sweeps (by whichever replica holds the reconciler's lease).
     pub reconcile_interval: Duration,
+    /// This replica's id, unique among the processes sharing the store: the holder of its
+    /// claims on due timers and of the reconciler's lease.
+    pub replica: Arc<str>,
+    /// How long a claim lasts unless renewed: on a timer being driven, and the deadline of a
+    /// request being decided or provisioned. Renewed every third of it while the work goes
+    /// on; a replica that dies leaves its work to the others this long after its last renewal.
+    pub claim_lease: Duration,
+    /// Time between two looks for due timers no replica drives (armed by another replica, or
+    /// left by one that died).
+    pub claim_poll: Duration,
+}
+
+impl Settings {
+    /// The default [`Settings::claim_lease`].
+    pub const CLAIM_LEASE: Duration = Duration::from_secs(4);
+    /// The default [`Settings::claim_poll`].
+    pub const CLAIM_POLL: Duration = Duration::from_secs(1);
 }
 
 struct Inner {
@@ -127,9 +144,11 @@ struct Inner {
     bounds: Bounds,
     settings: Settings,
     metrics: Metrics,
-    timers: Mutex<HashMap<String, AbortHandle>>,
+    timers: Mutex<HashMap<String, timers::Armed>>,
     background: Mutex<Vec<AbortHandle>>,
     in_flight: Mutex<HashSet<String>>,
+    /// Requests whose timer a task of this process drives (claims to renew), with how many.
+    driving: Mutex<HashMap<String, usize>>,
 }
 
 /// The workflow: cheap to clone, shared by the API handlers and the background tasks.
@@ -232,6 +251,7 @@ impl Workflow {
                 timers: Mutex::new(HashMap::new()),
                 background: Mutex::new(Vec::new()),
                 in_flight: Mutex::new(HashSet::new()),
+                driving: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -283,6 +303,19 @@ impl Workflow {
             Ok(done) => done,
             Err(error) => {
                 tracing::error!(request_id = %id, %error, "work on a request was interrupted; its timer takes over");
+                // Its deadline is now: nobody works on it any more.
+                let claim = Claim {
+                    until: now(),
+                    ..self.claim()
+                };
+                if let Err(error) = self
+                    .inner
+                    .store
+                    .hold_deadlines(&[id.to_owned()], claim)
+                    .await
+                {
+                    tracing::warn!(request_id = %id, %error, "cannot bring the deadline of interrupted work forward");
+                }
                 self.arm(id, now());
                 Err(Error::Interrupted(id.to_owned()))
             }
@@ -344,6 +377,8 @@ impl Workflow {
                 to,
                 actor: &actor("policy"),
                 also: &shadow,
+                // An approved request is provisioned next; if that stops, its timer fails it.
+                due_at: (to == RequestState::Approved).then(|| self.deadline()),
             })
             .await?;
         tracing::info!(request_id = %request.id, state = %record.state, "decided");
@@ -359,15 +394,15 @@ impl Workflow {
     }
 
     /// `approved` → `provisioning` → `active` (timer armed) or `failed` (rolled back).
-    /// `provisioning` is stored with a deadline (`provision_timeout` and a retry interval
-    /// ahead) after which its timer, armed again by a restart or the reconciler, rolls back a
-    /// provisioning that no task is working on.
+    /// `provisioning` is stored with a deadline that this process moves ahead while it works
+    /// on it ([`Workflow::deadline`]); once it passes (the work stopped, here or on a replica
+    /// that died), its timer rolls the provisioning back.
     async fn provision(&self, record: RequestRecord, grant: Grant) -> Result<RequestRecord> {
         let store = &self.inner.store;
         let settings = &self.inner.settings;
         let workflow = actor("workflow");
         let id = record.id.as_str();
-        let deadline = after(now(), settings.provision_timeout + settings.retry_interval);
+        let deadline = self.deadline();
         store
             .transition_due(
                 Transition {
@@ -597,6 +632,18 @@ impl Workflow {
                 } else {
                     record.clone()
                 };
+                // Its timer is due: claimed, so that no replica's poll tears it down meanwhile.
+                let _driving = timers::Driving::new(&self.inner, id);
+                if self
+                    .inner
+                    .store
+                    .claim_timer(id, self.claim())
+                    .await?
+                    .is_none()
+                {
+                    // Another replica is tearing it down (and audits it).
+                    return Ok(self.inner.store.get_request(id).await?);
+                }
                 match self
                     .end_grant(&revoking, RequestState::Revoked, by, note)
                     .await
@@ -687,11 +734,29 @@ impl Workflow {
     /// a new workflow on the same store re-arms them).
     pub fn shutdown(&self) {
         for (_, timer) in lock(&self.inner.timers).drain() {
-            timer.abort();
+            timer.task.abort();
         }
         for task in lock(&self.inner.background).drain(..) {
             task.abort();
         }
+    }
+}
+
+impl Workflow {
+    /// A claim by this replica from now for [`Settings::claim_lease`].
+    fn claim(&self) -> Claim<'_> {
+        let now = now();
+        Claim {
+            replica: &self.inner.settings.replica,
+            now,
+            until: after(now, self.inner.settings.claim_lease),
+        }
+    }
+
+    /// The deadline of work starting now (a request being decided or provisioned): one claim
+    /// lease ahead, moved ahead every third of it while the work goes on.
+    fn deadline(&self) -> Timestamp {
+        after(now(), self.inner.settings.claim_lease)
     }
 }
 
@@ -709,6 +774,8 @@ fn owns(identity: &Identity, record: &RequestRecord) -> bool {
 
 #[cfg(test)]
 mod durability_tests;
+#[cfg(test)]
+mod replicas_tests;
 #[cfg(test)]
 mod revocations_tests;
 #[cfg(test)]

@@ -259,10 +259,11 @@ pub trait Clusters: Send + Sync {
         cluster: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ManagedObject>, ClusterFailure>>;
 
-    /// Deletes one managed object (gone already is fine).
+    /// Deletes one managed object; whether this call deleted it (`false`: it was gone
+    /// already, which is fine: whoever deleted it audits that).
     fn delete_managed<'a>(
         &'a self,
         cluster: &'a str,
         object: &'a ManagedObject,
-    ) -> BoxFuture<'a, Result<(), ClusterFailure>>;
+    ) -> BoxFuture<'a, Result<bool, ClusterFailure>>;
 }

@@ -176,6 +176,7 @@ async fn pending_requests_are_withdrawn_and_provisioning_ones_reported() {
                 to,
                 actor: &actor("policy"),
                 also: &[],
+                due_at: None,
             })
             .await
             .unwrap();

@@ -66,7 +66,7 @@ pub(crate) struct Memory {
     pub(crate) fail_teardown: Mutex<Option<String>>,
     pub(crate) on_teardown: Mutex<Option<TeardownHook>>,
     pub(crate) installations: Mutex<std::collections::BTreeSet<String>>,
-    teardowns: Mutex<Vec<(String, jiff::Timestamp)>>,
+    pub(crate) teardowns: Mutex<Vec<(String, jiff::Timestamp)>>,
     guardrails: Guardrails,
     /// Rules the bindable ClusterRoles hold (reading pods unless a test says otherwise).
     pub(crate) role_rules: Mutex<Option<Vec<Rule>>>,
@@ -251,10 +251,12 @@ impl Clusters for Memory {
         &'a self,
         _: &'a str,
         object: &'a ManagedObject,
-    ) -> BoxFuture<'a, Result<(), ClusterFailure>> {
+    ) -> BoxFuture<'a, Result<bool, ClusterFailure>> {
         Box::pin(async move {
-            lock(&self.objects).retain(|o| o != object);
-            Ok(())
+            let mut objects = lock(&self.objects);
+            let before = objects.len();
+            objects.retain(|o| o != object);
+            Ok(objects.len() < before)
         })
     }
 }
@@ -274,6 +276,9 @@ pub(crate) fn settings() -> Settings {
         retry_max_interval: Duration::from_millis(400),
         provision_timeout: Duration::from_secs(30),
         reconcile_interval: Duration::from_secs(3600),
+        replica: "replica-a".into(),
+        claim_lease: Duration::from_millis(900),
+        claim_poll: Duration::from_millis(100),
     }
 }
 
@@ -584,7 +589,10 @@ async fn invalid_requests_are_refused_and_nothing_is_written(
 }
 
 #[tokio::test]
-async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overdue_grants() {
+/// A process stopped with a grant overdue, a provisioning half-way (its deadline passed) and an
+/// orphan on the cluster: the next start expires the grant, rolls the provisioning back and the
+/// reconciler deletes the orphan.
+async fn start_rolls_back_abandoned_work_cleans_orphans_and_expires_overdue_grants() {
     let h = harness(allow()).await;
     let alice = identity("alice");
     // An active grant whose process stopped: expired while nobody watched.
@@ -606,20 +614,24 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
             to: RequestState::Approved,
             actor: &actor("policy"),
             also: &[],
+            due_at: None,
         })
         .await
         .unwrap();
     h.workflow
         .store()
-        .transition(Transition {
-            id: "cafe01",
-            from: RequestState::Approved,
-            to: RequestState::Provisioning,
-            actor: &actor("workflow"),
-            note: None,
-            detail: None,
-            expires_at: None,
-        })
+        .transition_due(
+            Transition {
+                id: "cafe01",
+                from: RequestState::Approved,
+                to: RequestState::Provisioning,
+                actor: &actor("workflow"),
+                note: None,
+                detail: None,
+                expires_at: None,
+            },
+            Some(now()),
+        )
         .await
         .unwrap();
     lock(&h.cluster.objects).push(ManagedObject {
@@ -641,10 +653,10 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
         settings(),
     );
     let sweep = restarted.start().await.unwrap();
-    assert_eq!(
-        restarted.store().get_request("cafe01").await.unwrap().state,
-        RequestState::Failed
-    );
+    eventually("the rollback", async || {
+        restarted.store().get_request("cafe01").await.unwrap().state == RequestState::Failed
+    })
+    .await;
     eventually("overdue expiry", async || {
         restarted
             .store()
@@ -655,14 +667,21 @@ async fn start_fails_interrupted_requests_cleans_their_objects_and_expires_overd
             == RequestState::Expired
     })
     .await;
-    assert!(sweep.deleted >= 2, "{sweep:?}");
+    assert_eq!(
+        sweep.deleted, 1,
+        "the orphan; the rest is the timers': {sweep:?}"
+    );
     assert!(lock(&h.cluster.objects).is_empty());
     let events = restarted.store().audit_events(0, 1000).await.unwrap();
-    let deletions = events
-        .iter()
-        .filter(|e| e.kind == "object_deleted" && e.actor["component"] == "reconciler")
-        .count();
-    assert!(deletions >= 2, "{deletions}");
+    let deletions = |component: &str| {
+        events
+            .iter()
+            .filter(|e| e.kind == "object_deleted" && e.actor["component"] == component)
+            .count()
+    };
+    assert_eq!(deletions("reconciler"), 1);
+    assert_eq!(deletions("teardown"), 1, "cafe01's ServiceAccount");
+    assert_eq!(deletions("expiry"), 2, "the overdue grant's objects");
     restarted.shutdown();
 }
 

@@ -1,28 +1,49 @@
-//! Timers: one task per request with a due time (the store's `due_at`, written with the state
-//! it guards), sleeping until then and driving the request on:
+//! Timers: every request with a due time (the store's `due_at`, written with the state it
+//! guards) is driven on when due, by exactly one replica at a time:
 //!
 //! - `active` at `expires_at`, or `expiring`: teardown, then `expired`;
 //! - `revoking`: teardown, then `revoked`;
-//! - `provisioning` (or `approved`) that no task of this process is working on (it panicked, or
-//!   the process that was stopped): teardown, then `failed`.
+//! - `received`, `approved`, `provisioning` whose deadline passed (the process working on it
+//!   stopped, or its task panicked): teardown, then `failed`.
+//!
+//! A request's timer is driven only under a claim taken through the store
+//! ([`crate::store::Store::claim_timer`], [`crate::store::Store::claim_due`]): of replicas
+//! racing for it, one gets it; its holder renews it every third of
+//! [`super::Settings::claim_lease`] while it works, and a claim whose holder died ends and is
+//! taken over. Each process arms one task per timer it knows of (its own, those stored when it
+//! started, and every reconciler sweep's), which wakes at the exact time and claims; a poll every
+//! [`super::Settings::claim_poll`] claims what is due and driven by nobody (armed by another
+//! replica, or left by one that died). Work in progress (deciding, provisioning) keeps its
+//! deadline ahead on the same beat ([`crate::store::Store::hold_deadlines`]). Driving is
+//! idempotent (teardown deletes what is there, transitions are compare-and-set), and each effect
+//! is audited once: by whoever deleted the object, by whoever won the move.
 //!
 //! A teardown that fails is retried until it succeeds: the first retry after `retry_interval`,
 //! each next one after twice the wait before, at most `retry_max_interval` (and a revoked
 //! grant's retry no later than its `expires_at`). Every failure is counted, logged and audited
 //! (a `state_changed` event saying which attempt failed and when the next is: an expired grant's
 //! first failure moves it from `active` to `expiring`, later ones keep the state), and the next
-//! attempt's time is stored as the request's due time, so a restart or the reconciler arms it
-//! again.
+//! attempt's time is stored as the request's due time, so any replica arms it again.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::task::AbortHandle;
 
-use super::{Error, Workflow, actor, after, lock, new_error_id, now};
+use super::{Error, Inner, Workflow, actor, after, lock, new_error_id, now};
 use crate::audit::Details;
 use crate::domain::RequestState;
 use crate::store::{self, RequestRecord};
 use crate::workflow::ClusterFailure;
+
+/// The most due timers one poll claims.
+const POLL_LIMIT: u32 = 256;
+
+/// A timer task of this process, and the time it was armed for.
+pub(super) struct Armed {
+    pub(super) task: AbortHandle,
+    at: Timestamp,
+}
 
 /// What one look at a due request found.
 enum Step {
@@ -32,6 +53,8 @@ enum Step {
     At(Timestamp),
     /// The teardown failed; retry.
     Failed(Error),
+    /// A task of this process works on it: leave it (its deadline is kept ahead).
+    Leave,
 }
 
 /// Sleeps until `at` (at once if it is past).
@@ -40,34 +63,87 @@ async fn sleep_until(at: Timestamp) {
     tokio::time::sleep(wait).await;
 }
 
+/// Marks a request's timer as driven by a task of this process, so that the heartbeat renews
+/// its claim; unmarks it when dropped.
+pub(super) struct Driving<'a> {
+    inner: &'a Inner,
+    id: String,
+}
+
+impl<'a> Driving<'a> {
+    pub(super) fn new(inner: &'a Inner, id: &str) -> Self {
+        *lock(&inner.driving).entry(id.to_owned()).or_default() += 1;
+        Self {
+            inner,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        let mut driving = lock(&self.inner.driving);
+        if let Some(count) = driving.get_mut(&self.id) {
+            *count -= 1;
+            if *count == 0 {
+                driving.remove(&self.id);
+            }
+        }
+    }
+}
+
 impl Workflow {
     /// Arms the timer of request `id` for `due_at` (at once if it is past), replacing the one
     /// it had.
     pub(super) fn arm(&self, id: &str, due_at: Timestamp) {
-        let workflow = self.clone();
-        let owned = id.to_owned();
+        self.arm_unless(id, due_at, |_| false);
+    }
+
+    /// Arms the timer of request `id` for `due_at` unless this process has one for that time
+    /// or sooner (it is driving it, or about to) or is working on the request; returns
+    /// whether it armed one.
+    fn arm_if_idle(&self, id: &str, due_at: Timestamp) -> bool {
+        if lock(&self.inner.in_flight).contains(id) {
+            return false;
+        }
+        self.arm_unless(id, due_at, |armed| armed.at <= due_at)
+    }
+
+    /// Arms the timer of `id` for `due_at`, replacing the one it had, unless `keep` says to
+    /// keep that one (checked and replaced under one lock); returns whether it armed.
+    fn arm_unless(&self, id: &str, due_at: Timestamp, keep: impl FnOnce(&Armed) -> bool) -> bool {
         // Held until the handle is stored, so that a task that ends at once finds it.
         let mut timers = lock(&self.inner.timers);
+        if timers.get(id).is_some_and(keep) {
+            return false;
+        }
+        let workflow = self.clone();
+        let owned = id.to_owned();
         let task = tokio::spawn(async move {
             sleep_until(due_at).await;
             workflow.drive(&owned).await;
             let mut timers = lock(&workflow.inner.timers);
             if timers
                 .get(&owned)
-                .is_some_and(|timer| timer.id() == tokio::task::id())
+                .is_some_and(|timer| timer.task.id() == tokio::task::id())
             {
                 timers.remove(&owned);
             }
         });
-        if let Some(previous) = timers.insert(id.to_owned(), task.abort_handle()) {
-            previous.abort();
+        let armed = Armed {
+            task: task.abort_handle(),
+            at: due_at,
+        };
+        if let Some(previous) = timers.insert(id.to_owned(), armed) {
+            previous.task.abort();
         }
+        true
     }
 
     /// Cancels the timer of request `id`, if any.
     pub(super) fn disarm(&self, id: &str) {
         if let Some(timer) = lock(&self.inner.timers).remove(id) {
-            timer.abort();
+            timer.task.abort();
         }
     }
 
@@ -91,22 +167,83 @@ impl Workflow {
         Ok(armed)
     }
 
-    /// Drives request `id` on until nothing is left to do (see the module's doc).
+    /// Claims what is due and driven by nobody, and drives it; returns how many timers it
+    /// claimed.
+    pub(super) async fn poll_due(&self) -> store::Result<usize> {
+        let claimed = self.inner.store.claim_due(self.claim(), POLL_LIMIT).await?;
+        for timer in &claimed {
+            // A task of this process that has it drives it under the same claim.
+            self.arm_if_idle(&timer.id, now());
+        }
+        Ok(claimed.len())
+    }
+
+    /// One beat of work in progress: moves the deadlines of the requests this process is
+    /// deciding or provisioning ahead, and renews its claims on the timers it drives.
+    pub(super) async fn heartbeat(&self) -> store::Result<()> {
+        let store = &self.inner.store;
+        let in_flight: Vec<String> = lock(&self.inner.in_flight).iter().cloned().collect();
+        if !in_flight.is_empty() {
+            store.hold_deadlines(&in_flight, self.claim()).await?;
+        }
+        let driving: Vec<String> = lock(&self.inner.driving).keys().cloned().collect();
+        if !driving.is_empty() {
+            store.renew_claims(&driving, self.claim()).await?;
+        }
+        Ok(())
+    }
+
+    /// Drives request `id` on, under a claim, until nothing is left to do here (see the
+    /// module's doc).
     async fn drive(&self, id: &str) {
+        let _driving = Driving::new(&self.inner, id);
+        let store = &self.inner.store;
+        let retry = self.inner.settings.retry_interval;
         let mut failures = 0;
         loop {
-            let record = match self.inner.store.get_request(id).await {
+            // A timer another replica moved later is slept on, not claimed.
+            match store.due_at(id).await {
+                Ok(Some(at)) if at > now() => {
+                    sleep_until(at).await;
+                    continue;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(store::Error::NotFound(_)) => return,
+                Err(error) => {
+                    tracing::error!(request_id = %id, %error, "cannot read a due time");
+                    tokio::time::sleep(retry).await;
+                    continue;
+                }
+            }
+            match store.claim_timer(id, self.claim()).await {
+                Ok(Some(_)) => {}
+                // Another replica drives it; if it dies, its claim ends and a poll takes over.
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::error!(request_id = %id, %error, "cannot claim a due timer");
+                    tokio::time::sleep(retry).await;
+                    continue;
+                }
+            }
+            let record = match store.get_request(id).await {
                 Ok(record) => record,
                 Err(store::Error::NotFound(_)) => return,
                 Err(error) => {
                     tracing::error!(request_id = %id, %error, "cannot read a due request");
-                    tokio::time::sleep(self.inner.settings.retry_interval).await;
+                    tokio::time::sleep(retry).await;
                     continue;
                 }
             };
             let next = match self.step(&record).await {
                 Step::Done => {
                     self.inner.metrics.teardown_settled(id);
+                    return;
+                }
+                Step::Leave => {
+                    if let Err(error) = store.release_claim(id, &self.inner.settings.replica).await
+                    {
+                        tracing::warn!(request_id = %id, %error, "cannot release a claim");
+                    }
                     return;
                 }
                 Step::At(at) => at,
@@ -128,19 +265,19 @@ impl Workflow {
             },
             RequestState::Expiring => (RequestState::Expired, actor("expiry"), None),
             RequestState::Revoking => (RequestState::Revoked, actor("teardown"), None),
-            RequestState::Provisioning | RequestState::Approved
+            RequestState::Received | RequestState::Approved | RequestState::Provisioning
                 if lock(&self.inner.in_flight).contains(id) =>
             {
-                return Step::At(after(now(), self.inner.settings.retry_interval));
+                return Step::Leave;
             }
             RequestState::Provisioning => (
                 RequestState::Failed,
                 actor("teardown"),
                 Some("provisioning was interrupted; what it created was rolled back"),
             ),
-            RequestState::Approved => {
+            RequestState::Received | RequestState::Approved => {
                 // Nothing was created yet.
-                return match self.fail_approved(record).await {
+                return match self.fail_unprovisioned(record).await {
                     Ok(()) => Step::Done,
                     Err(error) => Step::Failed(error),
                 };
@@ -155,14 +292,14 @@ impl Workflow {
         }
     }
 
-    async fn fail_approved(&self, record: &RequestRecord) -> Result<(), Error> {
+    async fn fail_unprovisioned(&self, record: &RequestRecord) -> Result<(), Error> {
         let moved = self
             .inner
             .store
             .transition_due(
                 store::Transition {
                     id: &record.id,
-                    from: RequestState::Approved,
+                    from: record.state,
                     to: RequestState::Failed,
                     actor: &actor("workflow"),
                     note: Some("interrupted before provisioning"),
