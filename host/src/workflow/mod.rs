@@ -19,14 +19,18 @@
 //! way, and a panic in it fails closed (the request's timer rolls back or completes it).
 //!
 //! Every state that must not stay as it is carries a due time in the store, written in the
-//! same statement as the state (`provisioning`: a deadline; `active`: `expires_at`;
-//! `revoking`, `expiring`: the next teardown attempt), and a [timer](timers.rs) per request drives it on
-//! when due; timers are armed again from the store on start and by every reconciler sweep. A
-//! teardown that fails is retried with a capped exponential backoff until it succeeds,
-//! counted and audited. The [reconciler](Workflow::reconcile) deletes every object of this
-//! installation whose request is not active or is past its expiry, on start and periodically,
-//! so a crash leaves nothing. The [kill switch](Workflow::revoke_in_scope) ends every grant of
-//! a subject, of a cluster, or all of them, at once.
+//! same statement as the state (`approved`, `provisioning`: a deadline the process working on
+//! it keeps ahead; `active`: `expires_at`; `revoking`, `expiring`: the next teardown attempt),
+//! and a [timer](timers.rs) drives it on when due, under a claim taken through the store: with
+//! several replicas on one database each timer fires once, on whichever replica claims it, and
+//! the work of a replica that died is taken over once its claims and deadlines end. Timers are
+//! armed again from the store on start and by every reconciler sweep, and a poll claims what
+//! nobody drives. A teardown that fails is retried with a capped exponential backoff until it
+//! succeeds, counted and audited. The [reconciler](Workflow::reconcile) (one replica at a
+//! time, under a lease) deletes every object of this installation whose request is unknown or
+//! ended, on start and periodically, so a crash leaves nothing. The
+//! [kill switch](Workflow::revoke_in_scope) ends every grant of a subject, of a cluster, or all
+//! of them, at once.
 
 mod guarded;
 mod lifecycle;
