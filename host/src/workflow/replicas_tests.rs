@@ -260,3 +260,43 @@ async fn one_replica_sweeps_at_a_time_and_leaves_live_requests_to_their_timers()
     assert_eq!(on_cluster(&cluster, "cafe01"), 1, "not a's to delete");
     drop(in_progress);
 }
+
+/// A replica revokes a grant another armed, and dies before tearing it down: the replica
+/// whose timer sleeps until the grant's expiry an hour away is woken by its poll and tears it
+/// down now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_left_by_a_dead_replica_wakes_the_timer_sleeping_on_the_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wicket.db");
+    let cluster = Arc::new(Memory::default());
+    let a = replica(&path, "a", &cluster).await;
+    let b = replica(&path, "b", &cluster).await;
+    a.start().await.unwrap();
+    let record = short_grant(&a, 3600).await;
+    assert_eq!(a.armed_timers(), 1, "asleep until the expiry");
+    b.store()
+        .transition_due(
+            Transition {
+                id: &record.id,
+                from: RequestState::Active,
+                to: RequestState::Revoking,
+                actor: &Actor::user(&identity("alice")),
+                note: None,
+                detail: None,
+                expires_at: None,
+            },
+            Some(now()),
+        )
+        .await
+        .unwrap();
+    drop(b);
+    eventually("a to tear it down", async || {
+        a.store().get_request(&record.id).await.unwrap().state == RequestState::Revoked
+    })
+    .await;
+    assert_eq!(on_cluster(&cluster, &record.id), 0);
+    let events = events(&a, &record.id).await;
+    assert_eq!(count(&events, "object_deleted", None), 2);
+    assert_eq!(count(&events, "state_changed", Some("revoked")), 1);
+    a.shutdown();
+}

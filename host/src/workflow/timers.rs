@@ -25,9 +25,11 @@
 //! first failure moves it from `active` to `expiring`, later ones keep the state), and the next
 //! attempt's time is stored as the request's due time, so any replica arms it again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::{Error, Inner, Workflow, actor, after, lock, new_error_id, now};
@@ -39,10 +41,10 @@ use crate::workflow::ClusterFailure;
 /// The most due timers one poll claims.
 const POLL_LIMIT: u32 = 256;
 
-/// A timer task of this process, and the time it was armed for.
+/// A timer task of this process, and what wakes it before its time.
 pub(super) struct Armed {
     pub(super) task: AbortHandle,
-    at: Timestamp,
+    wake: Arc<Notify>,
 }
 
 /// What one look at a due request found.
@@ -61,6 +63,14 @@ enum Step {
 async fn sleep_until(at: Timestamp) {
     let wait = Duration::try_from(at.duration_since(now())).unwrap_or_default();
     tokio::time::sleep(wait).await;
+}
+
+/// Sleeps until `at`, or until `wake` is notified (a poll found the timer due sooner).
+async fn sleep_or_wake(at: Timestamp, wake: &Notify) {
+    tokio::select! {
+        () = sleep_until(at) => {}
+        () = wake.notified() => {}
+    }
 }
 
 /// Marks a request's timer as driven by a task of this process, so that the heartbeat renews
@@ -96,32 +106,35 @@ impl Workflow {
     /// Arms the timer of request `id` for `due_at` (at once if it is past), replacing the one
     /// it had.
     pub(super) fn arm(&self, id: &str, due_at: Timestamp) {
-        self.arm_unless(id, due_at, |_| false);
+        self.arm_unless(id, due_at, false);
     }
 
-    /// Arms the timer of request `id` for `due_at` unless this process has one for that time
-    /// or sooner (it is driving it, or about to) or is working on the request; returns
-    /// whether it armed one.
-    fn arm_if_idle(&self, id: &str, due_at: Timestamp) -> bool {
+    /// Drives request `id` now: wakes the timer this process has for it (never cancelling
+    /// one that is driving it), or arms one; nothing if this process is working on the
+    /// request. Returns whether it armed one.
+    fn arm_if_idle(&self, id: &str) -> bool {
         if lock(&self.inner.in_flight).contains(id) {
             return false;
         }
-        self.arm_unless(id, due_at, |armed| armed.at <= due_at)
+        self.arm_unless(id, now(), true)
     }
 
-    /// Arms the timer of `id` for `due_at`, replacing the one it had, unless `keep` says to
-    /// keep that one (checked and replaced under one lock); returns whether it armed.
-    fn arm_unless(&self, id: &str, due_at: Timestamp, keep: impl FnOnce(&Armed) -> bool) -> bool {
+    /// Arms the timer of `id` for `due_at`, replacing the one it had, unless `wake` (then the
+    /// one it had is woken instead; checked under one lock); returns whether it armed.
+    fn arm_unless(&self, id: &str, due_at: Timestamp, wake: bool) -> bool {
         // Held until the handle is stored, so that a task that ends at once finds it.
         let mut timers = lock(&self.inner.timers);
-        if timers.get(id).is_some_and(keep) {
+        if wake && let Some(armed) = timers.get(id) {
+            armed.wake.notify_one();
             return false;
         }
         let workflow = self.clone();
         let owned = id.to_owned();
+        let wake = Arc::new(Notify::new());
+        let woken = wake.clone();
         let task = tokio::spawn(async move {
-            sleep_until(due_at).await;
-            workflow.drive(&owned).await;
+            sleep_or_wake(due_at, &woken).await;
+            workflow.drive(&owned, &woken).await;
             let mut timers = lock(&workflow.inner.timers);
             if timers
                 .get(&owned)
@@ -132,7 +145,7 @@ impl Workflow {
         });
         let armed = Armed {
             task: task.abort_handle(),
-            at: due_at,
+            wake,
         };
         if let Some(previous) = timers.insert(id.to_owned(), armed) {
             previous.task.abort();
@@ -173,7 +186,7 @@ impl Workflow {
         let claimed = self.inner.store.claim_due(self.claim(), POLL_LIMIT).await?;
         for timer in &claimed {
             // A task of this process that has it drives it under the same claim.
-            self.arm_if_idle(&timer.id, now());
+            self.arm_if_idle(&timer.id);
         }
         Ok(claimed.len())
     }
@@ -195,7 +208,7 @@ impl Workflow {
 
     /// Drives request `id` on, under a claim, until nothing is left to do here (see the
     /// module's doc).
-    async fn drive(&self, id: &str) {
+    async fn drive(&self, id: &str, wake: &Notify) {
         let _driving = Driving::new(&self.inner, id);
         let store = &self.inner.store;
         let retry = self.inner.settings.retry_interval;
@@ -204,7 +217,7 @@ impl Workflow {
             // A timer another replica moved later is slept on, not claimed.
             match store.due_at(id).await {
                 Ok(Some(at)) if at > now() => {
-                    sleep_until(at).await;
+                    sleep_or_wake(at, wake).await;
                     continue;
                 }
                 Ok(Some(_)) => {}
@@ -252,7 +265,7 @@ impl Workflow {
                     self.retry_later(&record, failures, &error).await
                 }
             };
-            sleep_until(next).await;
+            sleep_or_wake(next, wake).await;
         }
     }
 
