@@ -312,7 +312,7 @@ impl Service {
             self.state.auth_failures.take_all(),
         )
         .await;
-        self.workflow.shutdown();
+        self.workflow.stop().await;
         let exporting = lock(&self.exporting).take();
         if let Some(exporting) = exporting {
             exporting.stop().await;

@@ -744,6 +744,23 @@ impl Workflow {
             task.abort();
         }
     }
+
+    /// [`Workflow::shutdown`], then hands the reconciler's lease on if this replica holds it
+    /// (another replica sweeps next, without waiting for it to end). Claims on timers and the
+    /// deadlines of work this replica had in progress end by themselves within
+    /// [`Settings::claim_lease`].
+    pub async fn stop(&self) {
+        self.shutdown();
+        let replica = &self.inner.settings.replica;
+        if let Err(error) = self
+            .inner
+            .store
+            .release_lease(reconcile::RECONCILER_LEASE, replica)
+            .await
+        {
+            tracing::warn!(%error, "cannot hand the reconciler's lease on");
+        }
+    }
 }
 
 impl Workflow {

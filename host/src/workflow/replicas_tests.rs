@@ -258,6 +258,10 @@ async fn one_replica_sweeps_at_a_time_and_leaves_live_requests_to_their_timers()
     let swept = a.reconcile().await.unwrap();
     assert_eq!((swept.elsewhere, swept.deleted), (false, 1));
     assert_eq!(on_cluster(&cluster, "cafe01"), 1, "not a's to delete");
+    assert!(b.reconcile().await.unwrap().elsewhere, "a holds it now");
+    // A replica that stops hands the lease on.
+    a.stop().await;
+    assert!(!b.reconcile().await.unwrap().elsewhere);
     drop(in_progress);
 }
 
