@@ -16,6 +16,9 @@ use crate::domain::{
 };
 use crate::policy::set::Promotion;
 
+mod replicas;
+pub use replicas::*;
+
 const REQUEST: &str = include_str!("fixtures/request.json");
 const IDENTITY: &str = include_str!("fixtures/identity.json");
 const ALLOW: &str = include_str!("fixtures/allow.json");
@@ -51,6 +54,9 @@ macro_rules! store_conformance_tests {
             failed_writes_leave_no_trace_and_no_gap_in_the_chain,
             many_writers_at_once_are_all_answered_and_the_chain_holds,
             writes_after_close_are_refused,
+            replicas_heartbeat_and_are_listed_while_seen,
+            reload_generations_count_up_from_one,
+            racing_publishers_each_get_their_own_generation,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {

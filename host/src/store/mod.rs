@@ -1,6 +1,7 @@
 //! Wicket's state behind one port, the [`Store`] trait: the installation id, access requests,
 //! their states and the time of their timers (`due_at`, see `timers.rs`), the policy verdicts, the Kubernetes objects provisioned for each request,
-//! promoted candidate policies, and the audit log. Every change that matters is written in one
+//! promoted candidate policies, the replicas sharing the database and the reload generation
+//! they follow (`replicas.rs`), and the audit log. Every change that matters is written in one
 //! transaction together with its audit events, so the log and the state never disagree. The
 //! workflow, the API and the CLI hold an `Arc<dyn Store>`; [`SqliteStore`] implements it on
 //! SQLite through sqlx (WAL mode, foreign keys on, busy timeout), and every implementation
@@ -47,6 +48,7 @@ mod installation;
 mod objects;
 mod port;
 mod promotions;
+mod replicas;
 mod requests;
 mod sqlite;
 mod timers;
@@ -62,6 +64,7 @@ use crate::domain::RequestState;
 
 pub use objects::ProvisionedObject;
 pub use port::{Store, StoreFuture};
+pub use replicas::{EntryDigest, PolicyDigests, ReloadGeneration, ReplicaRecord};
 pub use requests::{Decided, ListFilter, Page, RequestRecord, Transition};
 pub use sqlite::SqliteStore;
 pub use timers::DueTimer;
@@ -168,6 +171,8 @@ fn parse_state(text: &str) -> Result<RequestState> {
 mod batch_tests;
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod replicas_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::pin::Pin;
 use jiff::Timestamp;
 
 use super::{
-    Decided, DueTimer, ListFilter, Page, ProvisionedObject, RequestRecord, Result, Transition,
-    WriteStats,
+    Decided, DueTimer, ListFilter, Page, PolicyDigests, ProvisionedObject, ReloadGeneration,
+    ReplicaRecord, RequestRecord, Result, Transition, WriteStats,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
 use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
@@ -150,4 +150,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The timer of request `id`, if it has one.
     fn due_at<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Timestamp>>;
+
+    /// Stores `replica`'s heartbeat (replacing its previous one), stamped with the store's
+    /// clock as its `last_seen`.
+    fn heartbeat<'a>(&'a self, replica: &'a ReplicaRecord) -> StoreFuture<'a, ()>;
+
+    /// Every replica whose last heartbeat is at or after `seen_since`, by id.
+    fn replicas(&self, seen_since: Timestamp) -> StoreFuture<'_, Vec<ReplicaRecord>>;
+
+    /// Forgets replica `id` (it stopped); returns whether it was registered.
+    fn remove_replica<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Publishes the next reload generation (1 for the first): published by `replica`
+    /// because of `trigger`, serving `digests`. Of two replicas publishing at once, each gets
+    /// a generation of its own.
+    fn publish_generation<'a>(
+        &'a self,
+        replica: &'a str,
+        trigger: &'a str,
+        digests: &'a PolicyDigests,
+    ) -> StoreFuture<'a, ReloadGeneration>;
+
+    /// The current reload generation; `None` before the first is published.
+    fn reload_generation(&self) -> StoreFuture<'_, Option<ReloadGeneration>>;
 }
