@@ -9,6 +9,7 @@
 //! digests then differ from the generation's (its files are not the publisher's) is not ready.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -83,17 +84,11 @@ struct Inner {
     id: Arc<str>,
     started_at: Timestamp,
     workflow: Workflow,
-    /// What this replica has applied; held through every reload, so that publishing and
-    /// following happen one at a time.
-    applied: Mutex<Applied>,
-}
-
-#[derive(Debug, Default)]
-struct Applied {
     /// The reload generation applied (0: none yet).
-    generation: u64,
-    /// The stored promotions last applied.
-    promotions: Vec<Promotion>,
+    generation: AtomicU64,
+    /// The stored promotions last applied; held through every reload, so that reloads,
+    /// publishing and following happen one at a time.
+    promotions: Mutex<Vec<Promotion>>,
 }
 
 impl Replica {
@@ -104,7 +99,8 @@ impl Replica {
                 id,
                 started_at: Timestamp::now(),
                 workflow,
-                applied: Mutex::default(),
+                generation: AtomicU64::new(0),
+                promotions: Mutex::default(),
             }),
         }
     }
@@ -127,12 +123,12 @@ impl Replica {
     /// replica must follow (asked through the API, or its chains changed), publishes the next
     /// reload generation.
     pub async fn reload(&self, trigger: &str, by: &Actor) -> workflow::Result<ReloadReport> {
-        let mut applied = self.inner.applied.lock().await;
+        let one_at_a_time = self.inner.promotions.lock().await;
         let report = self.inner.workflow.reload_policies(trigger, by).await?;
         if trigger == "api" || report.swapped {
-            self.publish(&mut applied, trigger).await?;
+            self.publish(trigger).await?;
         }
-        drop(applied);
+        drop(one_at_a_time);
         self.heartbeat_logged().await;
         Ok(report)
     }
@@ -145,20 +141,22 @@ impl Replica {
         cluster: Option<&str>,
         by: &Actor,
     ) -> workflow::Result<(Vec<Promotion>, ReloadReport)> {
-        let mut applied = self.inner.applied.lock().await;
+        let mut promotions = self.inner.promotions.lock().await;
         let promoted = self
             .inner
             .workflow
             .promote_policy(entry, cluster, by)
             .await?;
-        applied.promotions = self.store().promotions().await?;
-        self.publish(&mut applied, "promote").await?;
-        drop(applied);
+        *promotions = self.store().promotions().await?;
+        self.publish("promote").await?;
+        drop(promotions);
         self.heartbeat_logged().await;
         Ok(promoted)
     }
 
-    async fn publish(&self, applied: &mut Applied, trigger: &str) -> store::Result<()> {
+    /// Publishes the next reload generation with the digests this replica serves; the caller
+    /// holds `promotions`.
+    async fn publish(&self, trigger: &str) -> store::Result<()> {
         let digests = digests(&self.inner.workflow.decider().describe());
         let published = self
             .store()
@@ -169,7 +167,9 @@ impl Replica {
             trigger,
             "reload generation published"
         );
-        applied.generation = published.generation;
+        self.inner
+            .generation
+            .store(published.generation, Ordering::SeqCst);
         Ok(())
     }
 
@@ -179,14 +179,16 @@ impl Replica {
     /// following.
     pub(super) async fn join(&self) -> store::Result<AbortHandle> {
         {
-            let mut applied = self.inner.applied.lock().await;
-            applied.promotions = self.store().promotions().await?;
+            let mut promotions = self.inner.promotions.lock().await;
+            *promotions = self.store().promotions().await?;
             let serving = digests(&self.inner.workflow.decider().describe());
             match self.store().reload_generation().await? {
                 Some(current) if current.digests == serving => {
-                    applied.generation = current.generation;
+                    self.inner
+                        .generation
+                        .store(current.generation, Ordering::SeqCst);
                 }
-                _ => self.publish(&mut applied, "start").await?,
+                _ => self.publish("start").await?,
             }
         }
         self.heartbeat().await?;
@@ -226,11 +228,11 @@ impl Replica {
     /// Reloads when another replica published a newer generation or the stored promotions
     /// changed; returns whether it did.
     async fn follow_once(&self) -> workflow::Result<bool> {
-        let mut applied = self.inner.applied.lock().await;
+        let mut applied = self.inner.promotions.lock().await;
         let current = self.store().reload_generation().await?;
         let generation = current.as_ref().map_or(0, |c| c.generation);
         let promotions = self.store().promotions().await?;
-        if generation <= applied.generation && promotions == applied.promotions {
+        if generation <= self.inner.generation.load(Ordering::SeqCst) && promotions == *applied {
             return Ok(false);
         }
         if self.inner.workflow.decider().lifecycle().is_some() {
@@ -248,14 +250,16 @@ impl Replica {
                 "followed the reload generation"
             );
         }
-        applied.generation = applied.generation.max(generation);
-        applied.promotions = promotions;
+        self.inner
+            .generation
+            .fetch_max(generation, Ordering::SeqCst);
+        *applied = promotions;
         Ok(true)
     }
 
     async fn heartbeat(&self) -> store::Result<()> {
         let described = self.inner.workflow.decider().describe();
-        let generation = self.inner.applied.lock().await.generation;
+        let generation = self.inner.generation.load(Ordering::SeqCst);
         let record = ReplicaRecord {
             id: self.id().to_owned(),
             started_at: self.inner.started_at,
@@ -284,7 +288,7 @@ impl Replica {
         let Some(current) = current else {
             return Ok(());
         };
-        let applied = self.inner.applied.lock().await.generation;
+        let applied = self.inner.generation.load(Ordering::SeqCst);
         let age = Timestamp::now().duration_since(current.published_at);
         if applied < current.generation
             && age < SignedDuration::try_from(FOLLOW_GRACE).unwrap_or_default()
