@@ -198,6 +198,12 @@ auditor_groups = ["test:auditors"]
 [data]
 path = "{data}/wicket.db"
 
+# The test polls every replica until what it waits for happens: the per-source limit before
+# authentication must not be what it sees.
+[limits]
+source_requests_per_minute = 600000
+source_burst = 10000
+
 [reload]
 watch = false
 
@@ -256,7 +262,7 @@ where
     let started = Instant::now();
     while !check().await {
         assert!(started.elapsed() < PATIENCE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -352,7 +358,7 @@ async fn a_reload_or_promotion_on_one_replica_reaches_the_other_and_a_differing_
             break body;
         }
         assert!(started.elapsed() < PATIENCE, "`b` stays ready: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let message = reason["error"]["message"].as_str().unwrap_or_default();
     assert!(
