@@ -1,6 +1,7 @@
 //! The service assembled from a configuration: store, authenticator, workflow (with its
 //! policy chains and clusters) and the REST API, served on a TCP listener (over TLS when
-//! `[tls]` is configured), and `/metrics` on a listener of its own when configured.
+//! `[tls]` is configured), and `/metrics` on a listener of its own when configured. Each
+//! service is one replica (`replica.rs`) among those sharing its database.
 
 mod chains;
 mod clusters;
@@ -272,8 +273,8 @@ impl Service {
 
     /// Serves the API (and `/metrics` on its own listener, if any) until `shutdown`
     /// completes, then audits the authentication failures still being counted, stops the
-    /// timers and background tasks (grants stay recorded; the next start re-arms them) and
-    /// anchors the audit chain a last time. With `[tls]` the certificate files are re-read
+    /// timers and background tasks (grants stay recorded; the next start re-arms them),
+    /// removes this replica from the registry and anchors the audit chain a last time. With `[tls]` the certificate files are re-read
     /// while serving.
     pub async fn serve(
         &self,

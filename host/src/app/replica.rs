@@ -209,17 +209,30 @@ impl Replica {
         let mut poll = tokio::time::interval(POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_beat = tokio::time::Instant::now();
+        // While the store is unreachable, said once (and when it is back), not every poll.
+        let mut failing = false;
         loop {
             poll.tick().await;
             let followed = match self.follow_once().await {
-                Ok(followed) => followed,
+                Ok(followed) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("following the reload generation again");
+                    }
+                    followed
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "cannot follow the reload generation");
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(%error, "cannot follow the reload generation; retrying");
+                    }
                     false
                 }
             };
             if followed || last_beat.elapsed() >= HEARTBEAT_INTERVAL {
-                self.heartbeat_logged().await;
+                if let Err(error) = self.heartbeat().await
+                    && !failing
+                {
+                    tracing::warn!(%error, "cannot record this replica's heartbeat");
+                }
                 last_beat = tokio::time::Instant::now();
             }
         }
