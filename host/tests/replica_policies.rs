@@ -318,6 +318,20 @@ async fn a_reload_or_promotion_on_one_replica_reaches_the_other_and_a_differing_
         view["reload_generation"]["digests"]["dev"][0]["digest"], first,
         "{view:#}"
     );
+    // Requesters see no replicas (their ids are pod names, their digests name modules).
+    let outline = reqwest::Client::new()
+        .get(format!("{}/v1/policies", b.base))
+        .bearer_auth(token("bob", &["developers"]))
+        .send()
+        .await
+        .expect("an answer")
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert!(
+        outline.get("replicas").is_none() && outline.get("reload_generation").is_none(),
+        "{outline:#}"
+    );
     for replica in [&a, &b] {
         wait_for("both replicas ready", || async {
             ready(replica).await.0 == 200
