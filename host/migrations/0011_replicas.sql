@@ -4,8 +4,8 @@
 -- `replicas`: one row per replica, written by its heartbeat: when it started, when it was last
 -- seen (the store's clock), the reload generation it has applied and the generation of its own
 -- policy set, and the module digests it serves (JSON: cluster -> [{entry, digest}] in chain
--- order). A replica that stopped cleanly deletes its row; a dead one's row stays, and readers
--- only show rows seen recently.
+-- order). A replica that stopped cleanly deletes its row; a dead one's row stays (readers only
+-- show rows seen recently) until any heartbeat deletes the rows not seen for a day.
 --
 -- `reload_generation`: one row, the current reload generation: moved by one on every reload
 -- that every replica must follow (`POST /v1/policies/reload`, a promotion, a changed file),

@@ -64,7 +64,9 @@ use crate::domain::RequestState;
 
 pub use objects::ProvisionedObject;
 pub use port::{Store, StoreFuture};
-pub use replicas::{EntryDigest, PolicyDigests, ReloadGeneration, ReplicaRecord};
+pub use replicas::{
+    EntryDigest, FORGET_REPLICAS_AFTER, PolicyDigests, ReloadGeneration, ReplicaRecord,
+};
 pub use requests::{Decided, ListFilter, Page, RequestRecord, Transition};
 pub use sqlite::SqliteStore;
 pub use timers::DueTimer;

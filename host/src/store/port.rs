@@ -152,7 +152,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn due_at<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Timestamp>>;
 
     /// Stores `replica`'s heartbeat (replacing its previous one), stamped with the store's
-    /// clock as its `last_seen`.
+    /// clock as its `last_seen`, and forgets every replica not seen for
+    /// [`super::FORGET_REPLICAS_AFTER`], in one transaction.
     fn heartbeat<'a>(&'a self, replica: &'a ReplicaRecord) -> StoreFuture<'a, ()>;
 
     /// Every replica whose last heartbeat is at or after `seen_since`, by id.

@@ -10,6 +10,10 @@ use sqlx::{Row, SqlitePool};
 
 use super::{Error, Result, SqliteStore, from_json, now, timestamp, to_json};
 
+/// A replica not seen for this long is forgotten (its row deleted) by the next heartbeat of
+/// any replica: pods come and go under new names at every rollout.
+pub const FORGET_REPLICAS_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
 /// The modules a replica serves: per cluster, each chain entry's name and module digest, in
 /// chain order.
 pub type PolicyDigests = BTreeMap<String, Vec<EntryDigest>>;
@@ -87,6 +91,10 @@ pub(super) async fn heartbeat(store: &SqliteStore, replica: &ReplicaRecord) -> R
                 .bind(&digests)
                 .execute(&mut tx.conn)
                 .await?;
+                sqlx::query("DELETE FROM replicas WHERE last_seen < ?")
+                    .bind((now() - FORGET_REPLICAS_AFTER).as_millisecond())
+                    .execute(&mut tx.conn)
+                    .await?;
                 Ok(())
             })
         })

@@ -55,3 +55,49 @@ async fn two_stores_on_one_file_share_replicas_and_generations() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_heartbeat_forgets_replicas_gone_for_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("wicket.db"))
+        .await
+        .unwrap();
+    let seen = |ago: jiff::SignedDuration| (Timestamp::now() - ago).as_millisecond();
+    for (id, last_seen) in [
+        (
+            "gone",
+            seen(super::FORGET_REPLICAS_AFTER + jiff::SignedDuration::from_secs(60)),
+        ),
+        (
+            "away",
+            seen(super::FORGET_REPLICAS_AFTER - jiff::SignedDuration::from_secs(60)),
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO replicas (id, started_at, last_seen, generation, serving, digests)
+             VALUES (?, 0, ?, 0, 0, '{}')",
+        )
+        .bind(id)
+        .bind(last_seen)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let record = ReplicaRecord {
+        id: "here".to_owned(),
+        started_at: Timestamp::now(),
+        last_seen: Timestamp::UNIX_EPOCH,
+        generation: 0,
+        serving: 1,
+        digests: PolicyDigests::new(),
+    };
+    store.heartbeat(&record).await.unwrap();
+    let ids: Vec<String> = store
+        .replicas(Timestamp::UNIX_EPOCH)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["away", "here"]);
+}
