@@ -32,6 +32,7 @@ pub use ready::{READY_INTERVAL, READY_TIMEOUT, Readiness};
 pub use source::Source;
 pub use throttle::SourceLimiter;
 
+use crate::app::Replica;
 use crate::auth::Authenticator;
 use crate::config::Limits;
 use crate::workflow::Workflow;
@@ -82,6 +83,10 @@ pub struct AppState {
     pub ready: Arc<Readiness>,
     /// The API's TLS, whose reload counters `/metrics` shows.
     pub tls: Option<tls::Tls>,
+    /// This replica, when the service runs as one of several sharing the database: reloads
+    /// and promotions go through it (every replica follows), `/readyz` checks it serves the
+    /// current reload generation's modules and `GET /v1/policies` lists the replicas.
+    pub replica: Option<Replica>,
 }
 
 impl AppState {
@@ -105,7 +110,15 @@ impl AppState {
             metrics: MetricsAccess::Closed,
             ready: Arc::new(Readiness::default()),
             tls: None,
+            replica: None,
         }
+    }
+
+    /// The same state with reloads, promotions, readiness and `GET /v1/policies` going
+    /// through `replica`.
+    pub fn with_replica(mut self, replica: Replica) -> Self {
+        self.replica = Some(replica);
+        self
     }
 
     /// The same state with `/metrics` served to `access`.

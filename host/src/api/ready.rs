@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::app::Replica;
 use crate::workflow::Workflow;
 
 /// How long an answer is reused.
@@ -37,16 +38,21 @@ impl Readiness {
         }
     }
 
-    /// Whether the store and every cluster answer: the last answer when it is recent enough,
-    /// else a new check. Callers arriving during a check wait for it and share its answer.
-    pub async fn check(&self, workflow: &Workflow) -> Result<(), String> {
+    /// Whether the store and every cluster answer and `replica` (if any) serves the current
+    /// reload generation's modules: the last answer when it is recent enough, else a new
+    /// check. Callers arriving during a check wait for it and share its answer.
+    pub async fn check(
+        &self,
+        workflow: &Workflow,
+        replica: Option<&Replica>,
+    ) -> Result<(), String> {
         let mut last = self.last.lock().await;
         if let Some((at, answer)) = &*last
             && at.elapsed() < self.interval
         {
             return answer.clone();
         }
-        let answer = tokio::time::timeout(self.timeout, probe(workflow))
+        let answer = tokio::time::timeout(self.timeout, probe(workflow, replica))
             .await
             .unwrap_or_else(|_| {
                 tracing::warn!(timeout = ?self.timeout, "readiness check timed out");
@@ -57,8 +63,9 @@ impl Readiness {
     }
 }
 
-/// The store answers and every cluster's API server lists Wicket's objects.
-async fn probe(workflow: &Workflow) -> Result<(), String> {
+/// The store answers, every cluster's API server lists Wicket's objects and the replica
+/// serves the current reload generation's modules.
+async fn probe(workflow: &Workflow, replica: Option<&Replica>) -> Result<(), String> {
     if let Err(error) = workflow.store().audit_events(0, 1).await {
         tracing::warn!(%error, "store not ready");
         return Err("the store is not reachable".to_owned());
@@ -71,5 +78,8 @@ async fn probe(workflow: &Workflow) -> Result<(), String> {
             return Err(format!("cluster `{cluster}` is not reachable"));
         }
     }
-    Ok(())
+    match replica {
+        Some(replica) => replica.in_step().await,
+        None => Ok(()),
+    }
 }

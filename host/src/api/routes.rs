@@ -209,14 +209,27 @@ pub(super) async fn revoke_in_scope(
 
 /// `GET /v1/policies`: for admins and auditors, the serving generation, the chains with
 /// their modules, paths, digests and candidates (with their shadow counts), what the latest
-/// reload refused and why. Anyone else sees the generation and each chain's entry names only.
+/// reload refused and why, and (with replicas) this replica's id, the current reload
+/// generation and every live replica with the generation it serves. Anyone else sees the
+/// generation and each chain's entry names only.
 pub(super) async fn policies(State(state): State<AppState>, caller: Caller) -> Json<Value> {
-    let described = state.workflow.decider().describe();
-    if caller.in_any(&state.admin_groups) || caller.in_any(&state.auditor_groups) {
-        Json(described)
-    } else {
-        Json(outline(&described))
+    let mut described = state.workflow.decider().describe();
+    if !(caller.in_any(&state.admin_groups) || caller.in_any(&state.auditor_groups)) {
+        return Json(outline(&described));
     }
+    if let Some(replica) = &state.replica
+        && let Value::Object(fields) = &mut described
+    {
+        match replica.view().await {
+            Ok(Value::Object(view)) => fields.extend(view),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the replicas");
+                fields.insert("replica".to_owned(), json!(replica.id()));
+            }
+        }
+    }
+    Json(described)
 }
 
 /// The parts of a `describe` answer a requester may see: the generation and, per cluster,
@@ -263,10 +276,11 @@ pub(super) async fn reload_policies(
     caller: Caller,
 ) -> Result<Json<Value>> {
     require_admin(&state, &caller, "reloading the policies")?;
-    let report = state
-        .workflow
-        .reload_policies("api", &Actor::user(&caller.0))
-        .await?;
+    let by = Actor::user(&caller.0);
+    let report = match &state.replica {
+        Some(replica) => replica.reload("api", &by).await?,
+        None => state.workflow.reload_policies("api", &by).await?,
+    };
     Ok(Json(json!(report)))
 }
 
@@ -280,18 +294,18 @@ pub(super) async fn promote_policy(
 ) -> Result<Json<Value>> {
     require_admin(&state, &caller, "promoting a policy")?;
     reject_unknown(&query, &["cluster"])?;
-    let (promoted, report) = state
-        .workflow
-        .promote_policy(
-            &name,
-            query.get("cluster").map(String::as_str),
-            &Actor::user(&caller.0),
-        )
-        .await
-        .map_err(|error| match error {
-            crate::workflow::Error::NotFound(what) => ApiError::NotFound(format!("no {what}")),
-            other => other.into(),
-        })?;
+    let (cluster, by) = (
+        query.get("cluster").map(String::as_str),
+        Actor::user(&caller.0),
+    );
+    let promoted = match &state.replica {
+        Some(replica) => replica.promote(&name, cluster, &by).await,
+        None => state.workflow.promote_policy(&name, cluster, &by).await,
+    };
+    let (promoted, report) = promoted.map_err(|error| match error {
+        crate::workflow::Error::NotFound(what) => ApiError::NotFound(format!("no {what}")),
+        other => other.into(),
+    })?;
     Ok(Json(json!({"promoted": promoted, "reload": report})))
 }
 
@@ -336,12 +350,13 @@ pub(super) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers and every cluster's API server lists Wicket's objects,
-/// checked at most once per [`super::READY_INTERVAL`] whoever calls.
+/// `GET /readyz`: the store answers, every cluster's API server lists Wicket's objects and
+/// (with replicas) this replica serves the current reload generation's modules, checked at
+/// most once per [`super::READY_INTERVAL`] whoever calls.
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
     state
         .ready
-        .check(&state.workflow)
+        .check(&state.workflow, state.replica.as_ref())
         .await
         .map_err(ApiError::Unavailable)?;
     Ok(Json(json!({"status": "ready"})))

@@ -547,10 +547,14 @@ impl PolicyLifecycle for PolicyChains {
         })
     }
 
-    fn restore(&self, promotions: Vec<Promotion>) -> BoxFuture<'_, ReloadReport> {
+    fn restore<'a>(
+        &'a self,
+        promotions: Vec<Promotion>,
+        trigger: &'a str,
+    ) -> BoxFuture<'a, ReloadReport> {
         Box::pin(async move {
             self.status(|s| s.promotions = promotions);
-            self.run_reload("restore").await
+            self.run_reload(trigger).await
         })
     }
 

@@ -1,11 +1,13 @@
 //! The service assembled from a configuration: store, authenticator, workflow (with its
 //! policy chains and clusters) and the REST API, served on a TCP listener (over TLS when
-//! `[tls]` is configured), and `/metrics` on a listener of its own when configured.
+//! `[tls]` is configured), and `/metrics` on a listener of its own when configured. Each
+//! service is one replica (`replica.rs`) among those sharing its database.
 
 mod chains;
 mod clusters;
 mod preflight;
 mod reloads;
+pub mod replica;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +31,7 @@ pub use chains::{LoadError, PolicyChains};
 pub use clusters::KubeClusters;
 pub use preflight::Preflight;
 pub use reloads::WatchSettings;
+pub use replica::Replica;
 
 /// Why the service could not be set up or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +60,13 @@ pub enum Error {
     /// An audit sink cannot be used.
     #[error("cannot export the audit log")]
     AuditSink(#[source] audit::Error),
+    /// The replica id is not usable.
+    #[error(transparent)]
+    ReplicaId(replica::BadReplicaId),
+    /// This replica could not join the others (record its heartbeat, publish or adopt the
+    /// reload generation).
+    #[error("cannot join the replicas")]
+    Join(#[source] store::Error),
     /// The listener failed.
     #[error("cannot serve http")]
     Serve(#[source] std::io::Error),
@@ -87,6 +97,7 @@ type Exporter = exporter::Exporter<Arc<dyn Store>>;
 #[derive(Debug, Clone)]
 pub struct Service {
     workflow: Workflow,
+    replica: Replica,
     state: AppState,
     metrics: MetricsAccess,
     tls: Option<Tls>,
@@ -149,6 +160,10 @@ impl Service {
             None => None,
         };
         let workflow = Workflow::new(store, decider, clusters, settings);
+        let replica = Replica::new(
+            replica::replica_id().map_err(Error::ReplicaId)?,
+            workflow.clone(),
+        );
         let mut state = AppState::new(
             workflow.clone(),
             Arc::new(auth),
@@ -156,6 +171,7 @@ impl Service {
             config.auditor_groups.clone(),
             config.limits.clone(),
         )
+        .with_replica(replica.clone())
         .with_metrics(
             token
                 .clone()
@@ -166,6 +182,7 @@ impl Service {
         }
         Ok(Self {
             workflow,
+            replica,
             state,
             metrics: token.map_or(MetricsAccess::Open, MetricsAccess::Token),
             tls,
@@ -186,6 +203,11 @@ impl Service {
         &self.workflow
     }
 
+    /// This replica (its id from `WICKET_REPLICA`, else `<hostname>-<random>`).
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
     /// The REST API.
     pub fn router(&self) -> Router {
         api::router(self.state.clone())
@@ -199,10 +221,13 @@ impl Service {
     /// Recovers what a previous run left (fails interrupted requests, re-arms expiry timers,
     /// re-applies promoted policies, reconciles the clusters), starts the periodic reconciler,
     /// the task that audits counted authentication failures, the audit exporter (with
-    /// `[audit]`) and, unless `reload.watch = false`, the watcher that reloads changed
+    /// `[audit]`), this replica's heartbeat and its following of the reload generation (see
+    /// [`Replica`]) and, unless `reload.watch = false`, the watcher that reloads changed
     /// policies.
     pub async fn start(&self) -> Result<Sweep> {
         let sweep = self.workflow.start().await.map_err(Error::Recover)?;
+        let following = self.replica.join().await.map_err(Error::Join)?;
+        self.keep(following);
         match lock(&self.exporter).take() {
             Some(exporter) => *lock(&self.exporting) = Some(exporter.spawn()),
             None if lock(&self.exporting).is_none() => tracing::warn!(
@@ -222,7 +247,7 @@ impl Service {
                 settle: self.reload.settle,
             };
             if let Some(watcher) =
-                reloads::watch_policies(&self.workflow, settings).map_err(Error::Watch)?
+                reloads::watch_policies(&self.replica, settings).map_err(Error::Watch)?
             {
                 self.keep(watcher);
             }
@@ -233,7 +258,7 @@ impl Service {
     /// Reloads the policies on every `SIGHUP` until the service stops serving.
     #[cfg(unix)]
     pub fn reload_on_sighup(&self) -> std::io::Result<()> {
-        if let Some(task) = reloads::reload_on_sighup(&self.workflow)? {
+        if let Some(task) = reloads::reload_on_sighup(&self.replica)? {
             self.keep(task);
         }
         Ok(())
@@ -251,8 +276,8 @@ impl Service {
 
     /// Serves the API (and `/metrics` on its own listener, if any) until `shutdown`
     /// completes, then audits the authentication failures still being counted, stops the
-    /// timers and background tasks (grants stay recorded; the next start re-arms them) and
-    /// anchors the audit chain a last time. With `[tls]` the certificate files are re-read
+    /// timers and background tasks (grants stay recorded; the next start re-arms them),
+    /// removes this replica from the registry and anchors the audit chain a last time. With `[tls]` the certificate files are re-read
     /// while serving.
     pub async fn serve(
         &self,
@@ -307,6 +332,7 @@ impl Service {
         for task in self.tasks().drain(..) {
             task.abort();
         }
+        self.replica.leave().await;
         AuthFailures::write(
             self.workflow.store().as_ref(),
             self.state.auth_failures.take_all(),

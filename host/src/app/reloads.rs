@@ -1,6 +1,8 @@
 //! What makes the service reload its policies besides the API: `SIGHUP`, and changes to the
 //! configuration file or a module file (the file watcher). Each reload goes through
-//! [`Workflow::reload_policies`], which audits and counts it.
+//! [`Replica::reload`] (which publishes a new reload generation for the other replicas when the
+//! chains changed) and [`crate::workflow::Workflow::reload_policies`], which audits and counts
+//! it.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -10,8 +12,8 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::replica::Replica;
 use crate::audit::Actor;
-use crate::workflow::Workflow;
 
 /// How the file watcher behaves.
 #[derive(Debug, Clone, Copy)]
@@ -22,19 +24,19 @@ pub struct WatchSettings {
     pub settle: Duration,
 }
 
-/// Reloads `workflow`'s policies on every `SIGHUP`; `None` when they cannot be reloaded.
+/// Reloads `replica`'s policies on every `SIGHUP`; `None` when they cannot be reloaded.
 #[cfg(unix)]
-pub(super) fn reload_on_sighup(workflow: &Workflow) -> std::io::Result<Option<AbortHandle>> {
+pub(super) fn reload_on_sighup(replica: &Replica) -> std::io::Result<Option<AbortHandle>> {
     use tokio::signal::unix::{SignalKind, signal};
-    if workflow.decider().lifecycle().is_none() {
+    if replica.workflow().decider().lifecycle().is_none() {
         return Ok(None);
     }
     let mut hangup = signal(SignalKind::hangup())?;
-    let workflow = workflow.clone();
+    let replica = replica.clone();
     let task = tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            if let Err(error) = workflow
-                .reload_policies("sighup", &Actor::service("policy-reload"))
+            if let Err(error) = replica
+                .reload("sighup", &Actor::service("policy-reload"))
                 .await
             {
                 tracing::error!(%error, "reload on SIGHUP failed");
@@ -45,14 +47,14 @@ pub(super) fn reload_on_sighup(workflow: &Workflow) -> std::io::Result<Option<Ab
 }
 
 /// Watches the configuration file and every configured module file (and the cases file
-/// beside it) and reloads `workflow`'s policies when they change: once they have been quiet
+/// beside it) and reloads `replica`'s policies when they change: once they have been quiet
 /// for `settings.debounce`; files still being written are retried after `settings.settle`.
 /// `None` when the policies cannot be reloaded.
 pub(super) fn watch_policies(
-    workflow: &Workflow,
+    replica: &Replica,
     settings: WatchSettings,
 ) -> notify::Result<Option<AbortHandle>> {
-    let Some(lifecycle) = workflow.decider().lifecycle() else {
+    let Some(lifecycle) = replica.workflow().decider().lifecycle() else {
         return Ok(None);
     };
     let (events, mut changes) = mpsc::unbounded_channel::<Vec<PathBuf>>();
@@ -65,7 +67,7 @@ pub(super) fn watch_policies(
     })?;
     let mut files = Watched::default();
     files.update(&mut watcher, &lifecycle.watched());
-    let workflow = workflow.clone();
+    let replica = replica.clone();
     let task = tokio::spawn(async move {
         let by = Actor::service("policy-reload");
         let mut retry = false;
@@ -83,11 +85,11 @@ pub(super) fn watch_policies(
             }
             // Debounce: wait until the watched files have been quiet for a while.
             while let Ok(Some(_)) = tokio::time::timeout(settings.debounce, changes.recv()).await {}
-            match workflow.reload_policies("watch", &by).await {
+            match replica.reload("watch", &by).await {
                 Ok(report) => retry = !report.deferred.is_empty(),
                 Err(error) => tracing::error!(%error, "reload on a file change failed"),
             }
-            if let Some(lifecycle) = workflow.decider().lifecycle() {
+            if let Some(lifecycle) = replica.workflow().decider().lifecycle() {
                 files.update(&mut watcher, &lifecycle.watched());
             }
         }

@@ -200,7 +200,8 @@ pub enum Details {
     },
     /// A reload swapped in new policy chains.
     PoliciesReloaded {
-        /// What asked for the reload (`api`, `sighup`, `watch`, `promote`, `restore`).
+        /// What asked for the reload (`api`, `sighup`, `watch`, `promote`, `restore`, or
+        /// `replica`: another replica published a reload generation).
         trigger: String,
         /// The generation now serving.
         generation: u64,

@@ -18,6 +18,8 @@ use crate::policy::set::Promotion;
 
 mod claims;
 pub use claims::*;
+mod replicas;
+pub use replicas::*;
 
 const REQUEST: &str = include_str!("fixtures/request.json");
 const IDENTITY: &str = include_str!("fixtures/identity.json");
@@ -59,6 +61,9 @@ macro_rules! store_conformance_tests {
             a_claim_is_renewed_released_and_ended_by_a_new_timer,
             deadlines_of_work_in_progress_hold_until_it_is_abandoned,
             a_lease_has_one_holder_at_a_time,
+            replicas_heartbeat_and_are_listed_while_seen,
+            reload_generations_count_up_from_one,
+            racing_publishers_each_get_their_own_generation,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {

@@ -1,6 +1,7 @@
 //! Wicket's state behind one port, the [`Store`] trait: the installation id, access requests,
 //! their states and the time of their timers (`due_at`, see `timers.rs`), the policy verdicts, the Kubernetes objects provisioned for each request,
-//! promoted candidate policies, and the audit log. Every change that matters is written in one
+//! promoted candidate policies, the replicas sharing the database and the reload generation
+//! they follow (`replicas.rs`), and the audit log. Every change that matters is written in one
 //! transaction together with its audit events, so the log and the state never disagree. The
 //! workflow, the API and the CLI hold an `Arc<dyn Store>`; [`SqliteStore`] implements it on
 //! SQLite through sqlx (WAL mode, foreign keys on, busy timeout), and every implementation
@@ -48,6 +49,7 @@ mod installation;
 mod objects;
 mod port;
 mod promotions;
+mod replicas;
 mod requests;
 mod sqlite;
 mod timers;
@@ -64,6 +66,9 @@ use crate::domain::RequestState;
 pub use claims::Claim;
 pub use objects::ProvisionedObject;
 pub use port::{Store, StoreFuture};
+pub use replicas::{
+    EntryDigest, FORGET_REPLICAS_AFTER, PolicyDigests, ReloadGeneration, ReplicaRecord,
+};
 pub use requests::{Decided, ListFilter, Page, RequestRecord, Transition};
 pub use sqlite::SqliteStore;
 pub use timers::DueTimer;
@@ -172,6 +177,8 @@ mod batch_tests;
 mod claims_tests;
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod replicas_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

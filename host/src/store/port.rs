@@ -11,8 +11,8 @@ use std::pin::Pin;
 use jiff::Timestamp;
 
 use super::{
-    Claim, Decided, DueTimer, ListFilter, Page, ProvisionedObject, RequestRecord, Result,
-    Transition, WriteStats,
+    Claim, Decided, DueTimer, ListFilter, Page, PolicyDigests, ProvisionedObject, ReloadGeneration,
+    ReplicaRecord, RequestRecord, Result, Transition, WriteStats,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
 use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
@@ -195,4 +195,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Gives up lease `name` if `holder` holds it; returns whether it did.
     fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Stores `replica`'s heartbeat (replacing its previous one), stamped with the store's
+    /// clock as its `last_seen`, and forgets every replica not seen for
+    /// [`super::FORGET_REPLICAS_AFTER`], in one transaction.
+    fn heartbeat<'a>(&'a self, replica: &'a ReplicaRecord) -> StoreFuture<'a, ()>;
+
+    /// Every replica whose last heartbeat is at or after `seen_since`, by id.
+    fn replicas(&self, seen_since: Timestamp) -> StoreFuture<'_, Vec<ReplicaRecord>>;
+
+    /// Forgets replica `id` (it stopped); returns whether it was registered.
+    fn remove_replica<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Publishes the next reload generation (1 for the first): published by `replica`
+    /// because of `trigger`, serving `digests`. Of two replicas publishing at once, each gets
+    /// a generation of its own.
+    fn publish_generation<'a>(
+        &'a self,
+        replica: &'a str,
+        trigger: &'a str,
+        digests: &'a PolicyDigests,
+    ) -> StoreFuture<'a, ReloadGeneration>;
+
+    /// The current reload generation; `None` before the first is published.
+    fn reload_generation(&self) -> StoreFuture<'_, Option<ReloadGeneration>>;
 }

@@ -14,9 +14,10 @@ use sqlx::{Connection, SqlitePool};
 
 use super::writer::{Tx, Writer};
 use super::{
-    Claim, Decided, DueTimer, Error, ListFilter, Page, ProvisionedObject, RequestRecord, Result,
-    Store, StoreFuture, Transition, WriteStats, audit_log, audit_reads, claims, installation,
-    objects, promotions, requests, timers,
+    Claim, Decided, DueTimer, Error, ListFilter, Page, PolicyDigests, ProvisionedObject,
+    ReloadGeneration, ReplicaRecord, RequestRecord, Result, Store, StoreFuture, Transition,
+    WriteStats, audit_log, audit_reads, claims, installation, objects, promotions, replicas,
+    requests, timers,
 };
 use crate::audit::{Actor, AuditEvent, Details, StoredRow};
 use crate::domain::{ModuleVerdict, ObjectRef, RequestState};
@@ -283,5 +284,32 @@ impl Store for SqliteStore {
 
     fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(claims::release_lease(self, name, holder))
+    }
+
+    fn heartbeat<'a>(&'a self, replica: &'a ReplicaRecord) -> StoreFuture<'a, ()> {
+        Box::pin(replicas::heartbeat(self, replica))
+    }
+
+    fn replicas(&self, seen_since: Timestamp) -> StoreFuture<'_, Vec<ReplicaRecord>> {
+        Box::pin(replicas::replicas(&self.pool, seen_since))
+    }
+
+    fn remove_replica<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(replicas::remove_replica(self, id))
+    }
+
+    fn publish_generation<'a>(
+        &'a self,
+        replica: &'a str,
+        trigger: &'a str,
+        digests: &'a PolicyDigests,
+    ) -> StoreFuture<'a, ReloadGeneration> {
+        Box::pin(replicas::publish_generation(
+            self, replica, trigger, digests,
+        ))
+    }
+
+    fn reload_generation(&self) -> StoreFuture<'_, Option<ReloadGeneration>> {
+        Box::pin(replicas::reload_generation(&self.pool))
     }
 }

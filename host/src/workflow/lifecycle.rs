@@ -102,7 +102,21 @@ impl Workflow {
         if promotions.is_empty() {
             return Ok(());
         }
-        let report = lifecycle.restore(promotions).await;
+        let report = lifecycle.restore(promotions, "restore").await;
         self.record_reload(&report, &actor("policy-reload")).await
+    }
+
+    /// Applies the promotions `promotions` (every one recorded in the store) and reloads:
+    /// what a replica does when another published a new reload generation. Audited and
+    /// counted as any reload, with trigger `replica`.
+    pub async fn follow_policies(
+        &self,
+        promotions: Vec<Promotion>,
+        by: &Actor,
+    ) -> Result<ReloadReport> {
+        let lifecycle = self.inner.decider.lifecycle().ok_or_else(not_reloadable)?;
+        let report = lifecycle.restore(promotions, "replica").await;
+        self.record_reload(&report, by).await?;
+        Ok(report)
     }
 }

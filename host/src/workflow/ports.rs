@@ -80,9 +80,14 @@ pub trait PolicyLifecycle: Send + Sync {
         cluster: Option<&'a str>,
     ) -> BoxFuture<'a, (Vec<Promotion>, ReloadReport)>;
 
-    /// Applies promotions recorded by an earlier run (those whose candidate is still the
-    /// configured one), then reloads.
-    fn restore(&self, promotions: Vec<Promotion>) -> BoxFuture<'_, ReloadReport>;
+    /// Applies recorded promotions (by an earlier run at start, `trigger` `restore`, or by
+    /// another replica, `replica`): those whose candidate is still the configured one, then
+    /// reloads.
+    fn restore<'a>(
+        &'a self,
+        promotions: Vec<Promotion>,
+        trigger: &'a str,
+    ) -> BoxFuture<'a, ReloadReport>;
 
     /// The files whose changes matter: the configuration file (when reloads re-read it)
     /// and every configured module and candidate file.
