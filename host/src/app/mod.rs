@@ -125,13 +125,14 @@ impl Service {
                 .map_err(Error::Store)?,
         );
         let auth = Authenticator::new(&config.issuers).map_err(Error::Auth)?;
+        let replica_id = replica::replica_id().map_err(Error::ReplicaId)?;
         let settings = Settings {
             max_duration: config.expiry.max_duration,
             retry_interval: config.expiry.retry_interval,
             retry_max_interval: config.expiry.retry_max_interval,
             provision_timeout: config.expiry.provision_timeout,
             reconcile_interval: config.reconcile.interval,
-            replica: replica_id(),
+            replica: replica_id.clone(),
             claim_lease: Settings::CLAIM_LEASE,
             claim_poll: Settings::CLAIM_POLL,
         };
@@ -160,10 +161,7 @@ impl Service {
             None => None,
         };
         let workflow = Workflow::new(store, decider, clusters, settings);
-        let replica = Replica::new(
-            replica::replica_id().map_err(Error::ReplicaId)?,
-            workflow.clone(),
-        );
+        let replica = Replica::new(replica_id, workflow.clone());
         let mut state = AppState::new(
             workflow.clone(),
             Arc::new(auth),
@@ -353,17 +351,4 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// This process's replica id: `WICKET_REPLICA` (the pod's name), else `wicket-` and 12 random
-/// hex digits.
-fn replica_id() -> Arc<str> {
-    match std::env::var("WICKET_REPLICA") {
-        Ok(id) if !id.trim().is_empty() => id.trim().into(),
-        _ => {
-            let mut bits = [0u8; 6];
-            getrandom::fill(&mut bits).expect("the operating system provides random bytes");
-            format!("wicket-{}", hex::encode(bits)).into()
-        }
-    }
 }
