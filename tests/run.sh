@@ -15,6 +15,11 @@ rustup target add wasm32-wasip2 >/dev/null
 # the end-to-end tests run the curl and kubectl commands `wicket dev` prints
 if ! command -v curl >/dev/null; then apt-get update -qq && apt-get install -y -qq curl >/dev/null; fi
 command -v kubectl >/dev/null || { echo "error: no kubectl on PATH: the end-to-end tests drive real kubectl" >&2; exit 2; }
+# the store tests start their own PostgreSQL servers (tests/src/postgres.rs): its programs, and
+# the unprivileged user `postgres` to run them as (the tests run as root here)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
 
 step "policies -> wasm32-wasip2 (target/wasm32-wasip2/release/*.wasm)"
 policy_pkgs=()

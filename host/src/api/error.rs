@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::ModuleVerdict;
-use crate::workflow;
+use crate::{store, workflow};
 
 /// A failed API call.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +80,9 @@ pub enum ApiError {
     /// A dependency is not ready.
     #[error("{0}")]
     Unavailable(String),
+    /// The database could not be reached in time; nothing was changed (details in the logs).
+    #[error("the database is unavailable; nothing was changed, retry later")]
+    StoreUnavailable,
     /// Anything else (details in the logs only).
     #[error("internal error")]
     Internal,
@@ -101,7 +104,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::ProvisioningFailed { .. } | Self::BadGateway => StatusCode::BAD_GATEWAY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,6 +125,7 @@ impl ApiError {
             Self::ProvisioningFailed { .. } => "provisioning_failed",
             Self::BadGateway => "bad_gateway",
             Self::Unavailable(_) => "not_ready",
+            Self::StoreUnavailable => "database_unavailable",
             Self::Internal => "internal",
         }
     }
@@ -177,6 +181,7 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after, .. } | Self::SourceRateLimited { retry_after } => {
                 Some(*retry_after)
             }
+            Self::StoreUnavailable => Some(1),
             _ => None,
         };
         let body = Body {
@@ -207,10 +212,7 @@ impl From<workflow::Error> for ApiError {
                 tracing::error!(%cluster, error = %source, "cluster operation failed");
                 Self::BadGateway
             }
-            workflow::Error::Store(error) => {
-                tracing::error!(%error, "store operation failed");
-                Self::Internal
-            }
+            workflow::Error::Store(error) => error.into(),
             workflow::Error::Interrupted(id) => {
                 tracing::error!(request_id = %id, "the work on a request was interrupted");
                 Self::Internal
@@ -219,6 +221,20 @@ impl From<workflow::Error> for ApiError {
                 tracing::warn!(%error, "request refused: no policy decision could be made");
                 Self::Unavailable(error.to_string())
             }
+        }
+    }
+}
+
+impl From<store::Error> for ApiError {
+    /// An unreachable database is a 503 (the client may retry); any other store failure a
+    /// 500, logged.
+    fn from(error: store::Error) -> Self {
+        if let store::Error::Unavailable(cause) = &error {
+            tracing::warn!(%cause, "the database is unavailable");
+            Self::StoreUnavailable
+        } else {
+            tracing::error!(%error, "store operation failed");
+            Self::Internal
         }
     }
 }

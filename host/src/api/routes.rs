@@ -330,15 +330,7 @@ pub(super) async fn audit(
         0 => 100,
         n => n,
     };
-    let events = state
-        .workflow
-        .store()
-        .audit_events(after, limit)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "cannot read the audit log");
-            ApiError::Internal
-        })?;
+    let events = state.workflow.store().audit_events(after, limit).await?;
     let next = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
@@ -369,11 +361,7 @@ pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         .workflow
         .store()
         .requests_in_state(RequestState::Active)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "cannot count active grants");
-            ApiError::Internal
-        })?
+        .await?
         .len();
     let writes = state.workflow.store().write_stats();
     let mut registry = Registry::default();

@@ -24,7 +24,7 @@ use crate::api::{self, AppState, AuthFailures, MetricsAccess, MetricsToken};
 use crate::audit::{self, AnchorKey, anchor::KeyError, exporter};
 use crate::auth::{self, Authenticator};
 use crate::config::{Config, Reload};
-use crate::store::{self, SqliteStore, Store};
+use crate::store::{self, Store};
 use crate::workflow::{self, Clusters, Decider, Settings, Sweep, Workflow};
 
 pub use chains::{LoadError, PolicyChains};
@@ -119,11 +119,7 @@ impl Service {
         decider: Arc<dyn Decider>,
         clusters: Arc<dyn Clusters>,
     ) -> Result<Self> {
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.data.path)
-                .await
-                .map_err(Error::Store)?,
-        );
+        let store = store::open(&config.data).await.map_err(Error::Store)?;
         let auth = Authenticator::new(&config.issuers).map_err(Error::Auth)?;
         let replica_id = replica::replica_id().map_err(Error::ReplicaId)?;
         let settings = Settings {

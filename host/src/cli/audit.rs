@@ -10,7 +10,8 @@ use super::service::{fail, runtime};
 use super::{GlobalArgs, Result};
 use crate::audit::{self, AnchorKey, Anchors, Since};
 use crate::config::Config;
-use crate::store::{SqliteStore, Store};
+use crate::config::DataConfig;
+use crate::store::{self, Store};
 
 /// Arguments of `wicket audit`.
 #[derive(Debug, clap::Args)]
@@ -107,7 +108,7 @@ pub struct ArchiveArgs {
 
 /// What `--data`/`--config` and `--anchors`/`--key` resolve to.
 struct Resolved {
-    database: PathBuf,
+    database: DataConfig,
     anchors: Option<PathBuf>,
     key: Option<PathBuf>,
     events: Option<PathBuf>,
@@ -121,9 +122,15 @@ fn usage(message: &str) -> ExitCode {
 
 fn resolve(database: &Database, anchoring: &Anchoring) -> Result<Resolved, ExitCode> {
     let (path, audit) = match (&database.data, &database.config) {
-        (Some(data), _) => (data.clone(), None),
+        (Some(data), _) => (
+            DataConfig {
+                path: data.clone(),
+                postgres: None,
+            },
+            None,
+        ),
         (None, Some(config)) => match Config::load(config) {
-            Ok(config) => (config.data.path, config.audit),
+            Ok(config) => (config.data, config.audit),
             Err(error) => return Err(fail(&error, 2)),
         },
         (None, None) => return Err(usage("give `--data` or `--config`")),
@@ -191,17 +198,17 @@ pub fn run(_global: &GlobalArgs, args: AuditArgs) -> Result<ExitCode> {
     Ok(outcome.unwrap_or_else(|code| code))
 }
 
-/// Opens the store at `path`, runs `work` on it, closes it.
+/// Opens the store `data` names, runs `work` on it, closes it.
 fn with_store(
-    path: &Path,
-    work: impl AsyncFnOnce(&SqliteStore) -> Result<ExitCode, ExitCode>,
+    data: &DataConfig,
+    work: impl AsyncFnOnce(&dyn Store) -> Result<ExitCode, ExitCode>,
 ) -> Result<ExitCode, ExitCode> {
     let runtime = runtime().map_err(|error| fail(&error, 1))?;
     runtime.block_on(async {
-        let store = SqliteStore::open_existing(path)
+        let store = store::open_existing(data)
             .await
             .map_err(|error| fail(&error, 2))?;
-        let result = work(&store).await;
+        let result = work(&*store).await;
         store.close().await;
         result
     })

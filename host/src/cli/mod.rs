@@ -8,6 +8,7 @@ mod policy;
 mod revoke;
 mod serve;
 mod service;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,8 @@ pub enum Command {
     /// The kill switch: revoke every live request of a subject, of a cluster, or all of them,
     /// on a running Wicket (an admin's token in `WICKET_TOKEN`).
     Revoke(revoke::RevokeArgs),
+    /// Manage the database: move a SQLite installation to PostgreSQL.
+    Store(store::StoreArgs),
 }
 
 /// Runs the command; bad input is one `error: ...` line on stderr and exit code 2.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Dev(args) => dev::run(&cli.global, args),
         Command::Audit(args) => audit::run(&cli.global, args),
         Command::Revoke(args) => revoke::run(&cli.global, args),
+        Command::Store(args) => store::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

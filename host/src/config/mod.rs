@@ -37,7 +37,9 @@ pub use issuer::{
     Secret,
 };
 pub use net::AddrBlock;
-pub use sections::{DataConfig, Expiry, Limits, Reconcile, Reload};
+pub use sections::{
+    CONNECT_TIMEOUT, DataConfig, Expiry, Limits, PostgresConfig, Reconcile, Reload,
+};
 pub use tls::{MetricsConfig, TlsConfig};
 
 /// Why a configuration could not be loaded.
@@ -221,6 +223,9 @@ impl Config {
             }
         };
         resolve(&mut self.data.path);
+        if let Some(postgres) = &mut self.data.postgres {
+            postgres.paths_mut().for_each(resolve);
+        }
         self.tls
             .iter_mut()
             .flat_map(TlsConfig::paths_mut)

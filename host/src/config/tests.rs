@@ -502,9 +502,25 @@ fn invalid_values_are_explained(#[case] from: &str, #[case] to: &str, #[case] ne
     "[expiry]\nretry_interval = \"1m\"\nretry_max_interval = \"10s\"\n",
     "`expiry.retry_max_interval` must be at least `expiry.retry_interval`"
 )]
-#[case::postgres_url(
-    "[data]\nurl = \"postgres://db/wicket\"\n",
-    "`url` scheme `postgres` is not supported by this version"
+#[case::unknown_url_scheme(
+    "[data]\nurl = \"mysql://db/wicket\"\n",
+    "`url` scheme `mysql` is not supported; use `postgres://` or `sqlite:`"
+)]
+#[case::password_for_sqlite(
+    "[data]\npath = \"w.db\"\npassword_env = \"PGPASSWORD\"\n",
+    "`password_env` is for a `postgres://` `url`"
+)]
+#[case::two_passwords(
+    "[data]\nurl = \"postgres://wicket@db/wicket\"\npassword_env = \"P\"\npassword_file = \"p\"\n",
+    "give either `password_file` or `password_env`, not both"
+)]
+#[case::unknown_ssl_mode(
+    "[data]\nurl = \"postgres://wicket@db/wicket\"\nssl_mode = \"always\"\n",
+    "`ssl_mode` `always` is not one of"
+)]
+#[case::tiny_pool(
+    "[data]\nurl = \"postgres://wicket@db/wicket\"\npool_size = 1\n",
+    "`pool_size` must be between 2 and 1000, not 1"
 )]
 fn whole_file_rules(#[case] extra: &str, #[case] needle: &str) {
     // Plain tables must come before the arrays of tables of the base file.
@@ -597,5 +613,61 @@ fn candidates_are_resolved_and_candidate_settings_need_a_candidate() {
     assert!(
         error.to_string().contains("must be more than zero"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_postgres_url_selects_postgresql_with_its_password_file_resolved() {
+    let config = parse(&format!(
+        "[data]\nurl = \"postgres://wicket@db.internal:5432/wicket?sslmode=verify-full\"\n\
+         password_file = \"secrets/db-password\"\nconnect_timeout = \"1500ms\"\n\
+         ca_file = \"/etc/wicket/db-ca.pem\"\n{MINIMAL}"
+    ))
+    .unwrap();
+    let postgres = config.data.postgres.expect("postgres");
+    assert_eq!(
+        postgres.url,
+        "postgres://wicket@db.internal:5432/wicket?sslmode=verify-full"
+    );
+    assert!(postgres.password_file.unwrap().is_absolute());
+    assert_eq!(postgres.connect_timeout, Duration::from_millis(1500));
+    assert_eq!(postgres.pool_size, 10);
+    assert_eq!(
+        postgres.ca_file.unwrap(),
+        Path::new("/etc/wicket/db-ca.pem")
+    );
+    let defaults = parse(&format!(
+        "[data]\nurl = \"postgresql://wicket@db/wicket\"\npassword_env = \"WICKET_DB_PASSWORD\"\n{MINIMAL}"
+    ))
+    .unwrap();
+    let postgres = defaults.data.postgres.expect("postgres");
+    assert_eq!(postgres.connect_timeout, Duration::from_secs(2));
+    assert_eq!(postgres.password_env.as_deref(), Some("WICKET_DB_PASSWORD"));
+}
+
+#[test]
+fn a_password_file_loses_its_final_newline_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "s3cret \n").unwrap();
+    let config = crate::config::PostgresConfig {
+        url: "postgres://wicket@db/wicket".into(),
+        password_file: Some(file),
+        password_env: None,
+        connect_timeout: Duration::from_secs(2),
+        pool_size: 10,
+        ssl_mode: None,
+        ca_file: None,
+    };
+    assert_eq!(config.password().unwrap().as_deref(), Some("s3cret "));
+    let missing = crate::config::PostgresConfig {
+        password_file: Some(dir.path().join("none")),
+        ..config
+    };
+    assert!(
+        missing
+            .password()
+            .unwrap_err()
+            .starts_with("cannot read `data.password_file`")
     );
 }

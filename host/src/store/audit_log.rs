@@ -34,18 +34,18 @@ impl Prepared {
 /// An event placed in the chain, as it is stored.
 #[derive(Debug)]
 pub(super) struct Chained {
-    seq: i64,
-    time: jiff::Timestamp,
-    kind: &'static str,
-    actor_json: String,
-    details_json: String,
-    prev_hash: String,
-    hash: String,
+    pub(super) seq: i64,
+    pub(super) time: jiff::Timestamp,
+    pub(super) kind: &'static str,
+    pub(super) actor_json: String,
+    pub(super) details_json: String,
+    pub(super) prev_hash: String,
+    pub(super) hash: String,
 }
 
 impl Chained {
     /// The event, as [`super::Store::audit_events`] would read it back.
-    fn into_event(self, request_id: Option<&str>) -> Result<AuditEvent> {
+    pub(super) fn into_event(self, request_id: Option<&str>) -> Result<AuditEvent> {
         let json = |column: &str, text: &str| {
             serde_json::from_str(text)
                 .map_err(|e| Error::Corrupt(format!("audit column `{column}`: {e}")))
@@ -125,13 +125,25 @@ impl Tx {
         request_id: Option<&str>,
         events: Vec<Prepared>,
     ) -> Vec<Chained> {
+        self.head.chain(request_id, events)
+    }
+}
+
+impl Head {
+    /// Numbers, times and hashes `events` (all about `request_id`), in order, after this head
+    /// and moves it past them (the same bytes on every database engine).
+    pub(super) fn chain(
+        &mut self,
+        request_id: Option<&str>,
+        events: Vec<Prepared>,
+    ) -> Vec<Chained> {
         let time = now();
         events
             .into_iter()
             .map(|prepared| {
-                let seq = self.head.seq + 1;
+                let seq = self.seq + 1;
                 let hash = chain::canonical_event_hash(
-                    &self.head.hash,
+                    &self.hash,
                     Canonical {
                         seq,
                         time,
@@ -145,7 +157,7 @@ impl Tx {
                     seq,
                     hash: hash.clone(),
                 };
-                let prev_hash = std::mem::replace(&mut self.head, next).hash;
+                let prev_hash = std::mem::replace(self, next).hash;
                 Chained {
                     seq,
                     time,

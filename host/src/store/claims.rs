@@ -7,7 +7,6 @@
 //! 0010's.
 
 use jiff::Timestamp;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::{DueTimer, Result, SqliteStore, parse_state, timestamp};
@@ -40,7 +39,14 @@ macro_rules! claimable {
     };
 }
 
-fn due_timer(row: &SqliteRow) -> Result<DueTimer> {
+/// A `(id, state, due_at)` row, on either engine.
+pub(super) fn due_timer<'r, R>(row: &'r R) -> Result<DueTimer>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(DueTimer {
         id: row.try_get("id")?,
         state: parse_state(&row.try_get::<String, _>("state")?)?,

@@ -3,9 +3,11 @@
 //! promoted candidate policies, the replicas sharing the database and the reload generation
 //! they follow (`replicas.rs`), and the audit log. Every change that matters is written in one
 //! transaction together with its audit events, so the log and the state never disagree. The
-//! workflow, the API and the CLI hold an `Arc<dyn Store>`; [`SqliteStore`] implements it on
-//! SQLite through sqlx (WAL mode, foreign keys on, busy timeout), and every implementation
-//! passes the same conformance suite (`store/conformance.rs`).
+//! workflow, the API and the CLI hold an `Arc<dyn Store>` made by [`open`] from `[data]`:
+//! [`SqliteStore`] implements it on SQLite through sqlx (WAL mode, foreign keys on, busy
+//! timeout), the embedded default for one process; [`PgStore`] on PostgreSQL
+//! (`store/postgres/`), for several replicas on one database. Every implementation passes the
+//! same conformance suite (`store/conformance.rs`).
 //!
 //! # Writes: one writer task, group commit
 //!
@@ -38,7 +40,7 @@
 //! chain stays whole.
 //!
 //! Queries are checked at run time (no database is needed to build); the schema lives in
-//! `host/migrations/` and is applied on open.
+//! `host/migrations/` (SQLite) and `host/migrations/postgres/`, and is applied on open.
 
 mod audit_log;
 mod audit_reads;
@@ -48,6 +50,7 @@ pub mod conformance;
 mod installation;
 mod objects;
 mod port;
+mod postgres;
 mod promotions;
 mod replicas;
 mod requests;
@@ -61,11 +64,13 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use crate::config::DataConfig;
 use crate::domain::RequestState;
 
 pub use claims::Claim;
 pub use objects::ProvisionedObject;
 pub use port::{Store, StoreFuture};
+pub use postgres::{Copied, PgStore};
 pub use replicas::{
     EntryDigest, FORGET_REPLICAS_AFTER, PolicyDigests, ReloadGeneration, ReplicaRecord,
 };
@@ -86,6 +91,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The database server could not be reached when the store was opened.
+    #[error("cannot connect to database `{url}`: {source}")]
+    Connect {
+        /// The database's URL (any password in it hidden).
+        url: String,
+        /// The cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database's configuration is invalid (its URL, its password file).
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be reached (no connection within the connect timeout, or the
+    /// connection was lost): nothing of the change was stored. Retrying later may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// The database could not be opened.
     #[error("cannot open database `{path}`: {source}")]
     Open {
@@ -95,6 +116,11 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// `wicket store migrate` found the database it copies into in use.
+    #[error(
+        "the database to copy into is not empty (it holds requests, promotions or audit events)"
+    )]
+    NotEmpty,
     /// `open_existing` found no database.
     #[error("no Wicket database at `{0}`")]
     NoDatabase(PathBuf),
@@ -147,6 +173,24 @@ pub enum Error {
 
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Opens the store `[data]` names: PostgreSQL when it has a `postgres://` `url`, else the
+/// SQLite file at `path` (created if missing).
+pub async fn open(config: &DataConfig) -> Result<Arc<dyn Store>> {
+    Ok(match &config.postgres {
+        Some(postgres) => Arc::new(PgStore::open(postgres).await?),
+        None => Arc::new(SqliteStore::open(&config.path).await?),
+    })
+}
+
+/// [`open`], for commands that read an existing installation: a SQLite database must exist
+/// (a file, or a data directory holding `wicket.db`); it is never created.
+pub async fn open_existing(config: &DataConfig) -> Result<Arc<dyn Store>> {
+    Ok(match &config.postgres {
+        Some(postgres) => Arc::new(PgStore::open(postgres).await?),
+        None => Arc::new(SqliteStore::open_existing(&config.path).await?),
+    })
+}
 
 /// Now, to millisecond precision (what the database stores).
 fn now() -> Timestamp {

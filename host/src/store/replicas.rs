@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::{Error, Result, SqliteStore, from_json, now, timestamp, to_json};
@@ -63,7 +62,7 @@ fn to_u64(column: &str, value: i64) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::Corrupt(format!("column `{column}`: `{value}`")))
 }
 
-fn to_i64(value: u64) -> Result<i64> {
+pub(super) fn to_i64(value: u64) -> Result<i64> {
     i64::try_from(value).map_err(|_| Error::Corrupt(format!("generation `{value}` is too large")))
 }
 
@@ -116,7 +115,14 @@ pub(super) async fn replicas(
     rows.iter().map(replica).collect()
 }
 
-fn replica(row: &SqliteRow) -> Result<ReplicaRecord> {
+/// A `replicas` row, on either engine.
+pub(super) fn replica<'r, R>(row: &'r R) -> Result<ReplicaRecord>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(ReplicaRecord {
         id: row.try_get("id")?,
         started_at: timestamp(row.try_get("started_at")?)?,
@@ -190,7 +196,14 @@ pub(super) async fn reload_generation(pool: &SqlitePool) -> Result<Option<Reload
         .transpose()
 }
 
-fn generation(row: &SqliteRow) -> Result<ReloadGeneration> {
+/// The `reload_generation` row, on either engine.
+pub(super) fn generation<'r, R>(row: &'r R) -> Result<ReloadGeneration>
+where
+    R: Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(ReloadGeneration {
         generation: to_u64("generation", row.try_get("generation")?)?,
         replica: row.try_get("replica")?,

@@ -120,10 +120,11 @@ pub(super) const LIVE_IN_STATE: &str = select_request!(
        AND state = ? ORDER BY expires_at, created_at, id"
 );
 
+/// The `access` column: what was asked for in the namespaces, and the cluster rules.
 #[derive(Serialize, Deserialize)]
-struct StoredAccess {
-    access: Access,
-    cluster_rules: Vec<Rule>,
+pub(super) struct StoredAccess {
+    pub(super) access: Access,
+    pub(super) cluster_rules: Vec<Rule>,
 }
 
 /// A new request with the policy chain's verdict on it, as [`super::Store::insert_decided`]
@@ -149,8 +150,20 @@ pub struct Decided<'a> {
     pub due_at: Option<Timestamp>,
 }
 
-/// Stores a decided request in one change (see [`super::Store::insert_decided`]).
-pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Result<RequestRecord> {
+/// A decided request as it is stored: its record, its columns and its events.
+pub(super) struct DecidedRow {
+    pub(super) record: RequestRecord,
+    pub(super) duration: i64,
+    /// `namespaces`, `access`, `context`, `verdict`, `grant_json`.
+    pub(super) columns: (String, String, String, String, Option<String>),
+    pub(super) modules: String,
+    /// `due_at`, Unix milliseconds.
+    pub(super) due_at: Option<i64>,
+    pub(super) events: Vec<Prepared>,
+}
+
+/// Checks and prepares a decided request for storing (on any engine).
+pub(super) fn prepare_decided(d: Decided<'_>) -> Result<DecidedRow> {
     let from = RequestState::Received;
     if !from.can_move_to(d.to) {
         return Err(Error::InvalidTransition { from, to: d.to });
@@ -222,6 +235,26 @@ pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Resul
     .chain(d.also.iter().map(|also| (d.actor, also)))
     .map(|(actor, details)| Prepared::new(actor, details))
     .collect::<Result<Vec<_>>>()?;
+    Ok(DecidedRow {
+        record,
+        duration,
+        columns,
+        modules,
+        due_at,
+        events,
+    })
+}
+
+/// Stores a decided request in one change (see [`super::Store::insert_decided`]).
+pub(super) async fn insert_decided(store: &SqliteStore, d: Decided<'_>) -> Result<RequestRecord> {
+    let DecidedRow {
+        record,
+        duration,
+        columns,
+        modules,
+        due_at,
+        events,
+    } = prepare_decided(d)?;
     store
         .write(move |tx| {
             Box::pin(async move {
@@ -273,28 +306,16 @@ pub(super) async fn transition(
     t: Transition<'_>,
     due: Option<Option<Timestamp>>,
 ) -> Result<RequestRecord> {
-    if !t.from.can_move_to(t.to) {
-        return Err(Error::InvalidTransition {
-            from: t.from,
-            to: t.to,
-        });
-    }
-    let error = (t.to == RequestState::Failed)
-        .then_some(t.note)
-        .flatten()
-        .map(str::to_owned);
-    let (id, from, to) = (t.id.to_owned(), t.from, t.to);
-    let event = Prepared::new(
-        t.actor,
-        &Details::StateChanged {
-            from: from.as_str().to_owned(),
-            to: to.as_str().to_owned(),
-            note: t.detail.or(t.note).map(str::to_owned),
-        },
-    )?;
-    let expires_at = t.expires_at.map(|at| at.as_millisecond());
-    let due = if to.is_final() { Some(None) } else { due };
-    let (set_due, due_at) = (due.is_some(), due.flatten().map(|at| at.as_millisecond()));
+    let TransitionRow {
+        id,
+        from,
+        to,
+        event,
+        expires_at,
+        error,
+        set_due,
+        due_at,
+    } = prepare_transition(t, due)?;
     store
         .write(move |tx| {
             Box::pin(async move {
@@ -326,6 +347,59 @@ pub(super) async fn transition(
             })
         })
         .await
+}
+
+/// A move as it is written: the compare-and-set's values and its event.
+pub(super) struct TransitionRow {
+    pub(super) id: String,
+    pub(super) from: RequestState,
+    pub(super) to: RequestState,
+    pub(super) event: Prepared,
+    pub(super) expires_at: Option<i64>,
+    pub(super) error: Option<String>,
+    /// Whether `due_at` is set (to `due_at`, `None` clearing it).
+    pub(super) set_due: bool,
+    pub(super) due_at: Option<i64>,
+}
+
+/// Checks and prepares a move (on any engine); `due` as for [`transition`].
+pub(super) fn prepare_transition(
+    t: Transition<'_>,
+    due: Option<Option<Timestamp>>,
+) -> Result<TransitionRow> {
+    if !t.from.can_move_to(t.to) {
+        return Err(Error::InvalidTransition {
+            from: t.from,
+            to: t.to,
+        });
+    }
+    let error = (t.to == RequestState::Failed)
+        .then_some(t.note)
+        .flatten()
+        .map(str::to_owned);
+    let (id, from, to) = (t.id.to_owned(), t.from, t.to);
+    let event = Prepared::new(
+        t.actor,
+        &Details::StateChanged {
+            from: from.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+            note: t.detail.or(t.note).map(str::to_owned),
+        },
+    )?;
+    let expires_at = t.expires_at.map(|at| at.as_millisecond());
+    // A final state has no timer, and so no claim.
+    let due = if to.is_final() { Some(None) } else { due };
+    let (set_due, due_at) = (due.is_some(), due.flatten().map(|at| at.as_millisecond()));
+    Ok(TransitionRow {
+        id,
+        from,
+        to,
+        event,
+        expires_at,
+        error,
+        set_due,
+        due_at,
+    })
 }
 
 /// The request with this id.
@@ -429,7 +503,7 @@ async fn conflict(conn: &mut SqliteConnection, id: &str, expected: RequestState)
 }
 
 /// Whether a write failed on a `UNIQUE` or `PRIMARY KEY` constraint.
-fn is_unique_violation(error: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|e| e.is_unique_violation())
@@ -462,13 +536,13 @@ pub(super) fn list_sql(filter: &ListFilter, after: bool) -> String {
 /// ms>.<id>`, the form cursors always had, so that cursors handed out before still page on;
 /// callers treat it as opaque.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Cursor {
-    created_at: i64,
-    id: String,
+pub(super) struct Cursor {
+    pub(super) created_at: i64,
+    pub(super) id: String,
 }
 
 impl Cursor {
-    fn parse(cursor: &str) -> Result<Self> {
+    pub(super) fn parse(cursor: &str) -> Result<Self> {
         cursor
             .split_once('.')
             .and_then(|(at, id)| {

@@ -73,7 +73,7 @@ impl SqliteStore {
             .map_err(open)?;
         Ok(Self {
             pool,
-            writer: Writer::start(conn),
+            writer: Writer::start(Tx::new(conn)),
             installation,
         })
     }
@@ -102,8 +102,8 @@ impl SqliteStore {
         self.writer.write(work).await
     }
 
-    /// The read pool, for tests that look at (or tamper with) the database itself.
-    #[cfg(test)]
+    /// The read pool: for copying the database (`wicket store migrate`), and for tests that
+    /// look at (or tamper with) the database itself.
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -7,10 +7,10 @@
 //! its claim (`claims.rs`).
 
 use jiff::Timestamp;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 use super::audit_log::Prepared;
-use super::{Error, Result, SqliteStore, parse_state, timestamp};
+use super::{Error, Result, SqliteStore, timestamp};
 use crate::audit::{Actor, Details};
 use crate::domain::RequestState;
 
@@ -69,15 +69,7 @@ pub(super) async fn due_timers(pool: &SqlitePool) -> Result<Vec<DueTimer>> {
     ))
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(DueTimer {
-                id: row.try_get("id")?,
-                state: parse_state(&row.try_get::<String, _>("state")?)?,
-                due_at: timestamp(row.try_get("due_at")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(super::claims::due_timer).collect()
 }
 
 /// The timer of request `id`, if it has one.

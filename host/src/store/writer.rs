@@ -54,6 +54,26 @@ pub(super) struct Head {
     pub hash: String,
 }
 
+/// A write connection the writer task runs its batches on: SQLite's [`Tx`], PostgreSQL's
+/// `postgres::PgTx`.
+pub(super) trait Session: Send + 'static {
+    /// Begins a transaction that holds the right to append to the audit chain (SQLite's write
+    /// lock, PostgreSQL's chain lock), with [`Session::head`] read as the database has it now.
+    /// On failure nothing is left open.
+    fn begin(&mut self) -> impl Future<Output = std::result::Result<(), sqlx::Error>> + Send;
+    /// Runs one transaction-control statement (`SAVEPOINT job`, `COMMIT`, ...).
+    fn exec(
+        &mut self,
+        sql: &'static str,
+    ) -> impl Future<Output = std::result::Result<(), sqlx::Error>> + Send;
+    /// The audit chain's head, as the open transaction sees it.
+    fn head(&mut self) -> &mut Head;
+    /// The batch's transaction failed (`error`): whatever is left of it goes.
+    fn abandon(&mut self) -> impl Future<Output = ()> + Send;
+    /// Closes the connection (the writer stops).
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
 /// The open write transaction, as a job sees it.
 #[derive(Debug)]
 pub(super) struct Tx {
@@ -67,10 +87,10 @@ pub(super) struct Tx {
 type Fate = std::result::Result<(), Arc<sqlx::Error>>;
 
 /// A job with its caller's answer channel, its result type erased.
-trait Job: Send {
+trait Job<S>: Send {
     /// Runs the job's statements in the open transaction; whether they are to be kept, and
     /// how to answer the caller once the batch's fate is known.
-    fn run(self: Box<Self>, tx: &mut Tx) -> Pin<Box<dyn Future<Output = Ran> + Send + '_>>;
+    fn run(self: Box<Self>, tx: &mut S) -> Pin<Box<dyn Future<Output = Ran> + Send + '_>>;
     /// Answers the caller with `error` without running the job.
     fn refuse(self: Box<Self>, error: Error);
 }
@@ -88,12 +108,13 @@ struct Pending<T, F> {
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<T, F> Job for Pending<T, F>
+impl<S, T, F> Job<S> for Pending<T, F>
 where
+    S: Send,
     T: Send + 'static,
-    F: for<'t> FnOnce(&'t mut Tx) -> StoreFuture<'t, T> + Send + 'static,
+    F: for<'t> FnOnce(&'t mut S) -> StoreFuture<'t, T> + Send + 'static,
 {
-    fn run(self: Box<Self>, tx: &mut Tx) -> Pin<Box<dyn Future<Output = Ran> + Send + '_>> {
+    fn run(self: Box<Self>, tx: &mut S) -> Pin<Box<dyn Future<Output = Ran> + Send + '_>> {
         let Self { work, reply } = *self;
         Box::pin(async move {
             // A panicking job is a failed job: rolled back and answered, the writer carries on.
@@ -151,21 +172,28 @@ struct Counters {
 
 /// What every clone of the writer shares. The task holds none of it but the counters, so
 /// that it ends once every handle is gone (or [`Writer::close`] took the sender).
-struct Shared {
+struct Shared<S> {
     /// Where jobs go; `None` once closed.
-    jobs: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    jobs: Mutex<Option<mpsc::Sender<Box<dyn Job<S>>>>>,
     /// The task, until [`Writer::close`] waits for it.
     task: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
 }
 
-/// The handle every clone of the store shares: where jobs go.
-#[derive(Clone)]
-pub(super) struct Writer {
-    shared: Arc<Shared>,
+/// The handle every clone of the store shares: where jobs go, to run on a session `S`.
+pub(super) struct Writer<S = Tx> {
+    shared: Arc<Shared<S>>,
 }
 
-impl std::fmt::Debug for Writer {
+impl<S> Clone for Writer<S> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Writer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
             .field("stats", &self.stats())
@@ -178,19 +206,32 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Writer {
-    /// Starts the writer task on `conn`, on the current tokio runtime.
-    pub(super) fn start(conn: SqliteConnection) -> Self {
+impl Tx {
+    /// The SQLite session on `conn`.
+    pub(super) fn new(conn: SqliteConnection) -> Self {
+        Self {
+            conn,
+            head: Head::genesis(),
+        }
+    }
+}
+
+impl Head {
+    /// The head of an empty chain.
+    pub(super) fn genesis() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }
+    }
+}
+
+impl<S: Session> Writer<S> {
+    /// Starts the writer task on `session`, on the current tokio runtime.
+    pub(super) fn start(session: S) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
-        let tx = Tx {
-            conn,
-            head: Head {
-                seq: 0,
-                hash: GENESIS_HASH.to_owned(),
-            },
-        };
-        let task = tokio::spawn(run(tx, receiver, counters.clone()));
+        let task = tokio::spawn(run(session, receiver, counters.clone()));
         Self {
             shared: Arc::new(Shared {
                 jobs: Mutex::new(Some(sender)),
@@ -199,7 +240,9 @@ impl Writer {
             }),
         }
     }
+}
 
+impl<S> Writer<S> {
     /// What the writer has done so far.
     pub(super) fn stats(&self) -> WriteStats {
         WriteStats {
@@ -221,7 +264,8 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx) -> StoreFuture<'t, T> + Send + 'static,
+        S: Send,
+        F: for<'t> FnOnce(&'t mut S) -> StoreFuture<'t, T> + Send + 'static,
     {
         let jobs = lock(&self.shared.jobs).clone().ok_or(Error::Closed)?;
         let (reply, answer) = oneshot::channel();
@@ -246,7 +290,14 @@ impl Writer {
 }
 
 /// The writer task: runs what is waiting, batch after batch, until every sender is gone.
-async fn run(mut tx: Tx, mut jobs: mpsc::Receiver<Box<dyn Job>>, counters: Arc<Counters>) {
+/// When a batch cannot begin (the database is unreachable, or locked past the busy timeout),
+/// the jobs that waited meanwhile are refused with the same error rather than each waiting
+/// that long again.
+async fn run<S: Session>(
+    mut session: S,
+    mut jobs: mpsc::Receiver<Box<dyn Job<S>>>,
+    counters: Arc<Counters>,
+) {
     loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
@@ -256,14 +307,16 @@ async fn run(mut tx: Tx, mut jobs: mpsc::Receiver<Box<dyn Job>>, counters: Arc<C
         counters
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        tx.batch(batch).await;
+        if let Some(error) = batch_on(&mut session, batch).await {
+            while let Ok(job) = jobs.try_recv() {
+                job.refuse(Error::Write(error.clone()));
+            }
+        }
     }
-    if let Err(error) = tx.conn.close().await {
-        tracing::warn!(%error, "cannot close the database write connection");
-    }
+    session.close().await;
 }
 
-impl Tx {
+impl Session for Tx {
     /// `BEGIN IMMEDIATE` (SQLite waits up to the busy timeout for another process's write
     /// lock) and the audit chain's head as the database has it now.
     async fn begin(&mut self) -> std::result::Result<(), sqlx::Error> {
@@ -282,10 +335,7 @@ impl Tx {
             });
         match head {
             Ok(head) => {
-                self.head = head.unwrap_or_else(|| Head {
-                    seq: 0,
-                    hash: GENESIS_HASH.to_owned(),
-                });
+                self.head = head.unwrap_or_else(Head::genesis);
                 Ok(())
             }
             Err(error) => {
@@ -295,51 +345,85 @@ impl Tx {
         }
     }
 
-    /// Runs `jobs` in one transaction, and answers each of them.
-    async fn batch(&mut self, jobs: Vec<Box<dyn Job>>) {
-        let mut failure = self.begin().await.err().map(Arc::new);
-        let savepoints = jobs.len() > 1;
-        let mut ran = Vec::with_capacity(jobs.len());
-        let mut kept = false;
-        for job in jobs {
-            if let Some(error) = &failure {
-                job.refuse(Error::Write(error.clone()));
-                continue;
-            }
-            if savepoints && let Err(error) = self.exec("SAVEPOINT job").await.map_err(Arc::new) {
-                job.refuse(Error::Write(error.clone()));
-                failure = Some(error);
-                continue;
-            }
-            let head = self.head.clone();
-            let done = job.run(self).await;
-            if done.kept {
-                kept = true;
-            } else {
-                self.head = head;
-                if savepoints && let Err(error) = self.exec("ROLLBACK TO job").await {
-                    failure = Some(Arc::new(error));
-                }
-            }
-            ran.push(done);
-        }
-        let fate = match failure {
-            Some(error) => Err(error),
-            None if kept => self.exec("COMMIT").await.map_err(Arc::new),
-            // Nothing to keep (a lone job failed): its answer is its own error.
-            None => self.exec("ROLLBACK").await.map_err(Arc::new),
-        };
-        if fate.is_err() {
-            // Whatever is left of the transaction goes (an error if none is left).
-            let _ = self.exec("ROLLBACK").await;
-        }
-        for done in ran {
-            (done.answer)(fate.clone());
-        }
-    }
-
     /// Runs one transaction-control statement (prepared once, by sqlx's statement cache).
     async fn exec(&mut self, sql: &'static str) -> std::result::Result<(), sqlx::Error> {
         sqlx::query(sql).execute(&mut self.conn).await.map(drop)
     }
+
+    fn head(&mut self) -> &mut Head {
+        &mut self.head
+    }
+
+    async fn abandon(&mut self) {
+        // An error if nothing is left of the transaction.
+        let _ = self.exec("ROLLBACK").await;
+    }
+
+    async fn close(self) {
+        if let Err(error) = self.conn.close().await {
+            tracing::warn!(%error, "cannot close the database write connection");
+        }
+    }
+}
+
+/// Runs `jobs` in one transaction on `session`, and answers each of them. Returns the error
+/// if the transaction could not begin.
+async fn batch_on<S: Session>(
+    session: &mut S,
+    jobs: Vec<Box<dyn Job<S>>>,
+) -> Option<Arc<sqlx::Error>> {
+    let began = session.begin().await.err().map(Arc::new);
+    let mut failure = began.clone();
+    let savepoints = jobs.len() > 1;
+    let mut ran = Vec::with_capacity(jobs.len());
+    let mut kept = false;
+    for job in jobs {
+        if let Some(error) = &failure {
+            job.refuse(Error::Write(error.clone()));
+            continue;
+        }
+        if savepoints && let Err(error) = session.exec("SAVEPOINT job").await.map_err(Arc::new) {
+            job.refuse(Error::Write(error.clone()));
+            failure = Some(error);
+            continue;
+        }
+        let head = session.head().clone();
+        let done = job.run(session).await;
+        if done.kept {
+            kept = true;
+        } else {
+            *session.head() = head;
+            if savepoints && let Err(error) = session.exec("ROLLBACK TO job").await {
+                failure = Some(Arc::new(error));
+            }
+        }
+        ran.push(done);
+    }
+    let fate = match failure {
+        // Nothing is open when `begin` failed.
+        Some(error) if began.is_some() => Err(error),
+        Some(error) => {
+            session.abandon().await;
+            Err(error)
+        }
+        None if kept => match session.exec("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                session.abandon().await;
+                Err(Arc::new(error))
+            }
+        },
+        // Nothing to keep (a lone job failed): its answer is its own error.
+        None => match session.exec("ROLLBACK").await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                session.abandon().await;
+                Err(Arc::new(error))
+            }
+        },
+    };
+    for done in ran {
+        (done.answer)(fate.clone());
+    }
+    began
 }

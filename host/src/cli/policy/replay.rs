@@ -17,10 +17,11 @@ use super::LimitArgs;
 use super::files::read_settings;
 use crate::audit::{AuditEvent, Details};
 use crate::cli::{Error, GlobalArgs, Result};
+use crate::config::DataConfig;
 use crate::config::{Config, duration};
 use crate::domain::{AccessRequest, Decision, ModuleVerdict};
 use crate::policy::{Chain, ChainEntry, ModuleResult, Stop};
-use crate::store::{SqliteStore, Store};
+use crate::store;
 
 /// Arguments of `wicket policy replay`.
 #[derive(Debug, Args)]
@@ -62,8 +63,11 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> Result<ExitCode> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let config = args.config.as_deref().map(Config::load).transpose()?;
     let database = match (&config, &args.data) {
-        (Some(config), _) => config.data.path.clone(),
-        (None, Some(data)) => data.clone(),
+        (Some(config), _) => config.data.clone(),
+        (None, Some(data)) => DataConfig {
+            path: data.clone(),
+            postgres: None,
+        },
         (None, None) => {
             return Err(Error::Invalid(
                 "give `--config` or `--data` to name the audit log to replay".into(),
@@ -212,11 +216,11 @@ fn configured_settings(config: &Config, entry: &str, module: &Path) -> Value {
 /// Every request recorded with its requester's identity (since `since`), with `entry`'s
 /// recorded decision; and how many were recorded without an identity.
 async fn read_recorded(
-    database: &Path,
+    database: &DataConfig,
     entry: &str,
     since: Option<Timestamp>,
 ) -> Result<(Vec<Recorded>, usize)> {
-    let store = SqliteStore::open_existing(database).await?;
+    let store = store::open_existing(database).await?;
     let mut received: Vec<(String, Recorded)> = Vec::new();
     let mut verdicts: HashMap<String, Vec<ModuleVerdict>> = HashMap::new();
     let mut skipped = 0;
