@@ -9,7 +9,12 @@
 //! ./target/release/load deny both --clients 256 --requests 20000
 //! ./target/release/load deny wasm --rate 2500 --requests 25000
 //! ./target/release/load provision both --clients 32 --requests 5000
+//! ./target/release/load deny wasm --postgres --replicas 2 --clients 256 --requests 20000
 //! ```
+//!
+//! With `--postgres` the store is a real PostgreSQL server the tool starts (initdb into a
+//! temporary directory, as in the tests); with `--replicas N` N services share that database
+//! in this process, each on its own listener, and the clients take turns among them.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use tokio::task::JoinSet;
 use wicket::policy::OnDeny;
 use wicket_tests::env::gated_config;
 use wicket_tests::metrics::{self, Exposition};
+use wicket_tests::postgres::Postgres;
 use wicket_tests::tokens::token;
 use wicket_tests::{Env, Running};
 
@@ -59,6 +65,14 @@ struct Args {
     /// The `groups` entry's `on_deny`: `continue` (every module runs) or `stop`
     #[arg(long, value_enum, default_value_t = Gate::Continue)]
     on_deny: Gate,
+    /// Store on a PostgreSQL server started for the run instead of SQLite
+    #[arg(long)]
+    postgres: bool,
+    /// Services sharing the store, each on its own listener; clients take turns among them
+    /// (more than one needs `--postgres`)
+    #[arg(long, default_value_t = 1, requires_if("2..", "postgres"),
+          value_parser = clap::value_parser!(u8).range(1..=8))]
+    replicas: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,20 +151,20 @@ type Outcome = (Duration, Result<(), String>);
 
 /// `clients` clients, each sending its next request when its last is answered.
 async fn closed_loop(
-    wicket: &Arc<Running>,
+    replicas: &Arc<Vec<Running>>,
     tokens: &[String],
     each: usize,
     expected: u16,
 ) -> Vec<Outcome> {
     let mut tasks = JoinSet::new();
-    for token in tokens {
+    for (n, token) in tokens.iter().enumerate() {
         let token = token.clone();
-        let wicket = wicket.clone();
+        let replicas = replicas.clone();
         tasks.spawn(async move {
             let mut outcomes = Vec::with_capacity(each);
             for _ in 0..each {
                 let sent = Instant::now();
-                let result = send(&wicket, &token, expected).await;
+                let result = send(&replicas[n % replicas.len()], &token, expected).await;
                 outcomes.push((sent.elapsed(), result));
             }
             outcomes
@@ -165,7 +179,7 @@ async fn closed_loop(
 
 /// `requests` requests started at `rate` per second, each timed from its scheduled start.
 async fn open_loop(
-    wicket: &Arc<Running>,
+    replicas: &Arc<Vec<Running>>,
     tokens: &[String],
     requests: usize,
     rate: u32,
@@ -178,10 +192,10 @@ async fn open_loop(
         let scheduled = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
         tokio::time::sleep_until(scheduled).await;
         let slot = slots.clone().acquire_owned().await.expect("never closed");
-        let wicket = wicket.clone();
+        let replicas = replicas.clone();
         let token = tokens[i % tokens.len()].clone();
         tasks.spawn(async move {
-            let result = send(&wicket, &token, expected).await;
+            let result = send(&replicas[i % replicas.len()], &token, expected).await;
             drop(slot);
             (scheduled.elapsed(), result)
         });
@@ -211,7 +225,17 @@ async fn run(args: &Args, chain: Chains) -> Measured {
         Chains::Native => env.native_chain(),
         _ => env.wasm_chain(),
     };
-    let wicket = Arc::new(env.serve(decider).await);
+    let mut config = env.config.clone();
+    let _database = args.postgres.then(|| {
+        let server = Postgres::start();
+        config.data = server.data_config(&server.create_database());
+        server
+    });
+    let mut replicas = Vec::new();
+    for _ in 0..args.replicas {
+        replicas.push(env.serve_with(&config, decider.clone()).await);
+    }
+    let wicket = Arc::new(replicas);
     let (groups, expected): (&[&str], u16) = match args.mode {
         Mode::Deny => (&["developers"], 403),
         Mode::Provision => (&["sre"], 201),
@@ -240,7 +264,8 @@ async fn run(args: &Args, chain: Chains) -> Measured {
     let cpu = cpu_used()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
-    let scraped = metrics::parse(&wicket.metrics().await).expect("`/metrics` parses");
+    // The first replica's decisions (each replica counts its own).
+    let scraped = metrics::parse(&wicket[0].metrics().await).expect("`/metrics` parses");
     let mut measured = Measured {
         latencies: Vec::with_capacity(outcomes.len()),
         elapsed,
@@ -257,8 +282,10 @@ async fn run(args: &Args, chain: Chains) -> Measured {
         }
     }
     measured.latencies.sort();
-    if let Ok(wicket) = Arc::try_unwrap(wicket) {
-        wicket.stop().await;
+    if let Ok(replicas) = Arc::try_unwrap(wicket) {
+        for wicket in replicas {
+            wicket.stop().await;
+        }
     }
     measured
 }
@@ -338,8 +365,13 @@ async fn main() -> ExitCode {
         || format!("closed loop, {} clients", args.clients),
         |rate| format!("open loop, {rate}/s offered"),
     );
+    let store = if args.postgres {
+        format!("PostgreSQL, {} replica(s)", args.replicas)
+    } else {
+        "SQLite".to_owned()
+    };
     println!(
-        "{}, {shape}, {} requests per chain, on_deny = {}; load average before: {}",
+        "{}, {shape}, {store}, {} requests per chain, on_deny = {}; load average before: {}",
         if args.mode == Mode::Deny {
             "deny"
         } else {
