@@ -39,6 +39,11 @@
 //! change of a batch. A crash never leaves the database corrupt or half-written, and the audit
 //! chain stays whole.
 //!
+//! On PostgreSQL a change is answered once its batch's `COMMIT` returned: durable as the
+//! server's `synchronous_commit` says (`on` by default: the WAL flushed, and with synchronous
+//! standbys, on them too). One writer per process batches that process's changes, so the
+//! chain lock and the flush are shared the same way.
+//!
 //! Queries are checked at run time (no database is needed to build); the schema lives in
 //! `host/migrations/` (SQLite) and `host/migrations/postgres/`, and is applied on open.
 

@@ -96,10 +96,10 @@ impl Session for PgTx {
     async fn abandon(&mut self) {
         // The connection may be broken (the server went away): the next batch takes another,
         // and this one is closed rather than put back with a transaction open.
-        if let Some(mut conn) = self.conn.take() {
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                conn.close_on_drop();
-            }
+        if let Some(mut conn) = self.conn.take()
+            && sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
+        {
+            conn.close_on_drop();
         }
     }
 
