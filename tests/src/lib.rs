@@ -9,6 +9,7 @@ pub mod kubectl;
 pub mod metrics;
 pub mod native;
 pub mod pki;
+pub mod replicas;
 pub mod tokens;
 
 pub use env::{Env, Running, wait_for};
