@@ -379,7 +379,11 @@ impl Endpoint {
         let created = self
             .call("POST", "/v1/requests", Some(token), Some(body))
             .await;
-        assert_eq!(created.status, 201, "{}: {body}: {}", self.name, created.text);
+        assert_eq!(
+            created.status, 201,
+            "{}: {body}: {}",
+            self.name, created.text
+        );
         assert_eq!(created.json["state"], "active", "{}", created.text);
         let id = created.json["id"].as_str().expect("an id").to_owned();
         let issued = self

@@ -266,7 +266,12 @@ fn the_deployment_service_budget_and_network_policy_fit_together() {
     let policy: NetworkPolicy = find("NetworkPolicy", "wicket");
     let policy_spec = policy.spec.unwrap();
     selects(
-        policy_spec.pod_selector.unwrap().match_labels.as_ref().unwrap(),
+        policy_spec
+            .pod_selector
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap(),
         "the NetworkPolicy",
     );
     let ingress_ports: Vec<IntOrString> = policy_spec
@@ -381,8 +386,11 @@ fn every_file_the_configuration_names_is_mounted_from_a_defined_source() {
     // The audit key is copied to a private file by the init container, from its Secret.
     let init = pod.init_containers.clone().unwrap_or_default();
     assert!(
-        init.iter()
-            .any(|c| c.command.iter().flatten().any(|a| a.contains("install -m 0400"))),
+        init.iter().any(|c| c
+            .command
+            .iter()
+            .flatten()
+            .any(|a| a.contains("install -m 0400"))),
         "an init container copies the audit key to a private file"
     );
     for volume in volumes.values() {

@@ -200,7 +200,9 @@ async fn load(
                         id: id.to_owned(),
                         state: "denied".to_owned(),
                     }),
-                    (status, _) => panic!("{}: unexpected {status}: {}", endpoint.name, answer.text),
+                    (status, _) => {
+                        panic!("{}: unexpected {status}: {}", endpoint.name, answer.text)
+                    }
                 }
             }
             answered

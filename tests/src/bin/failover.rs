@@ -186,7 +186,10 @@ async fn main() -> ExitCode {
         "grants", "ended", "p50 late", "p99 late", "max late", "not ended"
     );
     let mut missing = 0;
-    for (label, killed) in [("of the killed replica", true), ("of the replicas left", false)] {
+    for (label, killed) in [
+        ("of the killed replica", true),
+        ("of the replicas left", false),
+    ] {
         let group: Vec<(&String, &Made)> = made
             .iter()
             .filter(|(_, m)| (m.replica == 0) == killed)
