@@ -35,10 +35,15 @@ struct Args {
     #[arg(short, long, default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(2..=8))]
     replicas: u32,
-    /// Seconds each grant lasts (the kill comes half a second before the first expires)
+    /// Seconds each grant lasts
     #[arg(short, long, default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(5..=600))]
     duration: u64,
+    /// Milliseconds before the first grant's expiry that the replica is killed (negative:
+    /// after it, while it tears grants down under its claims)
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-5000..=5000))]
+    kill_before_ms: i64,
     /// Reconciler interval of the replicas (the reconciler is not what should end grants)
     #[arg(long, default_value = "1h")]
     reconcile: String,
@@ -118,7 +123,7 @@ async fn main() -> ExitCode {
     let making = started.elapsed();
     let first = made.values().map(|m| m.expires_at).min().expect("grants");
     let kill_at = first
-        .checked_sub(jiff::SignedDuration::from_millis(500))
+        .checked_sub(jiff::SignedDuration::from_millis(args.kill_before_ms))
         .expect("a time in range");
     let wait = Duration::try_from(kill_at.duration_since(Timestamp::now())).unwrap_or_default();
     if wait.is_zero() {
@@ -170,7 +175,7 @@ async fn main() -> ExitCode {
 
     println!(
         "{} replicas on {}, {} grants of {} s each per replica (made in {:.1} s); replica 0 killed \
-         at {killed_at}, 0.5 s before the first expiry",
+         at {killed_at}, {} ms before the first expiry",
         count,
         if args.database_url.is_some() {
             "PostgreSQL"
@@ -179,7 +184,8 @@ async fn main() -> ExitCode {
         },
         args.grants,
         args.duration,
-        making.as_secs_f64()
+        making.as_secs_f64(),
+        args.kill_before_ms
     );
     println!(
         "{:<28} {:>7} {:>9} {:>9} {:>9} {:>10}",
