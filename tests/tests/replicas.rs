@@ -31,12 +31,37 @@ fn edit_payments(duration: &str) -> String {
     .to_string()
 }
 
+/// One test per database the replicas can share, `<database>::<test>`, each calling the
+/// function of the test's name with its [`Database`]. With the PostgreSQL harness
+/// (`tests/src/postgres.rs`), add an arm `mod postgres` giving
+/// `Database::Postgres { url: pg.create_database(), password_file: Some(pg.password_file()) }`
+/// of `wicket_tests::postgres::shared()`.
+macro_rules! on_every_database {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::Database;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(Database::sqlite()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_database!(
+    a_revoke_on_one_replica_is_refused_at_once_on_the_other,
+    requests_answered_by_either_replica_are_found_on_the_other,
+    a_replica_killed_under_load_loses_nothing_it_answered,
+    the_grants_of_a_killed_replica_end_on_the_other_and_nothing_is_left,
+);
+
 /// Generous bound on anything that should happen within a second or two.
 const BOUND: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoke_on_one_replica_is_refused_at_once_on_the_other() {
-    let replicas = Replicas::start(Database::sqlite(), 2, "1h").await;
+async fn a_revoke_on_one_replica_is_refused_at_once_on_the_other(database: Database) {
+    let replicas = Replicas::start(database, 2, "1h").await;
     let (a, b) = (replicas.get(0), replicas.get(1));
     let alice = token("alice", &["sre"]);
     let (id, _) = a.grant(&alice, &edit_payments("30m")).await;
@@ -80,9 +105,8 @@ async fn a_revoke_on_one_replica_is_refused_at_once_on_the_other() {
     assert_eq!(replicas.env.labelled_objects().await, Vec::<String>::new());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_answered_by_either_replica_are_found_on_the_other() {
-    let replicas = Replicas::start(Database::sqlite(), 2, "1h").await;
+async fn requests_answered_by_either_replica_are_found_on_the_other(database: Database) {
+    let replicas = Replicas::start(database, 2, "1h").await;
     let alice = token("alice", &["sre"]);
     let mallory = token("mallory", &["developers"]);
     let mut answered = Vec::new();
@@ -322,9 +346,8 @@ async fn nothing_answered_is_lost(replicas: &Replicas, answered: &[Answered]) ->
     log
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_killed_under_load_loses_nothing_it_answered() {
-    let mut replicas = Replicas::start(Database::sqlite(), 2, "1h").await;
+async fn a_replica_killed_under_load_loses_nothing_it_answered(database: Database) {
+    let mut replicas = Replicas::start(database, 2, "1h").await;
     slow_provisioning(&replicas);
     let answered = load_and_kill(&mut replicas, 8, 12, 10, "30m").await;
     assert!(
@@ -336,9 +359,8 @@ async fn a_replica_killed_under_load_loses_nothing_it_answered() {
 
 /// Correct once timers are claimed through the database (a dead replica's due work is taken
 /// over by a poll, not by the reconciler, whose sweep here runs hourly).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_grants_of_a_killed_replica_end_on_the_other_and_nothing_is_left() {
-    let mut replicas = Replicas::start(Database::sqlite(), 2, "1h").await;
+async fn the_grants_of_a_killed_replica_end_on_the_other_and_nothing_is_left(database: Database) {
+    let mut replicas = Replicas::start(database, 2, "1h").await;
     slow_provisioning(&replicas);
     let answered = load_and_kill(&mut replicas, 6, 8, 6, "5s").await;
     let survivor = replicas.get(1);
