@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod native;
 pub mod pki;
 pub mod postgres;
+pub mod replicas;
 pub mod tokens;
 
 pub use env::{Env, Running, wait_for};
