@@ -1,8 +1,10 @@
-//! Several real `wicket serve` replicas on one database (a SQLite file here; the harness takes a
-//! PostgreSQL URL the same way) with kube-sim and real kubectl: any replica answers for any
+//! Several real `wicket serve` replicas on one PostgreSQL database with kube-sim and real
+//! kubectl: any replica answers for any
 //! request, a revoke on one is refused at once on the other, a replica killed with `kill -9`
 //! under load loses nothing it answered and leaves one intact audit chain, and the grants of a
-//! killed replica end (rolled back when it died mid-provisioning) on the one left.
+//! killed replica end (rolled back when it died mid-provisioning) on the one left; while the
+//! database is down for 10 s both replicas answer 503 at once, and everything resumes by
+//! itself when it returns, with nothing answered lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -31,19 +33,22 @@ fn edit_payments(duration: &str) -> String {
     .to_string()
 }
 
-/// One test per database the replicas can share, `<database>::<test>`, each calling the
-/// function of the test's name with its [`Database`]. With the PostgreSQL harness
-/// (`tests/src/postgres.rs`), add an arm `mod postgres` giving
-/// `Database::Postgres { url: pg.create_database(), password_file: Some(pg.password_file()) }`
-/// of `wicket_tests::postgres::shared()`.
+/// One test per test function, `postgres::<test>`, each calling the function of the test's
+/// name with a new database of the shared PostgreSQL server (`tests/src/postgres.rs`): the
+/// topology of several replicas (`docs/high-availability.md`).
 macro_rules! on_every_database {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        mod postgres {
             use super::Database;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(Database::sqlite()).await;
+                    let pg = wicket_tests::postgres::shared();
+                    super::$name(Database::Postgres {
+                        url: pg.create_database(),
+                        password_file: Some(pg.password_file()),
+                    })
+                    .await;
                 }
             )*
         }
@@ -401,4 +406,106 @@ async fn the_grants_of_a_killed_replica_end_on_the_other_and_nothing_is_left(dat
     let (created, deleted) = (objects("object_created"), objects("object_deleted"));
     let left: Vec<_> = created.difference(&deleted).collect();
     assert!(left.is_empty(), "created and never deleted: {left:?}");
+}
+
+/// PostgreSQL stopped for 10 s under load on both replicas: every call answers (2xx, 403, or
+/// 503 `database_unavailable` while it is down, never a hang), both replicas serve again by
+/// themselves once it is back, and nothing answered before, during or after is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_503_then_full_recovery_with_nothing_lost() {
+    // A server of its own: stopping the shared one would fail the other tests.
+    let pg = wicket_tests::postgres::Postgres::start();
+    let database = Database::Postgres {
+        url: pg.create_database(),
+        password_file: Some(pg.password_file()),
+    };
+    let replicas = Replicas::start(database, 2, "1h").await;
+    let endpoints = vec![replicas.get(0).endpoint(), replicas.get(1).endpoint()];
+    let stop = Arc::new(AtomicBool::new(false));
+    let unavailable = Arc::new(AtomicUsize::new(0));
+    let mut clients = JoinSet::new();
+    for client in 0..4 {
+        let (endpoints, stop, unavailable) = (endpoints.clone(), stop.clone(), unavailable.clone());
+        let who = token(&format!("outage-{client}"), &["sre"]);
+        clients.spawn(async move {
+            let mut answered = Vec::new();
+            let mut n = client;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let endpoint = &endpoints[n % endpoints.len()];
+                let sent = std::time::Instant::now();
+                let answer = endpoint
+                    .try_call(
+                        "POST",
+                        "/v1/requests",
+                        Some(&who),
+                        Some(&edit_payments("1h")),
+                    )
+                    .await
+                    .unwrap_or_else(|| panic!("{} did not answer", endpoint.name));
+                let took = sent.elapsed();
+                assert!(
+                    took < Duration::from_secs(15),
+                    "{} took {took:?}",
+                    endpoint.name
+                );
+                match answer.status {
+                    201 => answered.push(Answered {
+                        replica: endpoint.name.clone(),
+                        id: answer.json["id"].as_str().expect("an id").to_owned(),
+                        state: answer.json["state"].as_str().unwrap_or_default().to_owned(),
+                    }),
+                    503 => {
+                        assert_eq!(
+                            answer.json["error"]["code"], "database_unavailable",
+                            "{}",
+                            answer.text
+                        );
+                        unavailable.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    status => panic!("{}: unexpected {status}: {}", endpoint.name, answer.text),
+                }
+            }
+            answered
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.stop();
+    let counted = unavailable.clone();
+    wait_for("503s while the database is down", BOUND, || {
+        let counted = counted.clone();
+        async move { counted.load(Ordering::Relaxed) >= 4 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    pg.start_again();
+    // Both replicas grant again by themselves.
+    let alice = token("alice", &["sre"]);
+    for endpoint in &endpoints {
+        wait_for(
+            &format!("{} to grant again", endpoint.name),
+            BOUND,
+            || async {
+                endpoint
+                    .try_call(
+                        "POST",
+                        "/v1/requests",
+                        Some(&alice),
+                        Some(&edit_payments("1h")),
+                    )
+                    .await
+                    .is_some_and(|answer| answer.status == 201)
+            },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut answered = Vec::new();
+    while let Some(done) = clients.join_next().await {
+        answered.extend(done.expect("an outage client"));
+    }
+    assert!(!answered.is_empty(), "nothing was granted");
+    nothing_answered_is_lost(&replicas, &answered).await;
 }
