@@ -7,6 +7,7 @@
 //! ```text
 //! cargo build --release -p wicket-tests --bin failover -p wicket --bin wicket
 //! ./target/release/failover --grants 40
+//! ./target/release/failover --grants 40 --postgres
 //! ```
 //!
 //! Lateness is the time of the grant's `state_changed` to `expired` in the audit log (written
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use jiff::Timestamp;
 use serde_json::json;
+use wicket_tests::postgres::Postgres;
 use wicket_tests::replicas::{Database, Replicas, auditor};
 use wicket_tests::tokens::token;
 
@@ -53,6 +55,10 @@ struct Args {
     /// A PostgreSQL database (`postgres://user@host:port/db`) instead of a SQLite file
     #[arg(long)]
     database_url: Option<String>,
+    /// A PostgreSQL server started for the run (as the tests start one) instead of a SQLite
+    /// file
+    #[arg(long, conflicts_with = "database_url")]
+    postgres: bool,
     /// The file holding the PostgreSQL password
     #[arg(long, requires = "database_url")]
     password_file: Option<PathBuf>,
@@ -75,12 +81,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let database = match &args.database_url {
-        Some(url) => Database::Postgres {
+    let server = args.postgres.then(Postgres::start);
+    let database = match (&args.database_url, &server) {
+        (Some(url), _) => Database::Postgres {
             url: url.clone(),
             password_file: args.password_file.clone(),
         },
-        None => Database::sqlite(),
+        (None, Some(server)) => Database::Postgres {
+            url: server.create_database(),
+            password_file: Some(server.password_file()),
+        },
+        (None, None) => Database::sqlite(),
     };
     let count = usize::try_from(args.replicas).expect("a few replicas");
     let mut replicas = Replicas::start(database, count, &args.reconcile).await;
