@@ -35,9 +35,9 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Starts the server, waits for a line on standard input or its end, then stops the server
 /// fast and waits for it; unless the line was `keep`, removes the server's directory. `$1` bin
-/// dir, `$2` the server's directory (socket, log; data in `data/`), `$3` port.
+/// dir, `$2` the server's directory (socket, log; data in `data/`), `$3` port, `$4` `fsync`.
 const KEEPER: &str = r#"
-"$1/postgres" -D "$2/data" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 -c fsync=off \
+"$1/postgres" -D "$2/data" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 -c fsync="$4" \
     -c max_connections=300 -c shared_buffers=32MB >>"$2/server.log" 2>&1 &
 pid=$!
 line=
@@ -114,6 +114,8 @@ pub struct Postgres {
     user: Option<(u32, u32)>,
     keeper: Mutex<Option<Keeper>>,
     databases: AtomicU32,
+    /// Whether the server syncs its writes to disk.
+    fsync: bool,
 }
 
 #[derive(Debug)]
@@ -124,8 +126,17 @@ struct Keeper {
 
 impl Postgres {
     /// `initdb` in a new temporary directory and a server on a free port, ready for
-    /// connections.
+    /// connections; `fsync` off (the tests never crash the machine).
     pub fn start() -> Self {
+        Self::start_with_fsync(false)
+    }
+
+    /// [`Postgres::start`] with `fsync` on, as production runs it (the benchmarks).
+    pub fn start_durable() -> Self {
+        Self::start_with_fsync(true)
+    }
+
+    fn start_with_fsync(fsync: bool) -> Self {
         let bin = bin_dir();
         let user = server_user();
         let dir = tempfile::Builder::new()
@@ -149,6 +160,7 @@ impl Postgres {
             user,
             keeper: Mutex::new(None),
             databases: AtomicU32::new(0),
+            fsync,
         };
         let output = server
             .command("initdb")
@@ -255,6 +267,7 @@ impl Postgres {
                 .arg(&self.bin)
                 .arg(&self.dir)
                 .arg(self.port.to_string())
+                .arg(if self.fsync { "on" } else { "off" })
                 .current_dir(&self.dir)
                 .stdin(Stdio::piped())
                 .spawn()

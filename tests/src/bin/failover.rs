@@ -55,8 +55,7 @@ struct Args {
     /// A PostgreSQL database (`postgres://user@host:port/db`) instead of a SQLite file
     #[arg(long)]
     database_url: Option<String>,
-    /// A PostgreSQL server started for the run (as the tests start one) instead of a SQLite
-    /// file
+    /// A PostgreSQL server started for the run (`fsync` on) instead of a SQLite file
     #[arg(long, conflicts_with = "database_url")]
     postgres: bool,
     /// The file holding the PostgreSQL password
@@ -81,7 +80,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let server = args.postgres.then(Postgres::start);
+    let server = args.postgres.then(Postgres::start_durable);
     let database = match (&args.database_url, &server) {
         (Some(url), _) => Database::Postgres {
             url: url.clone(),

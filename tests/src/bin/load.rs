@@ -65,7 +65,7 @@ struct Args {
     /// The `groups` entry's `on_deny`: `continue` (every module runs) or `stop`
     #[arg(long, value_enum, default_value_t = Gate::Continue)]
     on_deny: Gate,
-    /// Store on a PostgreSQL server started for the run instead of SQLite
+    /// Store on a PostgreSQL server started for the run (`fsync` on) instead of SQLite
     #[arg(long)]
     postgres: bool,
     /// Services sharing the store, each on its own listener; clients take turns among them
@@ -227,7 +227,7 @@ async fn run(args: &Args, chain: Chains) -> Measured {
     };
     let mut config = env.config.clone();
     let _database = args.postgres.then(|| {
-        let server = Postgres::start();
+        let server = Postgres::start_durable();
         config.data = server.data_config(&server.create_database());
         server
     });
