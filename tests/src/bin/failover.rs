@@ -1,8 +1,8 @@
 //! Failover benchmark: how late grants end after their `expires_at` when the replica that made
 //! them is killed (`kill -9`) just before they expire, beside the grants of the replicas left.
 //! Runs kube-sim and real `wicket serve` replicas on one database (`tests/src/replicas.rs`), a
-//! SQLite file unless `--database-url` names a PostgreSQL database. Not part of the test run;
-//! results go to `BENCHMARKS.md`.
+//! SQLite file unless `--postgres` (a server started for the run) or `--database-url` names a
+//! PostgreSQL database. Not part of the test run; results go to `BENCHMARKS.md`.
 //!
 //! ```text
 //! cargo build --release -p wicket-tests --bin failover -p wicket --bin wicket
@@ -91,6 +91,11 @@ async fn main() -> ExitCode {
             password_file: Some(server.password_file()),
         },
         (None, None) => Database::sqlite(),
+    };
+    let on = if matches!(database, Database::Postgres { .. }) {
+        "PostgreSQL"
+    } else {
+        "one SQLite file"
     };
     let count = usize::try_from(args.replicas).expect("a few replicas");
     let mut replicas = Replicas::start(database, count, &args.reconcile).await;
@@ -187,11 +192,7 @@ async fn main() -> ExitCode {
         "{} replicas on {}, {} grants of {} s each per replica (made in {:.1} s); replica 0 killed \
          at {killed_at}, {} ms before the first expiry",
         count,
-        if args.database_url.is_some() {
-            "PostgreSQL"
-        } else {
-            "one SQLite file"
-        },
+        on,
         args.grants,
         args.duration,
         making.as_secs_f64(),
